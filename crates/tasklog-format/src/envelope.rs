@@ -1,0 +1,386 @@
+//! A lenient, borrowed view of a record's envelope fields.
+//!
+//! Any JSON object is a valid record, including lines from agents that never
+//! heard of tasklog, so this view never fails because a field has an
+//! unexpected type: `"seq": "abc"` simply has no usable seq. Only the fields
+//! the index promotes to columns are kept; the rest of the line is parsed
+//! (so syntax errors are caught) and dropped without allocating.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+/// A JSON value reduced to what a column can hold.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar<'a> {
+    /// A string, borrowed from the line when it has no escapes.
+    Str(Cow<'a, str>),
+    /// An integer that fits `i64`.
+    Int(i64),
+    /// Any other number.
+    Float(f64),
+    /// `true` or `false`.
+    Bool(bool),
+    /// `null`, an array or an object.
+    Other,
+}
+
+impl Scalar<'_> {
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Scalar::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The value as an integer, if it is an integral number.
+    pub fn as_i64(&self) -> Option<i64> {
+        match *self {
+            Scalar::Int(i) => Some(i),
+            Scalar::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(f as i64),
+            _ => None,
+        }
+    }
+
+    /// The value as a float, if it is a number.
+    pub fn as_f64(&self) -> Option<f64> {
+        match *self {
+            Scalar::Int(i) => Some(i as f64),
+            Scalar::Float(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The value as a boolean, if it is one.
+    pub fn as_bool(&self) -> Option<bool> {
+        match *self {
+            Scalar::Bool(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Scalar::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Scalar::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Scalar::Str(Cow::Owned(v)))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Scalar::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(i64::try_from(v).map_or(Scalar::Float(v as f64), Scalar::Int))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Scalar::Float(v))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Scalar::Bool(v))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Scalar::Other)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(Scalar::Other)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Other)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Other)
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// A small JSON tree of objects and scalars (arrays are dropped), used for
+/// the nested `gen_ai` object whose paths the index reads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node<'a> {
+    /// A leaf value.
+    Leaf(Scalar<'a>),
+    /// An object, in the order its keys appeared.
+    Object(Vec<(Cow<'a, str>, Node<'a>)>),
+}
+
+impl<'a> Node<'a> {
+    /// Follows `path` through nested objects. A dotted key such as
+    /// `"usage.input_tokens"` at any level also matches, so flat OpenTelemetry
+    /// attribute names work as well as nested objects.
+    pub fn get(&self, path: &[&str]) -> Option<&Scalar<'a>> {
+        let Some((first, rest)) = path.split_first() else {
+            return match self {
+                Node::Leaf(s) => Some(s),
+                Node::Object(_) => None,
+            };
+        };
+        let Node::Object(entries) = self else {
+            return None;
+        };
+        for (key, child) in entries.iter().rev() {
+            if key == first {
+                if let Some(found) = child.get(rest) {
+                    return Some(found);
+                }
+            } else if let Some(suffix) = dotted_match(key, path) {
+                if let Some(found) = child.get(&path[suffix..]) {
+                    return Some(found);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// If `key` equals several leading path segments joined by dots, how many.
+fn dotted_match(key: &str, path: &[&str]) -> Option<usize> {
+    if !key.contains('.') {
+        return None;
+    }
+    let mut rest = key;
+    for (i, seg) in path.iter().enumerate() {
+        rest = rest.strip_prefix(seg)?;
+        if rest.is_empty() {
+            return Some(i + 1);
+        }
+        rest = rest.strip_prefix('.')?;
+    }
+    None
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            entries.push((key, map.next_value::<Node<'de>>()?));
+        }
+        Ok(Node::Object(entries))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        ScalarVisitor.visit_seq(seq).map(Node::Leaf)
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Node::Leaf(Scalar::Str(Cow::Borrowed(v))))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Node::Leaf(Scalar::Str(Cow::Owned(v.to_owned()))))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Node::Leaf(Scalar::Int(v)))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        ScalarVisitor.visit_u64(v).map(Node::Leaf)
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Node::Leaf(Scalar::Float(v)))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Node::Leaf(Scalar::Bool(v)))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Node::Leaf(Scalar::Other))
+    }
+}
+
+impl<'de> Deserialize<'de> for Node<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NodeVisitor)
+    }
+}
+
+/// The envelope fields of one record, as the index promotes them.
+///
+/// Every field is optional: a foreign line may carry none of them.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Envelope<'a> {
+    /// `v`: format version.
+    pub v: Option<Scalar<'a>>,
+    /// `ts`, or the first of `timestamp`, `time`, `created_at` when `ts` is absent.
+    pub ts: Option<Scalar<'a>>,
+    /// `seq`: position in the stream.
+    pub seq: Option<Scalar<'a>>,
+    /// `id`: sortable unique id.
+    pub id: Option<Scalar<'a>>,
+    /// `event`, or `type` when `event` is absent (common in foreign logs).
+    pub event: Option<Scalar<'a>>,
+    /// `task_id` as written in the record (the folder name is authoritative).
+    pub task_id: Option<Scalar<'a>>,
+    /// `trace_id`.
+    pub trace_id: Option<Scalar<'a>>,
+    /// `span_id`.
+    pub span_id: Option<Scalar<'a>>,
+    /// `parent_span_id`.
+    pub parent_span_id: Option<Scalar<'a>>,
+    /// `name`.
+    pub name: Option<Scalar<'a>>,
+    /// `duration_ms`.
+    pub duration_ms: Option<Scalar<'a>>,
+    /// `status`.
+    pub status: Option<Scalar<'a>>,
+    /// `error`: any value; only its presence and string form are promoted.
+    pub error: Option<Scalar<'a>>,
+    /// `role` of a message.
+    pub role: Option<Scalar<'a>>,
+    /// `severity` of a system event.
+    pub severity: Option<Scalar<'a>>,
+    /// `component` of a system event.
+    pub component: Option<Scalar<'a>>,
+    /// The nested `gen_ai` object.
+    pub gen_ai: Option<Node<'a>>,
+    /// Whether a `ts` fallback field (not `ts` itself) supplied `ts`.
+    pub ts_from_fallback: bool,
+}
+
+impl<'a> Envelope<'a> {
+    /// A `gen_ai` leaf by path, e.g. `["usage", "input_tokens"]`.
+    pub fn gen_ai(&self, path: &[&str]) -> Option<&Scalar<'a>> {
+        self.gen_ai.as_ref()?.get(path)
+    }
+
+    /// A string field's value.
+    pub fn str_of(field: &'a Option<Scalar<'a>>) -> Option<&'a str> {
+        field.as_ref().and_then(Scalar::as_str)
+    }
+}
+
+struct EnvelopeVisitor;
+
+impl<'de> Visitor<'de> for EnvelopeVisitor {
+    type Value = Envelope<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut env = Envelope::default();
+        let mut ts_fallback: Option<Scalar<'de>> = None;
+        let mut type_field: Option<Scalar<'de>> = None;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            let slot = match key.as_ref() {
+                "v" => &mut env.v,
+                "ts" => &mut env.ts,
+                "seq" => &mut env.seq,
+                "id" => &mut env.id,
+                "event" => &mut env.event,
+                "task_id" => &mut env.task_id,
+                "trace_id" => &mut env.trace_id,
+                "span_id" => &mut env.span_id,
+                "parent_span_id" => &mut env.parent_span_id,
+                "name" => &mut env.name,
+                "duration_ms" => &mut env.duration_ms,
+                "status" => &mut env.status,
+                "error" => &mut env.error,
+                "role" => &mut env.role,
+                "severity" => &mut env.severity,
+                "component" => &mut env.component,
+                "type" => &mut type_field,
+                "timestamp" | "time" | "created_at" => {
+                    let value = map.next_value::<Scalar<'de>>()?;
+                    if ts_fallback.is_none() && value.as_str().is_some() {
+                        ts_fallback = Some(value);
+                    }
+                    continue;
+                }
+                "gen_ai" => {
+                    env.gen_ai = Some(map.next_value::<Node<'de>>()?);
+                    continue;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            *slot = Some(map.next_value::<Scalar<'de>>()?);
+        }
+        if env.ts.as_ref().and_then(Scalar::as_str).is_none() && ts_fallback.is_some() {
+            env.ts = ts_fallback;
+            env.ts_from_fallback = true;
+        }
+        if env.event.as_ref().and_then(Scalar::as_str).is_none() {
+            if let Some(t) = type_field.filter(|t| t.as_str().is_some()) {
+                env.event = Some(t);
+            }
+        }
+        Ok(env)
+    }
+}
+
+impl<'de> Deserialize<'de> for Envelope<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(EnvelopeVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Envelope<'_> {
+        serde_json::from_str(line).unwrap()
+    }
+
+    #[test]
+    fn reads_our_envelope() {
+        let env = parse(
+            r#"{"v":1,"ts":"2026-01-01T00:00:00.000000Z","seq":3,"event":"llm.call",
+               "gen_ai":{"request":{"model":"m"},"usage":{"input_tokens":10,"cache_read":{"input_tokens":4}}}}"#,
+        );
+        assert_eq!(env.seq.as_ref().and_then(Scalar::as_i64), Some(3));
+        assert_eq!(Envelope::str_of(&env.event), Some("llm.call"));
+        assert_eq!(env.gen_ai(&["request", "model"]).and_then(Scalar::as_str), Some("m"));
+        assert_eq!(env.gen_ai(&["usage", "cache_read", "input_tokens"]).and_then(Scalar::as_i64), Some(4));
+        assert!(!env.ts_from_fallback);
+    }
+
+    #[test]
+    fn flat_dotted_gen_ai_keys_work() {
+        let env = parse(r#"{"gen_ai":{"request.model":"m","usage.input_tokens":5}}"#);
+        assert_eq!(env.gen_ai(&["request", "model"]).and_then(Scalar::as_str), Some("m"));
+        assert_eq!(env.gen_ai(&["usage", "input_tokens"]).and_then(Scalar::as_i64), Some(5));
+    }
+
+    #[test]
+    fn foreign_lines_never_fail_on_types() {
+        let env = parse(r#"{"seq":"abc","ts":42,"timestamp":"2025-01-01T00:00:00Z","type":"user","gen_ai":"x","event":[1]}"#);
+        assert_eq!(env.seq.as_ref().and_then(Scalar::as_i64), None);
+        assert_eq!(Envelope::str_of(&env.ts), Some("2025-01-01T00:00:00Z"));
+        assert!(env.ts_from_fallback);
+        assert_eq!(Envelope::str_of(&env.event), Some("user"));
+        assert_eq!(env.gen_ai(&["request", "model"]), None);
+    }
+
+    #[test]
+    fn escaped_strings_are_owned() {
+        let env = parse(r#"{"name":"a\"b","big":18446744073709551615,"seq":18446744073709551615}"#);
+        assert_eq!(Envelope::str_of(&env.name), Some("a\"b"));
+        assert_eq!(env.seq.as_ref().and_then(Scalar::as_i64), None);
+    }
+}

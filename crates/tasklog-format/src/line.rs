@@ -1,0 +1,461 @@
+//! The line codec: turning a caller's JSON into one stream line, and
+//! classifying the lines read back.
+//!
+//! Writing never re-serializes the caller's JSON: numbers, key order and
+//! escapes stay byte-for-byte as given. The envelope fields the caller left
+//! out are spliced in front of the caller's first key.
+
+use std::fmt;
+
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::envelope::Envelope;
+
+/// The `v` written on every record by our writers.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Why a caller's JSON cannot become a record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    /// The bytes are not UTF-8.
+    #[error("not valid UTF-8 (first bad byte at offset {valid_up_to})")]
+    InvalidUtf8 {
+        /// Length of the valid prefix.
+        valid_up_to: usize,
+    },
+    /// The text is not one JSON value (syntax error or trailing content).
+    #[error("not valid JSON: {message}")]
+    InvalidJson {
+        /// serde_json's message, which names line and column.
+        message: String,
+    },
+    /// The JSON value is not an object.
+    #[error("a record must be a JSON object, not {found}")]
+    NotObject {
+        /// What was found instead.
+        found: &'static str,
+    },
+}
+
+/// The envelope values stamped at append time.
+#[derive(Debug, Clone, Copy)]
+pub struct Stamp<'a> {
+    /// RFC 3339 UTC timestamp with microseconds.
+    pub ts: &'a str,
+    /// Position in the stream.
+    pub seq: u64,
+    /// Sortable unique id.
+    pub id: &'a str,
+}
+
+/// A validated record, ready to be stamped and written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    /// The object as one line, without the trailing newline.
+    body: String,
+    has_v: bool,
+    has_ts: bool,
+    has_seq: bool,
+    has_id: bool,
+}
+
+impl Prepared {
+    /// Validates the caller's JSON text: exactly one object, nothing after it.
+    pub fn from_json(text: &str) -> Result<Prepared, LineError> {
+        let keys = serde_json::from_str::<TopLevel>(text).map_err(|e| LineError::InvalidJson {
+            message: e.to_string(),
+        })?;
+        let TopLevel::Object(keys) = keys else {
+            let TopLevel::Other(found) = keys else {
+                unreachable!("matched above")
+            };
+            return Err(LineError::NotObject { found });
+        };
+        let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
+        // Inside valid JSON, CR and LF can only be whitespace between tokens
+        // (raw control characters are illegal in strings), so replacing them
+        // keeps the value and makes the record one line.
+        let body = if trimmed.contains(['\n', '\r']) {
+            trimmed.replace(['\n', '\r'], " ")
+        } else {
+            trimmed.to_owned()
+        };
+        Ok(Prepared {
+            body,
+            has_v: keys.v,
+            has_ts: keys.ts,
+            has_seq: keys.seq,
+            has_id: keys.id,
+        })
+    }
+
+    /// Like [`Prepared::from_json`], for bytes that may not be UTF-8.
+    pub fn from_json_bytes(bytes: &[u8]) -> Result<Prepared, LineError> {
+        let text = std::str::from_utf8(bytes).map_err(|e| LineError::InvalidUtf8 {
+            valid_up_to: e.valid_up_to(),
+        })?;
+        Prepared::from_json(text)
+    }
+
+    /// Wraps a compact object that our own serializer produced and that is
+    /// known to carry none of the stamped fields.
+    pub fn from_trusted_object(body: String) -> Prepared {
+        debug_assert!(body.starts_with('{') && body.ends_with('}') && !body.contains('\n'));
+        Prepared {
+            body,
+            has_v: false,
+            has_ts: false,
+            has_seq: false,
+            has_id: false,
+        }
+    }
+
+    /// Whether the caller supplied its own `seq` (then the writer keeps it).
+    pub fn has_seq(&self) -> bool {
+        self.has_seq
+    }
+
+    /// The line to write: missing envelope fields first, then the caller's
+    /// fields in the caller's order, then `\n`.
+    pub fn render(&self, stamp: &Stamp<'_>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.body.len() + 96);
+        self.render_into(stamp, &mut out);
+        out
+    }
+
+    /// [`Prepared::render`] into an existing buffer.
+    pub fn render_into(&self, stamp: &Stamp<'_>, out: &mut Vec<u8>) {
+        use std::io::Write;
+        out.push(b'{');
+        let mut first = true;
+        let mut sep = |out: &mut Vec<u8>| {
+            if !std::mem::take(&mut first) {
+                out.push(b',');
+            }
+        };
+        if !self.has_v {
+            sep(out);
+            let _ = write!(out, "\"v\":{FORMAT_VERSION}");
+        }
+        if !self.has_ts {
+            sep(out);
+            out.extend_from_slice(b"\"ts\":\"");
+            out.extend_from_slice(stamp.ts.as_bytes());
+            out.push(b'"');
+        }
+        if !self.has_seq {
+            sep(out);
+            let _ = write!(out, "\"seq\":{}", stamp.seq);
+        }
+        if !self.has_id {
+            sep(out);
+            out.extend_from_slice(b"\"id\":\"");
+            out.extend_from_slice(stamp.id.as_bytes());
+            out.push(b'"');
+        }
+        let inner = self.body[1..self.body.len() - 1].trim_matches(|c: char| c.is_ascii_whitespace());
+        if !inner.is_empty() {
+            sep(out);
+            out.extend_from_slice(inner.as_bytes());
+        }
+        out.push(b'}');
+        out.push(b'\n');
+    }
+}
+
+#[derive(Default)]
+struct Keys {
+    v: bool,
+    ts: bool,
+    seq: bool,
+    id: bool,
+}
+
+enum TopLevel {
+    Object(Keys),
+    Other(&'static str),
+}
+
+struct TopLevelVisitor;
+
+impl<'de> Visitor<'de> for TopLevelVisitor {
+    type Value = TopLevel;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TopLevel, A::Error> {
+        let mut keys = Keys::default();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "v" => keys.v = true,
+                "ts" => keys.ts = true,
+                "seq" => keys.seq = true,
+                "id" => keys.id = true,
+                _ => {}
+            }
+            map.next_value::<IgnoredAny>()?;
+        }
+        Ok(TopLevel::Object(keys))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TopLevel, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(TopLevel::Other("an array"))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("a string"))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("a number"))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("a number"))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("a number"))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("a boolean"))
+    }
+    fn visit_unit<E>(self) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("null"))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TopLevel {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(TopLevelVisitor)
+    }
+}
+
+/// Why a line read from a stream is not a record. The indexer quarantines
+/// such lines with this reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The line is not UTF-8.
+    #[error("invalid UTF-8 at byte {valid_up_to} of the line")]
+    InvalidUtf8 {
+        /// Length of the valid prefix.
+        valid_up_to: usize,
+    },
+    /// The line holds NUL bytes, typically from a crashed writer's preallocated tail.
+    #[error("NUL byte at byte {at} of the line")]
+    Nul {
+        /// Offset of the first NUL in the line.
+        at: usize,
+    },
+    /// The line is JSON nested deeper than the parser allows.
+    #[error("JSON nested deeper than 128 levels")]
+    TooDeep,
+    /// The line is not valid JSON.
+    #[error("invalid JSON: {message}")]
+    InvalidJson {
+        /// serde_json's message with the column.
+        message: String,
+    },
+    /// The line is JSON but not an object.
+    #[error("JSON value is not an object")]
+    NotObject,
+}
+
+/// Decodes one complete line (without its newline) into its envelope.
+pub fn decode_line(line: &[u8]) -> Result<Envelope<'_>, DecodeError> {
+    if let Some(at) = memchr::memchr(0, line) {
+        return Err(DecodeError::Nul { at });
+    }
+    let text = std::str::from_utf8(line).map_err(|e| DecodeError::InvalidUtf8 {
+        valid_up_to: e.valid_up_to(),
+    })?;
+    check_depth(line)?;
+    let first = text.trim_start_matches(|c: char| c.is_ascii_whitespace()).as_bytes().first();
+    if !matches!(first, Some(b'{')) {
+        // Distinguish "valid JSON but not an object" from garbage.
+        return match serde_json::from_str::<IgnoredAny>(text) {
+            Ok(_) => Err(DecodeError::NotObject),
+            Err(e) => Err(json_error(e)),
+        };
+    }
+    serde_json::from_str::<Envelope<'_>>(text).map_err(json_error)
+}
+
+/// Deepest nesting accepted, the same as serde_json's recursion limit.
+/// Checked for the whole line, because serde_json skips ignored fields
+/// without a limit while SQLite's JSON functions fail a whole query on a row
+/// they cannot parse: a line must be readable by every consumer or by none.
+pub const MAX_DEPTH: usize = 128;
+
+fn check_depth(line: &[u8]) -> Result<(), DecodeError> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in line {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(DecodeError::TooDeep);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn json_error(e: serde_json::Error) -> DecodeError {
+    let message = e.to_string();
+    if message.starts_with("recursion limit exceeded") {
+        DecodeError::TooDeep
+    } else {
+        DecodeError::InvalidJson { message }
+    }
+}
+
+/// Splits `buf` into complete lines. Returns each line's range (newline
+/// excluded) and how many bytes the complete lines span; bytes after the
+/// last `\n` are a partial line that must wait.
+pub fn complete_lines(buf: &[u8]) -> (Vec<std::ops::Range<usize>>, usize) {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    for nl in memchr::memchr_iter(b'\n', buf) {
+        lines.push(start..nl);
+        start = nl + 1;
+    }
+    (lines, start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const STAMP: Stamp<'static> = Stamp {
+        ts: "2026-01-01T00:00:00.000000Z",
+        seq: 1,
+        id: "ID",
+    };
+
+    fn render(input: &str) -> Result<String, String> {
+        Prepared::from_json(input)
+            .map(|p| String::from_utf8(p.render(&STAMP)).unwrap())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn splices_missing_fields_and_keeps_the_rest() {
+        let cases: &[(&str, Result<&str, &str>)] = &[
+            ("{}", Ok(r#"{"v":1,"ts":"2026-01-01T00:00:00.000000Z","seq":1,"id":"ID"}"#)),
+            (
+                r#"  {"ts":"x","seq":9,"id":"mine","v":2,"n":1.50}  "#,
+                Ok(r#"{"ts":"x","seq":9,"id":"mine","v":2,"n":1.50}"#),
+            ),
+            (
+                "{\n  \"b\": 1,\n  \"a\": 2\r\n}\n",
+                Ok(r#"{"v":1,"ts":"2026-01-01T00:00:00.000000Z","seq":1,"id":"ID","b": 1,   "a": 2}"#),
+            ),
+            ("[1,2]", Err("a record must be a JSON object, not an array")),
+            ("\"s\"", Err("not a string")),
+            ("null", Err("not null")),
+            ("{\"a\":1} x", Err("trailing characters")),
+            ("{\"a\":1}{}", Err("trailing characters")),
+            ("{\"a\":", Err("EOF while parsing")),
+            ("", Err("EOF while parsing")),
+        ];
+        for (input, want) in cases {
+            let got = render(input);
+            match (got, want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, format!("{want}\n"), "{input:?}"),
+                (Err(got), Err(want)) => assert!(got.contains(want), "{input:?}: {got}"),
+                (got, want) => panic!("{input:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused() {
+        let err = Prepared::from_json_bytes(b"{\"a\":\"\xff\"}").unwrap_err();
+        assert_eq!(err, LineError::InvalidUtf8 { valid_up_to: 6 });
+    }
+
+    #[test]
+    fn decode_classifies_bad_lines() {
+        assert!(decode_line(br#"{"a":1}"#).is_ok());
+        assert_eq!(decode_line(b"[1]").unwrap_err(), DecodeError::NotObject);
+        assert_eq!(decode_line(b"42").unwrap_err(), DecodeError::NotObject);
+        assert_eq!(decode_line(b"{\"a\":\0}").unwrap_err(), DecodeError::Nul { at: 5 });
+        assert_eq!(decode_line(b"\xfe{}").unwrap_err(), DecodeError::InvalidUtf8 { valid_up_to: 0 });
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200));
+        assert_eq!(decode_line(deep.as_bytes()).unwrap_err(), DecodeError::TooDeep);
+        assert!(matches!(decode_line(b"{\"a\":1"), Err(DecodeError::InvalidJson { .. })));
+        assert!(matches!(decode_line(b"{\"a\":1} {}"), Err(DecodeError::InvalidJson { .. })));
+        assert!(matches!(decode_line(b""), Err(DecodeError::InvalidJson { .. })));
+    }
+
+    #[test]
+    fn complete_lines_leave_the_partial_tail() {
+        let (lines, used) = complete_lines(b"a\nbb\n\npart");
+        assert_eq!(lines, vec![0..1, 2..4, 5..5]);
+        assert_eq!(used, 6);
+        assert_eq!(complete_lines(b"no newline"), (vec![], 0));
+    }
+
+    fn json_leaf() -> impl Strategy<Value = serde_json::Value> {
+        prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            ".*".prop_map(serde_json::Value::from),
+        ]
+    }
+
+    fn json_object() -> impl Strategy<Value = serde_json::Map<String, serde_json::Value>> {
+        let value = json_leaf().prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(".*", inner, 0..4)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        });
+        prop::collection::btree_map("[a-z_]{1,8}", value, 0..6).prop_map(|m| m.into_iter().collect())
+    }
+
+    proptest! {
+        /// Encoding a record then decoding the line gives back the caller's
+        /// fields unchanged, plus the stamped envelope.
+        #[test]
+        fn encode_then_decode_is_identity(obj in json_object(), pretty in any::<bool>(), seq in any::<u64>()) {
+            let text = if pretty {
+                serde_json::to_string_pretty(&obj).unwrap()
+            } else {
+                serde_json::to_string(&obj).unwrap()
+            };
+            let line = Prepared::from_json(&text).unwrap().render(&Stamp { seq, ..STAMP });
+            prop_assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
+            prop_assert_eq!(*line.last().unwrap(), b'\n');
+            let body = &line[..line.len() - 1];
+            prop_assert!(decode_line(body).is_ok());
+            let back: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body).unwrap();
+            for (k, v) in &obj {
+                prop_assert_eq!(back.get(k), Some(v));
+            }
+            let added: Vec<&String> = back.keys().filter(|k| !obj.contains_key(*k)).collect();
+            for k in added {
+                prop_assert!(["v", "ts", "seq", "id"].contains(&k.as_str()));
+            }
+            if !obj.contains_key("seq") {
+                prop_assert_eq!(back["seq"].as_u64(), Some(seq));
+            }
+        }
+    }
+}

@@ -10,7 +10,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The current time as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
 pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_micros(SystemTime::now()).to_string()
+    rfc3339_at(SystemTime::now())
+}
+
+/// `t` as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+pub fn rfc3339_at(t: SystemTime) -> String {
+    humantime::format_rfc3339_micros(t).to_string()
 }
 
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -35,7 +40,10 @@ impl IdGenerator {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        let mut last = self.last.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         let (ms, random) = if now_ms > last.0 {
             (now_ms, fastrand::u128(..) >> 48)
         } else {

@@ -355,21 +355,37 @@ mod tests {
         );
         assert_eq!(env.seq.as_ref().and_then(Scalar::as_i64), Some(3));
         assert_eq!(Envelope::str_of(&env.event), Some("llm.call"));
-        assert_eq!(env.gen_ai(&["request", "model"]).and_then(Scalar::as_str), Some("m"));
-        assert_eq!(env.gen_ai(&["usage", "cache_read", "input_tokens"]).and_then(Scalar::as_i64), Some(4));
+        assert_eq!(
+            env.gen_ai(&["request", "model"]).and_then(Scalar::as_str),
+            Some("m")
+        );
+        assert_eq!(
+            env.gen_ai(&["usage", "cache_read", "input_tokens"])
+                .and_then(Scalar::as_i64),
+            Some(4)
+        );
         assert!(!env.ts_from_fallback);
     }
 
     #[test]
     fn flat_dotted_gen_ai_keys_work() {
         let env = parse(r#"{"gen_ai":{"request.model":"m","usage.input_tokens":5}}"#);
-        assert_eq!(env.gen_ai(&["request", "model"]).and_then(Scalar::as_str), Some("m"));
-        assert_eq!(env.gen_ai(&["usage", "input_tokens"]).and_then(Scalar::as_i64), Some(5));
+        assert_eq!(
+            env.gen_ai(&["request", "model"]).and_then(Scalar::as_str),
+            Some("m")
+        );
+        assert_eq!(
+            env.gen_ai(&["usage", "input_tokens"])
+                .and_then(Scalar::as_i64),
+            Some(5)
+        );
     }
 
     #[test]
     fn foreign_lines_never_fail_on_types() {
-        let env = parse(r#"{"seq":"abc","ts":42,"timestamp":"2025-01-01T00:00:00Z","type":"user","gen_ai":"x","event":[1]}"#);
+        let env = parse(
+            r#"{"seq":"abc","ts":42,"timestamp":"2025-01-01T00:00:00Z","type":"user","gen_ai":"x","event":[1]}"#,
+        );
         assert_eq!(env.seq.as_ref().and_then(Scalar::as_i64), None);
         assert_eq!(Envelope::str_of(&env.ts), Some("2025-01-01T00:00:00Z"));
         assert!(env.ts_from_fallback);

@@ -49,7 +49,10 @@ mod tests {
     fn classification() {
         let cases = [
             ("events.jsonl", EntryKind::Stream("events")),
-            ("02-webhook-flow.jsonl", EntryKind::Stream("02-webhook-flow")),
+            (
+                "02-webhook-flow.jsonl",
+                EntryKind::Stream("02-webhook-flow"),
+            ),
             ("task.json", EntryKind::Document("task")),
             ("a.b.json", EntryKind::Document("a.b")),
             (".tmp-abc123", EntryKind::Ignored),

@@ -153,7 +153,8 @@ impl Prepared {
             out.extend_from_slice(stamp.id.as_bytes());
             out.push(b'"');
         }
-        let inner = self.body[1..self.body.len() - 1].trim_matches(|c: char| c.is_ascii_whitespace());
+        let inner =
+            self.body[1..self.body.len() - 1].trim_matches(|c: char| c.is_ascii_whitespace());
         if !inner.is_empty() {
             sep(out);
             out.extend_from_slice(inner.as_bytes());
@@ -266,7 +267,10 @@ pub fn decode_line(line: &[u8]) -> Result<Envelope<'_>, DecodeError> {
         valid_up_to: e.valid_up_to(),
     })?;
     check_depth(line)?;
-    let first = text.trim_start_matches(|c: char| c.is_ascii_whitespace()).as_bytes().first();
+    let first = text
+        .trim_start_matches(|c: char| c.is_ascii_whitespace())
+        .as_bytes()
+        .first();
     if !matches!(first, Some(b'{')) {
         // Distinguish "valid JSON but not an object" from garbage.
         return match serde_json::from_str::<IgnoredAny>(text) {
@@ -275,6 +279,18 @@ pub fn decode_line(line: &[u8]) -> Result<Envelope<'_>, DecodeError> {
         };
     }
     serde_json::from_str::<Envelope<'_>>(text).map_err(json_error)
+}
+
+/// Checks that a document is one valid JSON value (any type) that every
+/// consumer can read: UTF-8, no deeper than [`MAX_DEPTH`], nothing after it.
+pub fn validate_document(bytes: &[u8]) -> Result<(), DecodeError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::InvalidUtf8 {
+        valid_up_to: e.valid_up_to(),
+    })?;
+    check_depth(bytes)?;
+    serde_json::from_str::<IgnoredAny>(text)
+        .map(drop)
+        .map_err(json_error)
 }
 
 /// Deepest nesting accepted, the same as serde_json's recursion limit.
@@ -355,14 +371,19 @@ mod tests {
     #[test]
     fn splices_missing_fields_and_keeps_the_rest() {
         let cases: &[(&str, Result<&str, &str>)] = &[
-            ("{}", Ok(r#"{"v":1,"ts":"2026-01-01T00:00:00.000000Z","seq":1,"id":"ID"}"#)),
+            (
+                "{}",
+                Ok(r#"{"v":1,"ts":"2026-01-01T00:00:00.000000Z","seq":1,"id":"ID"}"#),
+            ),
             (
                 r#"  {"ts":"x","seq":9,"id":"mine","v":2,"n":1.50}  "#,
                 Ok(r#"{"ts":"x","seq":9,"id":"mine","v":2,"n":1.50}"#),
             ),
             (
                 "{\n  \"b\": 1,\n  \"a\": 2\r\n}\n",
-                Ok(r#"{"v":1,"ts":"2026-01-01T00:00:00.000000Z","seq":1,"id":"ID","b": 1,   "a": 2}"#),
+                Ok(
+                    r#"{"v":1,"ts":"2026-01-01T00:00:00.000000Z","seq":1,"id":"ID","b": 1,   "a": 2}"#,
+                ),
             ),
             ("[1,2]", Err("a record must be a JSON object, not an array")),
             ("\"s\"", Err("not a string")),
@@ -393,13 +414,31 @@ mod tests {
         assert!(decode_line(br#"{"a":1}"#).is_ok());
         assert_eq!(decode_line(b"[1]").unwrap_err(), DecodeError::NotObject);
         assert_eq!(decode_line(b"42").unwrap_err(), DecodeError::NotObject);
-        assert_eq!(decode_line(b"{\"a\":\0}").unwrap_err(), DecodeError::Nul { at: 5 });
-        assert_eq!(decode_line(b"\xfe{}").unwrap_err(), DecodeError::InvalidUtf8 { valid_up_to: 0 });
+        assert_eq!(
+            decode_line(b"{\"a\":\0}").unwrap_err(),
+            DecodeError::Nul { at: 5 }
+        );
+        assert_eq!(
+            decode_line(b"\xfe{}").unwrap_err(),
+            DecodeError::InvalidUtf8 { valid_up_to: 0 }
+        );
         let deep = format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200));
-        assert_eq!(decode_line(deep.as_bytes()).unwrap_err(), DecodeError::TooDeep);
-        assert!(matches!(decode_line(b"{\"a\":1"), Err(DecodeError::InvalidJson { .. })));
-        assert!(matches!(decode_line(b"{\"a\":1} {}"), Err(DecodeError::InvalidJson { .. })));
-        assert!(matches!(decode_line(b""), Err(DecodeError::InvalidJson { .. })));
+        assert_eq!(
+            decode_line(deep.as_bytes()).unwrap_err(),
+            DecodeError::TooDeep
+        );
+        assert!(matches!(
+            decode_line(b"{\"a\":1"),
+            Err(DecodeError::InvalidJson { .. })
+        ));
+        assert!(matches!(
+            decode_line(b"{\"a\":1} {}"),
+            Err(DecodeError::InvalidJson { .. })
+        ));
+        assert!(matches!(
+            decode_line(b""),
+            Err(DecodeError::InvalidJson { .. })
+        ));
     }
 
     #[test]
@@ -427,7 +466,8 @@ mod tests {
                     .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
             ]
         });
-        prop::collection::btree_map("[a-z_]{1,8}", value, 0..6).prop_map(|m| m.into_iter().collect())
+        prop::collection::btree_map("[a-z_]{1,8}", value, 0..6)
+            .prop_map(|m| m.into_iter().collect())
     }
 
     proptest! {

@@ -1,0 +1,239 @@
+//! What the reader hands the sink: rows, quarantined lines and checkpoint
+//! moves for one file, applied in one transaction.
+
+use tasklog_format::{Envelope, Scalar};
+
+/// Which kind of file a checkpoint follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// An append-only `.jsonl` stream.
+    Stream,
+    /// An atomically replaced `.json` document.
+    Document,
+}
+
+impl FileKind {
+    /// The value stored in `files.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileKind::Stream => "stream",
+            FileKind::Document => "document",
+        }
+    }
+}
+
+/// Identifies one file under the root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileKey {
+    /// `<task>/<file name>`, relative to the root.
+    pub path: String,
+    /// The task folder.
+    pub task_id: String,
+    /// Stream or document name (file name without extension).
+    pub name: String,
+    /// Stream or document.
+    pub kind: FileKind,
+}
+
+/// One indexed line.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Row {
+    pub offset: u64,
+    pub line: u64,
+    pub ts: String,
+    pub ts_source: &'static str,
+    pub seq: Option<i64>,
+    pub id: Option<String>,
+    pub event: Option<String>,
+    pub name: Option<String>,
+    pub status: Option<String>,
+    pub trace_id: Option<String>,
+    pub span_id: Option<String>,
+    pub parent_span_id: Option<String>,
+    pub duration_ms: Option<f64>,
+    pub error: Option<String>,
+    pub role: Option<String>,
+    pub severity: Option<String>,
+    pub component: Option<String>,
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub cache_read_tokens: Option<i64>,
+    pub cache_write_tokens: Option<i64>,
+    pub cost_usd: Option<f64>,
+    pub tool_name: Option<String>,
+    pub body: String,
+}
+
+fn owned(s: &Option<Scalar<'_>>) -> Option<String> {
+    s.as_ref().and_then(Scalar::as_str).map(str::to_owned)
+}
+
+impl Row {
+    /// Promotes the envelope fields of a decoded line.
+    pub fn new(env: &Envelope<'_>, body: &str, offset: u64, line: u64, indexed_at: &str) -> Row {
+        let (ts, ts_source) = match env.ts.as_ref().and_then(Scalar::as_str) {
+            Some(ts) if env.ts_from_fallback => (ts.to_owned(), "fallback"),
+            Some(ts) => (ts.to_owned(), "ts"),
+            None => (indexed_at.to_owned(), "indexed"),
+        };
+        let g_str = |path: &[&str]| env.gen_ai(path).and_then(Scalar::as_str).map(str::to_owned);
+        let g_int = |path: &[&str]| env.gen_ai(path).and_then(Scalar::as_i64);
+        let event = owned(&env.event);
+        let name = owned(&env.name);
+        let tool_name = g_str(&["tool", "name"]).or_else(|| {
+            event
+                .as_deref()
+                .filter(|e| e.starts_with("tool."))
+                .and(name.clone())
+        });
+        Row {
+            offset,
+            line,
+            ts,
+            ts_source,
+            seq: env.seq.as_ref().and_then(Scalar::as_i64),
+            id: owned(&env.id),
+            event,
+            name,
+            status: owned(&env.status),
+            trace_id: owned(&env.trace_id),
+            span_id: owned(&env.span_id),
+            parent_span_id: owned(&env.parent_span_id),
+            duration_ms: env.duration_ms.as_ref().and_then(Scalar::as_f64),
+            error: owned(&env.error),
+            role: owned(&env.role),
+            severity: owned(&env.severity),
+            component: owned(&env.component),
+            model: g_str(&["request", "model"]).or_else(|| g_str(&["response", "model"])),
+            provider: g_str(&["provider", "name"]).or_else(|| g_str(&["system"])),
+            input_tokens: g_int(&["usage", "input_tokens"]),
+            output_tokens: g_int(&["usage", "output_tokens"]),
+            cache_read_tokens: g_int(&["usage", "cache_read", "input_tokens"]),
+            cache_write_tokens: g_int(&["usage", "cache_creation", "input_tokens"]),
+            cost_usd: env
+                .gen_ai(&["usage", "cost", "amount"])
+                .or_else(|| env.gen_ai(&["usage", "cost"]))
+                .and_then(Scalar::as_f64),
+            tool_name,
+            body: body.to_owned(),
+        }
+    }
+}
+
+/// A line (or document) that could not be indexed, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantine {
+    pub offset: u64,
+    pub length: Option<u64>,
+    pub line: Option<u64>,
+    pub reason: String,
+    pub prefix: String,
+}
+
+impl Quarantine {
+    /// How many leading bytes of a bad line are kept for diagnosis.
+    pub const PREFIX_LEN: usize = 64;
+
+    pub fn new(
+        offset: u64,
+        bytes: &[u8],
+        length: u64,
+        line: Option<u64>,
+        reason: String,
+    ) -> Quarantine {
+        let shown = &bytes[..bytes.len().min(Self::PREFIX_LEN)];
+        Quarantine {
+            offset,
+            length: Some(length),
+            line,
+            reason,
+            prefix: shown.escape_ascii().to_string(),
+        }
+    }
+}
+
+/// A file generation ended: its rows move to `superseded_records`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    /// Why: "truncated", "replaced", "rewritten", "deleted".
+    pub reason: &'static str,
+}
+
+/// New lines of one stream, and where its checkpoint moves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamBatch {
+    pub key: FileKey,
+    /// Checkpoint the database must hold now (compare-and-set).
+    pub expected_offset: u64,
+    pub expected_generation: u64,
+    /// Set when the file is a new generation: rows of the old one move out first.
+    pub rotation: Option<Rotation>,
+    pub generation: u64,
+    pub new_offset: u64,
+    pub new_line_count: u64,
+    pub anchor: i64,
+    pub dev: u64,
+    pub ino: u64,
+    pub rows: Vec<Row>,
+    pub errors: Vec<Quarantine>,
+}
+
+/// What a document read found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DocContent {
+    /// Valid JSON: becomes the current version if its hash changed.
+    Body { body: String, updated_at: String },
+    /// Not valid: quarantined; the previous good version stays current.
+    Invalid(Quarantine),
+}
+
+/// A document's new state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocBatch {
+    pub key: FileKey,
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub hash: i64,
+    pub content: DocContent,
+}
+
+/// One unit of work for the sink.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// A task folder exists.
+    Task { task_id: String },
+    /// New lines of a stream.
+    Stream(StreamBatch),
+    /// A document changed.
+    Document(DocBatch),
+    /// A file disappeared: its rows move out, its checkpoint goes.
+    Gone {
+        key: FileKey,
+        expected_offset: u64,
+        expected_generation: u64,
+    },
+    /// Problems found outside the line reader (an unreadable file, a
+    /// symlink, a line that never completed in a sealed task).
+    Errors {
+        key: FileKey,
+        generation: u64,
+        errors: Vec<Quarantine>,
+    },
+    /// A key of `indexer_state` (watch mode, watches in use, ...).
+    State { key: &'static str, value: String },
+}
+
+impl Op {
+    /// Rows this op inserts, for batch sizing and progress.
+    pub fn row_count(&self) -> usize {
+        match self {
+            Op::Stream(b) => b.rows.len() + b.errors.len(),
+            Op::Errors { errors, .. } => errors.len(),
+            _ => 1,
+        }
+    }
+}

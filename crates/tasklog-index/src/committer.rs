@@ -1,0 +1,273 @@
+//! The thread that owns the database connection and commits batches.
+//!
+//! The reader sends ops over a bounded channel (so a slow disk slows the
+//! reader instead of growing memory). Ops accumulate in one transaction that
+//! commits when it holds `batch_rows` rows, when `batch_interval` has passed
+//! since it opened, or on `flush`. When the database cannot be written the
+//! uncommitted ops are kept and replayed with backoff: nothing is skipped.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::batch::Op;
+use crate::error::{Error, Result};
+use crate::sink::Sink;
+
+enum Message {
+    Op(Op),
+    Flush(mpsc::Sender<Result<()>>),
+}
+
+/// Ops in flight between the reader and the database.
+const CHANNEL_CAPACITY: usize = 64;
+
+/// Handle to the committing thread.
+pub(crate) struct Committer {
+    tx: Option<SyncSender<Message>>,
+    thread: Option<JoinHandle<Result<()>>>,
+    /// Set on shutdown so a retry loop gives up instead of waiting forever.
+    stop: Arc<AtomicBool>,
+}
+
+/// Commit policy.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CommitPolicy {
+    pub batch_rows: usize,
+    pub batch_interval: Duration,
+    /// How long to keep retrying a failing database before giving up;
+    /// `None` retries until shutdown (the watcher).
+    pub retry_for: Option<Duration>,
+}
+
+impl Committer {
+    pub(crate) fn spawn<S: Sink + Send + 'static>(
+        sink: S,
+        policy: CommitPolicy,
+    ) -> Result<Committer> {
+        let (tx, rx) = mpsc::sync_channel(CHANNEL_CAPACITY);
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread_stop = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("tasklog-committer".into())
+            .spawn(move || {
+                Loop {
+                    sink,
+                    policy,
+                    stop: thread_stop,
+                    pending: Vec::new(),
+                    pending_rows: 0,
+                    tx_open: false,
+                }
+                .run(rx)
+            })
+            .map_err(|e| Error::io("tasklog-committer", "spawning committer thread", e))?;
+        Ok(Committer {
+            tx: Some(tx),
+            thread: Some(thread),
+            stop,
+        })
+    }
+
+    /// Queues an op; blocks while the channel is full.
+    pub(crate) fn send(&mut self, op: Op) -> Result<()> {
+        let sent = self.tx.as_ref().map(|tx| tx.send(Message::Op(op)));
+        match sent {
+            Some(Ok(())) => Ok(()),
+            _ => Err(self.stopped_error()),
+        }
+    }
+
+    /// Commits everything sent so far and waits for it.
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        let (ack_tx, ack_rx) = mpsc::channel();
+        let sent = self.tx.as_ref().map(|tx| tx.send(Message::Flush(ack_tx)));
+        if !matches!(sent, Some(Ok(()))) {
+            return Err(self.stopped_error());
+        }
+        match ack_rx.recv() {
+            Ok(result) => result,
+            Err(_) => Err(self.stopped_error()),
+        }
+    }
+
+    /// Asks a retrying thread to give up (used on shutdown).
+    pub(crate) fn request_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Commits what is pending and stops the thread.
+    pub(crate) fn finish(mut self) -> Result<()> {
+        drop(self.tx.take());
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(Error::SinkStopped("the committer thread panicked".into())),
+            None => Ok(()),
+        }
+    }
+
+    fn stopped_error(&mut self) -> Error {
+        drop(self.tx.take());
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(Err(e))) => e,
+            Some(Ok(Ok(()))) | None => Error::SinkStopped("it exited".into()),
+            Some(Err(_)) => Error::SinkStopped("it panicked".into()),
+        }
+    }
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Loop<S> {
+    sink: S,
+    policy: CommitPolicy,
+    stop: Arc<AtomicBool>,
+    /// Ops applied in the open transaction (or to replay after a failure).
+    pending: Vec<Op>,
+    pending_rows: usize,
+    tx_open: bool,
+}
+
+impl<S: Sink> Loop<S> {
+    fn run(mut self, rx: Receiver<Message>) -> Result<()> {
+        let mut opened_at = Instant::now();
+        loop {
+            let message = if self.pending.is_empty() {
+                rx.recv().ok()
+            } else {
+                let deadline = opened_at + self.policy.batch_interval;
+                match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Ok(m) => Some(m),
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.commit()?;
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => None,
+                }
+            };
+            match message {
+                None => return self.commit(),
+                Some(Message::Flush(ack)) => {
+                    let result = self.commit();
+                    let failed = result.as_ref().err().map(ToString::to_string);
+                    let _ = ack.send(result);
+                    if let Some(e) = failed {
+                        return Err(Error::SinkStopped(e));
+                    }
+                }
+                Some(Message::Op(op)) => {
+                    if self.pending.is_empty() {
+                        opened_at = Instant::now();
+                    }
+                    self.apply(op)?;
+                    if self.pending_rows >= self.policy.batch_rows {
+                        self.commit()?;
+                    }
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, op: Op) -> Result<()> {
+        self.pending_rows += op.row_count();
+        let result = if self.tx_open {
+            self.sink.apply(&op, &tasklog_format::now_rfc3339())
+        } else {
+            self.sink.begin().and_then(|()| {
+                self.tx_open = true;
+                self.sink.apply(&op, &tasklog_format::now_rfc3339())
+            })
+        };
+        self.pending.push(op);
+        match result {
+            Ok(()) => Ok(()),
+            Err(e @ Error::CheckpointConflict { .. }) => {
+                self.sink.rollback();
+                Err(e)
+            }
+            Err(e) => {
+                tracing::warn!(error = %format_chain(&e), "index write failed; will retry");
+                self.sink.rollback();
+                self.tx_open = false;
+                self.commit()
+            }
+        }
+    }
+
+    /// Commits the open transaction, or replays the pending ops into a new
+    /// one until it commits (with backoff), or gives up per the policy.
+    fn commit(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let result = if self.tx_open {
+                self.sink.commit()
+            } else {
+                self.replay().and_then(|()| self.sink.commit())
+            };
+            match result {
+                Ok(()) => {
+                    self.pending.clear();
+                    self.pending_rows = 0;
+                    self.tx_open = false;
+                    return Ok(());
+                }
+                Err(e) => {
+                    self.sink.rollback();
+                    self.tx_open = false;
+                    let give_up = matches!(e, Error::CheckpointConflict { .. })
+                        || self.stop.load(Ordering::SeqCst)
+                        || self
+                            .policy
+                            .retry_for
+                            .is_some_and(|limit| started.elapsed() >= limit);
+                    if give_up {
+                        return Err(e);
+                    }
+                    tracing::warn!(
+                        error = %format_chain(&e),
+                        retry_in_ms = backoff.as_millis() as u64,
+                        pending_ops = self.pending.len(),
+                        "index database not writable; holding the batch and retrying"
+                    );
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    fn replay(&mut self) -> Result<()> {
+        self.sink.begin()?;
+        self.tx_open = true;
+        let now = tasklog_format::now_rfc3339();
+        for op in &self.pending {
+            self.sink.apply(op, &now)?;
+        }
+        Ok(())
+    }
+}
+
+/// An error and its sources on one line, for logs.
+pub(crate) fn format_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

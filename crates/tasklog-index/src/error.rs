@@ -1,0 +1,94 @@
+//! The index's error type. Variants carry the path they concern.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while indexing or querying.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// SQLite failed.
+    #[error("{path}: {op}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// What was being done.
+        op: &'static str,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A file system operation failed.
+    #[error("{path}: {op}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// What was being done.
+        op: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database was written by a newer tasklog.
+    #[error("{path}: schema version {found} is newer than this tasklog supports ({supported}); upgrade tasklog or index into a new database")]
+    NewerSchema {
+        /// The database file.
+        path: PathBuf,
+        /// Version found in the database.
+        found: i64,
+        /// Newest version this build knows.
+        supported: i64,
+    },
+    /// Another indexer holds the database.
+    #[error("{path}: another tasklog indexer is already running on this database (lock file {lock} is held)")]
+    AlreadyRunning {
+        /// The database file.
+        path: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// The database does not exist (read-only commands never create it).
+    #[error("{path}: no index database here yet; create it with `tasklog index` (or keep `tasklog watch` running)")]
+    NoDatabase {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// A checkpoint did not match what the indexer expected: another process
+    /// wrote the index, or a bug. The transaction was rolled back.
+    #[error("{path}: checkpoint moved underneath the indexer (expected offset {expected}); nothing was committed, restart to resume from the stored checkpoints")]
+    CheckpointConflict {
+        /// The file whose checkpoint conflicted.
+        path: String,
+        /// The offset the indexer expected to find.
+        expected: u64,
+    },
+    /// The indexer's writer thread stopped.
+    #[error("the index writer thread stopped: {0}")]
+    SinkStopped(String),
+    /// The watch loop's runtime or watcher could not start.
+    #[error("{0}")]
+    Watch(String),
+}
+
+impl Error {
+    pub(crate) fn sqlite(
+        path: impl Into<PathBuf>,
+        op: &'static str,
+        source: rusqlite::Error,
+    ) -> Error {
+        Error::Sqlite {
+            path: path.into(),
+            op,
+            source,
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            op,
+            source,
+        }
+    }
+}
+
+/// Shorthand for results with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,613 @@
+//! The reader side of the sidecar: discovers task folders, reads what is
+//! new since each checkpoint, and sends it to the committer.
+//!
+//! The reader keeps an in-memory copy of every checkpoint, advanced as soon
+//! as a batch is sent; the committer applies batches in order, and each
+//! batch names the checkpoint it expects, so a mismatch aborts instead of
+//! indexing a line twice.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use tasklog_format::{classify_entry, EntryKind, TaskId, RESULT_DOC};
+
+use crate::batch::{FileKey, FileKind, Op, Quarantine};
+use crate::committer::{CommitPolicy, Committer};
+use crate::db::{self, WriterLock};
+use crate::error::{Error, Result};
+use crate::options::IndexOptions;
+use crate::sink::SqliteSink;
+use crate::tail::{self, Checkpoint, Outcome, ReadLimits};
+
+/// Counters of what one indexer did, for summaries and progress bars.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    /// Task folders seen.
+    pub tasks: u64,
+    /// Lines indexed into `records`.
+    pub records: u64,
+    /// Lines or documents quarantined into `ingest_errors`.
+    pub quarantined: u64,
+    /// Document versions read.
+    pub documents: u64,
+    /// Bytes of stream content read.
+    pub bytes: u64,
+    /// Files that started a new generation (truncated, replaced, rewritten).
+    pub rotations: u64,
+    /// Files that disappeared.
+    pub removed: u64,
+    /// Entries of the root that are not task folders (ignored).
+    pub ignored: u64,
+}
+
+/// The sidecar's reader: owns the checkpoints and feeds the committer.
+pub struct Indexer {
+    root: PathBuf,
+    options: IndexOptions,
+    checkpoints: HashMap<String, Checkpoint>,
+    /// Files reported as unusable, so each is reported once per reason.
+    reported: HashMap<String, String>,
+    /// Sealed tasks whose incomplete tails were already reported.
+    sealed_reported: BTreeSet<String>,
+    /// Tasks whose `result.json` exists.
+    sealed: BTreeSet<String>,
+    committer: Option<Committer>,
+    stats: Stats,
+    _lock: WriterLock,
+}
+
+impl std::fmt::Debug for Indexer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Indexer")
+            .field("root", &self.root)
+            .field("files", &self.checkpoints.len())
+            .finish()
+    }
+}
+
+/// Which kind of run this is; decides how long a failing database is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    /// `tasklog index`: give up after a while and report.
+    Once,
+    /// `tasklog watch`: retry until shutdown.
+    Watch,
+}
+
+impl Indexer {
+    /// Takes the database's writer lock, migrates it, loads the checkpoints
+    /// and starts the committer thread.
+    pub fn open(
+        root: &Path,
+        db_path: &Path,
+        options: IndexOptions,
+        mode: RunMode,
+    ) -> Result<Indexer> {
+        let lock = WriterLock::acquire(db_path)?;
+        let conn = db::open_for_writing(db_path)?;
+        let checkpoints = load_checkpoints(&conn, db_path)?;
+        let sink = SqliteSink::new(conn, db_path)?;
+        let committer = Committer::spawn(
+            sink,
+            CommitPolicy {
+                batch_rows: options.batch_rows,
+                batch_interval: options.batch_interval,
+                retry_for: match mode {
+                    RunMode::Once => Some(Duration::from_secs(30)),
+                    RunMode::Watch => None,
+                },
+            },
+        )?;
+        Ok(Indexer {
+            root: root.to_owned(),
+            options,
+            checkpoints,
+            reported: HashMap::new(),
+            sealed_reported: BTreeSet::new(),
+            sealed: BTreeSet::new(),
+            committer: Some(committer),
+            stats: Stats::default(),
+            _lock: lock,
+        })
+    }
+
+    /// The log root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// What this indexer has done so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Bytes on disk not yet read, over every known stream (cheap: one stat each).
+    pub fn lag_bytes(&self) -> u64 {
+        self.checkpoints
+            .values()
+            .filter(|cp| cp.key.kind == FileKind::Stream)
+            .map(|cp| {
+                std::fs::metadata(self.root.join(&cp.key.path))
+                    .map(|m| m.len().saturating_sub(cp.offset))
+                    .unwrap_or(0)
+            })
+            .sum()
+    }
+
+    /// Bytes of stream content on disk after the checkpoints, over every
+    /// task folder (known or new): the work a full reconcile has ahead.
+    pub fn pending_bytes(&mut self) -> u64 {
+        let Ok(tasks) = self.list_tasks() else {
+            return 0;
+        };
+        let mut total = 0;
+        for task in tasks {
+            let Ok(entries) = std::fs::read_dir(self.root.join(&task)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                if !matches!(classify_entry(name), EntryKind::Stream(_)) {
+                    continue;
+                }
+                let len = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                let done = self
+                    .checkpoints
+                    .get(&format!("{task}/{name}"))
+                    .map_or(0, |cp| cp.offset);
+                total += len.saturating_sub(done);
+            }
+        }
+        self.stats.ignored = 0; // list_tasks counted these; reconcile counts them again
+        total
+    }
+
+    fn send(&mut self, op: Op) -> Result<()> {
+        match &mut self.committer {
+            Some(c) => c.send(op),
+            None => Err(Error::SinkStopped("already finished".into())),
+        }
+    }
+
+    /// Commits everything read so far and waits until it is durable in the database.
+    pub fn flush(&mut self) -> Result<()> {
+        match &mut self.committer {
+            Some(c) => c.flush(),
+            None => Ok(()),
+        }
+    }
+
+    /// Commits and stops the committer thread.
+    pub fn finish(mut self) -> Result<Stats> {
+        if let Some(c) = self.committer.take() {
+            c.finish()?;
+        }
+        Ok(self.stats.clone())
+    }
+
+    /// Tells a committer stuck retrying a broken database to give up.
+    pub fn request_stop(&self) {
+        if let Some(c) = &self.committer {
+            c.request_stop();
+        }
+    }
+
+    /// Records a key of `indexer_state` (shown by `tasklog status`).
+    pub fn set_state(&mut self, key: &'static str, value: String) -> Result<()> {
+        self.send(Op::State { key, value })
+    }
+
+    /// Lists the task folders under the root, sorted. Entries that are not
+    /// task folders (stray files, dotfiles, symlinks, bad names) are skipped.
+    pub fn list_tasks(&mut self) -> Result<Vec<String>> {
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&self.root, "listing log root", e)),
+        };
+        let mut tasks = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&self.root, "listing log root", e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                self.stats.ignored += 1;
+                continue;
+            };
+            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            if !is_dir || name.starts_with('.') || TaskId::new(name).is_err() {
+                self.stats.ignored += 1;
+                continue;
+            }
+            tasks.push(name.to_owned());
+        }
+        tasks.sort_unstable();
+        Ok(tasks)
+    }
+
+    /// Reconciles every task folder with its checkpoints, and forgets files
+    /// of task folders that disappeared.
+    pub fn reconcile_all(&mut self, progress: &mut dyn FnMut(&Stats)) -> Result<()> {
+        let tasks = self.list_tasks()?;
+        let present: BTreeSet<&str> = tasks.iter().map(String::as_str).collect();
+        let vanished: Vec<String> = self
+            .checkpoints
+            .values()
+            .filter(|cp| !present.contains(cp.key.task_id.as_str()))
+            .map(|cp| cp.key.path.clone())
+            .collect();
+        for path in vanished {
+            self.file_gone(&path)?;
+        }
+        for task in &tasks {
+            self.reconcile_task(task)?;
+            progress(&self.stats);
+        }
+        Ok(())
+    }
+
+    /// Reconciles one task folder: every stream read to its end, every
+    /// changed document read, vanished files dropped.
+    pub fn reconcile_task(&mut self, task_id: &str) -> Result<()> {
+        let dir = self.root.join(task_id);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
+                return self.task_gone(task_id);
+            }
+            Err(e) => return Err(Error::io(&dir, "listing task folder", e)),
+        };
+        self.stats.tasks += 1;
+        self.send(Op::Task {
+            task_id: task_id.to_owned(),
+        })?;
+        let mut seen = BTreeMap::new();
+        let mut sealed = false;
+        for entry in entries {
+            let Ok(entry) = entry else { continue };
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let (kind, stem) = match classify_entry(name) {
+                EntryKind::Stream(stem) => (FileKind::Stream, stem),
+                EntryKind::Document(stem) => (FileKind::Document, stem),
+                EntryKind::Ignored => continue,
+            };
+            sealed |= kind == FileKind::Document && stem == RESULT_DOC;
+            let path = format!("{task_id}/{name}");
+            seen.insert(
+                path.clone(),
+                FileKey {
+                    path,
+                    task_id: task_id.to_owned(),
+                    name: stem.to_owned(),
+                    kind,
+                },
+            );
+        }
+        let vanished: Vec<String> = self
+            .checkpoints
+            .values()
+            .filter(|cp| cp.key.task_id == task_id && !seen.contains_key(&cp.key.path))
+            .map(|cp| cp.key.path.clone())
+            .collect();
+        for path in vanished {
+            self.file_gone(&path)?;
+        }
+        // Documents first, so a task row carries its status before its records arrive.
+        let (docs, streams): (Vec<FileKey>, Vec<FileKey>) = seen
+            .into_values()
+            .partition(|k| k.kind == FileKind::Document);
+        for key in docs {
+            self.refresh_document(key)?;
+        }
+        for key in streams {
+            self.drain_stream(key)?;
+        }
+        if sealed {
+            self.sealed.insert(task_id.to_owned());
+            self.report_incomplete_tails(task_id)?;
+        } else {
+            self.sealed.remove(task_id);
+        }
+        Ok(())
+    }
+
+    /// Re-reads one file after a filesystem hint about `path` (absolute or
+    /// relative to the root) until it is caught up.
+    pub fn touch(&mut self, path: &Path) -> Result<()> {
+        while self.touch_once(path)? {}
+        Ok(())
+    }
+
+    /// Reads at most one batch of the file `path` names; returns whether
+    /// there may be more. Paths that are not task files are no-ops.
+    pub fn touch_once(&mut self, path: &Path) -> Result<bool> {
+        let rel = path.strip_prefix(&self.root).unwrap_or(path);
+        let mut parts = rel.components().map(|c| c.as_os_str().to_str());
+        let (Some(Some(task)), Some(Some(file)), None) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Ok(false);
+        };
+        if TaskId::new(task).is_err() {
+            return Ok(false);
+        }
+        let (kind, stem) = match classify_entry(file) {
+            EntryKind::Stream(stem) => (FileKind::Stream, stem),
+            EntryKind::Document(stem) => (FileKind::Document, stem),
+            EntryKind::Ignored => return Ok(false),
+        };
+        let key = FileKey {
+            path: format!("{task}/{file}"),
+            task_id: task.to_owned(),
+            name: stem.to_owned(),
+            kind,
+        };
+        if !self.sealed.contains(task) {
+            self.send(Op::Task {
+                task_id: task.to_owned(),
+            })?;
+        }
+        match kind {
+            FileKind::Stream => self.read_stream_once(&key),
+            FileKind::Document => {
+                let sealing = stem == RESULT_DOC;
+                self.refresh_document(key)?;
+                if sealing && self.root.join(task).join(file).exists() {
+                    self.sealed.insert(task.to_owned());
+                    self.report_incomplete_tails(task)?;
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    /// Whether the task has its final result (`result.json`).
+    pub fn is_sealed(&self, task_id: &str) -> bool {
+        self.sealed.contains(task_id)
+    }
+
+    /// The options this indexer runs with.
+    pub fn options(&self) -> &IndexOptions {
+        &self.options
+    }
+
+    fn limits(&self) -> ReadLimits {
+        ReadLimits {
+            line_limit: self.options.line_limit,
+            max_rows: self.options.batch_rows.max(1),
+            max_bytes: 16 << 20,
+        }
+    }
+
+    /// Reads a stream to its current end, one batch at a time.
+    pub(crate) fn drain_stream(&mut self, key: FileKey) -> Result<()> {
+        loop {
+            if !self.read_stream_once(&key)? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Reads and sends one batch of a stream; returns whether there may be more.
+    pub(crate) fn read_stream_once(&mut self, key: &FileKey) -> Result<bool> {
+        let cp = self
+            .checkpoints
+            .get(&key.path)
+            .cloned()
+            .unwrap_or_else(|| Checkpoint::new(key.clone()));
+        let abs = self.root.join(&key.path);
+        let now = tasklog_format::now_rfc3339();
+        match tail::read_stream(&abs, &cp, self.limits(), &now) {
+            Outcome::Idle => Ok(false),
+            Outcome::Gone => {
+                self.file_gone(&key.path)?;
+                Ok(false)
+            }
+            Outcome::Unusable(reason) => {
+                self.report_unusable(key, &cp, reason)?;
+                Ok(false)
+            }
+            Outcome::Batch(batch) => {
+                self.reported.remove(&key.path);
+                self.stats.records += batch.rows.len() as u64;
+                self.stats.quarantined += batch.errors.len() as u64;
+                self.stats.bytes += batch.new_offset
+                    - if batch.rotation.is_some() {
+                        0
+                    } else {
+                        cp.offset
+                    };
+                if let Some(r) = &batch.rotation {
+                    self.stats.rotations += 1;
+                    tracing::info!(path = %key.path, reason = r.reason, generation = batch.generation, "file starts a new generation");
+                }
+                let next = Checkpoint {
+                    key: key.clone(),
+                    dev: batch.dev,
+                    ino: batch.ino,
+                    generation: batch.generation,
+                    offset: batch.new_offset,
+                    line_count: batch.new_line_count,
+                    anchor: batch.anchor,
+                    size: 0,
+                    mtime_ns: 0,
+                };
+                let more =
+                    !batch.rows.is_empty() || !batch.errors.is_empty() || batch.rotation.is_some();
+                self.send(Op::Stream(batch))?;
+                self.checkpoints.insert(key.path.clone(), next);
+                Ok(more)
+            }
+        }
+    }
+
+    fn refresh_document(&mut self, key: FileKey) -> Result<()> {
+        let cp = self
+            .checkpoints
+            .get(&key.path)
+            .cloned()
+            .unwrap_or_else(|| Checkpoint::new(key.clone()));
+        let abs = self.root.join(&key.path);
+        match tail::read_document(&abs, &cp, self.options.line_limit) {
+            Outcome::Idle => Ok(()),
+            Outcome::Gone => self.file_gone(&key.path),
+            Outcome::Unusable(reason) => self.report_unusable(&key, &cp, reason),
+            Outcome::Batch(doc) => {
+                self.reported.remove(&key.path);
+                match &doc.content {
+                    crate::batch::DocContent::Body { .. } => self.stats.documents += 1,
+                    crate::batch::DocContent::Invalid(q) => {
+                        self.stats.quarantined += 1;
+                        tracing::warn!(path = %key.path, reason = %q.reason, "document quarantined; previous version kept");
+                    }
+                }
+                let next = Checkpoint {
+                    key: key.clone(),
+                    dev: doc.dev,
+                    ino: doc.ino,
+                    generation: 1,
+                    offset: doc.size,
+                    line_count: 0,
+                    anchor: doc.hash,
+                    size: doc.size,
+                    mtime_ns: doc.mtime_ns,
+                };
+                self.send(Op::Document(doc))?;
+                self.checkpoints.insert(key.path, next);
+                Ok(())
+            }
+        }
+    }
+
+    fn report_unusable(&mut self, key: &FileKey, cp: &Checkpoint, reason: String) -> Result<()> {
+        if self.reported.get(&key.path) == Some(&reason) {
+            return Ok(());
+        }
+        tracing::warn!(path = %key.path, %reason, "file not indexed");
+        self.stats.quarantined += 1;
+        self.reported.insert(key.path.clone(), reason.clone());
+        self.send(Op::Errors {
+            key: key.clone(),
+            generation: cp.generation,
+            errors: vec![Quarantine {
+                offset: cp.offset,
+                length: None,
+                line: None,
+                reason,
+                prefix: String::new(),
+            }],
+        })
+    }
+
+    fn file_gone(&mut self, path: &str) -> Result<()> {
+        let Some(cp) = self.checkpoints.remove(path) else {
+            return Ok(());
+        };
+        self.stats.removed += 1;
+        tracing::info!(path, "file removed; its rows move to superseded_records");
+        self.send(Op::Gone {
+            key: cp.key,
+            expected_offset: cp.offset,
+            expected_generation: cp.generation,
+        })
+    }
+
+    fn task_gone(&mut self, task_id: &str) -> Result<()> {
+        let paths: Vec<String> = self
+            .checkpoints
+            .values()
+            .filter(|cp| cp.key.task_id == task_id)
+            .map(|cp| cp.key.path.clone())
+            .collect();
+        for path in paths {
+            self.file_gone(&path)?;
+        }
+        self.sealed.remove(task_id);
+        Ok(())
+    }
+
+    /// A sealed task's streams should all end in a newline; a partial last
+    /// line will now never complete, so it is reported (once).
+    fn report_incomplete_tails(&mut self, task_id: &str) -> Result<()> {
+        let streams: Vec<Checkpoint> = self
+            .checkpoints
+            .values()
+            .filter(|cp| cp.key.task_id == task_id && cp.key.kind == FileKind::Stream)
+            .cloned()
+            .collect();
+        for cp in streams {
+            let Ok(meta) = std::fs::metadata(self.root.join(&cp.key.path)) else {
+                continue;
+            };
+            if meta.len() > cp.offset
+                && self
+                    .sealed_reported
+                    .insert(format!("{}@{}", cp.key.path, cp.offset))
+            {
+                let length = meta.len() - cp.offset;
+                self.stats.quarantined += 1;
+                self.send(Op::Errors {
+                    key: cp.key.clone(),
+                    generation: cp.generation,
+                    errors: vec![Quarantine {
+                        offset: cp.offset,
+                        length: Some(length),
+                        line: Some(cp.line_count + 1),
+                        reason: format!("incomplete last line ({length} bytes without a newline) in a sealed task"),
+                        prefix: String::new(),
+                    }],
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Task ids with a checkpoint, i.e. known to the index.
+    pub fn known_tasks(&self) -> BTreeSet<String> {
+        self.checkpoints
+            .values()
+            .map(|cp| cp.key.task_id.clone())
+            .collect()
+    }
+}
+
+fn load_checkpoints(conn: &Connection, db: &Path) -> Result<HashMap<String, Checkpoint>> {
+    let mut stmt = conn
+        .prepare(
+            r#"SELECT path, task_id, name, kind, coalesce(dev, 0), coalesce(ino, 0), generation, "offset",
+                      line_count, coalesce(anchor_hash, 0), coalesce(size, 0), coalesce(mtime_ns, 0) FROM files"#,
+        )
+        .map_err(|e| Error::sqlite(db, "loading checkpoints", e))?;
+    let rows = stmt
+        .query_map([], |r| {
+            let kind = if r.get::<_, String>(3)? == "document" {
+                FileKind::Document
+            } else {
+                FileKind::Stream
+            };
+            Ok(Checkpoint {
+                key: FileKey {
+                    path: r.get(0)?,
+                    task_id: r.get(1)?,
+                    name: r.get(2)?,
+                    kind,
+                },
+                dev: r.get::<_, i64>(4)? as u64,
+                ino: r.get::<_, i64>(5)? as u64,
+                generation: r.get::<_, i64>(6)? as u64,
+                offset: r.get::<_, i64>(7)? as u64,
+                line_count: r.get::<_, i64>(8)? as u64,
+                anchor: r.get(9)?,
+                size: r.get::<_, i64>(10)? as u64,
+                mtime_ns: r.get(11)?,
+            })
+        })
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(|e| Error::sqlite(db, "loading checkpoints", e))?;
+    Ok(rows
+        .into_iter()
+        .map(|cp| (cp.key.path.clone(), cp))
+        .collect())
+}

@@ -1,0 +1,39 @@
+//! The tasklog sidecar: keeps a SQLite index of every task folder current.
+//!
+//! The files are the truth; the database is a disposable index that can be
+//! deleted and rebuilt. Every complete line of every stream reaches the
+//! `records` table exactly once, because rows and the checkpoint of their
+//! file commit in one transaction, guarded by a compare-and-set.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use tasklog_index::{Indexer, IndexOptions, RunMode};
+//!
+//! let mut indexer = Indexer::open(Path::new("logs"), Path::new("index.db"), IndexOptions::default(), RunMode::Once)?;
+//! indexer.reconcile_all(&mut |_| {})?;
+//! let stats = indexer.finish()?;
+//! println!("{} records", stats.records);
+//! # Ok::<(), tasklog_index::Error>(())
+//! ```
+
+mod batch;
+mod committer;
+mod db;
+mod error;
+mod indexer;
+mod options;
+mod schema;
+mod sink;
+mod status;
+mod tail;
+mod verify;
+mod watch;
+
+pub use db::{open_for_writing, open_query_connection, open_read_only, WriterLock};
+pub use error::{Error, Result};
+pub use indexer::{Indexer, RunMode, Stats};
+pub use options::IndexOptions;
+pub use schema::SCHEMA_VERSION;
+pub use status::{status, Status, TaskLag};
+pub use verify::{verify, FileReport, VerifyReport};
+pub use watch::watch;

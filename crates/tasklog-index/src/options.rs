@@ -1,0 +1,38 @@
+//! Tunables of the indexer, with the defaults documented in config/tasklog.toml.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the indexer reads and commits.
+#[derive(Debug, Clone)]
+pub struct IndexOptions {
+    /// Longest line indexed; longer lines are quarantined and skipped
+    /// without being held in memory.
+    pub line_limit: u64,
+    /// Rows per transaction at most.
+    pub batch_rows: usize,
+    /// How long a batch may stay open before it commits; bounds freshness.
+    pub batch_interval: Duration,
+    /// How often `watch` reconciles everything from disk, events or not.
+    pub reconcile_interval: Duration,
+    /// How often `watch` polls task folders it could not watch.
+    pub poll_interval: Duration,
+    /// Most task folders watched with inotify; the rest are polled.
+    pub max_watches: usize,
+    /// A price table overriding the built-in one.
+    pub prices: Option<PathBuf>,
+}
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        IndexOptions {
+            line_limit: 16 * 1024 * 1024,
+            batch_rows: 20_000,
+            batch_interval: Duration::from_millis(5),
+            reconcile_interval: Duration::from_secs(30),
+            poll_interval: Duration::from_millis(500),
+            max_watches: 8192,
+            prices: None,
+        }
+    }
+}

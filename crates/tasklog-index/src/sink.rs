@@ -1,0 +1,467 @@
+//! Where batches land: the `Sink` seam and its SQLite implementation.
+//!
+//! Architecture Invariant: rows and the checkpoint of the file they came
+//! from commit in the same transaction, and every checkpoint move is a
+//! compare-and-set on the offset the reader started from. A crash at any
+//! instant leaves either both or neither. A unique index on
+//! `(file_id, offset)` is the second guard.
+//!
+//! Another engine (PostgreSQL) plugs in by implementing [`Sink`] with the
+//! same discipline; the reader and the thread driver do not change.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::batch::{DocBatch, DocContent, FileKey, Op, Quarantine, StreamBatch};
+use crate::error::{Error, Result};
+
+/// A transactional destination for batches.
+pub(crate) trait Sink {
+    /// Opens a transaction.
+    fn begin(&mut self) -> Result<()>;
+    /// Applies one op inside the open transaction.
+    fn apply(&mut self, op: &Op, now: &str) -> Result<()>;
+    /// Commits the open transaction.
+    fn commit(&mut self) -> Result<()>;
+    /// Abandons the open transaction (and any state derived from it).
+    fn rollback(&mut self);
+}
+
+/// The embedded SQLite sink.
+pub(crate) struct SqliteSink {
+    conn: Connection,
+    path: PathBuf,
+    /// `files.path` → `files.file_id`, so inserts need no lookup. Reloaded
+    /// after a rollback, since ids assigned inside it are gone.
+    file_ids: HashMap<String, i64>,
+    in_tx: bool,
+}
+
+const INSERT_RECORD: &str = r#"INSERT INTO records (
+    file_id, task_id, stream, "offset", line, ts, ts_source, seq, id, event, name, status,
+    trace_id, span_id, parent_span_id, duration_ms, error, role, severity, component,
+    model, provider, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+    cost_usd, tool_name, body)
+  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+          ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)"#;
+
+const INSERT_ERROR: &str = r#"INSERT OR IGNORE INTO ingest_errors
+    (task_id, path, generation, "offset", length, line, reason, prefix, detected_at)
+  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"#;
+
+impl SqliteSink {
+    pub(crate) fn new(conn: Connection, path: &Path) -> Result<SqliteSink> {
+        let mut sink = SqliteSink {
+            conn,
+            path: path.to_owned(),
+            file_ids: HashMap::new(),
+            in_tx: false,
+        };
+        sink.load_file_ids()?;
+        Ok(sink)
+    }
+
+    fn err(&self, op: &'static str) -> impl Fn(rusqlite::Error) -> Error + '_ {
+        move |e| Error::sqlite(&self.path, op, e)
+    }
+
+    fn load_file_ids(&mut self) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path, file_id FROM files")
+            .map_err(self.err("loading checkpoints"))?;
+        let ids = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .and_then(|rows| rows.collect::<rusqlite::Result<HashMap<_, _>>>())
+            .map_err(|e| Error::sqlite(&self.path, "loading checkpoints", e))?;
+        drop(stmt);
+        self.file_ids = ids;
+        Ok(())
+    }
+
+    fn file_id(&mut self, key: &FileKey, now: &str) -> Result<i64> {
+        if let Some(&id) = self.file_ids.get(&key.path) {
+            return Ok(id);
+        }
+        let id: i64 = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO files (path, task_id, name, kind, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 RETURNING file_id",
+            )
+            .and_then(|mut s| s.query_row(params![key.path, key.task_id, key.name, key.kind.as_str(), now], |r| r.get(0)))
+            .map_err(self.err("registering file"))?;
+        self.file_ids.insert(key.path.clone(), id);
+        Ok(id)
+    }
+
+    fn ensure_task(&self, task_id: &str, now: &str) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT OR IGNORE INTO tasks (task_id, first_seen_at) VALUES (?1, ?2)")
+            .and_then(|mut s| s.execute(params![task_id, now]))
+            .map_err(self.err("registering task"))?;
+        Ok(())
+    }
+
+    /// Moves a generation's rows to `superseded_records`.
+    fn supersede(
+        &self,
+        file_id: i64,
+        generation: u64,
+        reason: &str,
+        path: &str,
+        now: &str,
+    ) -> Result<()> {
+        let tx = &self.conn;
+        tx.prepare_cached(
+            r#"INSERT INTO superseded_records (file_id, generation, task_id, stream, "offset", body, reason, superseded_at)
+               SELECT file_id, ?2, task_id, stream, "offset", body, ?3, ?4 FROM records WHERE file_id = ?1"#,
+        )
+        .and_then(|mut s| s.execute(params![file_id, generation as i64, reason, now]))
+        .map_err(self.err("superseding rows"))?;
+        tx.prepare_cached("DELETE FROM records WHERE file_id = ?1")
+            .and_then(|mut s| s.execute([file_id]))
+            .map_err(self.err("superseding rows"))?;
+        tx.prepare_cached(
+            "INSERT INTO file_events (path, at, event, detail) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                path,
+                now,
+                reason,
+                format!("generation {generation} ended")
+            ])
+        })
+        .map_err(self.err("recording file event"))?;
+        Ok(())
+    }
+
+    /// The compare-and-set on a checkpoint.
+    fn check_checkpoint(
+        &self,
+        file_id: i64,
+        key: &FileKey,
+        offset: u64,
+        generation: u64,
+    ) -> Result<()> {
+        let found: Option<(i64, i64)> = self
+            .conn
+            .prepare_cached(r#"SELECT "offset", generation FROM files WHERE file_id = ?1"#)
+            .and_then(|mut s| {
+                s.query_row([file_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(self.err("reading checkpoint"))?;
+        match found {
+            Some((o, g)) if o as u64 == offset && g as u64 == generation => Ok(()),
+            _ => Err(Error::CheckpointConflict {
+                path: key.path.clone(),
+                expected: offset,
+            }),
+        }
+    }
+
+    fn insert_errors(
+        &self,
+        key: &FileKey,
+        generation: u64,
+        errors: &[Quarantine],
+        now: &str,
+    ) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(INSERT_ERROR)
+            .map_err(self.err("quarantining"))?;
+        for q in errors {
+            stmt.execute(params![
+                key.task_id,
+                key.path,
+                generation as i64,
+                q.offset as i64,
+                q.length.map(|l| l as i64),
+                q.line.map(|l| l as i64),
+                q.reason,
+                q.prefix,
+                now
+            ])
+            .map_err(|e| Error::sqlite(&self.path, "quarantining", e))?;
+        }
+        Ok(())
+    }
+
+    fn apply_stream(&mut self, b: &StreamBatch, now: &str) -> Result<()> {
+        let file_id = self.file_id(&b.key, now)?;
+        self.check_checkpoint(file_id, &b.key, b.expected_offset, b.expected_generation)?;
+        if let Some(rotation) = &b.rotation {
+            self.supersede(
+                file_id,
+                b.expected_generation,
+                rotation.reason,
+                &b.key.path,
+                now,
+            )?;
+        }
+        {
+            let mut stmt = self
+                .conn
+                .prepare_cached(INSERT_RECORD)
+                .map_err(self.err("inserting records"))?;
+            for r in &b.rows {
+                stmt.execute(params![
+                    file_id,
+                    b.key.task_id,
+                    b.key.name,
+                    r.offset as i64,
+                    r.line as i64,
+                    r.ts,
+                    r.ts_source,
+                    r.seq,
+                    r.id,
+                    r.event,
+                    r.name,
+                    r.status,
+                    r.trace_id,
+                    r.span_id,
+                    r.parent_span_id,
+                    r.duration_ms,
+                    r.error,
+                    r.role,
+                    r.severity,
+                    r.component,
+                    r.model,
+                    r.provider,
+                    r.input_tokens,
+                    r.output_tokens,
+                    r.cache_read_tokens,
+                    r.cache_write_tokens,
+                    r.cost_usd,
+                    r.tool_name,
+                    r.body,
+                ])
+                .map_err(|e| Error::sqlite(&self.path, "inserting records", e))?;
+            }
+        }
+        self.insert_errors(&b.key, b.generation, &b.errors, now)?;
+        self.conn
+            .prepare_cached(
+                r#"UPDATE files SET "offset" = ?2, line_count = ?3, anchor_hash = ?4, dev = ?5, ino = ?6,
+                       generation = ?7, updated_at = ?8 WHERE file_id = ?1"#,
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    file_id,
+                    b.new_offset as i64,
+                    b.new_line_count as i64,
+                    b.anchor,
+                    b.dev as i64,
+                    b.ino as i64,
+                    b.generation as i64,
+                    now
+                ])
+            })
+            .map_err(self.err("moving checkpoint"))?;
+        Ok(())
+    }
+
+    fn apply_document(&mut self, d: &DocBatch, now: &str) -> Result<()> {
+        let file_id = self.file_id(&d.key, now)?;
+        match &d.content {
+            DocContent::Invalid(q) => {
+                self.insert_errors(&d.key, 1, std::slice::from_ref(q), now)?;
+            }
+            DocContent::Body { body, updated_at } => {
+                let hash = format!("{:016x}", d.hash as u64);
+                let current: Option<(i64, String)> = self
+                    .conn
+                    .prepare_cached("SELECT version, content_hash FROM documents WHERE task_id = ?1 AND name = ?2")
+                    .and_then(|mut s| s.query_row([&d.key.task_id, &d.key.name], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+                    .map_err(self.err("reading document"))?;
+                let changed = current.as_ref().is_none_or(|(_, h)| *h != hash);
+                if changed {
+                    let version = current.as_ref().map_or(1, |(v, _)| v + 1);
+                    if current.is_some() {
+                        self.conn
+                            .prepare_cached(
+                                "INSERT INTO document_history (task_id, name, version, body, content_hash, updated_at, superseded_at)
+                                 SELECT task_id, name, version, body, content_hash, updated_at, ?3 FROM documents
+                                 WHERE task_id = ?1 AND name = ?2",
+                            )
+                            .and_then(|mut s| s.execute(params![d.key.task_id, d.key.name, now]))
+                            .map_err(self.err("keeping document history"))?;
+                    }
+                    self.conn
+                        .prepare_cached(
+                            "INSERT OR REPLACE INTO documents (task_id, name, file_id, version, body, content_hash, size, updated_at, indexed_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                        )
+                        .and_then(|mut s| {
+                            s.execute(params![d.key.task_id, d.key.name, file_id, version, body, hash, d.size as i64, updated_at, now])
+                        })
+                        .map_err(self.err("storing document"))?;
+                    self.on_document_changed(&d.key, body)?;
+                }
+            }
+        }
+        self.conn
+            .prepare_cached(
+                r#"UPDATE files SET dev = ?2, ino = ?3, size = ?4, mtime_ns = ?5, anchor_hash = ?6, "offset" = ?4, updated_at = ?7
+                   WHERE file_id = ?1"#,
+            )
+            .and_then(|mut s| s.execute(params![file_id, d.dev as i64, d.ino as i64, d.size as i64, d.mtime_ns, d.hash, now]))
+            .map_err(self.err("moving checkpoint"))?;
+        Ok(())
+    }
+
+    /// Keeps the `tasks` row in step with `task.json` and `result.json`.
+    fn on_document_changed(&self, key: &FileKey, body: &str) -> Result<()> {
+        if key.name == tasklog_format::TASK_DOC {
+            self.conn
+                .prepare_cached(TASK_FROM_DOCUMENT)
+                .and_then(|mut s| s.execute(params![key.task_id, body]))
+                .map_err(self.err("updating task"))?;
+        } else if key.name == tasklog_format::RESULT_DOC {
+            self.conn
+                .prepare_cached("UPDATE tasks SET sealed = 1 WHERE task_id = ?1")
+                .and_then(|mut s| s.execute([&key.task_id]))
+                .map_err(self.err("sealing task"))?;
+        }
+        Ok(())
+    }
+
+    fn apply_gone(
+        &mut self,
+        key: &FileKey,
+        expected_offset: u64,
+        expected_generation: u64,
+        now: &str,
+    ) -> Result<()> {
+        let Some(&file_id) = self.file_ids.get(&key.path) else {
+            return Ok(());
+        };
+        self.check_checkpoint(file_id, key, expected_offset, expected_generation)?;
+        match key.kind {
+            crate::batch::FileKind::Stream => {
+                self.supersede(file_id, expected_generation, "deleted", &key.path, now)?
+            }
+            crate::batch::FileKind::Document => {
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO document_history (task_id, name, version, body, content_hash, updated_at, superseded_at)
+                         SELECT task_id, name, version, body, content_hash, updated_at, ?3 FROM documents
+                         WHERE task_id = ?1 AND name = ?2",
+                    )
+                    .and_then(|mut s| s.execute(params![key.task_id, key.name, now]))
+                    .and_then(|_| {
+                        self.conn
+                            .prepare_cached("DELETE FROM documents WHERE task_id = ?1 AND name = ?2")
+                            .and_then(|mut s| s.execute([&key.task_id, &key.name]))
+                    })
+                    .map_err(self.err("removing document"))?;
+            }
+        }
+        self.conn
+            .prepare_cached("DELETE FROM files WHERE file_id = ?1")
+            .and_then(|mut s| s.execute([file_id]))
+            .map_err(self.err("removing checkpoint"))?;
+        self.file_ids.remove(&key.path);
+        Ok(())
+    }
+}
+
+/// Copies the reference designs' task columns out of `task.json`.
+const TASK_FROM_DOCUMENT: &str = r#"
+UPDATE tasks SET
+    document       = ?2,
+    session_id     = json_extract(?2, '$.session_id'),
+    detected_at    = coalesce(json_extract(?2, '$.detected_at'), json_extract(?2, '$.created_at')),
+    source         = json_extract(?2, '$.source'),
+    issue_number   = json_extract(?2, '$.issue_number'),
+    issue_url      = json_extract(?2, '$.issue_url'),
+    title          = json_extract(?2, '$.title'),
+    description    = json_extract(?2, '$.description'),
+    priority       = json_extract(?2, '$.priority'),
+    labels         = json_extract(?2, '$.labels'),
+    assigned_at    = json_extract(?2, '$.assigned_at'),
+    started_at     = coalesce(json_extract(?2, '$.started_at'), json_extract(?2, '$.active_at'), json_extract(?2, '$.running_at')),
+    completed_at   = json_extract(?2, '$.completed_at'),
+    failed_at      = json_extract(?2, '$.failed_at'),
+    status         = json_extract(?2, '$.status'),
+    failure_reason = json_extract(?2, '$.failure_reason'),
+    pr_number      = json_extract(?2, '$.pr_number'),
+    pr_url         = json_extract(?2, '$.pr_url'),
+    commits        = json_extract(?2, '$.commits'),
+    created_at     = json_extract(?2, '$.created_at'),
+    updated_at     = json_extract(?2, '$.updated_at')
+WHERE task_id = ?1 AND json_valid(?2) AND json_type(?2) = 'object'
+"#;
+
+impl Sink for SqliteSink {
+    fn begin(&mut self) -> Result<()> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(self.err("beginning transaction"))?;
+        self.in_tx = true;
+        Ok(())
+    }
+
+    fn apply(&mut self, op: &Op, now: &str) -> Result<()> {
+        match op {
+            Op::Task { task_id } => self.ensure_task(task_id, now),
+            Op::Stream(b) => {
+                self.ensure_task(&b.key.task_id, now)?;
+                self.apply_stream(b, now)
+            }
+            Op::Document(d) => {
+                self.ensure_task(&d.key.task_id, now)?;
+                self.apply_document(d, now)
+            }
+            Op::Gone {
+                key,
+                expected_offset,
+                expected_generation,
+            } => self.apply_gone(key, *expected_offset, *expected_generation, now),
+            Op::Errors {
+                key,
+                generation,
+                errors,
+            } => {
+                self.ensure_task(&key.task_id, now)?;
+                self.insert_errors(key, *generation, errors, now)
+            }
+            Op::State { key, value } => self
+                .conn
+                .prepare_cached("INSERT OR REPLACE INTO indexer_state (key, value) VALUES (?1, ?2)")
+                .and_then(|mut s| s.execute(params![key, value]))
+                .map(drop)
+                .map_err(self.err("recording indexer state")),
+        }
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        let now = tasklog_format::now_rfc3339();
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO indexer_state (key, value) VALUES ('last_commit_at', ?1)",
+                [&now],
+            )
+            .map_err(self.err("committing"))?;
+        self.conn
+            .execute_batch("COMMIT")
+            .map_err(self.err("committing"))?;
+        self.in_tx = false;
+        Ok(())
+    }
+
+    fn rollback(&mut self) {
+        if self.in_tx {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            self.in_tx = false;
+        }
+        if let Err(e) = self.load_file_ids() {
+            tracing::warn!(error = %e, "reloading file ids after rollback");
+        }
+    }
+}

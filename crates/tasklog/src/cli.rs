@@ -1,0 +1,81 @@
+//! The command line: global options and one subcommand per module of `cmd`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Record everything AI agents do as plain files, and keep a SQL index of it current.
+///
+/// Task folders live under the log root (`--root`); the SQLite index is `--db`.
+/// Run `tasklog watch` beside your agents, or `tasklog index` to catch up once.
+///
+/// Exit codes: 0 success (or found), 1 nothing found / differences, 2 error.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tasklog",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Log root holding one folder per task [default: $XDG_DATA_HOME/tasklog/tasks]
+    #[arg(long, global = true, env = "TASKLOG_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// SQLite index database [default: $XDG_DATA_HOME/tasklog/index.db]
+    #[arg(long, global = true, env = "TASKLOG_DB", value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    /// Config file (TOML) [default: $XDG_CONFIG_HOME/tasklog/tasklog.toml if present]
+    #[arg(long, global = true, env = "TASKLOG_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// More diagnostics on stderr (-v info, -vv debug); TASKLOG_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+/// Output format of commands that print data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people (default on a terminal).
+    Table,
+    /// One JSON document.
+    Json,
+    /// One JSON object per line (default when piped).
+    Jsonl,
+    /// Comma-separated values with a header row.
+    Csv,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Append one record (or one per stdin line) to <root>/<TASK>/<STREAM>.jsonl.
+    ///
+    /// Missing envelope fields (v, ts, seq, id) are added in front; every
+    /// field you give is kept, byte for byte, in your order. A line that is
+    /// not exactly one JSON object is refused (exit 2) and nothing of it is
+    /// written; with stdin, lines before it stay appended.
+    Append(crate::cmd::append::AppendArgs),
+    /// Atomically replace <root>/<TASK>/<DOC>.json (from stdin when JSON is absent).
+    Put(crate::cmd::put::PutArgs),
+    /// Catch the index up with the files once, then exit.
+    Index(crate::cmd::index::IndexArgs),
+    /// Run the sidecar: index everything, then follow changes until SIGINT/SIGTERM.
+    Watch(crate::cmd::watch::WatchArgs),
+    /// Prove the index equals the files (exit 0), or list every difference (exit 1).
+    Verify(crate::cmd::verify::VerifyArgs),
+    /// Show lag, quarantined files, watches and the last commit.
+    Status(crate::cmd::status::StatusArgs),
+    /// Run read-only SQL against the index (exit 1 when no rows).
+    Query(crate::cmd::query::QueryArgs),
+}

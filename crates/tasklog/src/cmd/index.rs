@@ -1,0 +1,91 @@
+//! `tasklog index`: reconcile once and exit.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use tasklog_index::{Indexer, RunMode};
+
+use crate::cli::Format;
+use crate::config::Config;
+use crate::Outcome;
+
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// Print a summary in this format (`json` for scripts); nothing by default.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+}
+
+pub fn run(config: &Config, args: IndexArgs) -> Result<Outcome> {
+    let started = Instant::now();
+    let mut indexer = Indexer::open(
+        &config.root,
+        &config.db,
+        config.index.clone(),
+        RunMode::Once,
+    )?;
+    let total = indexer.pending_bytes();
+    let bar = if std::io::stdout().is_terminal() && std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg} (ETA {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Some(bar)
+    } else {
+        None
+    };
+    indexer.reconcile_all(&mut |stats| {
+        if let Some(bar) = &bar {
+            bar.set_position(stats.bytes);
+            let secs = started.elapsed().as_secs_f64().max(1e-3);
+            bar.set_message(format!(
+                "{} records, {:.0} records/s",
+                stats.records,
+                stats.records as f64 / secs
+            ));
+        }
+    })?;
+    let stats = indexer.finish()?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let elapsed = started.elapsed();
+    tracing::info!(
+        records = stats.records,
+        quarantined = stats.quarantined,
+        seconds = elapsed.as_secs_f64(),
+        "index caught up"
+    );
+    match args.format {
+        Some(Format::Json) | Some(Format::Jsonl) => {
+            let mut summary = serde_json::to_value(&stats)?;
+            summary["seconds"] = elapsed.as_secs_f64().into();
+            summary["records_per_second"] = (stats.records as f64
+                / elapsed.as_secs_f64().max(1e-9))
+            .round()
+            .into();
+            summary["db"] = config.db.display().to_string().into();
+            summary["root"] = config.root.display().to_string().into();
+            crate::output::print_json(&summary)?;
+        }
+        Some(_) => {
+            println!(
+                "{} records, {} quarantined, {} documents, {} task folders in {:.2}s",
+                stats.records,
+                stats.quarantined,
+                stats.documents,
+                stats.tasks,
+                elapsed.as_secs_f64()
+            );
+        }
+        None => {}
+    }
+    Ok(Outcome::Success)
+}

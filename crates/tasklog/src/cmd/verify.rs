@@ -1,0 +1,54 @@
+//! `tasklog verify`.
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::cli::Format;
+use crate::config::Config;
+use crate::Outcome;
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// `json` prints the full per-file report.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+}
+
+pub fn run(config: &Config, args: VerifyArgs) -> Result<Outcome> {
+    let report = tasklog_index::verify(&config.root, &config.db, config.index.line_limit)?;
+    if matches!(args.format, Some(Format::Json) | Some(Format::Jsonl)) {
+        crate::output::print_json(&report)?;
+    } else {
+        let mut differing = 0;
+        for f in &report.files {
+            if !f.differences.is_empty() {
+                differing += 1;
+                for d in &f.differences {
+                    println!("{}: {d}", f.path);
+                }
+            }
+        }
+        for path in &report.unindexed {
+            println!("{path}: on disk, not in the index");
+        }
+        let rows: u64 = report.files.iter().map(|f| f.rows).sum();
+        let quarantined: u64 = report.files.iter().map(|f| f.quarantined).sum();
+        println!(
+            "{} files, {rows} rows, {quarantined} quarantined lines: {}",
+            report.files.len(),
+            if report.equal {
+                "index equals the files".to_owned()
+            } else {
+                format!(
+                    "{differing} file(s) differ, {} unindexed",
+                    report.unindexed.len()
+                )
+            }
+        );
+    }
+    Ok(if report.equal {
+        Outcome::Success
+    } else {
+        Outcome::NotFound
+    })
+}

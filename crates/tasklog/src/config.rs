@@ -1,0 +1,191 @@
+//! Configuration: built-in defaults < config file < `TASKLOG_*` environment
+//! < command-line flags.
+//!
+//! The config file is `--config`, else `TASKLOG_CONFIG`, else
+//! `$XDG_CONFIG_HOME/tasklog/tasklog.toml` when it exists. Unknown keys are
+//! errors, so a typo never silently falls back to a default.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use tasklog_index::IndexOptions;
+use tasklog_writer::{FsyncPolicy, Redactor, WriterOptions};
+
+/// The config file as written (every key optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct FileConfig {
+    root: Option<PathBuf>,
+    db: Option<PathBuf>,
+    writer: WriterSection,
+    index: IndexSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct WriterSection {
+    document_fsync: Option<String>,
+    append_fsync: Option<String>,
+    redact: Option<bool>,
+    redact_patterns: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct IndexSection {
+    line_limit: Option<u64>,
+    batch_rows: Option<usize>,
+    batch_ms: Option<u64>,
+    reconcile_ms: Option<u64>,
+    poll_ms: Option<u64>,
+    max_watches: Option<usize>,
+    prices: Option<PathBuf>,
+}
+
+/// The resolved configuration every command works from.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The log root holding task folders.
+    pub root: PathBuf,
+    /// The SQLite index.
+    pub db: PathBuf,
+    /// Writer behaviour.
+    pub writer: WriterOptions,
+    /// Indexer behaviour.
+    pub index: IndexOptions,
+    /// Where the configuration came from, for `tasklog status` and -v.
+    pub source: Option<PathBuf>,
+}
+
+/// Where tasklog keeps data when nothing else is said:
+/// `$XDG_DATA_HOME/tasklog`, else `~/.local/share/tasklog`, else `./.tasklog`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("tasklog");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(home).join(".local/share/tasklog");
+    }
+    PathBuf::from(".tasklog")
+}
+
+fn default_config_file() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    let path = base.join("tasklog/tasklog.toml");
+    path.is_file().then_some(path)
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn env_parse<T: std::str::FromStr>(name: &str) -> Result<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    match env(name) {
+        None => Ok(None),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("environment variable {name}={v:?}: {e}")),
+    }
+}
+
+fn fsync_policy(value: Option<String>, what: &str) -> Result<Option<FsyncPolicy>> {
+    value
+        .map(|v| {
+            v.parse::<FsyncPolicy>()
+                .map_err(|e| anyhow::anyhow!("{what}: {e}"))
+        })
+        .transpose()
+}
+
+impl Config {
+    /// Loads the configuration; `root` and `db` are the flags (clap already
+    /// merged their environment variables, which outrank the file).
+    pub fn load(
+        config: Option<&Path>,
+        root: Option<PathBuf>,
+        db: Option<PathBuf>,
+    ) -> Result<Config> {
+        let source = config
+            .map(Path::to_path_buf)
+            .or_else(|| env("TASKLOG_CONFIG").map(PathBuf::from))
+            .or_else(default_config_file);
+        let file: FileConfig = match &source {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("{}: reading config file", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("{}: invalid config", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let data = default_data_dir();
+        let root = root.or(file.root).unwrap_or_else(|| data.join("tasks"));
+        let db = db.or(file.db).unwrap_or_else(|| data.join("index.db"));
+
+        let mut writer = WriterOptions::default();
+        if let Some(p) = fsync_policy(
+            env("TASKLOG_DOCUMENT_FSYNC").or(file.writer.document_fsync),
+            "document_fsync",
+        )? {
+            writer.document_fsync = p;
+        }
+        if let Some(p) = fsync_policy(
+            env("TASKLOG_APPEND_FSYNC").or(file.writer.append_fsync),
+            "append_fsync",
+        )? {
+            writer.append_fsync = p;
+        }
+        let redact = env_parse::<bool>("TASKLOG_REDACT")?
+            .or(file.writer.redact)
+            .unwrap_or(false);
+        if redact {
+            writer.redactor = Some(match file.writer.redact_patterns {
+                Some(patterns) => Redactor::new(&patterns).map_err(anyhow::Error::msg)?,
+                None => Redactor::with_defaults(),
+            });
+        }
+
+        let mut index = IndexOptions::default();
+        let section = file.index;
+        if let Some(v) = env_parse("TASKLOG_LINE_LIMIT")?.or(section.line_limit) {
+            if v == 0 {
+                bail!("line_limit must be at least 1 byte");
+            }
+            index.line_limit = v;
+        }
+        if let Some(v) = env_parse("TASKLOG_BATCH_ROWS")?.or(section.batch_rows) {
+            index.batch_rows = v;
+        }
+        if let Some(v) = env_parse("TASKLOG_BATCH_MS")?.or(section.batch_ms) {
+            index.batch_interval = Duration::from_millis(v);
+        }
+        if let Some(v) = env_parse("TASKLOG_RECONCILE_MS")?.or(section.reconcile_ms) {
+            index.reconcile_interval = Duration::from_millis(v);
+        }
+        if let Some(v) = env_parse("TASKLOG_POLL_MS")?.or(section.poll_ms) {
+            index.poll_interval = Duration::from_millis(v);
+        }
+        if let Some(v) = env_parse("TASKLOG_MAX_WATCHES")?.or(section.max_watches) {
+            index.max_watches = v;
+        }
+        if let Some(v) = env("TASKLOG_PRICES").map(PathBuf::from).or(section.prices) {
+            index.prices = Some(v);
+        }
+        Ok(Config {
+            root,
+            db,
+            writer,
+            index,
+            source,
+        })
+    }
+}

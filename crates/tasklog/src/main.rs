@@ -1,0 +1,77 @@
+//! `tasklog`: the command-line front end of the writer and the sidecar.
+
+mod cli;
+mod cmd;
+mod config;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+
+/// What a command concluded, mapped to the exit code contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0: done, or something was found.
+    Success,
+    /// Exit 1: nothing found, or differences found.
+    NotFound,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.global.verbose, cli.global.quiet);
+    match run(cli) {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::NotFound) => ExitCode::from(1),
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("tasklog: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    let g = cli.global;
+    let config = Config::load(g.config.as_deref(), g.root, g.db)?;
+    tracing::debug!(root = %config.root.display(), db = %config.db.display(), config = ?config.source, "configuration");
+    match cli.command {
+        Command::Append(args) => cmd::append::run(&config, args),
+        Command::Put(args) => cmd::put::run(&config, args),
+        Command::Index(args) => cmd::index::run(&config, args),
+        Command::Watch(args) => cmd::watch::run(&config, args),
+        Command::Verify(args) => cmd::verify::run(&config, args),
+        Command::Status(args) => cmd::status::run(&config, args),
+        Command::Query(args) => cmd::query::run(&config, args),
+    }
+}
+
+fn init_tracing(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = EnvFilter::try_from_env("TASKLOG_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+/// A closed stdout (`tasklog query ... | head`) is not an error.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -72,6 +72,11 @@ impl Prepared {
             return Err(LineError::NotObject { found });
         };
         let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
+        // Accept exactly what the indexer accepts: the same depth limit and
+        // the same decoding of promoted fields (e.g. lone surrogates).
+        decode_line(trimmed.as_bytes()).map_err(|e| LineError::InvalidJson {
+            message: e.to_string(),
+        })?;
         // Inside valid JSON, CR and LF can only be whitespace between tokens
         // (raw control characters are illegal in strings), so replacing them
         // keeps the value and makes the record one line.
@@ -401,6 +406,19 @@ mod tests {
                 (got, want) => panic!("{input:?}: got {got:?}, want {want:?}"),
             }
         }
+    }
+
+    #[test]
+    fn the_writer_refuses_what_the_indexer_would_quarantine() {
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200));
+        assert!(render(&deep).unwrap_err().contains("nested deeper"));
+        assert!(render(r#"{"name":"\ud800"}"#)
+            .unwrap_err()
+            .contains("hex escape"));
+        assert!(
+            render(r#"{"nul":"\u0000"}"#).is_ok(),
+            "an escaped NUL is valid JSON"
+        );
     }
 
     #[test]

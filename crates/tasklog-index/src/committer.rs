@@ -73,9 +73,9 @@ impl Committer {
 
     /// Queues an op; blocks while the channel is full.
     pub(crate) fn send(&mut self, op: Op) -> Result<()> {
-        let sent = self.tx.as_ref().map(|tx| tx.send(Message::Op(op)));
+        let sent = self.tx.as_ref().map(|tx| tx.send(Message::Op(op)).is_ok());
         match sent {
-            Some(Ok(())) => Ok(()),
+            Some(true) => Ok(()),
             _ => Err(self.stopped_error()),
         }
     }
@@ -83,8 +83,11 @@ impl Committer {
     /// Commits everything sent so far and waits for it.
     pub(crate) fn flush(&mut self) -> Result<()> {
         let (ack_tx, ack_rx) = mpsc::channel();
-        let sent = self.tx.as_ref().map(|tx| tx.send(Message::Flush(ack_tx)));
-        if !matches!(sent, Some(Ok(()))) {
+        let sent = self
+            .tx
+            .as_ref()
+            .map(|tx| tx.send(Message::Flush(ack_tx)).is_ok());
+        if sent != Some(true) {
             return Err(self.stopped_error());
         }
         match ack_rx.recv() {

@@ -84,7 +84,7 @@ pub fn status(root: &Path, db: &Path) -> Result<Status> {
         .into_iter()
         .map(|(task_id, lag_bytes)| TaskLag { task_id, lag_bytes })
         .collect();
-    lagging_tasks.sort_by(|a, b| b.lag_bytes.cmp(&a.lag_bytes));
+    lagging_tasks.sort_by_key(|t| std::cmp::Reverse(t.lag_bytes));
     let indexer_running = match crate::db::WriterLock::acquire(db) {
         Ok(_lock) => false,
         Err(Error::AlreadyRunning { .. }) => true,

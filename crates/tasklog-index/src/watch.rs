@@ -180,6 +180,9 @@ fn start_watcher(
 ) -> Option<notify::RecommendedWatcher> {
     let handler = move |res: notify::Result<notify::Event>| {
         let wake = match res {
+            // Opens, reads and closes without writing change nothing, and
+            // the indexer's own reads cause them: following them would loop.
+            Ok(event) if matches!(event.kind, notify::EventKind::Access(_)) => return,
             Ok(event) => Wake::Fs(event),
             Err(e) => Wake::FsError(e),
         };

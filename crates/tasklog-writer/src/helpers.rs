@@ -72,6 +72,11 @@ pub struct CycleSpan {
 }
 
 impl CycleSpan {
+    /// The span id shared by the start and end rows.
+    pub fn span_id(&self) -> &str {
+        &self.span_id
+    }
+
     /// Records the cycle's outcome (`status` is e.g. "ok", "failed", "aborted").
     pub fn complete(self, status: &str, outcome: impl Into<Value>) -> Result<()> {
         let record = Record::event(EventKind::CycleComplete.as_str())
@@ -215,7 +220,8 @@ impl Task {
         self.append(EVENTS_STREAM, record).map(drop)
     }
 
-    /// Starts a planning cycle with its goals.
+    /// Starts a planning cycle with its goals; records about the cycle
+    /// (decisions, tool calls) can name `CycleSpan::span_id` as parent.
     pub fn cycle_start(&self, name: &str, goals: impl Into<Value>) -> Result<CycleSpan> {
         let span_id = self.trace().new_span();
         let record = Record::event(EventKind::CycleStart.as_str())
@@ -273,6 +279,15 @@ impl Task {
     /// Read-modify-write of `task.json` under the task's lock file, so two
     /// processes changing status cannot lose each other's fields.
     pub fn update_task_doc(&self, change: impl FnOnce(&mut Map<String, Value>)) -> Result<()> {
+        self.update_doc(TASK_DOC, change)
+    }
+
+    /// Read-modify-write of the object document `doc` under the task's lock file.
+    pub fn update_doc(
+        &self,
+        doc: &str,
+        change: impl FnOnce(&mut Map<String, Value>),
+    ) -> Result<()> {
         let lock_path = self.dir().join(".task.lock");
         let lock = std::fs::OpenOptions::new()
             .create(true)
@@ -282,12 +297,14 @@ impl Task {
             .map_err(|e| Error::io(&lock_path, "opening task lock", e))?;
         fs2::FileExt::lock_exclusive(&lock)
             .map_err(|e| Error::io(&lock_path, "locking task", e))?;
-        let mut doc = match self.read_doc(TASK_DOC)? {
-            Some(Value::Object(map)) => map,
-            _ => Map::new(),
-        };
-        change(&mut doc);
-        let result = self.put(TASK_DOC, &doc);
+        let result = self.read_doc(doc).and_then(|current| {
+            let mut map = match current {
+                Some(Value::Object(map)) => map,
+                _ => Map::new(),
+            };
+            change(&mut map);
+            self.put(doc, &map)
+        });
         let _ = fs2::FileExt::unlock(&lock);
         result
     }
@@ -393,15 +410,12 @@ impl Task {
             .with("value", value.clone())
             .with_opt("expires_at", expires_at.clone());
         self.append(EVENTS_STREAM, record)?;
-        let mut state = match self.read_doc(STATE_DOC)? {
-            Some(Value::Object(map)) => map,
-            _ => Map::new(),
-        };
-        state.insert(
-            key.to_owned(),
-            json!({"value": value, "updated_at": tasklog_format::rfc3339_at(now), "expires_at": expires_at}),
-        );
-        self.put(STATE_DOC, &state)
+        self.update_doc(STATE_DOC, |state| {
+            state.insert(
+                key.to_owned(),
+                json!({"value": value, "updated_at": tasklog_format::rfc3339_at(now), "expires_at": expires_at}),
+            );
+        })
     }
 
     /// Appends a long-term memory fact.
@@ -413,8 +427,8 @@ impl Task {
         self.append(EVENTS_STREAM, record).map(drop)
     }
 
-    /// Writes the final result: `result.json` (which seals the task for the
-    /// indexer), then a `result` event.
+    /// Records the final result: a `result` event, the task's status in
+    /// `task.json`, and last `result.json`, whose presence seals the task.
     pub fn final_result(&self, status: &str, result: impl Into<Value>) -> Result<()> {
         let result = result.into();
         let doc = json!({
@@ -429,6 +443,14 @@ impl Task {
                 .with("status", status)
                 .with("result", result),
         )?;
+        let now = now_rfc3339();
+        self.update_task_doc(|task| {
+            task.entry("task_id")
+                .or_insert_with(|| self.id().as_str().into());
+            task.insert("status".into(), status.into());
+            task.insert(format!("{status}_at"), now.clone().into());
+            task.insert("updated_at".into(), now.into());
+        })?;
         self.put(RESULT_DOC, &doc)
     }
 }

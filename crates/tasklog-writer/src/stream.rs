@@ -81,11 +81,12 @@ impl StreamFile {
         })
     }
 
+    /// Appends one record; `stamp` is called under the lock so `ts` and `id`
+    /// follow file order even when threads and processes contend.
     pub(crate) fn append(
         &self,
         record: &Prepared,
-        ts: &str,
-        id: &str,
+        stamp: impl FnOnce() -> (String, String),
         sync: bool,
     ) -> Result<Appended> {
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -122,7 +123,15 @@ impl StreamFile {
             // on its own line; the fragment stays for the indexer to quarantine.
             state.buf.push(b'\n');
         }
-        record.render_into(&Stamp { ts, seq, id }, &mut state.buf);
+        let (ts, id) = stamp();
+        record.render_into(
+            &Stamp {
+                ts: &ts,
+                seq,
+                id: &id,
+            },
+            &mut state.buf,
+        );
         if let Err(e) = (&state.file).write_all(&state.buf) {
             // A short write (disk full) leaves a torn line: cut it off while
             // we still hold the lock, so the stream stays valid.
@@ -136,8 +145,12 @@ impl StreamFile {
                 .sync_data()
                 .map_err(|e| Error::io(&self.path, "syncing stream", e))?;
         }
-        state.known_end = Some(len + state.buf.len() as u64);
-        if !record.has_seq() {
+        if record.has_seq() {
+            // The caller's own seq is not parsed: recover it from the file
+            // before stamping the next record.
+            state.known_end = None;
+        } else {
+            state.known_end = Some(len + state.buf.len() as u64);
             state.last_seq = seq;
         }
         Ok(Appended {

@@ -300,15 +300,14 @@ impl Task {
         durability: Durability,
     ) -> Result<Appended> {
         let file = self.writer.stream_file(self.stream_path(stream))?;
-        let ts = now_rfc3339();
-        let id = self.writer.inner.ids.next_id();
         let sync = self
             .writer
             .inner
             .options
             .append_fsync
             .should_sync(durability);
-        file.append(prepared, &ts, &id, sync)
+        let ids = &self.writer.inner.ids;
+        file.append(prepared, || (now_rfc3339(), ids.next_id()), sync)
     }
 
     /// Atomically replaces `<task>/<doc>.json` with `value` serialized.

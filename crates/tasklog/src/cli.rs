@@ -59,14 +59,14 @@ pub enum Format {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Append one record (or one per stdin line) to <root>/<TASK>/<STREAM>.jsonl.
+    /// Append one record (or one per stdin line) to ROOT/TASK/STREAM.jsonl.
     ///
     /// Missing envelope fields (v, ts, seq, id) are added in front; every
     /// field you give is kept, byte for byte, in your order. A line that is
     /// not exactly one JSON object is refused (exit 2) and nothing of it is
     /// written; with stdin, lines before it stay appended.
     Append(crate::cmd::append::AppendArgs),
-    /// Atomically replace <root>/<TASK>/<DOC>.json (from stdin when JSON is absent).
+    /// Atomically replace ROOT/TASK/DOC.json (from stdin when JSON is absent).
     Put(crate::cmd::put::PutArgs),
     /// Catch the index up with the files once, then exit.
     Index(crate::cmd::index::IndexArgs),

@@ -71,6 +71,14 @@ pub fn default_data_dir() -> PathBuf {
     PathBuf::from(".tasklog")
 }
 
+/// `~/x` in a config file means `$HOME/x`, as users expect from TOML configs.
+fn expand_home(path: PathBuf) -> PathBuf {
+    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => path,
+    }
+}
+
 fn default_config_file() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CONFIG_HOME")
         .filter(|d| !d.is_empty())
@@ -128,8 +136,12 @@ impl Config {
             None => FileConfig::default(),
         };
         let data = default_data_dir();
-        let root = root.or(file.root).unwrap_or_else(|| data.join("tasks"));
-        let db = db.or(file.db).unwrap_or_else(|| data.join("index.db"));
+        let root = root
+            .or(file.root.map(expand_home))
+            .unwrap_or_else(|| data.join("tasks"));
+        let db = db
+            .or(file.db.map(expand_home))
+            .unwrap_or_else(|| data.join("index.db"));
 
         let mut writer = WriterOptions::default();
         if let Some(p) = fsync_policy(
@@ -177,7 +189,10 @@ impl Config {
         if let Some(v) = env_parse("TASKLOG_MAX_WATCHES")?.or(section.max_watches) {
             index.max_watches = v;
         }
-        if let Some(v) = env("TASKLOG_PRICES").map(PathBuf::from).or(section.prices) {
+        if let Some(v) = env("TASKLOG_PRICES")
+            .map(PathBuf::from)
+            .or(section.prices.map(expand_home))
+        {
             index.prices = Some(v);
         }
         Ok(Config {

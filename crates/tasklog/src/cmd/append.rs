@@ -13,7 +13,7 @@ use crate::Outcome;
 pub struct AppendArgs {
     /// Task id: the folder under the log root (created if missing).
     pub task: String,
-    /// Stream name: the file <STREAM>.jsonl in the task folder.
+    /// Stream name: the file STREAM.jsonl in the task folder.
     pub stream: String,
     /// One JSON object; when absent, one object per line is read from stdin.
     pub json: Option<String>,

@@ -13,7 +13,7 @@ use crate::Outcome;
 pub struct PutArgs {
     /// Task id: the folder under the log root (created if missing).
     pub task: String,
-    /// Document name: the file <DOC>.json in the task folder.
+    /// Document name: the file DOC.json in the task folder.
     pub doc: String,
     /// The whole document (any JSON value); read from stdin when absent. Kept byte for byte.
     pub json: Option<String>,

@@ -1,0 +1,189 @@
+//! Shared helpers for the scenario tests: a temporary log root and
+//! database, the real binary with a clean environment, and polling with a
+//! deadline (never a fixed sleep).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags};
+
+/// A temporary log root and database.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub db: PathBuf,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("tasks");
+        let db = dir.path().join("index.db");
+        std::fs::create_dir_all(&root).expect("root");
+        Env { dir, root, db }
+    }
+
+    /// The real binary with every TASKLOG_* variable cleared, then this
+    /// environment's root and database.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tasklog"));
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("TASKLOG_") {
+                cmd.env_remove(&key);
+            }
+        }
+        cmd.env("TASKLOG_ROOT", &self.root)
+            .env("TASKLOG_DB", &self.db)
+            .env("XDG_CONFIG_HOME", self.dir.path().join("no-config"))
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs the binary with `args` and returns its output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().expect("run tasklog")
+    }
+
+    /// Runs with `stdin` piped in.
+    pub fn run_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .cmd()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tasklog");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin)
+            .expect("write stdin");
+        child.wait_with_output().expect("wait tasklog")
+    }
+
+    /// Runs and asserts exit code 0.
+    pub fn ok(&self, args: &[&str]) -> Output {
+        let out = self.run(args);
+        assert_eq!(code(&out), 0, "tasklog {args:?} failed: {}", stderr(&out));
+        out
+    }
+
+    /// Starts `tasklog watch` in the background.
+    pub fn spawn_watch(&self) -> Child {
+        self.cmd()
+            .arg("watch")
+            .env("TASKLOG_RECONCILE_MS", "60000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn watch")
+    }
+
+    pub fn task_dir(&self, task: &str) -> PathBuf {
+        self.root.join(task)
+    }
+
+    pub fn stream(&self, task: &str, stream: &str) -> PathBuf {
+        self.root.join(task).join(format!("{stream}.jsonl"))
+    }
+
+    /// An outside reader, as sqlite3 or Datasette would open it.
+    pub fn reader(&self) -> Connection {
+        let conn = Connection::open_with_flags(&self.db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open db");
+        conn.busy_timeout(Duration::from_secs(5))
+            .expect("busy timeout");
+        conn
+    }
+
+    /// `(offset, body)` of every record of one stream, by offset.
+    pub fn rows(&self, task: &str, stream: &str) -> Vec<(u64, String)> {
+        if !self.db.exists() {
+            return Vec::new();
+        }
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare(r#"SELECT "offset", body FROM records WHERE task_id = ?1 AND stream = ?2 ORDER BY "offset""#)
+            .expect("prepare");
+        stmt.query_map([task, stream], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+        })
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        if !self.db.exists() {
+            return -1;
+        }
+        self.reader().query_row(sql, [], |r| r.get(0)).unwrap_or(-1)
+    }
+}
+
+pub fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Polls `cond` until it holds or `timeout` passes; panics with `what`.
+pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(cond(), "timed out after {timeout:?} waiting for {what}");
+}
+
+/// `(offset, line)` of every complete line of a file that is a JSON object:
+/// what `records` must hold for it. Computed independently of the indexer.
+pub fn expected_rows(path: &Path) -> Vec<(u64, String)> {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let mut out = Vec::new();
+    let mut start = 0usize;
+    for (i, b) in bytes.iter().enumerate() {
+        if *b == b'\n' {
+            let line = &bytes[start..i];
+            if let Ok(text) = std::str::from_utf8(line) {
+                if !text.contains('\0')
+                    && serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| v.is_object())
+                {
+                    out.push((start as u64, text.to_owned()));
+                }
+            }
+            start = i + 1;
+        }
+    }
+    out
+}
+
+/// Stops a child with SIGTERM and returns its exit status.
+pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    child.wait().expect("wait child")
+}
+
+/// Kills a child with SIGKILL (no chance to commit anything).
+pub fn kill9(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}

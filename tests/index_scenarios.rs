@@ -503,3 +503,60 @@ fn a_sealed_task_reports_a_line_that_never_completed() {
     );
     assert_eq!(env.count("SELECT sealed FROM tasks WHERE task_id = 't'"), 1);
 }
+
+/// A backfill large enough for bulk mode (indexes and derived tables built
+/// once at the end) gives the same derived rows as row-by-row indexing.
+#[test]
+fn a_bulk_backfill_builds_the_same_derived_tables() {
+    let env = Env::new();
+    let pad = "x".repeat(2000);
+    for t in 0..4 {
+        let mut bytes = Vec::new();
+        for i in 0..5000 {
+            bytes.extend_from_slice(
+                format!(
+                    r#"{{"event":"llm.call","ts":"2026-11-2{t}T00:00:{:02}Z","gen_ai":{{"request":{{"model":"m{}"}},"usage":{{"input_tokens":{i},"output_tokens":1}}}},"pad":"{pad}"}}"#,
+                    i % 60,
+                    i % 3
+                )
+                .as_bytes(),
+            );
+            bytes.push(b'\n');
+        }
+        append_raw(&env.stream(&format!("bulk-{t}"), "events"), &bytes);
+    }
+    index(&env);
+    assert_eq!(env.count("SELECT count(*) FROM records"), 20_000);
+    assert_eq!(env.count("SELECT count(*) FROM api_calls"), 20_000);
+    assert_eq!(
+        env.count("SELECT sum(tokens_input) FROM api_calls"),
+        env.count("SELECT sum(input_tokens) FROM records WHERE event = 'llm.call'")
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM indexer_state WHERE key = 'bulk_load'"),
+        0
+    );
+    for index in [
+        "records_task_ts",
+        "records_event_ts",
+        "records_span",
+        "records_model",
+    ] {
+        assert_eq!(
+            env.count(&format!(
+                "SELECT count(*) FROM sqlite_master WHERE name = '{index}'"
+            )),
+            1,
+            "{index}"
+        );
+    }
+    assert_eq!(
+        env.count("SELECT count(*) FROM sqlite_master WHERE name = 'records_api_calls_insert'"),
+        1
+    );
+    // New lines after the bulk load go through the restored trigger.
+    append_raw(&env.stream("bulk-0", "events"), b"{\"event\":\"llm.call\",\"gen_ai\":{\"request\":{\"model\":\"m0\"},\"usage\":{\"input_tokens\":5}}}\n");
+    index(&env);
+    assert_eq!(env.count("SELECT count(*) FROM api_calls"), 20_001);
+    verify_equal(&env);
+}

@@ -15,7 +15,36 @@ pub fn now_rfc3339() -> String {
 
 /// `t` as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
 pub fn rfc3339_at(t: SystemTime) -> String {
-    humantime::format_rfc3339_micros(t).to_string()
+    let Ok(since) = t.duration_since(UNIX_EPOCH) else {
+        return humantime::format_rfc3339_micros(t).to_string();
+    };
+    let secs = since.as_secs();
+    // Formatting the date is the costly part and changes once a second:
+    // each thread keeps the last second's prefix.
+    thread_local! {
+        static PREFIX: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
+    }
+    PREFIX.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if cached.0 != secs {
+            let full = humantime::format_rfc3339_seconds(
+                UNIX_EPOCH + std::time::Duration::from_secs(secs),
+            )
+            .to_string();
+            cached.1 = full.trim_end_matches('Z').to_owned();
+            cached.0 = secs;
+        }
+        let mut out = String::with_capacity(27);
+        out.push_str(&cached.1);
+        let micros = since.subsec_micros();
+        out.push('.');
+        let digits = [100_000, 10_000, 1_000, 100, 10, 1];
+        for d in digits {
+            out.push(char::from(b'0' + ((micros / d) % 10) as u8));
+        }
+        out.push('Z');
+        out
+    })
 }
 
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -97,6 +126,23 @@ mod tests {
         assert_eq!(a.len(), "2026-11-22T03:43:38.123456Z".len(), "{a}");
         assert!(a.ends_with('Z'));
         assert!(now_rfc3339() >= a);
+    }
+
+    #[test]
+    fn fast_formatting_matches_humantime() {
+        for t in [
+            0u64,
+            1,
+            999_999,
+            1_700_000_000_123_456,
+            4_102_444_799_999_999,
+        ] {
+            let at = UNIX_EPOCH + std::time::Duration::from_micros(t);
+            assert_eq!(
+                rfc3339_at(at),
+                humantime::format_rfc3339_micros(at).to_string()
+            );
+        }
     }
 
     #[test]

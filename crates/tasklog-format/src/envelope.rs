@@ -256,6 +256,8 @@ pub struct Envelope<'a> {
     pub gen_ai: Option<Node<'a>>,
     /// Whether a `ts` fallback field (not `ts` itself) supplied `ts`.
     pub ts_from_fallback: bool,
+    /// Whether the object has a `ts` key at all (of any type).
+    pub ts_key_present: bool,
 }
 
 impl<'a> Envelope<'a> {
@@ -286,7 +288,10 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             let slot = match key.as_ref() {
                 "v" => &mut env.v,
-                "ts" => &mut env.ts,
+                "ts" => {
+                    env.ts_key_present = true;
+                    &mut env.ts
+                }
                 "seq" => &mut env.seq,
                 "id" => &mut env.id,
                 "event" => &mut env.event,

@@ -62,20 +62,20 @@ pub struct Prepared {
 impl Prepared {
     /// Validates the caller's JSON text: exactly one object, nothing after it.
     pub fn from_json(text: &str) -> Result<Prepared, LineError> {
-        let keys = serde_json::from_str::<TopLevel>(text).map_err(|e| LineError::InvalidJson {
-            message: e.to_string(),
-        })?;
-        let TopLevel::Object(keys) = keys else {
-            let TopLevel::Other(found) = keys else {
-                unreachable!("matched above")
-            };
-            return Err(LineError::NotObject { found });
-        };
         let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
-        // Accept exactly what the indexer accepts: the same depth limit and
-        // the same decoding of promoted fields (e.g. lone surrogates).
-        decode_line(trimmed.as_bytes()).map_err(|e| LineError::InvalidJson {
-            message: e.to_string(),
+        // One parse, the indexer's own: the writer accepts exactly what the
+        // indexer accepts (depth limit, promoted fields' decoding).
+        let env = decode_line(trimmed.as_bytes()).map_err(|e| match e {
+            DecodeError::InvalidJson { message } => LineError::InvalidJson { message },
+            DecodeError::NotObject => LineError::NotObject {
+                found: match serde_json::from_str::<TopLevel>(trimmed) {
+                    Ok(TopLevel::Other(found)) => found,
+                    _ => "a non-object value",
+                },
+            },
+            other => LineError::InvalidJson {
+                message: other.to_string(),
+            },
         })?;
         // Inside valid JSON, CR and LF can only be whitespace between tokens
         // (raw control characters are illegal in strings), so replacing them
@@ -87,10 +87,10 @@ impl Prepared {
         };
         Ok(Prepared {
             body,
-            has_v: keys.v,
-            has_ts: keys.ts,
-            has_seq: keys.seq,
-            has_id: keys.id,
+            has_v: env.v.is_some(),
+            has_ts: env.ts_key_present,
+            has_seq: env.seq.is_some(),
+            has_id: env.id.is_some(),
         })
     }
 
@@ -169,16 +169,9 @@ impl Prepared {
     }
 }
 
-#[derive(Default)]
-struct Keys {
-    v: bool,
-    ts: bool,
-    seq: bool,
-    id: bool,
-}
-
+/// The kind of a top-level JSON value, to say what a non-object was.
 enum TopLevel {
-    Object(Keys),
+    Object,
     Other(&'static str),
 }
 
@@ -190,18 +183,8 @@ impl<'de> Visitor<'de> for TopLevelVisitor {
         f.write_str("a JSON object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TopLevel, A::Error> {
-        let mut keys = Keys::default();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match key.as_ref() {
-                "v" => keys.v = true,
-                "ts" => keys.ts = true,
-                "seq" => keys.seq = true,
-                "id" => keys.id = true,
-                _ => {}
-            }
-            map.next_value::<IgnoredAny>()?;
-        }
-        Ok(TopLevel::Object(keys))
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(TopLevel::Object)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TopLevel, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}

@@ -225,6 +225,9 @@ pub enum Op {
     },
     /// A key of `indexer_state` (watch mode, watches in use, ...).
     State { key: &'static str, value: String },
+    /// Start (`true`) or end (`false`) a bulk load: secondary indexes are
+    /// dropped at the start and built at the end.
+    Bulk(bool),
 }
 
 impl Op {

@@ -21,8 +21,9 @@ enum Message {
     Flush(mpsc::Sender<Result<()>>),
 }
 
-/// Ops in flight between the reader and the database.
-const CHANNEL_CAPACITY: usize = 64;
+/// Ops in flight between the reader and the database. Small, because
+/// every op waiting here is latency for the records behind it.
+const CHANNEL_CAPACITY: usize = 16;
 
 /// Handle to the committing thread.
 pub(crate) struct Committer {
@@ -230,7 +231,7 @@ impl<S: Sink> Loop<S> {
                 Err(e) => {
                     self.sink.rollback();
                     self.tx_open = false;
-                    let give_up = matches!(e, Error::CheckpointConflict { .. })
+                    let give_up = !is_transient(&e)
                         || self.stop.load(Ordering::SeqCst)
                         || self
                             .policy
@@ -260,6 +261,30 @@ impl<S: Sink> Loop<S> {
             self.sink.apply(op, &now)?;
         }
         Ok(())
+    }
+}
+
+/// Whether waiting may cure the error: the database is busy, locked, full,
+/// read-only or failing I/O. A checkpoint conflict or an SQL error is not
+/// cured by waiting, so it is reported at once.
+fn is_transient(e: &Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    match e {
+        Error::Sqlite {
+            source: rusqlite::Error::SqliteFailure(f, _),
+            ..
+        } => matches!(
+            f.code,
+            DatabaseBusy
+                | DatabaseLocked
+                | DiskFull
+                | ReadOnly
+                | SystemIoFailure
+                | CannotOpen
+                | OutOfMemory
+        ),
+        Error::Io { .. } => true,
+        _ => false,
     }
 }
 

@@ -19,8 +19,14 @@ pub fn open_for_writing(path: &Path) -> Result<Connection> {
         std::fs::create_dir_all(parent)
             .map_err(|e| Error::io(parent, "creating database folder", e))?;
     }
-    let mut conn =
-        Connection::open(path).map_err(|e| Error::sqlite(path, "opening database", e))?;
+    // NO_MUTEX: the connection lives on one thread (the committer), so
+    // SQLite's per-call mutexes are pure overhead on the insert path.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let mut conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| Error::sqlite(path, "opening database", e))?;
     configure(&conn, path)?;
     let found =
         schema::version(&conn).map_err(|e| Error::sqlite(path, "reading schema version", e))?;
@@ -33,6 +39,8 @@ pub fn open_for_writing(path: &Path) -> Result<Connection> {
     }
     schema::migrate(&mut conn, &tasklog_format::now_rfc3339())
         .map_err(|e| Error::sqlite(path, "migrating schema", e))?;
+    // Finishes a bulk load a crash interrupted (indexes, derived rows).
+    crate::bulk::ensure(&conn).map_err(|e| Error::sqlite(path, "finishing bulk load", e))?;
     Ok(conn)
 }
 

@@ -60,6 +60,14 @@ pub enum Error {
         /// The offset the indexer expected to find.
         expected: u64,
     },
+    /// The model price table could not be read or is invalid.
+    #[error("{path}: invalid price table: {message}")]
+    Prices {
+        /// The price file (`built-in` for the compiled-in table).
+        path: PathBuf,
+        /// What is wrong, with the entry it concerns.
+        message: String,
+    },
     /// The indexer's writer thread stopped.
     #[error("the index writer thread stopped: {0}")]
     SinkStopped(String),

@@ -54,6 +54,10 @@ pub struct Indexer {
     /// Tasks whose `result.json` exists.
     sealed: BTreeSet<String>,
     committer: Option<Committer>,
+    /// Backfill or live: decides how much one read may take.
+    mode: RunMode,
+    /// Secondary indexes are dropped until `finish`.
+    bulk: bool,
     stats: Stats,
     _lock: WriterLock,
 }
@@ -86,7 +90,9 @@ impl Indexer {
         mode: RunMode,
     ) -> Result<Indexer> {
         let lock = WriterLock::acquire(db_path)?;
-        let conn = db::open_for_writing(db_path)?;
+        let mut conn = db::open_for_writing(db_path)?;
+        // Prices first: a changed table re-prices stored calls before new ones arrive.
+        crate::prices::PriceTable::load(options.prices.as_deref())?.install(&mut conn, db_path)?;
         let checkpoints = load_checkpoints(&conn, db_path)?;
         let sink = SqliteSink::new(conn, db_path)?;
         let committer = Committer::spawn(
@@ -108,6 +114,8 @@ impl Indexer {
             sealed_reported: BTreeSet::new(),
             sealed: BTreeSet::new(),
             committer: Some(committer),
+            mode,
+            bulk: false,
             stats: Stats::default(),
             _lock: lock,
         })
@@ -180,8 +188,19 @@ impl Indexer {
         }
     }
 
+    /// Drops the secondary indexes until [`Indexer::finish`] rebuilds them:
+    /// for a large backfill, where building them once beats maintaining
+    /// them row by row. Readers see a slower but correct database meanwhile.
+    pub fn begin_bulk(&mut self) -> Result<()> {
+        self.bulk = true;
+        self.send(Op::Bulk(true))
+    }
+
     /// Commits and stops the committer thread.
     pub fn finish(mut self) -> Result<Stats> {
+        if self.bulk {
+            self.send(Op::Bulk(false))?;
+        }
         if let Some(c) = self.committer.take() {
             c.finish()?;
         }
@@ -374,10 +393,20 @@ impl Indexer {
     }
 
     fn limits(&self) -> ReadLimits {
-        ReadLimits {
-            line_limit: self.options.line_limit,
-            max_rows: self.options.batch_rows.max(1),
-            max_bytes: 16 << 20,
+        match self.mode {
+            // Backfill: big reads, few transactions.
+            RunMode::Once => ReadLimits {
+                line_limit: self.options.line_limit,
+                max_rows: self.options.batch_rows.max(1),
+                max_bytes: 16 << 20,
+            },
+            // Live: small turns, so one busy stream cannot make quiet ones
+            // wait behind megabytes of its own lines (fair reads).
+            RunMode::Watch => ReadLimits {
+                line_limit: self.options.line_limit,
+                max_rows: self.options.batch_rows.clamp(1, 512),
+                max_bytes: 512 << 10,
+            },
         }
     }
 

@@ -17,11 +17,13 @@
 //! ```
 
 mod batch;
+mod bulk;
 mod committer;
 mod db;
 mod error;
 mod indexer;
 mod options;
+mod prices;
 mod schema;
 mod sink;
 mod status;
@@ -33,6 +35,7 @@ pub use db::{open_for_writing, open_query_connection, open_read_only, WriterLock
 pub use error::{Error, Result};
 pub use indexer::{Indexer, RunMode, Stats};
 pub use options::IndexOptions;
+pub use prices::{PriceTable, DEFAULT_PRICES};
 pub use schema::SCHEMA_VERSION;
 pub use status::{status, Status, TaskLag};
 pub use verify::{verify, FileReport, VerifyReport};

@@ -174,6 +174,9 @@ CREATE TABLE indexer_state (
     value TEXT
 );
 "#,
+    // 2: the query surface: reference-shaped views, api_calls and the cost
+    // rollup kept by triggers, the price table, full-text search.
+    include_str!("migrations/0002_query_surface.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -431,6 +431,12 @@ impl Sink for SqliteSink {
                 self.ensure_task(&key.task_id, now)?;
                 self.insert_errors(key, *generation, errors, now)
             }
+            Op::Bulk(true) => {
+                crate::bulk::begin(&self.conn).map_err(self.err("starting bulk load"))
+            }
+            Op::Bulk(false) => {
+                crate::bulk::ensure(&self.conn).map_err(self.err("ending bulk load"))
+            }
             Op::State { key, value } => self
                 .conn
                 .prepare_cached("INSERT OR REPLACE INTO indexer_state (key, value) VALUES (?1, ?2)")

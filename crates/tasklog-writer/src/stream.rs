@@ -38,6 +38,14 @@ pub(crate) struct StreamFile {
     state: Mutex<StreamState>,
 }
 
+impl std::fmt::Debug for StreamFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamFile")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
 struct StreamState {
     file: File,
     /// File length right after this handle's last write. When `fstat` still

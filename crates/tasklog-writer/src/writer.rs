@@ -107,6 +107,7 @@ impl Writer {
             id,
             dir,
             trace: TraceContext::from_env(),
+            last_stream: Arc::default(),
         })
     }
 
@@ -125,6 +126,9 @@ impl Writer {
     }
 }
 
+/// A task's one-entry cache of its last stream.
+type LastStream = Arc<Mutex<Option<(StreamName, Arc<StreamFile>)>>>;
+
 /// One task folder. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Task {
@@ -132,6 +136,8 @@ pub struct Task {
     id: TaskId,
     dir: PathBuf,
     trace: TraceContext,
+    /// The stream appended to last; shared by clones of this handle.
+    last_stream: LastStream,
 }
 
 /// A record under construction: a JSON object whose fields keep the order
@@ -292,6 +298,20 @@ impl Task {
         self.append_prepared(&stream, &prepared, durability)
     }
 
+    /// The open stream file, from the task's one-entry cache when the
+    /// caller keeps writing the same stream (the common case).
+    fn stream_file(&self, stream: &StreamName) -> Result<Arc<StreamFile>> {
+        let mut last = self.last_stream.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((name, file)) = last.as_ref() {
+            if name == stream {
+                return Ok(Arc::clone(file));
+            }
+        }
+        let file = self.writer.stream_file(self.stream_path(stream))?;
+        *last = Some((stream.clone(), Arc::clone(&file)));
+        Ok(file)
+    }
+
     /// Appends an already validated record.
     pub fn append_prepared(
         &self,
@@ -299,7 +319,7 @@ impl Task {
         prepared: &Prepared,
         durability: Durability,
     ) -> Result<Appended> {
-        let file = self.writer.stream_file(self.stream_path(stream))?;
+        let file = self.stream_file(stream)?;
         let sync = self
             .writer
             .inner

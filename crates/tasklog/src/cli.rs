@@ -78,4 +78,22 @@ pub enum Command {
     Status(crate::cmd::status::StatusArgs),
     /// Run read-only SQL against the index (exit 1 when no rows).
     Query(crate::cmd::query::QueryArgs),
+    /// Import Claude Code, Codex, SWE-agent or OpenHands logs as task folders.
+    ///
+    /// Each source session becomes one task: the source kept verbatim, import.json
+    /// (provenance), normalized events and the final result. Importing again writes
+    /// only what is new. Exit 0 imported, 1 nothing new, 2 a file failed.
+    Import(crate::cmd::import::ImportArgs),
+    /// List tasks with status, times, model calls, tokens and cost (exit 1 when none).
+    Tasks(crate::cmd::tasks::TasksArgs),
+    /// Show a task's whole timeline in time order; errors are marked `!!`.
+    Show(crate::cmd::show::ShowArgs),
+    /// Cost and tokens by model, day, task or provider, with unpriced calls listed.
+    Cost(crate::cmd::cost::CostArgs),
+    /// Full-text search over messages, decisions and tool calls (exit 1 when nothing matches).
+    Search(crate::cmd::search::SearchArgs),
+    /// Print a task's records as they are indexed; -f follows live.
+    Tail(crate::cmd::tail::TailArgs),
+    /// Everything about one task as one JSON document (or JSON Lines).
+    Export(crate::cmd::export::ExportArgs),
 }

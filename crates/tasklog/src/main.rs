@@ -4,6 +4,7 @@ mod cli;
 mod cmd;
 mod config;
 mod output;
+mod report;
 
 use std::process::ExitCode;
 
@@ -49,6 +50,13 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Verify(args) => cmd::verify::run(&config, args),
         Command::Status(args) => cmd::status::run(&config, args),
         Command::Query(args) => cmd::query::run(&config, args),
+        Command::Import(args) => cmd::import::run(&config, args),
+        Command::Tasks(args) => cmd::tasks::run(&config, args),
+        Command::Show(args) => cmd::show::run(&config, args),
+        Command::Cost(args) => cmd::cost::run(&config, args),
+        Command::Search(args) => cmd::search::run(&config, args),
+        Command::Tail(args) => cmd::tail::run(&config, args),
+        Command::Export(args) => cmd::export::run(&config, args),
     }
 }
 

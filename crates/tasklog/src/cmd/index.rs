@@ -12,6 +12,10 @@ use crate::cli::Format;
 use crate::config::Config;
 use crate::Outcome;
 
+/// Backfills larger than this drop the secondary indexes and build them
+/// once at the end (see `Indexer::begin_bulk`).
+const BULK_THRESHOLD: u64 = 32 << 20;
+
 #[derive(Debug, Args)]
 pub struct IndexArgs {
     /// Print a summary in this format (`json` for scripts); nothing by default.
@@ -28,6 +32,13 @@ pub fn run(config: &Config, args: IndexArgs) -> Result<Outcome> {
         RunMode::Once,
     )?;
     let total = indexer.pending_bytes();
+    if total >= BULK_THRESHOLD {
+        tracing::info!(
+            bytes = total,
+            "large backfill: building secondary indexes once at the end"
+        );
+        indexer.begin_bulk()?;
+    }
     let bar = if std::io::stdout().is_terminal() && std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(total);
         bar.set_style(

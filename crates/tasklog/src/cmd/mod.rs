@@ -1,9 +1,16 @@
 //! One module per subcommand.
 
 pub mod append;
+pub mod cost;
+pub mod export;
+pub mod import;
 pub mod index;
 pub mod put;
 pub mod query;
+pub mod search;
+pub mod show;
 pub mod status;
+pub mod tail;
+pub mod tasks;
 pub mod verify;
 pub mod watch;

@@ -1,0 +1,265 @@
+//! Live freshness: write → visible to an outside SQLite reader while
+//! `tasklog watch` runs. Scenario 1: 100 tasks each appending 100 lines/s.
+//! Scenario 2: one task writing ~50 MB/s while 20 quiet tasks append 10
+//! lines/s; latency is measured on the quiet tasks (fair reads).
+//! Also: time to ready and RSS of a restart over the indexed folders.
+//!
+//! `cargo run --release -p tasklog-bench --bin bench_freshness -- --seconds 10`
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags};
+use tasklog_bench::{arg, report, Figure};
+use tasklog_writer::{Record, Writer, WriterOptions};
+
+fn main() -> anyhow::Result<()> {
+    let seconds = arg("seconds", 10);
+    let dir = tempfile::tempdir()?;
+    let root = dir.path().join("tasks");
+    let db = dir.path().join("index.db");
+    let tasklog = std::env::var("TASKLOG_BIN").unwrap_or_else(|_| "target/release/tasklog".into());
+
+    let mut watch = spawn_watch(&tasklog, &root, &db)?;
+    let ready_in = wait_ready(&db)?;
+    let steady = run_scenario(&root, &db, seconds, 100, 100, None)?;
+    let heavy = run_scenario(&root, &db, seconds, 20, 10, Some(50 << 20))?;
+    stop(&mut watch);
+
+    // Restart over everything indexed: time to ready and peak RSS.
+    let started = Instant::now();
+    let mut watch = spawn_watch(&tasklog, &root, &db)?;
+    clear_ready(&db)?;
+    let restart = wait_ready(&db).map(|_| started.elapsed())?;
+    let rss_kib = peak_rss_kib(watch.id());
+    stop(&mut watch);
+    let _ = ready_in;
+
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    report(&[
+        Figure {
+            name: "freshness p50, 100 tasks x 100 lines/s".into(),
+            value: ms(steady.0),
+            unit: "ms",
+            baseline: None,
+            target: "",
+        },
+        Figure {
+            name: "freshness p99, 100 tasks x 100 lines/s".into(),
+            value: ms(steady.1),
+            unit: "ms",
+            baseline: None,
+            target: "<= 50 ms",
+        },
+        Figure {
+            name: "freshness p50, quiet tasks beside 50 MB/s".into(),
+            value: ms(heavy.0),
+            unit: "ms",
+            baseline: None,
+            target: "",
+        },
+        Figure {
+            name: "freshness p99, quiet tasks beside 50 MB/s".into(),
+            value: ms(heavy.1),
+            unit: "ms",
+            baseline: None,
+            target: "<= 50 ms",
+        },
+        Figure {
+            name: "restart: time to ready".into(),
+            value: ms(restart),
+            unit: "ms",
+            baseline: None,
+            target: "",
+        },
+        Figure {
+            name: "restart: peak RSS".into(),
+            value: rss_kib as f64 / 1024.0,
+            unit: "MiB",
+            baseline: None,
+            target: "<= 100 MiB",
+        },
+    ])
+}
+
+fn spawn_watch(bin: &str, root: &Path, db: &Path) -> anyhow::Result<Child> {
+    Ok(Command::new(bin)
+        .args([
+            "--root",
+            &root.display().to_string(),
+            "--db",
+            &db.display().to_string(),
+            "watch",
+        ])
+        .stdout(Stdio::null())
+        .spawn()?)
+}
+
+fn stop(child: &mut Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+}
+
+fn reader(db: &Path) -> anyhow::Result<Connection> {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+fn wait_ready(db: &Path) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    loop {
+        if db.exists() {
+            if let Ok(conn) = reader(db) {
+                let n: i64 = conn
+                    .query_row(
+                        "SELECT count(*) FROM indexer_state WHERE key = 'watch_mode'",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .unwrap_or(0);
+                if n == 1 {
+                    return Ok(started.elapsed());
+                }
+            }
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(120),
+            "watch never became ready"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Forgets the ready marker so the next `wait_ready` sees the new process.
+fn clear_ready(db: &Path) -> anyhow::Result<()> {
+    let conn = Connection::open(db)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.execute("DELETE FROM indexer_state WHERE key = 'watch_mode'", [])?;
+    Ok(())
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_owned)
+        })
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Runs writers for `seconds`; returns (p50, p99) of write → visible for
+/// the paced tasks.
+fn run_scenario(
+    root: &Path,
+    db: &Path,
+    seconds: u64,
+    tasks: u64,
+    per_second: u64,
+    heavy_bytes_per_s: Option<u64>,
+) -> anyhow::Result<(Duration, Duration)> {
+    let epoch = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = Writer::open(root, WriterOptions::default())?;
+    let prefix = if heavy_bytes_per_s.is_some() {
+        "quiet"
+    } else {
+        "steady"
+    };
+    let mut handles = Vec::new();
+    // Paced writers: 4 threads share the tasks.
+    for part in 0..4u64 {
+        let writer = writer.clone();
+        let stop = stop.clone();
+        let prefix = prefix.to_owned();
+        handles.push(std::thread::spawn(move || -> anyhow::Result<()> {
+            let mine: Vec<_> = (part..tasks)
+                .step_by(4)
+                .map(|t| writer.task(&format!("{prefix}-{t:03}")))
+                .collect::<Result<_, _>>()?;
+            let interval = Duration::from_secs_f64(1.0 / per_second as f64);
+            let mut next = Instant::now();
+            let mut i = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                for task in &mine {
+                    let t_ns = epoch.elapsed().as_nanos() as u64;
+                    task.append(
+                        "events",
+                        Record::event("bench").with("i", i).with("t_ns", t_ns),
+                    )?;
+                }
+                i += 1;
+                next += interval;
+                if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
+            Ok(())
+        }));
+    }
+    if let Some(rate) = heavy_bytes_per_s {
+        let writer = writer.clone();
+        let stop = stop.clone();
+        handles.push(std::thread::spawn(move || -> anyhow::Result<()> {
+            let task = writer.task("heavy")?;
+            let pad = "x".repeat(1000);
+            let per_ms = rate / 1000 / 1050;
+            let mut next = Instant::now();
+            while !stop.load(Ordering::SeqCst) {
+                for _ in 0..per_ms.max(1) {
+                    task.append("events", Record::event("bulk").with("pad", pad.as_str()))?;
+                }
+                next += Duration::from_millis(1);
+                if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
+            Ok(())
+        }));
+    }
+    // The outside reader, polling like a dashboard would.
+    let conn = reader(db)?;
+    let mut last: i64 =
+        conn.query_row("SELECT coalesce(max(record_id), 0) FROM records", [], |r| {
+            r.get(0)
+        })?;
+    let mut latencies = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let like = format!("{prefix}-%");
+    while Instant::now() < deadline {
+        let mut stmt = conn.prepare_cached(
+            "SELECT record_id, json_extract(body, '$.t_ns') FROM records WHERE record_id > ?1 AND task_id LIKE ?2 ORDER BY record_id",
+        )?;
+        let rows: Vec<(i64, Option<i64>)> = stmt
+            .query_map(rusqlite::params![last, like], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        let now = epoch.elapsed().as_nanos() as i64;
+        for (id, t_ns) in rows {
+            last = last.max(id);
+            if let Some(t) = t_ns {
+                latencies.push(Duration::from_nanos((now - t).max(0) as u64));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    stop.store(true, Ordering::SeqCst);
+    for h in handles {
+        h.join().map_err(|_| anyhow::anyhow!("writer panicked"))??;
+    }
+    anyhow::ensure!(!latencies.is_empty(), "no records became visible");
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
+    eprintln!("{prefix}: {} samples", latencies.len());
+    Ok((pct(0.50), pct(0.99)))
+}

@@ -1,0 +1,320 @@
+//! OpenAI Codex rollouts: `~/.codex/sessions/YYYY/MM/DD/rollout-*.jsonl`.
+//!
+//! Lines are `{timestamp, type, payload}` with `type` one of `session_meta`,
+//! `turn_context`, `response_item` and `event_msg`.
+//!
+//! Rules that make the totals right:
+//! - `event_msg` / `token_count` carries the cumulative `total_token_usage`
+//!   and the per-call `last_token_usage`: one `llm.call` per token_count,
+//!   from `last_token_usage` only. A token_count whose cumulative total
+//!   equals the previous one is a repeat (Codex re-emits it with rate-limit
+//!   updates) and is skipped; one with no `last_token_usage` uses the
+//!   difference of the totals.
+//! - OpenAI's `input_tokens` already include `cached_input_tokens`
+//!   (OpenTelemetry semantics), so they are taken as they are.
+//! - `function_call_output.output` is a JSON string embedding
+//!   `metadata.exit_code` and `metadata.duration_seconds`: a non-zero exit
+//!   code makes a `tool.fail`, and the duration becomes `duration_ms`.
+//! - `event_msg` `agent_message`, `agent_reasoning` and `user_message`
+//!   mirror `response_item`s for the UI; they are kept verbatim only.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_json::{json, Map, Value};
+
+use crate::model::{Body, LlmUse, Norm, Outcome, Parsed, Usage};
+use crate::source::{file_stem, norm_ts, parse_jsonl, str_at, u64_at};
+
+/// `event_msg` payload types that mirror response items or carry UI state.
+const QUIET_EVENTS: [&str; 10] = [
+    "agent_message",
+    "agent_reasoning",
+    "agent_reasoning_raw_content",
+    "user_message",
+    "task_started",
+    "task_complete",
+    "turn_aborted",
+    "exec_command_begin",
+    "exec_command_end",
+    "turn_diff",
+];
+
+/// Parses a Codex rollout.
+pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Parsed {
+    let (mut parsed, values) = parse_jsonl(bytes);
+    let mut model: Option<String> = None;
+    let mut tools: HashMap<String, String> = HashMap::new();
+    let mut last_total: Option<Usage> = None;
+    let mut last_text: Option<String> = None;
+    for (line, v) in values {
+        let kind = str_at(&v, &["type"]).unwrap_or("").to_owned();
+        let payload = v.get("payload").cloned().unwrap_or(Value::Null);
+        let sub = str_at(&payload, &["type"]).unwrap_or("").to_owned();
+        let ts = str_at(&v, &["timestamp"]).and_then(norm_ts);
+        let mut out = Vec::new();
+        let mut known = true;
+        match kind.as_str() {
+            "session_meta" => {
+                parsed.session_id = str_at(&payload, &["id"]).map(str::to_owned);
+                parsed.format_version = str_at(&payload, &["cli_version"]).map(str::to_owned);
+                let f = &mut parsed.task_fields;
+                for (from, to) in [
+                    (&["cwd"][..], "cwd"),
+                    (&["originator"][..], "originator"),
+                    (&["git", "branch"][..], "git_branch"),
+                    (&["git", "commit_hash"][..], "git_commit"),
+                    (&["git", "repository_url"][..], "git_remote"),
+                ] {
+                    if let Some(s) = str_at(&payload, from) {
+                        f.insert(to.into(), s.into());
+                    }
+                }
+            }
+            "turn_context" => {
+                if let Some(m) = str_at(&payload, &["model"]) {
+                    model = Some(m.to_owned());
+                }
+            }
+            "response_item" => {
+                known = response_item(&payload, &mut tools, &mut out, &mut last_text);
+            }
+            "event_msg" if sub == "token_count" => {
+                if let Some(call) = token_count(&payload, &mut last_total, model.as_deref()) {
+                    out.push(Body::LlmCall(call));
+                }
+            }
+            "event_msg" => known = QUIET_EVENTS.contains(&sub.as_str()),
+            "compacted" => {}
+            _ => {
+                *parsed.unknown_types.entry(label(&kind, "")).or_default() += 1;
+                continue;
+            }
+        }
+        parsed.recognized += 1;
+        if !known {
+            *parsed.unknown_types.entry(label(&kind, &sub)).or_default() += 1;
+        }
+        parsed.events.extend(out.into_iter().map(|body| Norm {
+            line,
+            ts: ts.clone(),
+            key: None,
+            body,
+        }));
+    }
+    if parsed.session_id.is_none() {
+        parsed.session_id = Some(file_stem(path));
+    }
+    if let Some(text) = last_text {
+        parsed.outcome = Some(Outcome {
+            status: "completed".into(),
+            result: json!({ "summary": text }),
+        });
+    }
+    parsed
+}
+
+fn label(kind: &str, sub: &str) -> String {
+    match (kind, sub) {
+        ("", _) => "(no type)".into(),
+        (k, "") => k.to_owned(),
+        (k, s) => format!("{k}/{s}"),
+    }
+}
+
+/// Normalizes one `response_item`; false when its type is unknown.
+fn response_item(
+    p: &Value,
+    tools: &mut HashMap<String, String>,
+    out: &mut Vec<Body>,
+    last_text: &mut Option<String>,
+) -> bool {
+    match str_at(p, &["type"]).unwrap_or("") {
+        "message" => {
+            let role = str_at(p, &["role"]).unwrap_or("assistant").to_owned();
+            let content = p.get("content").cloned().unwrap_or(Value::Null);
+            if role == "assistant" {
+                let text: Vec<&str> = content
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|b| str_at(b, &["text"])).collect())
+                    .unwrap_or_default();
+                if !text.is_empty() {
+                    *last_text = Some(text.join("\n"));
+                }
+            }
+            out.push(Body::Message {
+                role,
+                content,
+                extra: Map::new(),
+            });
+        }
+        "reasoning" => {
+            // The encrypted content stays in the verbatim stream only.
+            let summary: Vec<Value> = p
+                .get("summary")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|s| s.get("text").cloned()).collect())
+                .unwrap_or_default();
+            out.push(Body::Reasoning {
+                text: Value::Array(summary),
+            });
+        }
+        "function_call" | "custom_tool_call" => {
+            let call_id = str_at(p, &["call_id"]).unwrap_or_default().to_owned();
+            let name = str_at(p, &["name"]).unwrap_or("unknown").to_owned();
+            let raw = p.get("arguments").or_else(|| p.get("input"));
+            // Arguments are a JSON string; keep the parsed value when it parses.
+            let input = match raw {
+                Some(Value::String(s)) => {
+                    serde_json::from_str(s).unwrap_or(Value::String(s.clone()))
+                }
+                Some(other) => other.clone(),
+                None => Value::Null,
+            };
+            tools.insert(call_id.clone(), name.clone());
+            out.push(Body::ToolStart {
+                call_id,
+                name,
+                input,
+            });
+        }
+        "function_call_output" | "custom_tool_call_output" => {
+            let call_id = str_at(p, &["call_id"]).unwrap_or_default().to_owned();
+            let name = tools
+                .get(&call_id)
+                .cloned()
+                .unwrap_or_else(|| "unknown".into());
+            let raw = p.get("output").cloned().unwrap_or(Value::Null);
+            let parsed = match &raw {
+                Value::String(s) => serde_json::from_str::<Value>(s).ok(),
+                _ => None,
+            };
+            let meta = parsed.as_ref().and_then(|v| v.get("metadata"));
+            let exit_code = meta
+                .and_then(|m| m.get("exit_code"))
+                .and_then(Value::as_i64);
+            let duration_ms = meta
+                .and_then(|m| m.get("duration_seconds"))
+                .and_then(Value::as_f64)
+                .map(|s| (s * 1e6).round() / 1e3);
+            let output = parsed
+                .as_ref()
+                .and_then(|v| v.get("output").cloned())
+                .unwrap_or(raw);
+            let mut extra = Map::new();
+            if let Some(code) = exit_code {
+                extra.insert("exit_code".into(), code.into());
+            }
+            out.push(Body::ToolEnd {
+                call_id,
+                name,
+                ok: exit_code.is_none_or(|c| c == 0),
+                output,
+                duration_ms,
+                extra,
+            });
+        }
+        _ => return false,
+    }
+    true
+}
+
+fn usage_of(u: &Value) -> Usage {
+    Usage {
+        input: u64_at(u, &["input_tokens"]).unwrap_or(0),
+        output: u64_at(u, &["output_tokens"]).unwrap_or(0),
+        cache_read: u64_at(u, &["cached_input_tokens"]).unwrap_or(0),
+        cache_creation: 0,
+    }
+}
+
+/// One model call from a `token_count` event, or `None` for a repeat or an
+/// event without usage (rate-limit updates carry `info: null`).
+fn token_count(p: &Value, last_total: &mut Option<Usage>, model: Option<&str>) -> Option<LlmUse> {
+    let info = p.get("info").filter(|i| !i.is_null())?;
+    let total = info.get("total_token_usage").map(usage_of);
+    if total.is_some() && total == *last_total {
+        return None;
+    }
+    let (usage, raw) = match info.get("last_token_usage") {
+        Some(last) => (usage_of(last), last.clone()),
+        None => {
+            let total = total?;
+            let before = last_total.unwrap_or_default();
+            (total.minus(&before), Value::Null)
+        }
+    };
+    if total.is_some() {
+        *last_total = total;
+    }
+    let mut extra = Map::new();
+    if let Some(r) = raw.get("reasoning_output_tokens") {
+        extra.insert("reasoning_output_tokens".into(), r.clone());
+    }
+    Some(LlmUse {
+        model: str_at(info, &["model"]).or(model).map(str::to_owned),
+        provider: Some("openai"),
+        usage,
+        cache_known: true,
+        cost_usd: None,
+        raw_usage: raw,
+        extra,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tc(last_in: u64, total_in: u64) -> String {
+        format!(
+            r#"{{"timestamp":"2026-05-13T09:01:00.000Z","type":"event_msg","payload":{{"type":"token_count","info":{{"last_token_usage":{{"input_tokens":{last_in},"cached_input_tokens":1,"output_tokens":2}},"total_token_usage":{{"input_tokens":{total_in},"cached_input_tokens":1,"output_tokens":2}}}}}}}}"#
+        )
+    }
+
+    #[test]
+    fn per_call_usage_is_summed_and_repeats_skipped() {
+        let src = [
+            r#"{"timestamp":"2026-05-13T09:00:00.000Z","type":"turn_context","payload":{"model":"gpt-5"}}"#.to_owned(),
+            tc(10, 10),
+            tc(10, 10), // a repeat: the cumulative total did not move
+            tc(30, 40),
+            r#"{"timestamp":"x","type":"event_msg","payload":{"type":"token_count","info":null}}"#.to_owned(),
+        ]
+        .join("\n");
+        let p = parse(Path::new("r.jsonl"), src.as_bytes());
+        let inputs: Vec<u64> = p
+            .events
+            .iter()
+            .filter_map(|n| match &n.body {
+                Body::LlmCall(c) => Some(c.usage.input),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(inputs, vec![10, 30]);
+        assert_eq!(p.recognized, 5);
+    }
+
+    #[test]
+    fn function_output_exit_codes_and_durations() {
+        let src = concat!(
+            r#"{"timestamp":"2025-09-25T21:12:18.169Z","type":"response_item","payload":{"type":"function_call","name":"shell","arguments":"{\"command\":[\"false\"]}","call_id":"c1"}}"#,
+            "\n",
+            r#"{"timestamp":"2025-09-25T21:12:18.169Z","type":"response_item","payload":{"type":"function_call_output","call_id":"c1","output":"{\"output\":\"\",\"metadata\":{\"exit_code\":1,\"duration_seconds\":0.25}}"}}"#,
+            "\n",
+            r#"{"timestamp":"2025-09-25T21:12:18.169Z","type":"response_item","payload":{"type":"brand_new"}}"#,
+        );
+        let p = parse(Path::new("r.jsonl"), src.as_bytes());
+        let end = p.events.iter().find_map(|n| match &n.body {
+            Body::ToolEnd {
+                name,
+                ok,
+                duration_ms,
+                ..
+            } => Some((name.clone(), *ok, *duration_ms)),
+            _ => None,
+        });
+        assert_eq!(end, Some(("shell".into(), false, Some(250.0))));
+        assert_eq!(p.unknown_types.get("response_item/brand_new"), Some(&1));
+    }
+}

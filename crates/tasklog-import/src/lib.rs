@@ -1,0 +1,54 @@
+//! Import real agent logs into tasklog task folders: Claude Code
+//! transcripts, Codex rollouts, SWE-agent trajectories and OpenHands event
+//! streams.
+//!
+//! Each source session becomes one task folder, written only through
+//! [`tasklog_writer`]: the source kept verbatim (a `source.jsonl` stream,
+//! one record per source line, or a `source.json` document), the
+//! provenance and idempotency record `import.json`, normalized `events`
+//! (messages, `tool.start`/`tool.complete`/`tool.fail` pairs with
+//! durations, `llm.call` with OpenTelemetry usage and the raw usage,
+//! reasoning, decisions) and, when the session ended, `result.json`.
+//! Importing the same source again writes nothing; a source that grew
+//! gets only its new part. docs/IMPORT.md has the mapping of every format.
+//!
+//! ```
+//! use tasklog_import::{discover, Format, Importer, Action};
+//! use tasklog_writer::{Writer, WriterOptions};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let src = dir.path().join("rollout.jsonl");
+//! std::fs::write(&src, concat!(
+//!     r#"{"timestamp":"2026-05-13T09:00:00Z","type":"session_meta","payload":{"id":"s1","cli_version":"0.40.0"}}"#, "\n",
+//!     r#"{"timestamp":"2026-05-13T09:01:00Z","type":"event_msg","payload":{"type":"token_count","info":{"last_token_usage":{"input_tokens":10,"cached_input_tokens":4,"output_tokens":2}}}}"#, "\n",
+//! )).unwrap();
+//!
+//! let writer = Writer::open(dir.path().join("tasks"), WriterOptions::default()).unwrap();
+//! let mut importer = Importer::new(writer, Some(Format::Codex));
+//! let files = discover(&[src]).unwrap();
+//! let report = importer.import_file(&files[0]);
+//! assert_eq!(report.action, Action::Imported);
+//! assert_eq!(report.task_id.as_deref(), Some("codex-s1"));
+//! assert_eq!((report.written.llm_calls, report.written.input_tokens), (1, 10));
+//!
+//! // The same source again: nothing is written.
+//! assert_eq!(importer.import_file(&files[0]).action, Action::Skipped);
+//! ```
+
+mod claude;
+mod codex;
+mod detect;
+mod emit;
+mod error;
+mod import;
+mod model;
+mod openhands;
+mod source;
+mod state;
+mod swe_agent;
+
+pub use detect::detect;
+pub use error::{Error, Result};
+pub use import::{discover, Action, Candidate, FileReport, Importer, LineProblem, SOURCE_NAME};
+pub use model::{Format, Usage};
+pub use state::{Aggregate, ImportState, SourceEntry, Totals, IMPORT_DOC};

@@ -1,0 +1,226 @@
+//! What every format parser produces: the source's records split into
+//! lines, and normalized events in tasklog's vocabulary, each tagged with
+//! the source line (or document element) it came from.
+//!
+//! Parsers are pure (bytes in, [`Parsed`] out); the importer decides what
+//! is new and writes it. That split is what makes re-imports idempotent:
+//! a parser always sees the whole source, so state that spans lines (a
+//! tool call started on line 10 and finished on line 14) is rebuilt on
+//! every run, and the importer filters by line number.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A source format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// Claude Code transcripts (`~/.claude/projects/<project>/<session>.jsonl`).
+    ClaudeCode,
+    /// OpenAI Codex rollouts (`~/.codex/sessions/**/rollout-*.jsonl`).
+    Codex,
+    /// SWE-agent trajectories (`*.traj`, one JSON document).
+    SweAgent,
+    /// OpenHands event streams (a JSON array of events).
+    #[serde(rename = "openhands")]
+    OpenHands,
+}
+
+impl Format {
+    /// Every format, in detection order.
+    pub const ALL: [Format; 4] = [
+        Format::ClaudeCode,
+        Format::Codex,
+        Format::SweAgent,
+        Format::OpenHands,
+    ];
+
+    /// The name used on the command line and in `import.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::ClaudeCode => "claude-code",
+            Format::Codex => "codex",
+            Format::SweAgent => "swe-agent",
+            Format::OpenHands => "openhands",
+        }
+    }
+
+    /// The prefix of the task ids made from this format's sessions.
+    pub fn task_prefix(self) -> &'static str {
+        match self {
+            Format::ClaudeCode => "claude",
+            Format::Codex => "codex",
+            Format::SweAgent => "swe",
+            Format::OpenHands => "openhands",
+        }
+    }
+
+    /// Whether the source is one JSON document rather than JSON Lines.
+    pub fn is_document(self) -> bool {
+        matches!(self, Format::SweAgent | Format::OpenHands)
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Format, String> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| format!("unknown format {s:?}"))
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Token usage in OpenTelemetry semantics: `input` includes cached tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// All input tokens, cache reads and cache writes included.
+    pub input: u64,
+    /// Output tokens (reasoning tokens included where the provider counts them so).
+    pub output: u64,
+    /// Input tokens served from the prompt cache.
+    pub cache_read: u64,
+    /// Input tokens written to the prompt cache.
+    pub cache_creation: u64,
+}
+
+impl Usage {
+    /// Adds `other` to `self`.
+    pub fn add(&mut self, other: &Usage) {
+        self.input += other.input;
+        self.output += other.output;
+        self.cache_read += other.cache_read;
+        self.cache_creation += other.cache_creation;
+    }
+
+    /// `self - other`, clamped at zero (for aggregates that grew).
+    pub fn minus(&self, other: &Usage) -> Usage {
+        Usage {
+            input: self.input.saturating_sub(other.input),
+            output: self.output.saturating_sub(other.output),
+            cache_read: self.cache_read.saturating_sub(other.cache_read),
+            cache_creation: self.cache_creation.saturating_sub(other.cache_creation),
+        }
+    }
+}
+
+/// One normalized event, before it becomes a record.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Norm {
+    /// 1-based source line (JSON Lines) or element number (documents).
+    pub line: usize,
+    /// The source's own time, already in tasklog's `ts` form.
+    pub ts: Option<String>,
+    /// A key that identifies this event across files and runs; an event
+    /// whose key was already imported into the task is skipped.
+    pub key: Option<String>,
+    pub body: Body,
+}
+
+/// The kinds of normalized event.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Body {
+    Message {
+        role: String,
+        content: Value,
+        extra: Map<String, Value>,
+    },
+    ToolStart {
+        call_id: String,
+        name: String,
+        input: Value,
+    },
+    ToolEnd {
+        call_id: String,
+        name: String,
+        ok: bool,
+        output: Value,
+        duration_ms: Option<f64>,
+        extra: Map<String, Value>,
+    },
+    LlmCall(LlmUse),
+    /// Model reasoning (thinking blocks, reasoning summaries).
+    Reasoning {
+        text: Value,
+    },
+    Decision {
+        name: String,
+        input: Value,
+        output: Value,
+        reason: String,
+        duration_ms: Option<f64>,
+    },
+    System {
+        severity: String,
+        message: String,
+        details: Value,
+    },
+}
+
+/// One model call (or, for SWE-agent, the run's aggregate).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LlmUse {
+    pub model: Option<String>,
+    pub provider: Option<&'static str>,
+    pub usage: Usage,
+    /// Whether the source reports cache tokens at all (SWE-agent does not).
+    pub cache_known: bool,
+    pub cost_usd: Option<f64>,
+    /// The provider's usage object as the source wrote it.
+    pub raw_usage: Value,
+    pub extra: Map<String, Value>,
+}
+
+/// The final result of a session.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Outcome {
+    pub status: String,
+    pub result: Value,
+}
+
+/// One source line: its bytes (without the newline), or why it does not parse.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SourceLine {
+    pub number: usize,
+    pub text: String,
+    /// `None` when the line is one JSON object.
+    pub error: Option<String>,
+}
+
+/// A parsed source.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Parsed {
+    /// The session id the source names for itself.
+    pub session_id: Option<String>,
+    /// For Claude Code sub-agent files: the agent id (they join the parent session).
+    pub agent_id: Option<String>,
+    /// The writing tool's version (Claude Code `version`, Codex `cli_version`).
+    pub format_version: Option<String>,
+    /// JSON Lines sources: every complete line; documents: empty.
+    pub lines: Vec<SourceLine>,
+    /// Bytes of the source that form complete lines (JSON Lines) or the whole document.
+    pub consumed: usize,
+    /// Lines (or elements) in the consumed part.
+    pub units: usize,
+    pub events: Vec<Norm>,
+    /// For a source that only has run totals (SWE-agent): imported as the
+    /// difference from what an earlier import already recorded.
+    pub aggregate: Option<LlmUse>,
+    pub outcome: Option<Outcome>,
+    /// Fields for `task.json` (title, cwd, git branch, ...).
+    pub task_fields: Map<String, Value>,
+    /// Records of a type this importer does not know, by type.
+    pub unknown_types: BTreeMap<String, u64>,
+    /// Records the parser recognized as this format (0 means "wrong format").
+    pub recognized: usize,
+    /// Lines that do not parse: (line, message).
+    pub parse_errors: Vec<(usize, String)>,
+}

@@ -1,0 +1,125 @@
+//! `tasklog export TASK`: everything the index knows about one task in one
+//! JSON document (or one JSON object per line): the task row, documents,
+//! every record, tool calls, model calls with cost, quarantined lines.
+
+use std::io::Write;
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use rusqlite::Connection;
+use serde_json::{Map, Value};
+
+use crate::config::Config;
+use crate::report;
+use crate::Outcome;
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The task id (its folder name).
+    pub task: String,
+    /// One JSON document, or JSON Lines with a `kind` on every line.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
+    pub format: ExportFormat,
+}
+
+/// Output shapes of `tasklog export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON document.
+    Json,
+    /// One JSON object per line, each with `kind`.
+    Jsonl,
+}
+
+/// Each section: its name, the `kind` of its lines, and its query. Columns
+/// named `body`, `document` or ending in `input`/`output`/`data` hold JSON
+/// text and are embedded as JSON.
+const SECTIONS: &[(&str, &str, &str)] = &[
+    ("documents", "document", "SELECT name, version, updated_at, body FROM documents WHERE task_id = ?1 ORDER BY name"),
+    ("records", "record", r#"SELECT stream, "offset", line, ts, event, body FROM records WHERE task_id = ?1 ORDER BY ts, record_id"#),
+    ("tool_calls", "tool_call", "SELECT span_id, tool_name, status, duration_ms, started_at, completed_at, input, output, error FROM tool_calls WHERE task_id = ?1 ORDER BY started_at"),
+    ("api_calls", "api_call", "SELECT * FROM api_calls WHERE task_id = ?1 ORDER BY timestamp"),
+    ("ingest_errors", "ingest_error", r#"SELECT path, generation, "offset", length, line, reason, prefix, detected_at FROM ingest_errors WHERE task_id = ?1 ORDER BY path, "offset""#),
+];
+
+pub fn run(config: &Config, args: ExportArgs) -> Result<Outcome> {
+    let conn = tasklog_index::open_query_connection(&config.db)?;
+    if !report::task_exists(&conn, &args.task)? {
+        report::unknown_task(&args.task);
+        return Ok(Outcome::NotFound);
+    }
+    let task = objects(&conn, "SELECT * FROM tasks WHERE task_id = ?1", &args.task)?
+        .pop()
+        .unwrap_or(Value::Null);
+    let cost = objects(
+        &conn,
+        "SELECT count(*) AS llm_calls, sum(tokens_input) AS tokens_input, sum(tokens_output) AS tokens_output,
+                round(sum(estimated_cost_usd), 6) AS cost_usd, sum(estimated_cost_usd IS NULL) AS unpriced_calls
+           FROM api_calls WHERE task_id = ?1",
+        &args.task,
+    )?
+    .pop()
+    .unwrap_or(Value::Null);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match args.format {
+        ExportFormat::Json => {
+            let mut doc = Map::new();
+            doc.insert("task_id".into(), args.task.clone().into());
+            doc.insert("task".into(), task);
+            doc.insert("cost".into(), cost);
+            for (name, _, sql) in SECTIONS {
+                doc.insert(
+                    (*name).into(),
+                    Value::Array(objects(&conn, sql, &args.task)?),
+                );
+            }
+            serde_json::to_writer_pretty(&mut out, &Value::Object(doc))?;
+            writeln!(out)?;
+        }
+        ExportFormat::Jsonl => {
+            let mut line = |kind: &str, v: Value| -> Result<()> {
+                let mut m = Map::new();
+                m.insert("kind".into(), kind.into());
+                if let Value::Object(o) = v {
+                    m.extend(o);
+                }
+                serde_json::to_writer(&mut out, &Value::Object(m))?;
+                writeln!(out)?;
+                Ok(())
+            };
+            line("task", task)?;
+            line("cost", cost)?;
+            for (_, kind, sql) in SECTIONS {
+                for v in objects(&conn, sql, &args.task)? {
+                    line(kind, v)?;
+                }
+            }
+        }
+    }
+    out.flush()?;
+    Ok(Outcome::Success)
+}
+
+/// Rows as JSON objects, with JSON-text columns embedded as JSON.
+fn objects(conn: &Connection, sql: &str, task: &str) -> Result<Vec<Value>> {
+    let rows = report::collect(conn, sql, [task])?;
+    Ok(rows
+        .rows
+        .into_iter()
+        .map(|r| {
+            let mut m = Map::new();
+            for (c, v) in rows.columns.iter().zip(r) {
+                let embedded = match (&v, c.as_str()) {
+                    (
+                        Value::String(s),
+                        "body" | "document" | "input" | "output" | "labels" | "commits",
+                    ) => serde_json::from_str(s).unwrap_or(v.clone()),
+                    _ => v,
+                };
+                m.insert(c.clone(), embedded);
+            }
+            Value::Object(m)
+        })
+        .collect())
+}

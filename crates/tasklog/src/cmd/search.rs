@@ -1,0 +1,155 @@
+//! `tasklog search TEXT`: full-text search (SQLite FTS5, table
+//! `records_fts`) over messages, decisions and tool inputs, outputs and
+//! errors, best match first. Exit 1 when nothing matches.
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use crate::cli::Format;
+use crate::config::Config;
+use crate::output;
+use crate::report;
+use crate::Outcome;
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Words to find (all of them, in any order). With --raw: an FTS5 query
+    /// (`"exact phrase"`, `a OR b`, `prefix*`, `NEAR(a b)`).
+    #[arg(required = true)]
+    pub text: Vec<String>,
+    /// Pass TEXT to FTS5 as a query instead of as plain words.
+    #[arg(long)]
+    pub raw: bool,
+    /// Only this task.
+    #[arg(long, value_name = "TASK")]
+    pub task: Option<String>,
+    /// At most N results.
+    #[arg(long, short = 'n', default_value_t = 50, value_name = "N")]
+    pub limit: u32,
+    /// Output format [default: table on a terminal, jsonl otherwise]
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+}
+
+const SQL: &str = r#"
+SELECT r.ts, r.task_id, r.stream || ':' || r.line AS source, r.event, r.name,
+       s.text AS snippet, round(f.rank, 3) AS rank
+  FROM records_fts f
+  JOIN records r ON r.record_id = f.rowid
+  JOIN records_fts_source s ON s.rowid = f.rowid
+ WHERE records_fts MATCH ?1 AND (?2 IS NULL OR r.task_id = ?2)
+ ORDER BY f.rank
+ LIMIT ?3
+"#;
+
+/// Plain words become quoted FTS5 strings, so `src/lib.rs` or `don't`
+/// search for what they say instead of being FTS5 syntax errors.
+fn plain_query(words: &[String]) -> String {
+    words
+        .iter()
+        .flat_map(|w| w.split_whitespace())
+        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn run(config: &Config, args: SearchArgs) -> Result<Outcome> {
+    let query = if args.raw {
+        args.text.join(" ")
+    } else {
+        plain_query(&args.text)
+    };
+    if query.trim().is_empty() {
+        anyhow::bail!("nothing to search for");
+    }
+    let conn = tasklog_index::open_query_connection(&config.db)?;
+    let mut rows = report::collect(&conn, SQL, (&query, &args.task, args.limit))
+        .with_context(|| format!("search {query:?}"))?;
+    let terms = terms(&args.text);
+    for row in &mut rows.rows {
+        if let Some(text) = row[5].as_str() {
+            row[5] = snippet(text, &terms).into();
+        }
+    }
+    if rows.rows.is_empty() {
+        eprintln!("tasklog: nothing matches {query}");
+        return Ok(Outcome::NotFound);
+    }
+    output::print(&rows, output::resolve(args.format))?;
+    Ok(Outcome::Success)
+}
+
+/// The words to highlight: FTS5 operators and syntax dropped, lowercased.
+fn terms(text: &[String]) -> Vec<String> {
+    text.iter()
+        .flat_map(|t| t.split(|c: char| !c.is_alphanumeric() && c != '_'))
+        .filter(|w| !w.is_empty() && !matches!(*w, "AND" | "OR" | "NOT" | "NEAR"))
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// About 120 characters around the first match, matches in `[...]`. The
+/// index is contentless (FTS5's snippet() needs stored text), so the text
+/// comes from `records_fts_source` and is marked here.
+fn snippet(text: &str, terms: &[String]) -> String {
+    const WIDTH: usize = 120;
+    let flat: Vec<char> = text
+        .chars()
+        .map(|c| if c.is_whitespace() { ' ' } else { c })
+        .collect();
+    let lower: Vec<char> = flat.iter().flat_map(|c| c.to_lowercase().next()).collect();
+    let matches_at = |i: usize| -> Option<usize> {
+        let starts_word = i == 0 || !lower[i - 1].is_alphanumeric();
+        terms.iter().filter(|_| starts_word).find_map(|t| {
+            let t: Vec<char> = t.chars().collect();
+            (lower.len() >= i + t.len() && lower[i..i + t.len()] == t[..]).then_some(t.len())
+        })
+    };
+    let first = (0..lower.len())
+        .find(|&i| matches_at(i).is_some())
+        .unwrap_or(0);
+    let start = first.saturating_sub(WIDTH / 3);
+    let end = (start + WIDTH).min(flat.len());
+    let mut out = String::new();
+    if start > 0 {
+        out.push('…');
+    }
+    let mut i = start;
+    while i < end {
+        match matches_at(i) {
+            Some(len) => {
+                out.push('[');
+                out.extend(&flat[i..(i + len).min(flat.len())]);
+                out.push(']');
+                i += len;
+            }
+            None => {
+                out.push(flat[i]);
+                i += 1;
+            }
+        }
+    }
+    if end < flat.len() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn snippets_mark_whole_word_prefixes() {
+        let terms = super::terms(&["Cargo".into(), "--raw".into(), "te*".into()]);
+        assert_eq!(terms, ["cargo", "raw", "te"]);
+        assert_eq!(
+            super::snippet("run `cargo test`\nthen rest", &terms),
+            "run `[cargo] [te]st` then rest"
+        );
+    }
+
+    #[test]
+    fn plain_words_are_quoted() {
+        let q = super::plain_query(&["src/lib.rs say \"hi\"".into(), "NOT".into()]);
+        assert_eq!(q, r#""src/lib.rs" "say" """hi""" "NOT""#);
+    }
+}

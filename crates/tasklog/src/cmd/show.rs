@@ -1,0 +1,94 @@
+//! `tasklog show TASK`: the whole timeline of one task in time order:
+//! documents, every record, tool calls with durations, model calls with
+//! tokens and cost, quarantined lines; errors are marked `!!`.
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::cli::Format;
+use crate::config::Config;
+use crate::output;
+use crate::report;
+use crate::Outcome;
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The task id (its folder name).
+    pub task: String,
+    /// Include every record's and document's body.
+    #[arg(long)]
+    pub full: bool,
+    /// Output format [default: table on a terminal, jsonl otherwise]
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+}
+
+/// One row per document, record and quarantined line. `detail` summarizes
+/// what matters per event kind; `error` is set on failures (tool.fail,
+/// failed model calls, error-level system events, quarantined lines).
+const SQL: &str = r#"
+SELECT CASE WHEN error IS NOT NULL THEN '!!' ELSE '' END AS "!", ts, source, event, name, status,
+       duration_ms, detail, error, body
+FROM (
+    SELECT d.updated_at AS ts, d.name || '.json' AS source, 'document' AS event, d.name AS name,
+           NULL AS status, NULL AS duration_ms, 'version ' || d.version || ', ' || d.size || ' bytes' AS detail,
+           NULL AS error, d.body AS body, 0 AS ord, 0 AS id
+      FROM documents d WHERE d.task_id = ?1
+    UNION ALL
+    SELECT r.ts, r.stream || ':' || r.line, r.event, r.name, r.status, r.duration_ms,
+           CASE
+             WHEN r.event = 'llm.call' THEN
+               coalesce(a.model, '?') || ' in ' || coalesce(a.tokens_input, '?')
+               || CASE WHEN a.tokens_cached_read > 0 THEN ' (cache read ' || a.tokens_cached_read || ')' ELSE '' END
+               || ' out ' || coalesce(a.tokens_output, '?')
+               || CASE WHEN a.estimated_cost_usd IS NULL THEN ' unpriced'
+                       ELSE ' $' || printf('%.6f', a.estimated_cost_usd) || ' (' || a.cost_source || ')' END
+             WHEN r.event = 'tool.start' THEN substr(json_extract(r.body, '$.input'), 1, 200)
+             WHEN r.event = 'tool.complete' THEN substr(json_extract(r.body, '$.output'), 1, 200)
+             WHEN r.event = 'message' THEN r.role || ': ' || substr(json_extract(r.body, '$.content'), 1, 200)
+             WHEN r.event = 'decision' THEN substr(json_extract(r.body, '$.reason'), 1, 200)
+             WHEN r.event = 'system' THEN r.severity || ' ' || coalesce(r.component, '-') || ': ' || coalesce(json_extract(r.body, '$.message'), '')
+             WHEN r.event = 'trigger' THEN coalesce(json_extract(r.body, '$.source'), '') || ' ' || substr(json_extract(r.body, '$.data'), 1, 200)
+             WHEN r.event IN ('worker.spawn', 'worker.exit') THEN json_extract(r.body, '$.worker_id')
+             WHEN r.event = 'worktree' THEN json_extract(r.body, '$.worktree_path') || ': ' || coalesce(json_extract(r.body, '$.reason'), '')
+           END,
+           CASE
+             WHEN r.event IN ('tool.fail', 'llm.call') OR r.error IS NOT NULL
+               THEN coalesce(r.error, json_extract(r.body, '$.error'))
+             WHEN r.severity IN ('error', 'critical') THEN coalesce(json_extract(r.body, '$.message'), r.severity)
+             WHEN r.status IN ('error', 'failed') THEN r.status
+           END,
+           r.body, 1, r.record_id
+      FROM records r LEFT JOIN api_calls a ON a.call_id = r.record_id
+     WHERE r.task_id = ?1
+    UNION ALL
+    SELECT e.detected_at, e.path || ':' || coalesce(e.line, '?'), 'quarantined', NULL, NULL, NULL,
+           'byte ' || e."offset" || ': ' || coalesce(e.prefix, ''), e.reason, NULL, 2, e.error_id
+      FROM ingest_errors e WHERE e.task_id = ?1
+)
+ORDER BY ts, ord, id
+"#;
+
+pub fn run(config: &Config, args: ShowArgs) -> Result<Outcome> {
+    let conn = tasklog_index::open_query_connection(&config.db)?;
+    if !report::task_exists(&conn, &args.task)? {
+        report::unknown_task(&args.task);
+        return Ok(Outcome::NotFound);
+    }
+    let mut rows = report::collect(&conn, SQL, [&args.task])?;
+    if !args.full {
+        rows.columns.pop();
+        for r in &mut rows.rows {
+            r.pop();
+        }
+    }
+    if rows.rows.is_empty() {
+        eprintln!(
+            "tasklog: task {:?} has no records or documents yet",
+            args.task
+        );
+        return Ok(Outcome::NotFound);
+    }
+    output::print(&rows, output::resolve(args.format))?;
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,876 @@
+//! The query surface over real folders: data written through the writer's
+//! typed helpers and as raw foreign lines, indexed by the real binary, then
+//! every reference-shaped view, every reference-002 key query, cost with
+//! and without record costs and prices, every read command, and every kind
+//! of bad input.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+use support::{code, stderr, stdout, wait_for, Env};
+use tasklog_writer::{Decision, LlmCall, Record, Writer, WriterOptions};
+
+const SESSION: &str = "ses-2026-11-22-a1";
+
+fn fields(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+fn append_raw(env: &Env, task: &str, stream: &str, text: &str) {
+    let path = env.stream(task, stream);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+}
+
+/// A coordinator session, a completed task with a worker, a failed task,
+/// and a foreign task written as raw lines; everything dated now.
+fn fixture(env: &Env) {
+    let w = Writer::open(&env.root, WriterOptions::default()).unwrap();
+    let ses = w.task(SESSION).unwrap();
+    ses.session_start(
+        SESSION,
+        json!({"hostname": "build-01", "config": {"max_workers": 1}}),
+    )
+    .unwrap();
+    ses.system(
+        "info",
+        "coordinator",
+        "TAC-8 coordinator starting",
+        json!({"event_type": "startup"}),
+    )
+    .unwrap();
+    ses.trigger("poll_cycle", "github", json!({"issues_found": 2}))
+        .unwrap();
+    w.task("ses-open")
+        .unwrap()
+        .session_start("ses-open", json!({}))
+        .unwrap();
+
+    let t = w.task("gh-450").unwrap();
+    t.set_status(
+        "detected",
+        fields(json!({"session_id": SESSION, "source": "github", "issue_number": 450, "title": "Add token budget"})),
+    )
+    .unwrap();
+    t.trigger("issue_detected", "github", json!({"issue_number": 450}))
+        .unwrap();
+    for (point, ms) in [
+        ("create_worktree.worktree_exists_with_changes", 5.3),
+        ("select_next_task", 1500.0),
+    ] {
+        t.decision(Decision {
+            decision_point: point.into(),
+            context_type: Some("worktree".into()),
+            context_id: Some("gh-450".into()),
+            function_name: Some("create_worktree".into()),
+            input: json!({"has_changes": true}),
+            output: json!({"action": "preserve"}),
+            reason: "Files modified recently indicate fresh work".into(),
+            duration_ms: Some(ms),
+            source_file: Some("coordinator/worktree.py:88".into()),
+        })
+        .unwrap();
+    }
+    t.worktree(
+        "preserve",
+        "/trees/gh-450",
+        "Recent changes detected",
+        fields(json!({"had_changes": true, "worker_running": false})),
+    )
+    .unwrap();
+    t.worker_spawn(
+        "w-abc123",
+        Some(12345),
+        fields(json!({"worktree_path": "/trees/gh-450", "branch_name": "auto/w-abc123"})),
+    )
+    .unwrap();
+    t.set_status("active", Map::new()).unwrap();
+    let cycle = t.cycle_start("plan", json!(["reproduce", "fix"])).unwrap();
+    t.message("user", "fix the flaky budget widget").unwrap();
+    t.append(
+        "events",
+        Record::event("message")
+            .with("role", "assistant")
+            .with("worker_id", "w-abc123")
+            .with(
+                "content",
+                json!([{"type": "text", "text": "Running the tests first."},
+                       {"type": "tool_use", "id": "toolu_01A", "name": "Bash", "input": {"command": "cargo test"}},
+                       {"type": "tool_result", "tool_use_id": "toolu_01A", "content": "exit 101", "is_error": true}]),
+            ),
+    )
+    .unwrap();
+    t.tool_start("Bash", json!({"command": "cargo test --workspace"}))
+        .unwrap()
+        .complete(json!({"exit_code": 0}))
+        .unwrap();
+    t.tool_start("Read", json!({"path": "src/budget.rs"}))
+        .unwrap()
+        .fail("No such file or directory: src/budget.rs")
+        .unwrap();
+    let _running = t.tool_start("Grep", json!({"pattern": "budget"})).unwrap();
+    let mut extra = Map::new();
+    extra.insert("worker_id".into(), "w-abc123".into());
+    // Carries its own cost: used as is.
+    t.llm_call(LlmCall {
+        model: "claude-sonnet-4-5".into(),
+        provider: Some("anthropic".into()),
+        input_tokens: Some(12000),
+        output_tokens: Some(850),
+        cache_read_tokens: Some(9000),
+        cache_write_tokens: Some(2000),
+        cost_usd: Some(0.0231),
+        duration_ms: Some(8120.4),
+        time_to_first_token_ms: Some(640.0),
+        extra: extra.clone(),
+        ..LlmCall::default()
+    })
+    .unwrap();
+    // No cost: priced from the table, 1000 * $3 + 500 * $15 per million.
+    t.llm_call(LlmCall {
+        model: "claude-sonnet-4-5".into(),
+        provider: Some("anthropic".into()),
+        input_tokens: Some(1000),
+        output_tokens: Some(500),
+        duration_ms: Some(1000.0),
+        extra: extra.clone(),
+        ..LlmCall::default()
+    })
+    .unwrap();
+    // A model no price covers.
+    t.llm_call(LlmCall {
+        model: "mystery-model-1".into(),
+        provider: Some("acme".into()),
+        input_tokens: Some(70),
+        output_tokens: Some(30),
+        extra,
+        ..LlmCall::default()
+    })
+    .unwrap();
+    cycle.complete("ok", json!({"tests": "passing"})).unwrap();
+    t.set_state("session:gh-450:plan", json!({"cycle": 1}), Some(3600))
+        .unwrap();
+    t.memory_fact(
+        "repo:dashboard",
+        "Widgets live in src/widgets/",
+        json!({"confidence": 0.5}),
+    )
+    .unwrap();
+    t.memory_fact(
+        "repo:dashboard",
+        "Widgets live in src/ui/widgets/",
+        json!({"confidence": 0.9}),
+    )
+    .unwrap();
+    t.system(
+        "error",
+        "worktree_manager",
+        "git worktree prune failed",
+        json!({"stack_trace": "Traceback ..."}),
+    )
+    .unwrap();
+    t.worker_exit("w-abc123", "completed", Some(0), None)
+        .unwrap();
+    t.set_status("completed", fields(json!({"pr_number": 496})))
+        .unwrap();
+    t.final_result("completed", json!({"pr_number": 496}))
+        .unwrap();
+    ses.session_end(SESSION, "normal").unwrap();
+
+    let f = w.task("gh-451").unwrap();
+    f.set_status(
+        "detected",
+        fields(json!({"session_id": SESSION, "title": "Flaky"})),
+    )
+    .unwrap();
+    f.worker_spawn("w-def456", Some(777), Map::new()).unwrap();
+    f.worker_exit("w-def456", "failed", Some(1), Some("OOM killed"))
+        .unwrap();
+    f.set_status("failed", fields(json!({"failure_reason": "OOM killed"})))
+        .unwrap();
+
+    // A foreign writer: no envelope, `type` and `timestamp`, flat gen_ai keys,
+    // a priced model behind an OpenRouter prefix, and one garbage line.
+    let now = tasklog_format::now_rfc3339();
+    append_raw(
+        env,
+        "raw-1",
+        "agent-output",
+        &format!(
+            "{{\"type\":\"message\",\"timestamp\":\"{now}\",\"role\":\"user\",\"content\":\"hello from a raw writer\"}}\n\
+             {{\"event\":\"llm.call\",\"ts\":\"{now}\",\"gen_ai\":{{\"request.model\":\"openai/gpt-5\",\"usage.input_tokens\":1000000,\"usage.output_tokens\":0}}}}\n\
+             not json at all\n"
+        ),
+    );
+}
+
+fn indexed() -> Env {
+    let env = Env::new();
+    fixture(&env);
+    env.ok(&["index"]);
+    env
+}
+
+/// The blocks of tests/key_queries.sql: (name, params, sql).
+fn key_queries() -> Vec<(String, Vec<Value>, String)> {
+    let text = include_str!("key_queries.sql");
+    let mut out = Vec::new();
+    for block in text.split("\n\n") {
+        let mut name = None;
+        let mut params = Vec::new();
+        let mut sql = String::new();
+        for line in block.lines() {
+            if let Some(n) = line.strip_prefix("-- name: ") {
+                name = Some(n.to_owned());
+            } else if let Some(p) = line.strip_prefix("-- params: ") {
+                params = serde_json::from_str(p).unwrap();
+            } else if !line.starts_with("--") {
+                sql.push_str(line);
+                sql.push('\n');
+            }
+        }
+        if let Some(name) = name {
+            out.push((name, params, sql));
+        }
+    }
+    out
+}
+
+fn run_query(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Vec<Vec<Value>> {
+    let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let n = stmt.column_count();
+    let bound: Vec<String> = params
+        .iter()
+        .map(|p| p.as_str().unwrap().to_owned())
+        .collect();
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(bound.iter()), |r| {
+            (0..n)
+                .map(|i| {
+                    Ok(match r.get_ref(i)? {
+                        rusqlite::types::ValueRef::Null => Value::Null,
+                        rusqlite::types::ValueRef::Integer(v) => v.into(),
+                        rusqlite::types::ValueRef::Real(v) => v.into(),
+                        rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into(),
+                        rusqlite::types::ValueRef::Blob(_) => Value::Null,
+                    })
+                })
+                .collect()
+        })
+        .unwrap();
+    rows.collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+#[test]
+fn every_reference_key_query_runs_as_written_and_answers() {
+    let env = indexed();
+    let conn = env.reader();
+    let queries = key_queries();
+    assert_eq!(queries.len(), 35, "every key query and 5.1 query is listed");
+    let mut answers = std::collections::BTreeMap::new();
+    for (name, params, sql) in &queries {
+        answers.insert(name.clone(), run_query(&conn, sql, params));
+    }
+    let count = |n: &str| answers[n].len();
+    let scalar = |n: &str| answers[n][0][0].clone();
+    assert_eq!(count("sessions.active"), 1, "ses-open has no session.end");
+    assert_eq!(count("sessions.by_time_range"), 2);
+    assert_eq!(
+        count("triggers.per_session"),
+        2,
+        "session folder + task.json session_id"
+    );
+    assert_eq!(count("triggers.github_issues"), 1);
+    assert_eq!(count("logic_flow.chain_for_task"), 2);
+    assert_eq!(count("logic_flow.slow_decisions"), 1);
+    assert_eq!(count("tasks.completed_today"), 1);
+    assert_eq!(answers["tasks.failed"][0][0], json!("gh-451"));
+    assert_eq!(answers["workers.failed"][0][0], json!("w-def456"));
+    assert_eq!(count("workers.history_for_task"), 1);
+    assert_eq!(count("conversations.full"), 3, "three content blocks");
+    assert_eq!(
+        answers["conversations.tool_usage"],
+        vec![vec![json!("Bash"), json!(1)]]
+    );
+    assert_eq!(count("conversations.failed_tool_calls"), 1);
+    // 0.0231 carried + 0.0105 priced + 1.25 for gpt-5 (raw, prefixed); the
+    // unpriced model adds nothing and is not hidden as $0 (NULL in its row).
+    let today = scalar("api_calls.cost_today").as_f64().unwrap();
+    assert!((today - (0.0231 + 0.0105 + 1.25)).abs() < 1e-9, "{today}");
+    assert_eq!(scalar("common.cost_today"), scalar("api_calls.cost_today"));
+    let by_model = &answers["api_calls.cost_by_model"];
+    assert!(
+        by_model.contains(&vec![json!("mystery-model-1"), Value::Null]),
+        "{by_model:?}"
+    );
+    assert_eq!(
+        scalar("api_calls.tokens_for_worker"),
+        json!(12850 + 1500 + 100)
+    );
+    assert!(scalar("api_calls.performance").as_f64().unwrap() > 0.0);
+    assert_eq!(count("worktrees.preserved"), 1);
+    assert_eq!(count("system_events.errors_today"), 1);
+    assert_eq!(
+        answers["system_events.error_frequency"],
+        vec![vec![json!("worktree_manager"), json!(1)]]
+    );
+    let by_task = &answers["common.cost_by_task"];
+    assert_eq!(
+        by_task[0][0],
+        json!("raw-1"),
+        "implicit worker = task: {by_task:?}"
+    );
+    assert!(by_task
+        .iter()
+        .any(|r| r[0] == json!("gh-450") && (r[2].as_f64().unwrap() - 0.0336).abs() < 1e-9));
+    assert_eq!(count("common.slowest_decisions"), 2);
+    assert_eq!(answers["common.slowest_decisions"][0][2], json!(1500.0));
+    let timeline: Vec<&str> = answers["common.task_timeline"]
+        .iter()
+        .map(|r| r[0].as_str().unwrap())
+        .collect();
+    assert_eq!(timeline.first(), Some(&"task_detected"));
+    assert!(
+        timeline.contains(&"worker_spawned")
+            && timeline.iter().filter(|e| **e == "api_call").count() == 3
+    );
+}
+
+#[test]
+fn views_of_references_000_and_001_pair_rows_and_keep_state() {
+    let env = indexed();
+    let conn = env.reader();
+    let tools = run_query(&conn, "SELECT tool_name, status, error, duration_ms IS NOT NULL, completed_at IS NOT NULL FROM tool_calls WHERE task_id = 'gh-450' ORDER BY id", &[]);
+    assert_eq!(
+        tools,
+        vec![
+            vec![
+                json!("Bash"),
+                json!("success"),
+                Value::Null,
+                json!(1),
+                json!(1)
+            ],
+            vec![
+                json!("Read"),
+                json!("failure"),
+                json!("No such file or directory: src/budget.rs"),
+                json!(1),
+                json!(1)
+            ],
+            vec![
+                json!("Grep"),
+                json!("started"),
+                Value::Null,
+                json!(0),
+                json!(0)
+            ],
+        ]
+    );
+    let cycles = run_query(
+        &conn,
+        "SELECT name, status, outcomes FROM planning_cycles",
+        &[],
+    );
+    assert_eq!(
+        cycles,
+        vec![vec![
+            json!("plan"),
+            json!("completed"),
+            json!(r#"{"tests":"passing"}"#)
+        ]]
+    );
+    assert_eq!(
+        run_query(
+            &conn,
+            "SELECT count(*) FROM decision_log WHERE reasoning LIKE 'Files modified%'",
+            &[]
+        ),
+        vec![vec![json!(2)]]
+    );
+    let state = run_query(
+        &conn,
+        "SELECT task_id, key, value, expired FROM agent_state",
+        &[],
+    );
+    assert_eq!(
+        state,
+        vec![vec![
+            json!("gh-450"),
+            json!("session:gh-450:plan"),
+            json!(r#"{"cycle":1}"#),
+            json!(0)
+        ]]
+    );
+    let facts = run_query(
+        &conn,
+        "SELECT fact, is_stale FROM memory_facts ORDER BY id",
+        &[],
+    );
+    assert_eq!(
+        facts,
+        vec![
+            vec![json!("Widgets live in src/widgets/"), json!(1)],
+            vec![json!("Widgets live in src/ui/widgets/"), json!(0)]
+        ]
+    );
+    let system = run_query(
+        &conn,
+        "SELECT event_type, session_id, stack_trace FROM system_events ORDER BY timestamp",
+        &[],
+    );
+    assert_eq!(
+        system[0],
+        vec![json!("startup"), json!(SESSION), Value::Null]
+    );
+    assert_eq!(
+        system[1],
+        vec![json!("error"), json!(SESSION), json!("Traceback ...")]
+    );
+    let raw = run_query(
+        &conn,
+        "SELECT role, content, content_type FROM conversations WHERE task_id = 'raw-1'",
+        &[],
+    );
+    assert_eq!(
+        raw,
+        vec![vec![
+            json!("user"),
+            json!("hello from a raw writer"),
+            json!("text")
+        ]]
+    );
+}
+
+fn cost_rows(env: &Env, args: &[&str]) -> (Vec<Value>, String) {
+    let mut full = vec!["cost", "--format", "json"];
+    full.extend_from_slice(args);
+    let out = env.run(&full);
+    assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+    (
+        serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap(),
+        stderr(&out),
+    )
+}
+
+#[test]
+fn cost_uses_record_costs_prices_the_rest_and_reports_unpriced_calls() {
+    let env = indexed();
+    let (rows, err) = cost_rows(&env, &["--by", "model"]);
+    let find = |key: &str| {
+        rows.iter()
+            .find(|r| r["model"] == json!(key))
+            .cloned()
+            .unwrap()
+    };
+    assert!((find("claude-sonnet-4-5")["cost_usd"].as_f64().unwrap() - 0.0336).abs() < 1e-9);
+    assert_eq!(find("mystery-model-1")["unpriced_calls"], json!(1));
+    let unpriced = rows.last().unwrap();
+    assert_eq!(unpriced["model"], json!("UNPRICED: mystery-model-1"));
+    assert_eq!(unpriced["cost_usd"], Value::Null, "never a silent $0");
+    assert!(err.contains("mystery-model-1"), "{err}");
+    // The same totals by every grouping, from the rollup or from the calls.
+    for args in [
+        &["--by", "day"][..],
+        &["--today", "--by", "task"],
+        &["--since", "1h", "--by", "provider"],
+        &["--since", "2000-01-01", "--until", "2100-01-01"],
+    ] {
+        let (rows, _) = cost_rows(&env, args);
+        let total: f64 = rows.iter().filter_map(|r| r["cost_usd"].as_f64()).sum();
+        assert!((total - 1.2836).abs() < 1e-9, "{args:?}: {rows:?}");
+    }
+    let (by_provider, _) = cost_rows(&env, &["--since", "1h", "--by", "provider"]);
+    assert!(
+        by_provider.iter().any(|r| r["provider"] == json!("(none)")),
+        "raw call has no provider"
+    );
+    let out = env.run(&["cost", "--since", "2100-01-01"]);
+    assert_eq!(code(&out), 1, "nothing in that period");
+
+    // A user price file prices the unknown model and re-prices stored calls
+    // when the index is opened again; a record's own cost never changes.
+    let prices = env.dir.path().join("prices.toml");
+    std::fs::write(&prices, "[[model]]\nname = \"mystery-model-1\"\neffective_from = \"2020-01-01\"\ninput = 1000\noutput = 1000\n\n[[model]]\nname = \"claude-sonnet-4-5\"\neffective_from = \"2020-01-01\"\ninput = 0\noutput = 0\ncache_read = 0\ncache_write = 0\n").unwrap();
+    let out = env
+        .cmd()
+        .env("TASKLOG_PRICES", &prices)
+        .arg("index")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let (rows, err) = cost_rows(&env, &["--by", "model"]);
+    assert!(!err.contains("no price"), "{err}");
+    let mystery = rows
+        .iter()
+        .find(|r| r["model"] == json!("mystery-model-1"))
+        .unwrap();
+    assert!(
+        (mystery["cost_usd"].as_f64().unwrap() - 0.1).abs() < 1e-9,
+        "{mystery}"
+    );
+    let sonnet = rows
+        .iter()
+        .find(|r| r["model"] == json!("claude-sonnet-4-5"))
+        .unwrap();
+    // The 2020 entry is older than the built-in 2025 one, which still applies.
+    assert!(
+        (sonnet["cost_usd"].as_f64().unwrap() - 0.0336).abs() < 1e-9,
+        "{sonnet}"
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM api_calls WHERE cost_source = 'record'"),
+        1
+    );
+
+    // A broken price file is an error naming it, and nothing is indexed.
+    std::fs::write(
+        &prices,
+        "[[model]]\nname = \"x\"\neffective_from = \"soon\"\ninput = 1\noutput = 1\n",
+    )
+    .unwrap();
+    let out = env
+        .cmd()
+        .env("TASKLOG_PRICES", &prices)
+        .arg("index")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("prices.toml") && stderr(&out).contains("YYYY-MM-DD"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn rollups_fts_and_api_calls_follow_truncation_and_rebuild() {
+    let env = indexed();
+    let consistent = |env: &Env| {
+        assert_eq!(
+            env.count("SELECT count(*) FROM api_calls"),
+            env.count("SELECT count(*) FROM records WHERE event = 'llm.call'")
+        );
+        assert_eq!(
+            env.count("SELECT sum(calls) FROM cost_rollup"),
+            env.count("SELECT count(*) FROM api_calls")
+        );
+        assert_eq!(
+            env.count("SELECT CAST(round(sum(cost_usd) * 1e9) AS INTEGER) FROM cost_rollup"),
+            env.count("SELECT CAST(round(sum(coalesce(estimated_cost_usd, 0)) * 1e9) AS INTEGER) FROM api_calls")
+        );
+        assert_eq!(
+            env.count("SELECT count(*) FROM records_fts"),
+            env.count("SELECT count(*) FROM records WHERE event IN ('message','decision','tool.start','tool.complete','tool.fail')")
+        );
+    };
+    consistent(&env);
+    let snapshot = |env: &Env| {
+        let conn = env.reader();
+        (
+            run_query(&conn, "SELECT worker_id, task_id, timestamp, model, tokens_total, estimated_cost_usd, cost_source FROM api_calls ORDER BY timestamp, task_id, model", &[]),
+            run_query(&conn, "SELECT * FROM cost_rollup ORDER BY 1, 2, 3, 4", &[]),
+        )
+    };
+    let before = snapshot(&env);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", env.db.display()));
+    }
+    env.ok(&["index"]);
+    assert_eq!(
+        snapshot(&env),
+        before,
+        "a rebuild gives the same calls and rollup"
+    );
+    // Truncating a stream supersedes its rows; the derived tables follow.
+    std::fs::write(env.stream("gh-450", "events"), "").unwrap();
+    env.ok(&["index"]);
+    consistent(&env);
+    assert_eq!(
+        env.count("SELECT count(*) FROM api_calls WHERE task_id = 'gh-450'"),
+        0
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM cost_rollup WHERE task_id = 'gh-450'"),
+        0
+    ); // The delete trigger handed FTS5 the exact text it indexed: no ghosts.
+    let out = env.run(&["search", "cargo"]);
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    env.ok(&["search", "raw", "writer"]);
+}
+
+#[test]
+fn tasks_show_search_and_export_answer_and_say_when_nothing_is_found() {
+    let env = indexed();
+    let out = env.ok(&["tasks", "--status", "completed", "--format", "jsonl"]);
+    let rows: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["task_id"], json!("gh-450"));
+    assert_eq!(rows[0]["llm_calls"], json!(3));
+    assert_eq!(rows[0]["unpriced_calls"], json!(1));
+    let out = env.ok(&[
+        "tasks", "--since", "1h", "--until", "now", "--format", "csv",
+    ]);
+    assert!(
+        stdout(&out).starts_with("task_id,status,"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(stdout(&out).lines().count(), 1 + 5);
+    assert_eq!(code(&env.run(&["tasks", "--status", "nonexistent"])), 1);
+
+    let out = env.ok(&["show", "gh-450", "--format", "jsonl"]);
+    let timeline: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ts: Vec<&str> = timeline.iter().map(|r| r["ts"].as_str().unwrap()).collect();
+    assert!(ts.windows(2).all(|w| w[0] <= w[1]), "time order");
+    let fail = timeline
+        .iter()
+        .find(|r| r["event"] == json!("tool.fail"))
+        .unwrap();
+    assert_eq!(fail["!"], json!("!!"));
+    assert!(fail["duration_ms"].is_number());
+    let priced = timeline
+        .iter()
+        .filter(|r| r["event"] == json!("llm.call"))
+        .map(|r| r["detail"].as_str().unwrap().to_owned())
+        .collect::<Vec<_>>();
+    assert!(
+        priced.iter().any(|d| d.contains("$0.010500 (price_table)")),
+        "{priced:?}"
+    );
+    assert!(priced.iter().any(|d| d.contains("unpriced")), "{priced:?}");
+    assert!(timeline
+        .iter()
+        .any(|r| r["event"] == json!("document") && r["name"] == json!("result")));
+    assert!(timeline.iter().all(|r| r.get("body").is_none()));
+    let out = env.ok(&["show", "gh-450", "--full", "--format", "json"]);
+    let full: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(full.iter().all(|r| r["body"].is_string()));
+    let out = env.ok(&["show", "raw-1", "--format", "jsonl"]);
+    assert!(
+        stdout(&out).contains("\"quarantined\""),
+        "quarantined line shown: {}",
+        stdout(&out)
+    );
+
+    let out = env.ok(&["search", "cargo", "test", "--format", "jsonl"]);
+    let hits: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        hits.iter().any(|h| h["event"] == json!("tool.start")),
+        "{hits:?}"
+    );
+    assert!(
+        hits[0]["snippet"].as_str().unwrap().contains("[cargo]"),
+        "{hits:?}"
+    );
+    for (words, event) in [
+        ("src/budget.rs", "tool.fail"),
+        ("fresh work", "decision"),
+        ("raw writer", "message"),
+    ] {
+        let out = env.ok(&["search", words, "--format", "jsonl"]);
+        assert!(
+            stdout(&out).contains(&format!("\"event\":\"{event}\"")),
+            "{words}: {}",
+            stdout(&out)
+        );
+    }
+    env.ok(&["search", "--raw", "budg*", "--task", "gh-450"]);
+    let out = env.run(&["search", "zebra"]);
+    assert_eq!((code(&out), stdout(&out).is_empty()), (1, true));
+    let out = env.run(&["search", "--raw", "AND AND"]);
+    assert_eq!(
+        code(&out),
+        2,
+        "an FTS5 syntax error is an error: {}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("syntax error"), "{}", stderr(&out));
+
+    let out = env.ok(&["export", "gh-450"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["task"]["status"], json!("completed"));
+    assert_eq!(
+        doc["records"].as_array().unwrap().len() as i64,
+        env.count("SELECT count(*) FROM records WHERE task_id = 'gh-450'")
+    );
+    assert_eq!(doc["tool_calls"].as_array().unwrap().len(), 3);
+    assert_eq!(doc["api_calls"].as_array().unwrap().len(), 3);
+    assert!(doc["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["name"] == json!("result") && d["body"]["status"] == json!("completed")));
+    assert_eq!(doc["cost"]["unpriced_calls"], json!(1));
+    let out = env.ok(&["export", "raw-1", "--format", "jsonl"]);
+    let kinds: Vec<String> = stdout(&out)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "task",
+            "cost",
+            "record",
+            "record",
+            "api_call",
+            "ingest_error"
+        ]
+    );
+}
+
+#[test]
+fn tail_prints_records_as_indexed_and_follows_new_ones() {
+    let env = indexed();
+    let out = env.ok(&["tail", "gh-451", "-n", "0", "--format", "jsonl"]);
+    let bodies: Vec<String> = env
+        .rows("gh-451", "events")
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(stdout(&out).lines().collect::<Vec<_>>(), bodies);
+    let out = env.ok(&["tail", "gh-451", "-n", "2", "--format", "table"]);
+    assert_eq!(stdout(&out).lines().count(), 3, "header and two records");
+
+    let mut child = env
+        .cmd()
+        .args([
+            "tail",
+            "gh-451",
+            "-f",
+            "-n",
+            "1",
+            "--interval",
+            "20",
+            "--format",
+            "jsonl",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in reader.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    wait_for("the last record", Duration::from_secs(10), || {
+        seen.extend(rx.try_iter());
+        !seen.is_empty()
+    });
+    env.ok(&[
+        "append",
+        "gh-451",
+        "events",
+        r#"{"event":"message","role":"user","content":"followed live"}"#,
+    ]);
+    env.ok(&["index"]);
+    wait_for("the new record", Duration::from_secs(10), || {
+        seen.extend(rx.try_iter());
+        seen.iter().any(|l| l.contains("followed live"))
+    });
+    support::kill9(&mut child);
+    assert_eq!(seen.len(), 2, "{seen:?}");
+}
+
+#[test]
+fn bad_input_gets_the_documented_exit_code_and_message() {
+    let env = Env::new();
+    // No database yet: every read command says how to create it.
+    for args in [
+        &["tasks"][..],
+        &["show", "gh-450"],
+        &["cost"],
+        &["search", "x"],
+        &["tail", "gh-450"],
+        &["export", "gh-450"],
+    ] {
+        let out = env.run(args);
+        assert_eq!(code(&out), 2, "{args:?}");
+        assert!(
+            stderr(&out).contains("tasklog index"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(stdout(&out).is_empty());
+    }
+    fixture(&env);
+    env.ok(&["index"]);
+    for args in [
+        &["show", "nope"][..],
+        &["tail", "nope"],
+        &["export", "nope"],
+    ] {
+        let out = env.run(args);
+        assert_eq!(code(&out), 1, "{args:?}");
+        assert!(
+            stderr(&out).contains("no task \"nope\""),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(stdout(&out).is_empty());
+    }
+    for args in [
+        &["tasks", "--since", "last tuesday"][..],
+        &["tasks", "--until", "2026-02-30"],
+        &["cost", "--since", "yesterdayish"],
+        &["cost", "--until", "12"],
+    ] {
+        let out = env.run(args);
+        assert_eq!(code(&out), 2, "{args:?}");
+        assert!(
+            stderr(&out).contains("accepted forms: RFC 3339"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    let out = env.run(&["query", "SELEC * FROM api_calls"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("syntax error"), "{}", stderr(&out));
+    let out = env.run(&["query", "DELETE FROM api_calls"]);
+    assert_eq!(code(&out), 2, "read-only: {}", stderr(&out));
+    assert_eq!(env.count("SELECT count(*) FROM api_calls"), 4);
+    let out = env.run(&[
+        "query",
+        "SELECT * FROM tool_calls WHERE tool_name = 'nothing'",
+    ]);
+    assert_eq!(code(&out), 1);
+    let out = env.run(&["cost", "--by", "week"]);
+    assert_eq!(code(&out), 2);
+    let out = env.run(&["export", "gh-450", "--format", "csv"]);
+    assert_eq!(code(&out), 2);
+}

@@ -91,7 +91,7 @@ SELECT AVG(tokens_per_second), AVG(time_to_first_token_ms) FROM api_calls WHERE 
 SELECT * FROM worktree_operations WHERE operation = 'preserve';
 
 -- name: worktrees.spawn_loops
-SELECT task_id, COUNT(*) AS cycles FROM worktree_operations WHERE operation IN ('create', 'remove') GROUP BY task_id, date(timestamp), strftime('%H', timestamp) HAVING COUNT(*) >= 6;
+SELECT task_id, substr(timestamp, 1, 13) AS hour, COUNT(*) AS cycles FROM worktree_operations WHERE operation IN ('create', 'remove') GROUP BY task_id, substr(timestamp, 1, 13) HAVING COUNT(*) >= 6;
 
 -- name: worktrees.decision_effectiveness
 SELECT operation, COUNT(*), SUM(had_changes), SUM(worker_running) FROM worktree_operations GROUP BY operation;

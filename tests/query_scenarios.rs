@@ -579,6 +579,10 @@ fn rollups_fts_and_api_calls_follow_truncation_and_rebuild() {
             env.count("SELECT count(*) FROM records_fts"),
             env.count("SELECT count(*) FROM records WHERE event IN ('message','decision','tool.start','tool.complete','tool.fail')")
         );
+        assert_eq!(
+            env.count("SELECT count(*) FROM conversation_blocks WHERE record_id NOT IN (SELECT record_id FROM records)"),
+            0
+        );
     };
     consistent(&env);
     let snapshot = |env: &Env| {

@@ -80,7 +80,7 @@ impl Prepared {
         // Inside valid JSON, CR and LF can only be whitespace between tokens
         // (raw control characters are illegal in strings), so replacing them
         // keeps the value and makes the record one line.
-        let body = if trimmed.contains(['\n', '\r']) {
+        let body = if memchr::memchr2(b'\n', b'\r', trimmed.as_bytes()).is_some() {
             trimmed.replace(['\n', '\r'], " ")
         } else {
             trimmed.to_owned()
@@ -288,6 +288,11 @@ pub fn validate_document(bytes: &[u8]) -> Result<(), DecodeError> {
 pub const MAX_DEPTH: usize = 128;
 
 fn check_depth(line: &[u8]) -> Result<(), DecodeError> {
+    // Nesting can never exceed the number of opening brackets, and counting
+    // those is a vectorized scan: most lines skip the exact walk below.
+    if memchr::memchr2_iter(b'[', b'{', line).count() <= MAX_DEPTH {
+        return Ok(());
+    }
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;

@@ -176,6 +176,8 @@ pub struct StreamBatch {
     pub anchor: i64,
     pub dev: u64,
     pub ino: u64,
+    /// mtime when read: with (dev, ino, size) it lets a poll skip an unchanged file.
+    pub mtime_ns: i64,
     pub rows: Vec<Row>,
     pub errors: Vec<Quarantine>,
 }

@@ -46,13 +46,16 @@ pub struct Stats {
 pub struct Indexer {
     root: PathBuf,
     options: IndexOptions,
-    checkpoints: HashMap<String, Checkpoint>,
+    /// By path (`task/file`), ordered so one task's files are a range.
+    checkpoints: BTreeMap<String, Checkpoint>,
     /// Files reported as unusable, so each is reported once per reason.
     reported: HashMap<String, String>,
     /// Sealed tasks whose incomplete tails were already reported.
     sealed_reported: BTreeSet<String>,
     /// Tasks whose `result.json` exists.
     sealed: BTreeSet<String>,
+    /// Tasks whose `tasks` row this process has already ensured.
+    registered: BTreeSet<String>,
     committer: Option<Committer>,
     /// Backfill or live: decides how much one read may take.
     mode: RunMode,
@@ -113,6 +116,7 @@ impl Indexer {
             reported: HashMap::new(),
             sealed_reported: BTreeSet::new(),
             sealed: BTreeSet::new(),
+            registered: BTreeSet::new(),
             committer: Some(committer),
             mode,
             bulk: false,
@@ -279,9 +283,7 @@ impl Indexer {
             Err(e) => return Err(Error::io(&dir, "listing task folder", e)),
         };
         self.stats.tasks += 1;
-        self.send(Op::Task {
-            task_id: task_id.to_owned(),
-        })?;
+        self.register_task(task_id)?;
         let mut seen = BTreeMap::new();
         let mut sealed = false;
         for entry in entries {
@@ -306,9 +308,8 @@ impl Indexer {
             );
         }
         let vanished: Vec<String> = self
-            .checkpoints
-            .values()
-            .filter(|cp| cp.key.task_id == task_id && !seen.contains_key(&cp.key.path))
+            .task_checkpoints(task_id)
+            .filter(|cp| !seen.contains_key(&cp.key.path))
             .map(|cp| cp.key.path.clone())
             .collect();
         for path in vanished {
@@ -363,11 +364,7 @@ impl Indexer {
             name: stem.to_owned(),
             kind,
         };
-        if !self.sealed.contains(task) {
-            self.send(Op::Task {
-                task_id: task.to_owned(),
-            })?;
-        }
+        self.register_task(task)?;
         match kind {
             FileKind::Stream => self.read_stream_once(&key),
             FileKind::Document => {
@@ -427,6 +424,9 @@ impl Indexer {
             .cloned()
             .unwrap_or_else(|| Checkpoint::new(key.clone()));
         let abs = self.root.join(&key.path);
+        if tail::unchanged(&abs, &cp) {
+            return Ok(false);
+        }
         let now = tasklog_format::now_rfc3339();
         match tail::read_stream(&abs, &cp, self.limits(), &now) {
             Outcome::Idle => Ok(false),
@@ -460,8 +460,8 @@ impl Indexer {
                     offset: batch.new_offset,
                     line_count: batch.new_line_count,
                     anchor: batch.anchor,
-                    size: 0,
-                    mtime_ns: 0,
+                    size: batch.new_offset,
+                    mtime_ns: batch.mtime_ns,
                 };
                 let more =
                     !batch.rows.is_empty() || !batch.errors.is_empty() || batch.rotation.is_some();
@@ -545,15 +545,14 @@ impl Indexer {
 
     fn task_gone(&mut self, task_id: &str) -> Result<()> {
         let paths: Vec<String> = self
-            .checkpoints
-            .values()
-            .filter(|cp| cp.key.task_id == task_id)
+            .task_checkpoints(task_id)
             .map(|cp| cp.key.path.clone())
             .collect();
         for path in paths {
             self.file_gone(&path)?;
         }
         self.sealed.remove(task_id);
+        self.registered.remove(task_id);
         Ok(())
     }
 
@@ -561,9 +560,8 @@ impl Indexer {
     /// line will now never complete, so it is reported (once).
     fn report_incomplete_tails(&mut self, task_id: &str) -> Result<()> {
         let streams: Vec<Checkpoint> = self
-            .checkpoints
-            .values()
-            .filter(|cp| cp.key.task_id == task_id && cp.key.kind == FileKind::Stream)
+            .task_checkpoints(task_id)
+            .filter(|cp| cp.key.kind == FileKind::Stream)
             .cloned()
             .collect();
         for cp in streams {
@@ -593,6 +591,28 @@ impl Indexer {
         Ok(())
     }
 
+    /// Makes sure the task has its `tasks` row; sent once per process, so
+    /// polling idle folders costs the database nothing.
+    fn register_task(&mut self, task_id: &str) -> Result<()> {
+        if self.registered.contains(task_id) {
+            return Ok(());
+        }
+        self.send(Op::Task {
+            task_id: task_id.to_owned(),
+        })?;
+        self.registered.insert(task_id.to_owned());
+        Ok(())
+    }
+
+    /// The checkpoints of one task: a range of the ordered map (paths are
+    /// `task/file`, and `'0'` is the character after `'/'`), so per-task
+    /// work does not grow with the number of tasks.
+    fn task_checkpoints<'a>(&'a self, task_id: &str) -> impl Iterator<Item = &'a Checkpoint> + 'a {
+        self.checkpoints
+            .range(format!("{task_id}/")..format!("{task_id}0"))
+            .map(|(_, cp)| cp)
+    }
+
     /// Task ids with a checkpoint, i.e. known to the index.
     pub fn known_tasks(&self) -> BTreeSet<String> {
         self.checkpoints
@@ -602,7 +622,7 @@ impl Indexer {
     }
 }
 
-fn load_checkpoints(conn: &Connection, db: &Path) -> Result<HashMap<String, Checkpoint>> {
+fn load_checkpoints(conn: &Connection, db: &Path) -> Result<BTreeMap<String, Checkpoint>> {
     let mut stmt = conn
         .prepare(
             r#"SELECT path, task_id, name, kind, coalesce(dev, 0), coalesce(ino, 0), generation, "offset",

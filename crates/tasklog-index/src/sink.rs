@@ -248,7 +248,7 @@ impl SqliteSink {
         self.conn
             .prepare_cached(
                 r#"UPDATE files SET "offset" = ?2, line_count = ?3, anchor_hash = ?4, dev = ?5, ino = ?6,
-                       generation = ?7, updated_at = ?8 WHERE file_id = ?1"#,
+                       generation = ?7, updated_at = ?8, mtime_ns = ?9, size = ?2 WHERE file_id = ?1"#,
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -259,7 +259,8 @@ impl SqliteSink {
                     b.dev as i64,
                     b.ino as i64,
                     b.generation as i64,
-                    now
+                    now,
+                    b.mtime_ns
                 ])
             })
             .map_err(self.err("moving checkpoint"))?;

@@ -40,8 +40,13 @@ struct Watches {
     watcher: Option<notify::RecommendedWatcher>,
     watched: BTreeSet<String>,
     polled: BTreeSet<String>,
+    /// Where the last poll tick stopped.
+    poll_cursor: Option<String>,
     limit: usize,
 }
+
+/// Most unwatched task folders looked at per poll tick.
+const POLL_BUDGET: usize = 1000;
 
 impl Watches {
     /// Watches `task`'s folder if the budget allows; otherwise polls it.
@@ -79,6 +84,36 @@ impl Watches {
         self.polled.remove(task);
     }
 
+    /// The next polled tasks to look at, at most [`POLL_BUDGET`], round
+    /// robin: with more unwatched folders than that, each is still polled,
+    /// just less often, and one tick's work stays bounded.
+    fn next_polled(&mut self) -> Vec<String> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let start = match &self.poll_cursor {
+            Some(c) => Excluded(c.clone()),
+            None => Unbounded,
+        };
+        let mut batch: Vec<String> = self
+            .polled
+            .range((start, Unbounded))
+            .take(POLL_BUDGET)
+            .cloned()
+            .collect();
+        if batch.len() < POLL_BUDGET {
+            let more = POLL_BUDGET - batch.len();
+            batch.extend(
+                self.polled
+                    .iter()
+                    .take(more)
+                    .filter(|t| !batch.contains(t))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
+        }
+        self.poll_cursor = batch.last().cloned();
+        batch
+    }
+
     fn mode(&self) -> &'static str {
         match (&self.watcher, self.polled.is_empty()) {
             (None, _) => "polling",
@@ -101,6 +136,7 @@ pub async fn watch(mut indexer: Indexer, shutdown: impl Future<Output = ()>) -> 
         watcher,
         watched: BTreeSet::new(),
         polled: BTreeSet::new(),
+        poll_cursor: None,
         limit: options.0,
     };
 
@@ -133,7 +169,7 @@ pub async fn watch(mut indexer: Indexer, shutdown: impl Future<Output = ()>) -> 
                     tracing::warn!("filesystem event queue overflowed; reconciling from disk");
                     full_reconcile(&mut indexer, &mut watches)?;
                 } else {
-                    for task in watches.polled.clone() {
+                    for task in watches.next_polled() {
                         indexer.reconcile_task(&task)?;
                     }
                 }

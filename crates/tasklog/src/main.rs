@@ -1,5 +1,14 @@
 //! `tasklog`: the command-line front end of the writer and the sidecar.
 
+/// `println!` that returns the write error instead of panicking, so a
+/// closed pipe (`tasklog status | head`) ends the command quietly (exit 0).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 mod cli;
 mod cmd;
 mod config;

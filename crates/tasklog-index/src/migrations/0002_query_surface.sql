@@ -39,6 +39,11 @@ CREATE INDEX records_decision_point ON records(name, duration_ms) WHERE event = 
 CREATE INDEX records_decision_duration ON records(duration_ms) WHERE event = 'decision';
 CREATE INDEX records_worker_exit ON records(task_id, json_extract(body, '$.worker_id')) WHERE event = 'worker.exit';
 CREATE INDEX records_worker_spawn ON records(json_extract(body, '$.worker_id')) WHERE event = 'worker.spawn';
+CREATE INDEX records_worker_spawn_task ON records(task_id) WHERE event = 'worker.spawn';
+-- Resolves a worker's records (parent_span_id) to its spawn row. Not the
+-- general span index: bulk loads drop that one, and the conversation
+-- trigger needs this lookup on every message.
+CREATE INDEX records_worker_spawn_span ON records(span_id) WHERE event = 'worker.spawn';
 CREATE INDEX records_system ON records(severity, component, ts) WHERE event = 'system';
 CREATE INDEX records_memory_subject ON records(name, ts) WHERE event = 'memory.fact';
 CREATE INDEX records_tool_fail ON records(ts) WHERE event = 'tool.fail';
@@ -377,33 +382,77 @@ WHERE EXISTS (SELECT 1 FROM api_calls a WHERE a.worker_id = t.task_id);
 -- 002 conversations: one row per content block of each message (a string
 -- content is one 'text' block); message_index = the record's
 -- message_index, else its seq; block_index orders blocks inside it.
-CREATE VIEW conversations AS
-SELECT r.record_id AS conversation_id,
-       coalesce(json_extract(r.body, '$.worker_id'), json_extract(w.body, '$.worker_id'), r.task_id) AS worker_id,
-       coalesce(json_extract(r.body, '$.message_index'), r.seq) AS message_index,
+-- The block structure (worker, type, tool, success) is kept by triggers in
+-- conversation_blocks, so the reference queries use its indexes instead of
+-- expanding every message's JSON; the text itself stays in records.body.
+CREATE VIEW conversation_block_rows AS
+SELECT r.record_id AS record_id,
        b.key AS block_index,
-       r.ts AS timestamp,
-       r.role AS role,
-       CASE b.type
-           WHEN 'object' THEN coalesce(json_extract(b.value, '$.text'), json_extract(b.value, '$.content'),
-                                       json_extract(b.value, '$.input'), b.value)
-           ELSE b.value END AS content,
+       coalesce(json_extract(r.body, '$.worker_id'),
+                (SELECT json_extract(w.body, '$.worker_id') FROM records w
+                  WHERE w.span_id = r.parent_span_id AND w.event = 'worker.spawn' LIMIT 1),
+                r.task_id) AS worker_id,
+       coalesce(json_extract(r.body, '$.message_index'), r.seq) AS message_index,
        CASE b.type WHEN 'object' THEN json_extract(b.value, '$.type') WHEN 'text' THEN 'text' ELSE b.type END AS content_type,
        CASE WHEN b.type = 'object' AND json_extract(b.value, '$.type') = 'tool_use'
             THEN json_extract(b.value, '$.name') END AS tool_name,
-       CASE WHEN b.type = 'object' AND json_extract(b.value, '$.type') = 'tool_use'
-            THEN json_extract(b.value, '$.input') END AS tool_input,
        CASE WHEN b.type = 'object' AND json_extract(b.value, '$.type') = 'tool_result'
-            THEN json_extract(b.value, '$.content') END AS tool_output,
-       CASE WHEN b.type = 'object' AND json_extract(b.value, '$.type') = 'tool_result'
-            THEN NOT coalesce(json_extract(b.value, '$.is_error'), 0) END AS tool_success,
-       r.task_id AS task_id,
-       r.span_id AS span_id
+            THEN NOT coalesce(json_extract(b.value, '$.is_error'), 0) END AS tool_success
 FROM records r
-LEFT JOIN records w ON w.span_id = r.parent_span_id AND w.event = 'worker.spawn'
 JOIN json_each(CASE WHEN json_type(r.body, '$.content') = 'array' THEN r.body -> '$.content'
                     ELSE json_array(json(r.body -> '$.content')) END) b
 WHERE r.event = 'message';
+
+CREATE TABLE conversation_blocks (
+    record_id     INTEGER NOT NULL,
+    block_index   INTEGER NOT NULL,
+    worker_id     TEXT NOT NULL,
+    message_index INTEGER,
+    content_type  TEXT,
+    tool_name     TEXT,
+    tool_success  INTEGER,
+    PRIMARY KEY (record_id, block_index)
+) WITHOUT ROWID;
+CREATE INDEX conversation_blocks_worker ON conversation_blocks(worker_id, message_index);
+CREATE INDEX conversation_blocks_type ON conversation_blocks(content_type, tool_name, tool_success);
+
+CREATE TRIGGER records_conversation_insert AFTER INSERT ON records
+WHEN NEW.event = 'message'
+BEGIN
+    INSERT INTO conversation_blocks SELECT * FROM conversation_block_rows WHERE record_id = NEW.record_id;
+END;
+
+CREATE TRIGGER records_conversation_delete AFTER DELETE ON records
+WHEN OLD.event = 'message'
+BEGIN
+    DELETE FROM conversation_blocks WHERE record_id = OLD.record_id;
+END;
+
+INSERT INTO conversation_blocks SELECT * FROM conversation_block_rows;
+
+CREATE VIEW conversations AS
+SELECT x.record_id AS conversation_id,
+       x.worker_id AS worker_id,
+       x.message_index AS message_index,
+       x.block_index AS block_index,
+       x.ts AS timestamp,
+       x.role AS role,
+       CASE json_type(x.blk)
+           WHEN 'object' THEN coalesce(json_extract(x.blk, '$.text'), json_extract(x.blk, '$.content'),
+                                       json_extract(x.blk, '$.input'), x.blk)
+           ELSE x.blk ->> '$' END AS content,
+       x.content_type AS content_type,
+       x.tool_name AS tool_name,
+       CASE WHEN x.content_type = 'tool_use' THEN json_extract(x.blk, '$.input') END AS tool_input,
+       CASE WHEN x.content_type = 'tool_result' THEN json_extract(x.blk, '$.content') END AS tool_output,
+       x.tool_success AS tool_success,
+       x.task_id AS task_id,
+       x.span_id AS span_id
+FROM (SELECT c.*, r.ts, r.role, r.task_id, r.span_id,
+             CASE WHEN json_type(r.body, '$.content') = 'array'
+                  THEN r.body -> ('$.content[' || c.block_index || ']')
+                  ELSE r.body -> '$.content' END AS blk
+        FROM conversation_blocks c JOIN records r ON r.record_id = c.record_id) x;
 
 -- 002 worktree_operations.
 CREATE VIEW worktree_operations AS

@@ -87,7 +87,7 @@ pub fn run(config: &Config, args: IndexArgs) -> Result<Outcome> {
             crate::output::print_json(&summary)?;
         }
         Some(_) => {
-            println!(
+            outln!(
                 "{} records, {} quarantined, {} documents, {} task folders in {:.2}s",
                 stats.records,
                 stats.quarantined,

@@ -21,34 +21,34 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<Outcome> {
         return Ok(Outcome::Success);
     }
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-    println!("root:            {}", config.root.display());
-    println!(
+    outln!("root:            {}", config.root.display());
+    outln!(
         "database:        {} (schema v{})",
         config.db.display(),
         s.schema_version
     );
-    println!(
+    outln!(
         "indexer running: {}",
         if s.indexer_running { "yes" } else { "no" }
     );
-    println!("watch mode:      {}", opt(&s.watch_mode));
-    println!(
+    outln!("watch mode:      {}", opt(&s.watch_mode));
+    outln!(
         "watches:         {} watched, {} polled",
         s.watches.map_or("-".into(), |w| w.to_string()),
         s.polled_tasks.map_or("-".into(), |w| w.to_string())
     );
-    println!("last commit:     {}", opt(&s.last_commit_at));
-    println!("tasks:           {}", s.tasks);
-    println!("records:         {}", s.records);
-    println!("documents:       {}", s.documents);
-    println!("quarantined:     {}", s.quarantined);
-    println!(
+    outln!("last commit:     {}", opt(&s.last_commit_at));
+    outln!("tasks:           {}", s.tasks);
+    outln!("records:         {}", s.records);
+    outln!("documents:       {}", s.documents);
+    outln!("quarantined:     {}", s.quarantined);
+    outln!(
         "lag:             {} bytes in {} task(s)",
         s.lag_bytes,
         s.lagging_tasks.len()
     );
     for t in s.lagging_tasks.iter().take(10) {
-        println!("  {:>12} bytes  {}", t.lag_bytes, t.task_id);
+        outln!("  {:>12} bytes  {}", t.lag_bytes, t.task_id);
     }
     Ok(Outcome::Success)
 }

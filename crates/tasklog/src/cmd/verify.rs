@@ -24,16 +24,16 @@ pub fn run(config: &Config, args: VerifyArgs) -> Result<Outcome> {
             if !f.differences.is_empty() {
                 differing += 1;
                 for d in &f.differences {
-                    println!("{}: {d}", f.path);
+                    outln!("{}: {d}", f.path);
                 }
             }
         }
         for path in &report.unindexed {
-            println!("{path}: on disk, not in the index");
+            outln!("{path}: on disk, not in the index");
         }
         let rows: u64 = report.files.iter().map(|f| f.rows).sum();
         let quarantined: u64 = report.files.iter().map(|f| f.quarantined).sum();
-        println!(
+        outln!(
             "{} files, {rows} rows, {quarantined} quarantined lines: {}",
             report.files.len(),
             if report.equal {

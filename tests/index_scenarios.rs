@@ -560,3 +560,63 @@ fn a_bulk_backfill_builds_the_same_derived_tables() {
     assert_eq!(env.count("SELECT count(*) FROM api_calls"), 20_001);
     verify_equal(&env);
 }
+
+#[test]
+fn a_file_deleted_and_recreated_is_indexed_from_scratch() {
+    let env = Env::new();
+    let path = env.stream("t", "s");
+    append_raw(&path, b"{\"first\":1}\n{\"first\":2}\n");
+    index(&env);
+    std::fs::remove_file(&path).unwrap();
+    // Often the same inode number, freed a moment ago.
+    append_raw(&path, b"{\"second\":1}\n{\"second\":2}\n{\"second\":3}\n");
+    index(&env);
+    assert_eq!(env.rows("t", "s"), expected_rows(&path));
+    verify_equal(&env);
+}
+
+/// kill -9 in the middle of a bulk backfill: the next run finishes it,
+/// with every line once, the indexes back and the derived rows complete.
+#[test]
+fn a_bulk_backfill_killed_midway_resumes_without_duplicates() {
+    let env = Env::new();
+    let pad = "y".repeat(1500);
+    for t in 0..6 {
+        let mut bytes = Vec::new();
+        for i in 0..5000 {
+            let event = if i % 4 == 0 { "llm.call" } else { "message" };
+            bytes.extend_from_slice(
+                format!(r#"{{"event":"{event}","i":{i},"gen_ai":{{"usage":{{"input_tokens":{i}}}}},"pad":"{pad}"}}"#).as_bytes(),
+            );
+            bytes.push(b'\n');
+        }
+        append_raw(&env.stream(&format!("kill-{t}"), "events"), &bytes);
+    }
+    let mut rng = fastrand::Rng::with_seed(5);
+    for _ in 0..3 {
+        let mut child = env
+            .cmd()
+            .arg("index")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(rng.u64(100..900)));
+        support::kill9(&mut child);
+    }
+    index(&env);
+    assert_eq!(env.count("SELECT count(*) FROM records"), 30_000);
+    assert_eq!(env.count("SELECT count(*) FROM api_calls"), 7_500);
+    assert_eq!(
+        env.count("SELECT count(*) FROM indexer_state WHERE key = 'bulk_load'"),
+        0
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM sqlite_master WHERE name = 'records_task_ts'"),
+        1
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM sqlite_master WHERE name = 'records_api_calls_insert'"),
+        1
+    );
+    verify_equal(&env);
+}

@@ -296,3 +296,28 @@ fn kill_9_at_random_instants_loses_and_duplicates_nothing() {
         started.elapsed()
     );
 }
+
+/// Another process holds the database's write lock for longer than the
+/// busy timeout: the watcher holds its batch, retries, and catches up with
+/// nothing skipped once the lock is released.
+#[test]
+fn a_locked_database_delays_but_loses_nothing() {
+    let env = Env::new();
+    let mut watch = env.spawn_watch();
+    wait_ready(&env);
+    env.ok(&["append", "t", "s", r#"{"i":0}"#]);
+    wait_rows(&env, "t", "s");
+    let blocker = rusqlite::Connection::open(&env.db).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    for i in 1..=20 {
+        env.ok(&["append", "t", "s", &format!(r#"{{"i":{i}}}"#)]);
+    }
+    // Longer than the 5 s busy timeout: the commit fails and is retried.
+    std::thread::sleep(Duration::from_secs(7));
+    blocker.execute_batch("COMMIT").unwrap();
+    drop(blocker);
+    wait_rows(&env, "t", "s");
+    assert_eq!(env.rows("t", "s").len(), 21);
+    assert!(terminate(&mut watch).success());
+    env.ok(&["verify"]);
+}

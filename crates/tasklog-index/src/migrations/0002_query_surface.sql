@@ -12,6 +12,12 @@
 -- Partial indexes (WHERE event = ...) cost an insert nothing for rows of
 -- other kinds.
 --
+-- Views over kinds that have partial indexes write the filter as
+-- likely(event = '...'): the partial indexes still apply (likely() is
+-- transparent to that check), but the planner no longer takes the bare
+-- equality on records_event_ts for the most selective path, which without
+-- statistics it otherwise does, scanning every row of the kind.
+--
 -- Session id fallback used by several views: the record's own
 -- `session_id`, else the `session_id` of its task (task.json), else the
 -- session whose `session.start` lives in the same folder, else the trace id.
@@ -45,6 +51,8 @@ CREATE INDEX records_worker_spawn_task ON records(task_id) WHERE event = 'worker
 -- trigger needs this lookup on every message.
 CREATE INDEX records_worker_spawn_span ON records(span_id) WHERE event = 'worker.spawn';
 CREATE INDEX records_system ON records(severity, component, ts) WHERE event = 'system';
+CREATE INDEX records_system_component ON records(component, ts) WHERE event = 'system';
+CREATE INDEX records_worktree ON records(name, ts) WHERE event = 'worktree';
 CREATE INDEX records_memory_subject ON records(name, ts) WHERE event = 'memory.fact';
 CREATE INDEX records_tool_fail ON records(ts) WHERE event = 'tool.fail';
 
@@ -144,6 +152,7 @@ CREATE TABLE api_calls (
 );
 CREATE INDEX api_calls_worker ON api_calls(worker_id, timestamp);
 CREATE INDEX api_calls_model ON api_calls(model, timestamp);
+CREATE INDEX api_calls_model_cost ON api_calls(model, estimated_cost_usd);
 CREATE INDEX api_calls_task ON api_calls(task_id, timestamp);
 CREATE INDEX api_calls_date ON api_calls(date(timestamp), estimated_cost_usd);
 
@@ -297,17 +306,17 @@ SELECT coalesce(json_extract(s.body, '$.session_id'), s.task_id) AS session_id,
        s.record_id AS record_id
 FROM records s
 LEFT JOIN records e
-       ON e.task_id = s.task_id AND e.event = 'session.end'
+       ON e.task_id = s.task_id AND likely(e.event = 'session.end')
       AND coalesce(json_extract(e.body, '$.session_id'), e.task_id)
           = coalesce(json_extract(s.body, '$.session_id'), s.task_id)
-WHERE s.event = 'session.start';
+WHERE likely(s.event = 'session.start');
 
 -- 002 action_triggers.
 CREATE VIEW action_triggers AS
 SELECT r.record_id AS trigger_id,
        coalesce(json_extract(r.body, '$.session_id'), t.session_id,
                 (SELECT json_extract(ss.body, '$.session_id') FROM records ss
-                  WHERE ss.task_id = r.task_id AND ss.event = 'session.start' LIMIT 1),
+                  WHERE ss.task_id = r.task_id AND likely(ss.event = 'session.start') LIMIT 1),
                 r.trace_id) AS session_id,
        r.ts AS timestamp,
        r.name AS trigger_type,
@@ -317,14 +326,14 @@ SELECT r.record_id AS trigger_id,
        r.id AS id,
        r.span_id AS span_id
 FROM records r LEFT JOIN tasks t ON t.task_id = r.task_id
-WHERE r.event = 'trigger';
+WHERE likely(r.event = 'trigger');
 
 -- 002 logic_flow.
 CREATE VIEW logic_flow AS
 SELECT r.record_id AS flow_id,
        coalesce(json_extract(r.body, '$.session_id'), t.session_id,
                 (SELECT json_extract(ss.body, '$.session_id') FROM records ss
-                  WHERE ss.task_id = r.task_id AND ss.event = 'session.start' LIMIT 1),
+                  WHERE ss.task_id = r.task_id AND likely(ss.event = 'session.start') LIMIT 1),
                 r.trace_id) AS session_id,
        r.ts AS timestamp,
        json_extract(r.body, '$.context_type') AS context_type,
@@ -341,7 +350,7 @@ SELECT r.record_id AS flow_id,
        r.span_id AS span_id,
        r.parent_span_id AS parent_span_id
 FROM records r LEFT JOIN tasks t ON t.task_id = r.task_id
-WHERE r.event = 'decision';
+WHERE likely(r.event = 'decision');
 
 -- 002 worker_sessions: worker.spawn rows, ended by the worker.exit with the
 -- same worker_id in the same task; plus one implicit row per task whose
@@ -368,9 +377,9 @@ SELECT json_extract(s.body, '$.worker_id') AS worker_id,
 FROM records s
 LEFT JOIN tasks t ON t.task_id = s.task_id
 LEFT JOIN records e
-       ON e.event = 'worker.exit' AND e.task_id = s.task_id
+       ON likely(e.event = 'worker.exit') AND e.task_id = s.task_id
       AND json_extract(e.body, '$.worker_id') = json_extract(s.body, '$.worker_id')
-WHERE s.event = 'worker.spawn'
+WHERE likely(s.event = 'worker.spawn')
 UNION ALL
 SELECT t.task_id, t.session_id, t.task_id,
        coalesce(t.started_at, t.detected_at, t.created_at, t.first_seen_at),
@@ -452,7 +461,7 @@ FROM (SELECT c.*, r.ts, r.role, r.task_id, r.span_id,
              CASE WHEN json_type(r.body, '$.content') = 'array'
                   THEN r.body -> ('$.content[' || c.block_index || ']')
                   ELSE r.body -> '$.content' END AS blk
-        FROM conversation_blocks c JOIN records r ON r.record_id = c.record_id) x;
+        FROM conversation_blocks c LEFT JOIN records r ON r.record_id = c.record_id) x;
 
 -- 002 worktree_operations.
 CREATE VIEW worktree_operations AS
@@ -471,7 +480,7 @@ SELECT r.record_id AS operation_id,
        json_extract(r.body, '$.file_mtime_age_minutes') AS file_mtime_age_minutes,
        json_extract(r.body, '$.decision_logic') AS decision_logic
 FROM records r LEFT JOIN tasks t ON t.task_id = r.task_id
-WHERE r.event = 'worktree';
+WHERE likely(r.event = 'worktree');
 
 -- 002 system_events. event_type: details.event_type (the helper), else a
 -- top-level event_type, else name, else the severity.
@@ -479,7 +488,7 @@ CREATE VIEW system_events AS
 SELECT r.record_id AS event_id,
        coalesce(json_extract(r.body, '$.session_id'), t.session_id,
                 (SELECT json_extract(ss.body, '$.session_id') FROM records ss
-                  WHERE ss.task_id = r.task_id AND ss.event = 'session.start' LIMIT 1),
+                  WHERE ss.task_id = r.task_id AND likely(ss.event = 'session.start') LIMIT 1),
                 r.trace_id) AS session_id,
        r.ts AS timestamp,
        coalesce(json_extract(r.body, '$.details.event_type'), json_extract(r.body, '$.event_type'),
@@ -491,7 +500,7 @@ SELECT r.record_id AS event_id,
        coalesce(json_extract(r.body, '$.details.stack_trace'), json_extract(r.body, '$.stack_trace')) AS stack_trace,
        r.task_id AS task_id
 FROM records r LEFT JOIN tasks t ON t.task_id = r.task_id
-WHERE r.event = 'system';
+WHERE likely(r.event = 'system');
 
 -- 000/001 tool_calls, one row per call: tool.start paired by span_id with
 -- its tool.complete or tool.fail. status uses 001's words: 'started' (no
@@ -529,7 +538,7 @@ SELECT r.record_id AS id,
        r.task_id AS task_id,
        r.span_id AS span_id
 FROM records r
-WHERE r.event = 'decision';
+WHERE likely(r.event = 'decision');
 
 -- 000/001 planning_cycles, one row per cycle: cycle.start paired with its
 -- cycle.complete; status 'active' until it completes ('ok' reads 'completed').
@@ -574,10 +583,10 @@ SELECT r.record_id AS id,
        json_extract(r.body, '$.fact') AS fact,
        CASE WHEN json_extract(r.body, '$.is_stale') THEN 1
             WHEN EXISTS (SELECT 1 FROM records n
-                          WHERE n.event = 'memory.fact' AND n.name = r.name
+                          WHERE likely(n.event = 'memory.fact') AND n.name = r.name
                             AND (n.ts > r.ts OR (n.ts = r.ts AND n.record_id > r.record_id))) THEN 1
             ELSE 0 END AS is_stale,
        r.ts AS created_at,
        r.task_id AS task_id
 FROM records r
-WHERE r.event = 'memory.fact';
+WHERE likely(r.event = 'memory.fact');

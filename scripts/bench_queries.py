@@ -26,6 +26,8 @@ import duckdb
 BIN = os.environ["TASKLOG_BIN"]
 ROOT = os.environ["TASKLOG_ROOT"]
 RUNS = int(os.environ.get("RUNS", "5"))
+# SKIP_PEERS=1: time tasklog only (after a change to the index, say).
+SKIP_PEERS = os.environ.get("SKIP_PEERS") == "1"
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 ALL = f'awk 1 {ROOT}/*/*.jsonl | jq -cR \'fromjson? | objects'
@@ -227,7 +229,7 @@ def main():
     with open(out_path, "w") as out:
         for name, args, sql in rows:
             our_ms, our_err = ours(args)
-            jq_cmd = JQ.get(name)
+            jq_cmd = None if SKIP_PEERS else JQ.get(name)
             if jq_cmd and jq_cmd.startswith("="):
                 jq_cmd = JQ[jq_cmd[1:]]
             jq_ms, jq_err = shell(jq_cmd.replace("PRICES", prices_json)) if jq_cmd else (None, "n/a")
@@ -237,7 +239,7 @@ def main():
                              "cmd.cost_by_task": "SELECT task_id, SUM(estimated_cost_usd) FROM api_calls GROUP BY task_id",
                              "cmd.tasks": "SELECT * FROM tasks ORDER BY detected_at DESC",
                              "cmd.show": "SELECT ts, event, name, status, duration_ms FROM records WHERE task_id = 'gh-450' ORDER BY ts"}.get(name)
-            if duck_q:
+            if duck_q and not SKIP_PEERS:
                 try:
                     t = time.perf_counter()
                     con.execute(duck_sql(duck_q)).fetchall()
@@ -247,7 +249,8 @@ def main():
             fmt = lambda v: f"{v:10.1f}" if v is not None else f"{'-':>10}"
             ratio = lambda a, b: f"{a / b:8.0f}x" if a and b else f"{'-':>9}"
             print(f"{name:36} {fmt(our_ms)} {fmt(jq_ms)[1:]} {fmt(duck_ms)} {ratio(jq_ms, our_ms)} {ratio(duck_ms, our_ms)}")
-            for label, err in (("tasklog", our_err), ("duckdb", duck_err if duck_q else None), ("jq", jq_err if jq_cmd else None)):
+            for label, err in (("tasklog", our_err), ("duckdb", duck_err if duck_q and not SKIP_PEERS else None),
+                               ("jq", jq_err if jq_cmd else None)):
                 if err:
                     print(f"    {label} error: {err}")
             rec = {"question": name, "tasklog_ms": our_ms, "jq_ms": jq_ms, "duckdb_ms": duck_ms,

@@ -6,6 +6,7 @@
 #
 #   bash scripts/bench_queries.sh                 # 1M records
 #   RECORDS=100000 bash scripts/bench_queries.sh  # a quick run
+#   SKIP_PEERS=1 bash scripts/bench_queries.sh    # tasklog only
 #
 # Prints, per question: our ms (`tasklog` wall time, median of RUNS, warm
 # cache), jq ms and DuckDB ms (one run each), and the ratios. JSON lines go
@@ -47,5 +48,5 @@ TASKLOG_ROOT=$CORPUS TASKLOG_DB=$DB "$BIN" index --format json
 
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr), $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "== corpus: $(du -sh "$CORPUS" | cut -f1) of files, index $(du -sh "$DB" | cut -f1)"
-TASKLOG_BIN=$BIN TASKLOG_ROOT=$CORPUS TASKLOG_DB=$DB RUNS=$RUNS \
+TASKLOG_BIN=$BIN TASKLOG_ROOT=$CORPUS TASKLOG_DB=$DB RUNS=$RUNS SKIP_PEERS=${SKIP_PEERS:-0} \
     target/bench-venv/bin/python scripts/bench_queries.py tests/key_queries.sql "$OUT/queries.jsonl"

@@ -7,18 +7,7 @@ mod support;
 
 use std::io::Write;
 
-use support::{code, expected_rows, stderr, stdout, Env};
-
-fn append_raw(path: &std::path::Path, bytes: &[u8]) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap()
-        .write_all(bytes)
-        .unwrap();
-}
+use support::{append_raw, code, expected_rows, stderr, stdout, Env};
 
 fn index(env: &Env) {
     env.ok(&["index"]);

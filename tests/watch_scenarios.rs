@@ -5,23 +5,11 @@
 
 mod support;
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
-use support::{expected_rows, kill9, terminate, wait_for, Env};
+use support::{append_raw, expected_rows, kill9, terminate, wait_for, Env};
 
 const DEADLINE: Duration = Duration::from_secs(30);
-
-fn append_raw(path: &std::path::Path, bytes: &[u8]) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap()
-        .write_all(bytes)
-        .unwrap();
-}
 
 fn wait_rows(env: &Env, task: &str, stream: &str) {
     let path = env.stream(task, stream);

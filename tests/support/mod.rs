@@ -173,6 +173,19 @@ pub fn expected_rows(path: &Path) -> Vec<(u64, String)> {
     out
 }
 
+/// Appends raw bytes to a file, creating it and its folder: what an agent
+/// that does not use our writer does.
+pub fn append_raw(path: &Path, bytes: &[u8]) {
+    use std::io::Write;
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .expect("append");
+}
+
 /// Stops a child with SIGTERM and returns its exit status.
 pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
     let _ = Command::new("kill")

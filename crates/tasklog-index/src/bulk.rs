@@ -1,43 +1,23 @@
 //! Bulk loading: work that is cheaper done once than row by row is
 //! suspended for a large backfill and done at its end.
 //!
-//! Suspended: the secondary indexes of `records`, and the insert triggers
-//! that keep derived tables (`api_calls`) in step. At the
+//! Suspended: every full index of `records` but the exactly-once guard
+//! (whoever declared it), and the insert triggers that keep derived tables
+//! (`api_calls`) in step. At the
 //! end the indexes are built and the derived tables are filled from the
 //! rows inserted meanwhile, then the triggers come back. The unique
 //! `(file_id, offset)` index is never dropped: it is the second
 //! exactly-once guard.
 //!
-//! Crash safety: the dropped triggers' SQL and the first row id of the
-//! bulk load are saved in `indexer_state` in the same transaction that
+//! Crash safety: the dropped indexes' and triggers' SQL and the first row
+//! id of the bulk load are saved in `indexer_state` in the same transaction that
 //! drops them, and [`ensure`] (run at every open) finishes an interrupted
 //! bulk load. No database stays without its indexes or derived rows.
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-/// The secondary indexes of `records`, as migration 1 creates them.
-const SECONDARY_INDEXES: &[(&str, &str)] = &[
-    (
-        "records_task_ts",
-        "CREATE INDEX IF NOT EXISTS records_task_ts ON records(task_id, ts)",
-    ),
-    (
-        "records_event_ts",
-        "CREATE INDEX IF NOT EXISTS records_event_ts ON records(event, ts)",
-    ),
-    (
-        "records_ts",
-        "CREATE INDEX IF NOT EXISTS records_ts ON records(ts)",
-    ),
-    (
-        "records_span",
-        "CREATE INDEX IF NOT EXISTS records_span ON records(span_id) WHERE span_id IS NOT NULL",
-    ),
-    (
-        "records_model",
-        "CREATE INDEX IF NOT EXISTS records_model ON records(model, ts) WHERE model IS NOT NULL",
-    ),
-];
+/// The index that is never dropped: the second exactly-once guard.
+const GUARD_INDEX: &str = "records_file_offset";
 
 /// Insert triggers that may be suspended, with the statement that derives
 /// their rows for records whose id is above `?1`. A trigger is listed here
@@ -82,10 +62,24 @@ pub(crate) fn begin(conn: &Connection) -> rusqlite::Result<()> {
             triggers.push(serde_json::json!({ "name": name, "sql": sql }));
         }
     }
-    for (name, _) in SECONDARY_INDEXES {
-        conn.execute_batch(&format!("DROP INDEX IF EXISTS {name}"))?;
+    // Every other full index on `records`, whoever's migration created it.
+    // Partial indexes stay: maintaining them costs only their few rows,
+    // while rebuilding one means a scan of the whole table.
+    let indexes: Vec<(String, String)> = conn
+        .prepare(
+            "SELECT name, sql FROM sqlite_master
+             WHERE type = 'index' AND tbl_name = 'records' AND sql IS NOT NULL AND name <> ?1
+               AND sql NOT LIKE '% WHERE %'",
+        )?
+        .query_map([GUARD_INDEX], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (name, _) in &indexes {
+        conn.execute_batch(&format!("DROP INDEX {name}"))?;
     }
-    let state = serde_json::json!({ "watermark": watermark, "triggers": triggers }).to_string();
+    let indexes: Vec<&str> = indexes.iter().map(|(_, sql)| sql.as_str()).collect();
+    let state =
+        serde_json::json!({ "watermark": watermark, "triggers": triggers, "indexes": indexes })
+            .to_string();
     conn.execute(
         "INSERT OR REPLACE INTO indexer_state (key, value) VALUES (?1, ?2)",
         params![STATE_KEY, state],
@@ -93,9 +87,9 @@ pub(crate) fn begin(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Ends any bulk load (finished or interrupted by a crash) and creates
-/// whichever secondary indexes are missing. Inside the caller's
-/// transaction, or its own when there is none.
+/// Ends any bulk load (finished or interrupted by a crash): rebuilds the
+/// indexes, derives the suspended triggers' rows, restores the triggers.
+/// Inside the caller's transaction, or its own when there is none.
 pub(crate) fn ensure(conn: &Connection) -> rusqlite::Result<()> {
     let own_tx = conn.is_autocommit();
     if own_tx {
@@ -114,9 +108,6 @@ pub(crate) fn ensure(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 fn finish(conn: &Connection) -> rusqlite::Result<()> {
-    for (_, ddl) in SECONDARY_INDEXES {
-        conn.execute_batch(ddl)?;
-    }
     let state: Option<String> = conn
         .query_row(
             "SELECT value FROM indexer_state WHERE key = ?1",
@@ -127,6 +118,14 @@ fn finish(conn: &Connection) -> rusqlite::Result<()> {
     let Some(state) = state else { return Ok(()) };
     let state: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
     let watermark = state["watermark"].as_i64().unwrap_or(0);
+    for sql in state["indexes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str())
+    {
+        conn.execute_batch(sql)?;
+    }
     for trigger in state["triggers"].as_array().into_iter().flatten() {
         let (Some(name), Some(sql)) = (trigger["name"].as_str(), trigger["sql"].as_str()) else {
             continue;

@@ -28,15 +28,7 @@ pub fn open_for_writing(path: &Path) -> Result<Connection> {
     let mut conn = Connection::open_with_flags(path, flags)
         .map_err(|e| Error::sqlite(path, "opening database", e))?;
     configure(&conn, path)?;
-    let found =
-        schema::version(&conn).map_err(|e| Error::sqlite(path, "reading schema version", e))?;
-    if found > schema::SCHEMA_VERSION {
-        return Err(Error::NewerSchema {
-            path: path.to_owned(),
-            found,
-            supported: schema::SCHEMA_VERSION,
-        });
-    }
+    refuse_newer_schema(&conn, path)?;
     schema::migrate(&mut conn, &tasklog_format::now_rfc3339())
         .map_err(|e| Error::sqlite(path, "migrating schema", e))?;
     // Finishes a bulk load a crash interrupted (indexes, derived rows).
@@ -59,6 +51,20 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
     .map_err(|e| Error::sqlite(path, "configuring database", e))
 }
 
+/// Refuses a database written by a newer tasklog: never downgrade.
+fn refuse_newer_schema(conn: &Connection, path: &Path) -> Result<()> {
+    let found =
+        schema::version(conn).map_err(|e| Error::sqlite(path, "reading schema version", e))?;
+    if found > schema::SCHEMA_VERSION {
+        return Err(Error::NewerSchema {
+            path: path.to_owned(),
+            found,
+            supported: schema::SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
+
 /// Opens an existing database read-only, enforced by SQLite itself
 /// (`SQLITE_OPEN_READ_ONLY` plus `PRAGMA query_only`).
 pub fn open_read_only(path: &Path) -> Result<Connection> {
@@ -78,15 +84,7 @@ pub fn open_read_only(path: &Path) -> Result<Connection> {
         .map_err(|e| Error::sqlite(path, "setting busy timeout", e))?;
     conn.pragma_update(None, "query_only", true)
         .map_err(|e| Error::sqlite(path, "setting query_only", e))?;
-    let found =
-        schema::version(&conn).map_err(|e| Error::sqlite(path, "reading schema version", e))?;
-    if found > schema::SCHEMA_VERSION {
-        return Err(Error::NewerSchema {
-            path: path.to_owned(),
-            found,
-            supported: schema::SCHEMA_VERSION,
-        });
-    }
+    refuse_newer_schema(&conn, path)?;
     Ok(conn)
 }
 

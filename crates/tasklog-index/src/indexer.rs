@@ -416,13 +416,17 @@ impl Indexer {
         }
     }
 
-    /// Reads and sends one batch of a stream; returns whether there may be more.
-    pub(crate) fn read_stream_once(&mut self, key: &FileKey) -> Result<bool> {
-        let cp = self
-            .checkpoints
+    /// The file's checkpoint, or a fresh one for a file never seen.
+    fn checkpoint_of(&self, key: &FileKey) -> Checkpoint {
+        self.checkpoints
             .get(&key.path)
             .cloned()
-            .unwrap_or_else(|| Checkpoint::new(key.clone()));
+            .unwrap_or_else(|| Checkpoint::new(key.clone()))
+    }
+
+    /// Reads and sends one batch of a stream; returns whether there may be more.
+    pub(crate) fn read_stream_once(&mut self, key: &FileKey) -> Result<bool> {
+        let cp = self.checkpoint_of(key);
         let abs = self.root.join(&key.path);
         if tail::unchanged(&abs, &cp) {
             return Ok(false);
@@ -473,11 +477,7 @@ impl Indexer {
     }
 
     fn refresh_document(&mut self, key: FileKey) -> Result<()> {
-        let cp = self
-            .checkpoints
-            .get(&key.path)
-            .cloned()
-            .unwrap_or_else(|| Checkpoint::new(key.clone()));
+        let cp = self.checkpoint_of(&key);
         let abs = self.root.join(&key.path);
         match tail::read_document(&abs, &cp, self.options.line_limit) {
             Outcome::Idle => Ok(()),

@@ -35,7 +35,7 @@ pub use db::{open_for_writing, open_query_connection, open_read_only, WriterLock
 pub use error::{Error, Result};
 pub use indexer::{Indexer, RunMode, Stats};
 pub use options::IndexOptions;
-pub use prices::{PriceTable, DEFAULT_PRICES};
+pub use prices::{Price, PriceTable, DEFAULT_PRICES};
 pub use schema::SCHEMA_VERSION;
 pub use status::{status, Status, TaskLag};
 pub use verify::{verify, FileReport, VerifyReport};

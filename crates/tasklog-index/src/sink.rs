@@ -284,14 +284,7 @@ impl SqliteSink {
                 if changed {
                     let version = current.as_ref().map_or(1, |(v, _)| v + 1);
                     if current.is_some() {
-                        self.conn
-                            .prepare_cached(
-                                "INSERT INTO document_history (task_id, name, version, body, content_hash, updated_at, superseded_at)
-                                 SELECT task_id, name, version, body, content_hash, updated_at, ?3 FROM documents
-                                 WHERE task_id = ?1 AND name = ?2",
-                            )
-                            .and_then(|mut s| s.execute(params![d.key.task_id, d.key.name, now]))
-                            .map_err(self.err("keeping document history"))?;
+                        self.archive_document(&d.key, now)?;
                     }
                     self.conn
                         .prepare_cached(
@@ -313,6 +306,19 @@ impl SqliteSink {
             )
             .and_then(|mut s| s.execute(params![file_id, d.dev as i64, d.ino as i64, d.size as i64, d.mtime_ns, d.hash, now]))
             .map_err(self.err("moving checkpoint"))?;
+        Ok(())
+    }
+
+    /// Copies the current version of a document into `document_history`.
+    fn archive_document(&self, key: &FileKey, now: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO document_history (task_id, name, version, body, content_hash, updated_at, superseded_at)
+                 SELECT task_id, name, version, body, content_hash, updated_at, ?3 FROM documents
+                 WHERE task_id = ?1 AND name = ?2",
+            )
+            .and_then(|mut s| s.execute(params![key.task_id, key.name, now]))
+            .map_err(self.err("keeping document history"))?;
         Ok(())
     }
 
@@ -348,18 +354,10 @@ impl SqliteSink {
                 self.supersede(file_id, expected_generation, "deleted", &key.path, now)?
             }
             crate::batch::FileKind::Document => {
+                self.archive_document(key, now)?;
                 self.conn
-                    .prepare_cached(
-                        "INSERT INTO document_history (task_id, name, version, body, content_hash, updated_at, superseded_at)
-                         SELECT task_id, name, version, body, content_hash, updated_at, ?3 FROM documents
-                         WHERE task_id = ?1 AND name = ?2",
-                    )
-                    .and_then(|mut s| s.execute(params![key.task_id, key.name, now]))
-                    .and_then(|_| {
-                        self.conn
-                            .prepare_cached("DELETE FROM documents WHERE task_id = ?1 AND name = ?2")
-                            .and_then(|mut s| s.execute([&key.task_id, &key.name]))
-                    })
+                    .prepare_cached("DELETE FROM documents WHERE task_id = ?1 AND name = ?2")
+                    .and_then(|mut s| s.execute([&key.task_id, &key.name]))
                     .map_err(self.err("removing document"))?;
             }
         }

@@ -35,35 +35,12 @@ fn main() -> anyhow::Result<()> {
 
     let naive = naive_loop(&root, &dir.path().join("naive.db"))?;
     let db = dir.path().join("index.db");
-    let started = Instant::now();
-    let status = Command::new(&tasklog)
-        .args([
-            "--root",
-            &root.display().to_string(),
-            "--db",
-            &db.display().to_string(),
-            "index",
-        ])
-        .status()?;
-    let ours = started.elapsed();
-    anyhow::ensure!(status.success(), "tasklog index failed");
+    let ours = run_index(&tasklog, &root, &db)?;
     let conn = rusqlite::Connection::open(&db)?;
     let indexed: i64 = conn.query_row("SELECT count(*) FROM records", [], |r| r.get(0))?;
     anyhow::ensure!(indexed as u64 == records, "indexed {indexed} of {records}");
-
     // Restart: everything indexed; a new run only checks checkpoints.
-    let started = Instant::now();
-    let status = Command::new(&tasklog)
-        .args([
-            "--root",
-            &root.display().to_string(),
-            "--db",
-            &db.display().to_string(),
-            "index",
-        ])
-        .status()?;
-    let restart = started.elapsed();
-    anyhow::ensure!(status.success(), "tasklog index (restart) failed");
+    let restart = run_index(&tasklog, &root, &db)?;
 
     let rate = |d: Duration| records as f64 / d.as_secs_f64();
     let db_size = std::fs::metadata(&db)?.len()
@@ -100,6 +77,22 @@ fn main() -> anyhow::Result<()> {
             target: "<= 1.5",
         },
     ])
+}
+
+/// Runs `tasklog index` once and times it.
+fn run_index(tasklog: &str, root: &Path, db: &Path) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let status = Command::new(tasklog)
+        .args([
+            "--root",
+            &root.display().to_string(),
+            "--db",
+            &db.display().to_string(),
+            "index",
+        ])
+        .status()?;
+    anyhow::ensure!(status.success(), "tasklog index failed");
+    Ok(started.elapsed())
 }
 
 fn corpus_size(root: &Path) -> anyhow::Result<(u64, u64)> {

@@ -46,15 +46,39 @@ CREATE INDEX records_decision_duration ON records(duration_ms) WHERE event = 'de
 CREATE INDEX records_worker_exit ON records(task_id, json_extract(body, '$.worker_id')) WHERE event = 'worker.exit';
 CREATE INDEX records_worker_spawn ON records(json_extract(body, '$.worker_id')) WHERE event = 'worker.spawn';
 CREATE INDEX records_worker_spawn_task ON records(task_id) WHERE event = 'worker.spawn';
--- Resolves a worker's records (parent_span_id) to its spawn row. Not the
--- general span index: bulk loads drop that one, and the conversation
--- trigger needs this lookup on every message.
-CREATE INDEX records_worker_spawn_span ON records(span_id) WHERE event = 'worker.spawn';
+
+-- Resolves a worker's records (parent_span_id) to its worker.spawn row.
+-- A table of its own, kept by triggers, because the insert triggers below
+-- look it up for every model call and message, and bulk loads drop every
+-- index of records until they end.
+CREATE TABLE worker_spans (
+    span_id   TEXT PRIMARY KEY,
+    worker_id TEXT,
+    task_id   TEXT NOT NULL,
+    record_id INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT OR REPLACE INTO worker_spans
+SELECT span_id, json_extract(body, '$.worker_id'), task_id, record_id
+  FROM records WHERE event = 'worker.spawn' AND span_id IS NOT NULL ORDER BY record_id;
+
+CREATE TRIGGER records_worker_span_insert AFTER INSERT ON records
+WHEN NEW.event = 'worker.spawn' AND NEW.span_id IS NOT NULL
+BEGIN
+    INSERT OR REPLACE INTO worker_spans VALUES (NEW.span_id, json_extract(NEW.body, '$.worker_id'), NEW.task_id, NEW.record_id);
+END;
+
+CREATE TRIGGER records_worker_span_delete AFTER DELETE ON records
+WHEN OLD.event = 'worker.spawn' AND OLD.span_id IS NOT NULL
+BEGIN
+    DELETE FROM worker_spans WHERE span_id = OLD.span_id AND record_id = OLD.record_id;
+END;
 CREATE INDEX records_system ON records(severity, component, ts) WHERE event = 'system';
 CREATE INDEX records_system_component ON records(component, ts) WHERE event = 'system';
 CREATE INDEX records_worktree ON records(name, ts) WHERE event = 'worktree';
 CREATE INDEX records_memory_subject ON records(name, ts) WHERE event = 'memory.fact';
 CREATE INDEX records_tool_fail ON records(ts) WHERE event = 'tool.fail';
+CREATE INDEX records_tool_start ON records(task_id, ts) WHERE event = 'tool.start';
+CREATE INDEX records_cycle_start ON records(task_id, ts) WHERE event = 'cycle.start';
 
 -- What an llm.call record becomes in api_calls, computed in one place:
 -- the trigger below inserts from it, and re-pricing rebuilds from it. The
@@ -68,8 +92,7 @@ CREATE VIEW llm_call_rows AS
 SELECT
     r.record_id AS call_id,
     coalesce(json_extract(r.body, '$.worker_id'),
-             (SELECT json_extract(w.body, '$.worker_id') FROM records w
-               WHERE w.span_id = r.parent_span_id AND w.event = 'worker.spawn' LIMIT 1),
+             (SELECT w.worker_id FROM worker_spans w WHERE w.span_id = r.parent_span_id),
              r.task_id) AS worker_id,
     r.task_id AS task_id,
     r.ts AS timestamp,
@@ -150,9 +173,11 @@ CREATE TABLE api_calls (
     span_id                TEXT,
     trace_id               TEXT
 );
-CREATE INDEX api_calls_worker ON api_calls(worker_id, timestamp);
+-- 002's indexes, widened so that its key queries (cost and tokens per
+-- worker, cost and speed per model) read the index alone.
+CREATE INDEX api_calls_worker ON api_calls(worker_id, timestamp, estimated_cost_usd, tokens_total);
 CREATE INDEX api_calls_model ON api_calls(model, timestamp);
-CREATE INDEX api_calls_model_cost ON api_calls(model, estimated_cost_usd);
+CREATE INDEX api_calls_model_cost ON api_calls(model, estimated_cost_usd, tokens_per_second, time_to_first_token_ms);
 CREATE INDEX api_calls_task ON api_calls(task_id, timestamp);
 CREATE INDEX api_calls_date ON api_calls(date(timestamp), estimated_cost_usd);
 
@@ -314,7 +339,8 @@ WHERE likely(s.event = 'session.start');
 -- 002 action_triggers.
 CREATE VIEW action_triggers AS
 SELECT r.record_id AS trigger_id,
-       coalesce(json_extract(r.body, '$.session_id'), t.session_id,
+       coalesce(json_extract(r.body, '$.session_id'),
+                (SELECT t.session_id FROM tasks t WHERE t.task_id = r.task_id),
                 (SELECT json_extract(ss.body, '$.session_id') FROM records ss
                   WHERE ss.task_id = r.task_id AND likely(ss.event = 'session.start') LIMIT 1),
                 r.trace_id) AS session_id,
@@ -325,13 +351,14 @@ SELECT r.record_id AS trigger_id,
        r.task_id AS task_id,
        r.id AS id,
        r.span_id AS span_id
-FROM records r LEFT JOIN tasks t ON t.task_id = r.task_id
+FROM records r
 WHERE likely(r.event = 'trigger');
 
 -- 002 logic_flow.
 CREATE VIEW logic_flow AS
 SELECT r.record_id AS flow_id,
-       coalesce(json_extract(r.body, '$.session_id'), t.session_id,
+       coalesce(json_extract(r.body, '$.session_id'),
+                (SELECT t.session_id FROM tasks t WHERE t.task_id = r.task_id),
                 (SELECT json_extract(ss.body, '$.session_id') FROM records ss
                   WHERE ss.task_id = r.task_id AND likely(ss.event = 'session.start') LIMIT 1),
                 r.trace_id) AS session_id,
@@ -349,7 +376,7 @@ SELECT r.record_id AS flow_id,
        r.id AS id,
        r.span_id AS span_id,
        r.parent_span_id AS parent_span_id
-FROM records r LEFT JOIN tasks t ON t.task_id = r.task_id
+FROM records r
 WHERE likely(r.event = 'decision');
 
 -- 002 worker_sessions: worker.spawn rows, ended by the worker.exit with the
@@ -359,7 +386,8 @@ WHERE likely(r.event = 'decision');
 -- spawn workers.
 CREATE VIEW worker_sessions AS
 SELECT json_extract(s.body, '$.worker_id') AS worker_id,
-       coalesce(json_extract(s.body, '$.session_id'), t.session_id, s.trace_id) AS session_id,
+       coalesce(json_extract(s.body, '$.session_id'),
+                (SELECT t.session_id FROM tasks t WHERE t.task_id = s.task_id), s.trace_id) AS session_id,
        s.task_id AS task_id,
        s.ts AS spawned_at,
        CASE WHEN e.status IS NOT 'failed' THEN e.ts END AS completed_at,
@@ -375,7 +403,6 @@ SELECT json_extract(s.body, '$.worker_id') AS worker_id,
        0 AS implicit,
        s.span_id AS span_id
 FROM records s
-LEFT JOIN tasks t ON t.task_id = s.task_id
 LEFT JOIN records e
        ON likely(e.event = 'worker.exit') AND e.task_id = s.task_id
       AND json_extract(e.body, '$.worker_id') = json_extract(s.body, '$.worker_id')
@@ -398,15 +425,17 @@ CREATE VIEW conversation_block_rows AS
 SELECT r.record_id AS record_id,
        b.key AS block_index,
        coalesce(json_extract(r.body, '$.worker_id'),
-                (SELECT json_extract(w.body, '$.worker_id') FROM records w
-                  WHERE w.span_id = r.parent_span_id AND w.event = 'worker.spawn' LIMIT 1),
+                (SELECT w.worker_id FROM worker_spans w WHERE w.span_id = r.parent_span_id),
                 r.task_id) AS worker_id,
        coalesce(json_extract(r.body, '$.message_index'), r.seq) AS message_index,
        CASE b.type WHEN 'object' THEN json_extract(b.value, '$.type') WHEN 'text' THEN 'text' ELSE b.type END AS content_type,
        CASE WHEN b.type = 'object' AND json_extract(b.value, '$.type') = 'tool_use'
             THEN json_extract(b.value, '$.name') END AS tool_name,
        CASE WHEN b.type = 'object' AND json_extract(b.value, '$.type') = 'tool_result'
-            THEN NOT coalesce(json_extract(b.value, '$.is_error'), 0) END AS tool_success
+            THEN NOT coalesce(json_extract(b.value, '$.is_error'), 0) END AS tool_success,
+       r.task_id AS task_id,
+       r.ts AS ts,
+       r.role AS role
 FROM records r
 JOIN json_each(CASE WHEN json_type(r.body, '$.content') = 'array' THEN r.body -> '$.content'
                     ELSE json_array(json(r.body -> '$.content')) END) b
@@ -420,6 +449,9 @@ CREATE TABLE conversation_blocks (
     content_type  TEXT,
     tool_name     TEXT,
     tool_success  INTEGER,
+    task_id       TEXT NOT NULL,
+    ts            TEXT NOT NULL,
+    role          TEXT,
     PRIMARY KEY (record_id, block_index)
 ) WITHOUT ROWID;
 CREATE INDEX conversation_blocks_worker ON conversation_blocks(worker_id, message_index);
@@ -439,34 +471,38 @@ END;
 
 INSERT INTO conversation_blocks SELECT * FROM conversation_block_rows;
 
+-- Columns that need the message body read it by record_id, only when asked
+-- for, so that structural questions read conversation_blocks alone.
 CREATE VIEW conversations AS
-SELECT x.record_id AS conversation_id,
-       x.worker_id AS worker_id,
-       x.message_index AS message_index,
-       x.block_index AS block_index,
-       x.ts AS timestamp,
-       x.role AS role,
-       CASE json_type(x.blk)
-           WHEN 'object' THEN coalesce(json_extract(x.blk, '$.text'), json_extract(x.blk, '$.content'),
-                                       json_extract(x.blk, '$.input'), x.blk)
-           ELSE x.blk ->> '$' END AS content,
-       x.content_type AS content_type,
-       x.tool_name AS tool_name,
-       CASE WHEN x.content_type = 'tool_use' THEN json_extract(x.blk, '$.input') END AS tool_input,
-       CASE WHEN x.content_type = 'tool_result' THEN json_extract(x.blk, '$.content') END AS tool_output,
-       x.tool_success AS tool_success,
-       x.task_id AS task_id,
-       x.span_id AS span_id
-FROM (SELECT c.*, r.ts, r.role, r.task_id, r.span_id,
-             CASE WHEN json_type(r.body, '$.content') = 'array'
-                  THEN r.body -> ('$.content[' || c.block_index || ']')
-                  ELSE r.body -> '$.content' END AS blk
-        FROM conversation_blocks c LEFT JOIN records r ON r.record_id = c.record_id) x;
+SELECT c.record_id AS conversation_id,
+       c.worker_id AS worker_id,
+       c.message_index AS message_index,
+       c.block_index AS block_index,
+       c.ts AS timestamp,
+       c.role AS role,
+       (SELECT CASE json_type(r.body, CASE WHEN json_type(r.body, '$.content') = 'array' THEN '$.content[' || c.block_index || ']' ELSE '$.content' END)
+                   WHEN 'object' THEN coalesce(json_extract(r.body, CASE WHEN json_type(r.body, '$.content') = 'array' THEN '$.content[' || c.block_index || ']' ELSE '$.content' END || '.text'),
+                                               json_extract(r.body, CASE WHEN json_type(r.body, '$.content') = 'array' THEN '$.content[' || c.block_index || ']' ELSE '$.content' END || '.content'),
+                                               json_extract(r.body, CASE WHEN json_type(r.body, '$.content') = 'array' THEN '$.content[' || c.block_index || ']' ELSE '$.content' END || '.input'),
+                                               json_extract(r.body, CASE WHEN json_type(r.body, '$.content') = 'array' THEN '$.content[' || c.block_index || ']' ELSE '$.content' END))
+                   ELSE json_extract(r.body, CASE WHEN json_type(r.body, '$.content') = 'array' THEN '$.content[' || c.block_index || ']' ELSE '$.content' END) END
+          FROM records r WHERE r.record_id = c.record_id) AS content,
+       c.content_type AS content_type,
+       c.tool_name AS tool_name,
+       CASE WHEN c.content_type = 'tool_use' THEN
+           (SELECT json_extract(r.body, CASE WHEN json_type(r.body, '$.content') = 'array' THEN '$.content[' || c.block_index || ']' ELSE '$.content' END || '.input') FROM records r WHERE r.record_id = c.record_id) END AS tool_input,
+       CASE WHEN c.content_type = 'tool_result' THEN
+           (SELECT json_extract(r.body, CASE WHEN json_type(r.body, '$.content') = 'array' THEN '$.content[' || c.block_index || ']' ELSE '$.content' END || '.content') FROM records r WHERE r.record_id = c.record_id) END AS tool_output,
+       c.tool_success AS tool_success,
+       c.task_id AS task_id,
+       (SELECT r.span_id FROM records r WHERE r.record_id = c.record_id) AS span_id
+FROM conversation_blocks c;
 
 -- 002 worktree_operations.
 CREATE VIEW worktree_operations AS
 SELECT r.record_id AS operation_id,
-       coalesce(json_extract(r.body, '$.session_id'), t.session_id, r.trace_id) AS session_id,
+       coalesce(json_extract(r.body, '$.session_id'),
+                (SELECT t.session_id FROM tasks t WHERE t.task_id = r.task_id), r.trace_id) AS session_id,
        r.task_id AS task_id,
        r.ts AS timestamp,
        r.name AS operation,
@@ -479,14 +515,15 @@ SELECT r.record_id AS operation_id,
        json_extract(r.body, '$.worker_pid') AS worker_pid,
        json_extract(r.body, '$.file_mtime_age_minutes') AS file_mtime_age_minutes,
        json_extract(r.body, '$.decision_logic') AS decision_logic
-FROM records r LEFT JOIN tasks t ON t.task_id = r.task_id
+FROM records r
 WHERE likely(r.event = 'worktree');
 
 -- 002 system_events. event_type: details.event_type (the helper), else a
 -- top-level event_type, else name, else the severity.
 CREATE VIEW system_events AS
 SELECT r.record_id AS event_id,
-       coalesce(json_extract(r.body, '$.session_id'), t.session_id,
+       coalesce(json_extract(r.body, '$.session_id'),
+                (SELECT t.session_id FROM tasks t WHERE t.task_id = r.task_id),
                 (SELECT json_extract(ss.body, '$.session_id') FROM records ss
                   WHERE ss.task_id = r.task_id AND likely(ss.event = 'session.start') LIMIT 1),
                 r.trace_id) AS session_id,
@@ -499,7 +536,7 @@ SELECT r.record_id AS event_id,
        json_extract(r.body, '$.details') AS details,
        coalesce(json_extract(r.body, '$.details.stack_trace'), json_extract(r.body, '$.stack_trace')) AS stack_trace,
        r.task_id AS task_id
-FROM records r LEFT JOIN tasks t ON t.task_id = r.task_id
+FROM records r
 WHERE likely(r.event = 'system');
 
 -- 000/001 tool_calls, one row per call: tool.start paired by span_id with
@@ -523,7 +560,7 @@ SELECT s.record_id AS id,
 FROM records s
 LEFT JOIN records e
        ON e.span_id = s.span_id AND e.task_id = s.task_id AND e.event IN ('tool.complete', 'tool.fail')
-WHERE s.event = 'tool.start';
+WHERE likely(s.event = 'tool.start');
 
 -- 000/001 decision_log: the decision with its full reasoning; cycle_id is
 -- the parent span (the planning cycle's span_id by convention).
@@ -558,7 +595,7 @@ SELECT s.record_id AS id,
 FROM records s
 LEFT JOIN records e
        ON e.span_id = s.span_id AND e.task_id = s.task_id AND e.event = 'cycle.complete'
-WHERE s.event = 'cycle.start';
+WHERE likely(s.event = 'cycle.start');
 
 -- 001 agent_state: the current value of each key of each task's state.json.
 CREATE VIEW agent_state AS

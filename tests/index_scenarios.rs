@@ -575,7 +575,7 @@ fn a_bulk_backfill_killed_midway_resumes_without_duplicates() {
         for i in 0..5000 {
             let event = if i % 4 == 0 { "llm.call" } else { "message" };
             bytes.extend_from_slice(
-                format!(r#"{{"event":"{event}","i":{i},"gen_ai":{{"usage":{{"input_tokens":{i}}}}},"pad":"{pad}"}}"#).as_bytes(),
+                format!(r#"{{"event":"{event}","i":{i},"content":"needle {i}","gen_ai":{{"usage":{{"input_tokens":{i}}}}},"pad":"{pad}"}}"#).as_bytes(),
             );
             bytes.push(b'\n');
         }
@@ -595,6 +595,17 @@ fn a_bulk_backfill_killed_midway_resumes_without_duplicates() {
     index(&env);
     assert_eq!(env.count("SELECT count(*) FROM records"), 30_000);
     assert_eq!(env.count("SELECT count(*) FROM api_calls"), 7_500);
+    // Derived rows equal what row-by-row triggers give: a second database
+    // indexed in small steps (no bulk load) has the same counts.
+    assert_eq!(env.count("SELECT count(*) FROM records_fts"), 22_500);
+    assert_eq!(
+        env.count("SELECT count(*) FROM conversation_blocks"),
+        22_500
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM records_fts WHERE records_fts MATCH 'needle'"),
+        22_500
+    );
     assert_eq!(
         env.count("SELECT count(*) FROM indexer_state WHERE key = 'bulk_load'"),
         0

@@ -3,7 +3,7 @@
 //!
 //! Suspended: every full index of `records` but the exactly-once guard
 //! (whoever declared it), and the insert triggers that keep derived tables
-//! (`api_calls`) in step. At the
+//! (`api_calls`, `records_fts`, `conversation_blocks`) in step. At the
 //! end the indexes are built and the derived tables are filled from the
 //! rows inserted meanwhile, then the triggers come back. The unique
 //! `(file_id, offset)` index is never dropped: it is the second
@@ -19,15 +19,24 @@ use rusqlite::{params, Connection, OptionalExtension};
 /// The index that is never dropped: the second exactly-once guard.
 const GUARD_INDEX: &str = "records_file_offset";
 
-/// Insert triggers that may be suspended, with the statement that derives
-/// their rows for records whose id is above `?1`. A trigger is listed here
-/// only when a set-based statement reproduces it exactly; the tests compare
-/// a bulk load with a row-by-row load. (The full-text trigger is not listed
-/// yet: it stays active during bulk loads.)
-const DERIVED: &[(&str, &str)] = &[(
-    "records_api_calls_insert",
-    "INSERT INTO api_calls SELECT * FROM llm_call_rows WHERE call_id > ?1",
-)];
+/// Insert triggers that may be suspended, with the set-based statement
+/// (over the same view the trigger reads) that derives their rows for
+/// records whose id is above `?1`. The tests compare a bulk load with a
+/// row-by-row load of the same files.
+const DERIVED: &[(&str, &str)] = &[
+    (
+        "records_api_calls_insert",
+        "INSERT INTO api_calls SELECT * FROM llm_call_rows WHERE call_id > ?1",
+    ),
+    (
+        "records_fts_insert",
+        "INSERT INTO records_fts (rowid, text) SELECT rowid, text FROM records_fts_source WHERE rowid > ?1",
+    ),
+    (
+        "records_conversation_insert",
+        "INSERT INTO conversation_blocks SELECT * FROM conversation_block_rows WHERE record_id > ?1",
+    ),
+];
 
 const STATE_KEY: &str = "bulk_load";
 

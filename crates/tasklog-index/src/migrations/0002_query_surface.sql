@@ -339,8 +339,7 @@ WHERE likely(s.event = 'session.start');
 -- 002 action_triggers.
 CREATE VIEW action_triggers AS
 SELECT r.record_id AS trigger_id,
-       coalesce(json_extract(r.body, '$.session_id'),
-                (SELECT t.session_id FROM tasks t WHERE t.task_id = r.task_id),
+       coalesce(json_extract(r.body, '$.session_id'), t.session_id,
                 (SELECT json_extract(ss.body, '$.session_id') FROM records ss
                   WHERE ss.task_id = r.task_id AND likely(ss.event = 'session.start') LIMIT 1),
                 r.trace_id) AS session_id,
@@ -351,7 +350,7 @@ SELECT r.record_id AS trigger_id,
        r.task_id AS task_id,
        r.id AS id,
        r.span_id AS span_id
-FROM records r
+FROM records r LEFT JOIN tasks t ON t.task_id = r.task_id
 WHERE likely(r.event = 'trigger');
 
 -- 002 logic_flow.

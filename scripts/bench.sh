@@ -35,10 +35,8 @@ echo "== cold index ($RECORDS records in $TASKS folders)"
 BENCH_ROOT="$CORPUS/tasks" target/release/bench_index --json "$OUT/results.jsonl"
 
 echo "== peers"
-if [ ! -x target/bench-venv/bin/python ]; then
-  python3 -m venv target/bench-venv
-  target/bench-venv/bin/pip install -q sqlite-utils duckdb
-fi
+[ -x target/bench-venv/bin/python ] || python3 -m venv target/bench-venv
+target/bench-venv/bin/pip install -q sqlite-utils duckdb
 PATH="$PWD/target/bench-venv/bin:$PATH" target/bench-venv/bin/python scripts/bench_peers.py "$CORPUS/tasks" "$RECORDS" "$OUT/results.jsonl" >/dev/null
 python3 - "$OUT/results.jsonl" <<'PY'
 import json, sys

@@ -32,7 +32,8 @@ def main():
         db = os.path.join(tmp, "peer.db")
         started = time.monotonic()
         cat = subprocess.Popen(["cat", *files], stdout=subprocess.PIPE)
-        subprocess.run(["sqlite-utils", "insert", db, "records", "-", "--nl"], stdin=cat.stdout, check=True)
+        sqlite_utils = os.path.join(os.path.dirname(sys.executable), "sqlite-utils")
+        subprocess.run([sqlite_utils, "insert", db, "records", "-", "--nl"], stdin=cat.stdout, check=True)
         cat.wait()
         elapsed = time.monotonic() - started
         rows.append({"name": "peer: sqlite-utils insert --nl", "value": records / elapsed, "unit": "records/s",

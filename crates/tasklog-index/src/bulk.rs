@@ -145,5 +145,8 @@ fn finish(conn: &Connection) -> rusqlite::Result<()> {
         conn.execute_batch(sql)?;
     }
     conn.execute("DELETE FROM indexer_state WHERE key = ?1", [STATE_KEY])?;
+    // Fresh statistics for the planner after a large load; the sampling
+    // limit keeps it to milliseconds even at millions of rows.
+    conn.execute_batch("PRAGMA analysis_limit = 1000; ANALYZE;")?;
     Ok(())
 }

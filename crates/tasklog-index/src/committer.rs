@@ -23,7 +23,7 @@ enum Message {
 
 /// Ops in flight between the reader and the database. Small, because
 /// every op waiting here is latency for the records behind it.
-const CHANNEL_CAPACITY: usize = 16;
+const CHANNEL_CAPACITY: usize = 2;
 
 /// Handle to the committing thread.
 pub(crate) struct Committer {

@@ -401,8 +401,8 @@ impl Indexer {
             // wait behind megabytes of its own lines (fair reads).
             RunMode::Watch => ReadLimits {
                 line_limit: self.options.line_limit,
-                max_rows: self.options.batch_rows.clamp(1, 512),
-                max_bytes: 512 << 10,
+                max_rows: self.options.batch_rows.clamp(1, 256),
+                max_bytes: 256 << 10,
             },
         }
     }

@@ -620,3 +620,52 @@ fn a_bulk_backfill_killed_midway_resumes_without_duplicates() {
     );
     verify_equal(&env);
 }
+
+/// Retention: only sealed tasks older than the age go; the index follows.
+#[test]
+fn prune_removes_old_sealed_tasks_and_the_index_follows() {
+    let env = Env::new();
+    env.ok(&["append", "done", "events", r#"{"event":"message"}"#]);
+    env.ok(&["put", "done", "result", r#"{"status":"completed"}"#]);
+    env.ok(&["append", "running", "events", r#"{"event":"message"}"#]);
+    index(&env);
+    // Nothing is old enough yet.
+    assert_eq!(code(&env.run(&["prune", "--older-than", "1h"])), 1);
+    // Dry run lists, removes nothing.
+    let out = env.ok(&[
+        "prune",
+        "--older-than",
+        "0s",
+        "--dry-run",
+        "--format",
+        "json",
+    ]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    assert_eq!(rows[0]["task_id"], "done");
+    assert_eq!(rows[0]["action"], "would remove");
+    assert!(env.task_dir("done").exists());
+    env.ok(&["prune", "--older-than", "0s"]);
+    assert!(!env.task_dir("done").exists());
+    assert!(
+        env.task_dir("running").exists(),
+        "an unsealed task is never removed"
+    );
+    index(&env);
+    assert_eq!(
+        env.count("SELECT count(*) FROM records WHERE task_id = 'done'"),
+        0
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM superseded_records WHERE task_id = 'done'"),
+        1
+    );
+    verify_equal(&env);
+    let out = env.run(&["prune", "--older-than", "soon"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("expected a duration"),
+        "{}",
+        stderr(&out)
+    );
+}

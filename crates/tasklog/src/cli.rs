@@ -96,4 +96,10 @@ pub enum Command {
     Tail(crate::cmd::tail::TailArgs),
     /// Everything about one task as one JSON document (or JSON Lines).
     Export(crate::cmd::export::ExportArgs),
+    /// Remove sealed task folders (with result.json) older than an age; the index follows.
+    ///
+    /// Retention for finished work: a task still being written is never
+    /// removed. At its next reconcile the index moves the task's rows to
+    /// superseded_records. Exit 0 when something was (or would be) removed, 1 when nothing.
+    Prune(crate::cmd::prune::PruneArgs),
 }

@@ -66,6 +66,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Search(args) => cmd::search::run(&config, args),
         Command::Tail(args) => cmd::tail::run(&config, args),
         Command::Export(args) => cmd::export::run(&config, args),
+        Command::Prune(args) => cmd::prune::run(&config, args),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod cost;
 pub mod export;
 pub mod import;
 pub mod index;
+pub mod prune;
 pub mod put;
 pub mod query;
 pub mod search;

@@ -1,0 +1,61 @@
+//! `tasklog prune --older-than AGE`: retention of sealed task folders.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use tasklog_writer::Writer;
+
+use crate::cli::Format;
+use crate::config::Config;
+use crate::output::{self, Rows};
+use crate::Outcome;
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove sealed tasks whose result.json is older than this (e.g. 30d, 12h, "2weeks").
+    #[arg(long, value_name = "AGE")]
+    pub older_than: String,
+    /// List what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format [default: table on a terminal, jsonl otherwise]
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+}
+
+pub fn run(config: &Config, args: PruneArgs) -> Result<Outcome> {
+    let age = humantime::parse_duration(&args.older_than).with_context(|| {
+        format!(
+            "--older-than {:?}: expected a duration such as 30d, 12h or 2weeks",
+            args.older_than
+        )
+    })?;
+    let writer = Writer::open(&config.root, config.writer.clone())?;
+    let expired = writer.expired_tasks(age)?;
+    let mut rows = Rows {
+        columns: ["task_id", "sealed_at", "bytes", "action"]
+            .map(String::from)
+            .to_vec(),
+        rows: Vec::new(),
+    };
+    for task in &expired {
+        let action = if args.dry_run {
+            "would remove"
+        } else {
+            writer.remove_sealed(&task.task_id)?;
+            "removed"
+        };
+        rows.rows.push(vec![
+            task.task_id.clone().into(),
+            task.sealed_at.clone().into(),
+            task.bytes.into(),
+            action.into(),
+        ]);
+    }
+    tracing::info!(tasks = expired.len(), dry_run = args.dry_run, "prune");
+    output::print(&rows, output::resolve(args.format))?;
+    Ok(if expired.is_empty() {
+        Outcome::NotFound
+    } else {
+        Outcome::Success
+    })
+}

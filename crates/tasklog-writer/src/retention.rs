@@ -58,7 +58,7 @@ impl Writer {
                 ));
             }
         }
-        expired.sort_by(|a, b| a.0.cmp(&b.0));
+        expired.sort_by_key(|(sealed, _)| *sealed);
         Ok(expired.into_iter().map(|(_, e)| e).collect())
     }
 

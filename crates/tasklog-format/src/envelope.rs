@@ -405,3 +405,168 @@ mod tests {
         assert_eq!(env.seq.as_ref().and_then(Scalar::as_i64), None);
     }
 }
+
+/// The top-level keys [`Envelope`] reads as a [`Scalar`]; every other key
+/// but `gen_ai` is skipped unparsed.
+const SCALAR_KEYS: &[&str] = &[
+    "v",
+    "ts",
+    "seq",
+    "id",
+    "event",
+    "task_id",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "duration_ms",
+    "status",
+    "error",
+    "role",
+    "severity",
+    "component",
+    "type",
+    "timestamp",
+    "time",
+    "created_at",
+];
+
+/// Which of the stamped envelope keys a record already has.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StampedKeys {
+    /// `v` is present.
+    pub v: bool,
+    /// `ts` is present (of any type).
+    pub ts: bool,
+    /// `seq` is present.
+    pub seq: bool,
+    /// `id` is present.
+    pub id: bool,
+}
+
+/// Checks an object exactly as strictly as [`Envelope`] reads it (keys and
+/// the promoted values and `gen_ai` decoded, the rest only parsed) but
+/// builds nothing: the writer's validation, on its hot path.
+pub fn check_envelope(text: &str) -> Result<StampedKeys, serde_json::Error> {
+    serde_json::from_str::<CheckTop>(text).map(|c| c.0)
+}
+
+struct CheckTop(StampedKeys);
+
+/// Accepts any value; strings are decoded (escapes checked), containers skipped.
+struct CheckScalar;
+/// Accepts any value; objects are walked like [`Node`], arrays skipped.
+struct CheckNode;
+/// A key, decoded without allocating.
+struct CheckKey;
+
+macro_rules! accept_scalars {
+    () => {
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(())
+        }
+    };
+}
+
+impl<'de> Visitor<'de> for CheckScalar {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    accept_scalars!();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+}
+
+impl<'de> Visitor<'de> for CheckNode {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    accept_scalars!();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key::<CheckKey>()?.is_some() {
+            map.next_value::<CheckNode>()?;
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Visitor<'de> for CheckKey {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+macro_rules! deserialize_with {
+    ($ty:ident, $how:ident) => {
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.$how($ty).map(|()| $ty)
+            }
+        }
+    };
+}
+deserialize_with!(CheckScalar, deserialize_any);
+deserialize_with!(CheckNode, deserialize_any);
+deserialize_with!(CheckKey, deserialize_str);
+
+struct CheckTopVisitor;
+
+impl<'de> Visitor<'de> for CheckTopVisitor {
+    type Value = StampedKeys;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StampedKeys, A::Error> {
+        let mut keys = StampedKeys::default();
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match key.as_ref() {
+                "gen_ai" => map.next_value::<CheckNode>().map(drop)?,
+                k if SCALAR_KEYS.contains(&k) => {
+                    match k {
+                        "v" => keys.v = true,
+                        "ts" => keys.ts = true,
+                        "seq" => keys.seq = true,
+                        "id" => keys.id = true,
+                        _ => {}
+                    }
+                    map.next_value::<CheckScalar>().map(drop)?
+                }
+                _ => map.next_value::<IgnoredAny>().map(drop)?,
+            }
+        }
+        Ok(keys)
+    }
+}
+
+impl<'de> Deserialize<'de> for CheckTop {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(CheckTopVisitor).map(CheckTop)
+    }
+}

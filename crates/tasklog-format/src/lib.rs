@@ -32,11 +32,11 @@ mod line;
 mod name;
 
 pub use clock::{new_span_id, new_trace_id, now_rfc3339, rfc3339_at, IdGenerator};
-pub use envelope::{Envelope, Node, Scalar};
+pub use envelope::{check_envelope, Envelope, Node, Scalar, StampedKeys};
 pub use event::EventKind;
 pub use layout::{classify_entry, EntryKind, RESULT_DOC, TASK_DOC, TEMP_PREFIX};
 pub use line::{
-    complete_lines, decode_line, validate_document, DecodeError, LineError, Prepared, Stamp,
-    FORMAT_VERSION, MAX_DEPTH,
+    complete_lines, decode_line, validate_document, validate_line, validate_str, DecodeError,
+    LineError, Prepared, Stamp, FORMAT_VERSION, MAX_DEPTH,
 };
 pub use name::{DocName, NameError, StreamName, TaskId, NAME_MAX};

@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::envelope::Envelope;
+use crate::envelope::{check_envelope, Envelope, StampedKeys};
 
 /// The `v` written on every record by our writers.
 pub const FORMAT_VERSION: u32 = 1;
@@ -65,7 +65,7 @@ impl Prepared {
         let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
         // One parse, the indexer's own: the writer accepts exactly what the
         // indexer accepts (depth limit, promoted fields' decoding).
-        let env = decode_line(trimmed.as_bytes()).map_err(|e| match e {
+        let keys = validate_str(trimmed).map_err(|e| match e {
             DecodeError::InvalidJson { message } => LineError::InvalidJson { message },
             DecodeError::NotObject => LineError::NotObject {
                 found: match serde_json::from_str::<TopLevel>(trimmed) {
@@ -87,10 +87,10 @@ impl Prepared {
         };
         Ok(Prepared {
             body,
-            has_v: env.v.is_some(),
-            has_ts: env.ts_key_present,
-            has_seq: env.seq.is_some(),
-            has_id: env.id.is_some(),
+            has_v: keys.v,
+            has_ts: keys.ts,
+            has_seq: keys.seq,
+            has_id: keys.id,
         })
     }
 
@@ -248,13 +248,42 @@ pub enum DecodeError {
 
 /// Decodes one complete line (without its newline) into its envelope.
 pub fn decode_line(line: &[u8]) -> Result<Envelope<'_>, DecodeError> {
+    let text = precheck(line)?;
+    serde_json::from_str::<Envelope<'_>>(text).map_err(json_error)
+}
+
+/// Accepts exactly the lines [`decode_line`] accepts, building nothing;
+/// returns which stamped envelope keys the object has. The writer's check.
+pub fn validate_line(line: &[u8]) -> Result<StampedKeys, DecodeError> {
+    let text = std::str::from_utf8(line).map_err(|e| DecodeError::InvalidUtf8 {
+        valid_up_to: e.valid_up_to(),
+    })?;
+    validate_str(text)
+}
+
+/// [`validate_line`] for text already known to be UTF-8.
+pub fn validate_str(text: &str) -> Result<StampedKeys, DecodeError> {
+    let text = precheck_str(text)?;
+    check_envelope(text).map_err(json_error)
+}
+
+/// The checks before the parse: NUL, UTF-8, depth, and that the value is
+/// an object at all.
+fn precheck(line: &[u8]) -> Result<&str, DecodeError> {
     if let Some(at) = memchr::memchr(0, line) {
         return Err(DecodeError::Nul { at });
     }
     let text = std::str::from_utf8(line).map_err(|e| DecodeError::InvalidUtf8 {
         valid_up_to: e.valid_up_to(),
     })?;
-    check_depth(line)?;
+    precheck_str(text)
+}
+
+fn precheck_str(text: &str) -> Result<&str, DecodeError> {
+    if let Some(at) = memchr::memchr(0, text.as_bytes()) {
+        return Err(DecodeError::Nul { at });
+    }
+    check_depth(text.as_bytes())?;
     let first = text
         .trim_start_matches(|c: char| c.is_ascii_whitespace())
         .as_bytes()
@@ -266,7 +295,7 @@ pub fn decode_line(line: &[u8]) -> Result<Envelope<'_>, DecodeError> {
             Err(e) => Err(json_error(e)),
         };
     }
-    serde_json::from_str::<Envelope<'_>>(text).map_err(json_error)
+    Ok(text)
 }
 
 /// Checks that a document is one valid JSON value (any type) that every
@@ -410,6 +439,35 @@ mod tests {
     }
 
     #[test]
+    fn validation_agrees_with_decoding() {
+        let cases: &[&[u8]] = &[
+            br#"{"a":1}"#,
+            br#"{"name":"\ud800"}"#,
+            br#"{"content":"\ud800"}"#,
+            br#"{"gen_ai":{"request":{"model":"\ud800"}}}"#,
+            br#"{"gen_ai":{"x":["\ud800"]}}"#,
+            br#"{"\ud800":1}"#,
+            br#"{"event":{"deep":["\ud800"]}}"#,
+            br#"{"ts":42,"timestamp":"2025-01-01T00:00:00Z"}"#,
+            br#"{"seq":"x","gen_ai":"flat"}"#,
+            b"[1]",
+            b"\"s\"",
+            b"{\"a\":\"\xff\"}",
+            b"{\"a\":\"\0\"}",
+            b"{\"a\":1} x",
+            b"",
+        ];
+        for line in cases {
+            assert_eq!(
+                decode_line(line).map(drop).map_err(|e| e.to_string()),
+                validate_line(line).map(drop).map_err(|e| e.to_string()),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
     fn invalid_utf8_is_refused() {
         let err = Prepared::from_json_bytes(b"{\"a\":\"\xff\"}").unwrap_err();
         assert_eq!(err, LineError::InvalidUtf8 { valid_up_to: 6 });
@@ -491,6 +549,7 @@ mod tests {
             prop_assert_eq!(*line.last().unwrap(), b'\n');
             let body = &line[..line.len() - 1];
             prop_assert!(decode_line(body).is_ok());
+            prop_assert!(validate_line(body).is_ok());
             let back: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body).unwrap();
             for (k, v) in &obj {
                 prop_assert_eq!(back.get(k), Some(v));

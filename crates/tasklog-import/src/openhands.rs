@@ -18,17 +18,13 @@ use std::path::Path;
 
 use serde_json::{json, Map, Value};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::{Body, LlmUse, Norm, Outcome, Parsed, Usage};
-use crate::source::{between_ms, file_stem, norm_ts, str_at, u64_at};
+use crate::source::{between_ms, file_stem, norm_ts, parse_document, str_at, u64_at};
 
 /// Parses an event array. `Err` only when the document is not JSON.
 pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
-    let doc: Value = serde_json::from_slice(bytes).map_err(|e| Error::Parse {
-        path: path.to_owned(),
-        line: e.line(),
-        message: e.to_string(),
-    })?;
+    let doc = parse_document(path, bytes)?;
     let mut parsed = Parsed {
         consumed: bytes.len(),
         session_id: Some(file_stem(path)),

@@ -207,6 +207,16 @@ pub(crate) fn u64_at(v: &Value, path: &[&str]) -> Option<u64> {
     })
 }
 
+/// Parses a whole-document source (SWE-agent, OpenHands); the error names
+/// the line serde_json stopped at.
+pub(crate) fn parse_document(path: &std::path::Path, bytes: &[u8]) -> crate::error::Result<Value> {
+    serde_json::from_slice(bytes).map_err(|e| crate::error::Error::Parse {
+        path: path.to_owned(),
+        line: e.line(),
+        message: e.to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

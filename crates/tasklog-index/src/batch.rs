@@ -208,6 +208,8 @@ pub struct DocBatch {
 pub enum Op {
     /// A task folder exists.
     Task { task_id: String },
+    /// A task folder disappeared (its files were handled by `Gone` ops).
+    TaskGone { task_id: String },
     /// New lines of a stream.
     Stream(StreamBatch),
     /// A document changed.

@@ -97,6 +97,9 @@ impl Indexer {
         // Prices first: a changed table re-prices stored calls before new ones arrive.
         crate::prices::PriceTable::load(options.prices.as_deref())?.install(&mut conn, db_path)?;
         let checkpoints = load_checkpoints(&conn, db_path)?;
+        // Tasks that already have their row: a restart then sends nothing
+        // for them (100k INSERT OR IGNOREs into a cold database are seconds).
+        let registered = load_task_ids(&conn, db_path)?;
         let sink = SqliteSink::new(conn, db_path)?;
         let committer = Committer::spawn(
             sink,
@@ -116,7 +119,7 @@ impl Indexer {
             reported: HashMap::new(),
             sealed_reported: BTreeSet::new(),
             sealed: BTreeSet::new(),
-            registered: BTreeSet::new(),
+            registered,
             committer: Some(committer),
             mode,
             bulk: false,
@@ -255,14 +258,14 @@ impl Indexer {
     pub fn reconcile_all(&mut self, progress: &mut dyn FnMut(&Stats)) -> Result<()> {
         let tasks = self.list_tasks()?;
         let present: BTreeSet<&str> = tasks.iter().map(String::as_str).collect();
-        let vanished: Vec<String> = self
+        let vanished: BTreeSet<String> = self
             .checkpoints
             .values()
             .filter(|cp| !present.contains(cp.key.task_id.as_str()))
-            .map(|cp| cp.key.path.clone())
+            .map(|cp| cp.key.task_id.clone())
             .collect();
-        for path in vanished {
-            self.file_gone(&path)?;
+        for task in vanished {
+            self.task_gone(&task)?;
         }
         for task in &tasks {
             self.reconcile_task(task)?;
@@ -553,7 +556,11 @@ impl Indexer {
         }
         self.sealed.remove(task_id);
         self.registered.remove(task_id);
-        Ok(())
+        // The folder is gone, so is its row: the index stays what a rebuild
+        // from the files would give.
+        self.send(Op::TaskGone {
+            task_id: task_id.to_owned(),
+        })
     }
 
     /// A sealed task's streams should all end in a newline; a partial last
@@ -620,6 +627,12 @@ impl Indexer {
             .map(|cp| cp.key.task_id.clone())
             .collect()
     }
+}
+
+fn load_task_ids(conn: &Connection, db: &Path) -> Result<BTreeSet<String>> {
+    conn.prepare("SELECT task_id FROM tasks")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .map_err(|e| Error::sqlite(db, "loading tasks", e))
 }
 
 fn load_checkpoints(conn: &Connection, db: &Path) -> Result<BTreeMap<String, Checkpoint>> {

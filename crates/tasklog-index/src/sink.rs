@@ -409,6 +409,12 @@ impl Sink for SqliteSink {
     fn apply(&mut self, op: &Op, now: &str) -> Result<()> {
         match op {
             Op::Task { task_id } => self.ensure_task(task_id, now),
+            Op::TaskGone { task_id } => self
+                .conn
+                .prepare_cached("DELETE FROM tasks WHERE task_id = ?1")
+                .and_then(|mut s| s.execute([task_id]))
+                .map(drop)
+                .map_err(self.err("removing task")),
             Op::Stream(b) => {
                 self.ensure_task(&b.key.task_id, now)?;
                 self.apply_stream(b, now)

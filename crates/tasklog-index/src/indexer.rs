@@ -138,22 +138,9 @@ impl Indexer {
         &self.stats
     }
 
-    /// Bytes on disk not yet read, over every known stream (cheap: one stat each).
-    pub fn lag_bytes(&self) -> u64 {
-        self.checkpoints
-            .values()
-            .filter(|cp| cp.key.kind == FileKind::Stream)
-            .map(|cp| {
-                std::fs::metadata(self.root.join(&cp.key.path))
-                    .map(|m| m.len().saturating_sub(cp.offset))
-                    .unwrap_or(0)
-            })
-            .sum()
-    }
-
     /// Bytes of stream content on disk after the checkpoints, over every
     /// task folder (known or new): the work a full reconcile has ahead.
-    pub fn pending_bytes(&mut self) -> u64 {
+    pub fn pending_bytes(&self) -> u64 {
         let Ok(tasks) = self.list_tasks() else {
             return 0;
         };
@@ -176,7 +163,6 @@ impl Indexer {
                 total += len.saturating_sub(done);
             }
         }
-        self.stats.ignored = 0; // list_tasks counted these; reconcile counts them again
         total
     }
 
@@ -228,35 +214,49 @@ impl Indexer {
 
     /// Lists the task folders under the root, sorted. Entries that are not
     /// task folders (stray files, dotfiles, symlinks, bad names) are skipped.
-    pub fn list_tasks(&mut self) -> Result<Vec<String>> {
+    pub fn list_tasks(&self) -> Result<Vec<String>> {
+        self.list_root().map(|(tasks, _)| tasks)
+    }
+
+    /// The task folders, and how many entries of the root were skipped.
+    fn list_root(&self) -> Result<(Vec<String>, u64)> {
         let entries = match std::fs::read_dir(&self.root) {
             Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
             Err(e) => return Err(Error::io(&self.root, "listing log root", e)),
         };
         let mut tasks = Vec::new();
+        let mut skipped = 0;
         for entry in entries {
             let entry = entry.map_err(|e| Error::io(&self.root, "listing log root", e))?;
             let name = entry.file_name();
-            let Some(name) = name.to_str() else {
-                self.stats.ignored += 1;
-                continue;
-            };
             let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-            if !is_dir || name.starts_with('.') || TaskId::new(name).is_err() {
-                self.stats.ignored += 1;
-                continue;
+            match name.to_str() {
+                Some(name) if is_dir && !name.starts_with('.') && TaskId::new(name).is_ok() => {
+                    tasks.push(name.to_owned())
+                }
+                _ => skipped += 1,
             }
-            tasks.push(name.to_owned());
         }
         tasks.sort_unstable();
-        Ok(tasks)
+        Ok((tasks, skipped))
     }
 
     /// Reconciles every task folder with its checkpoints, and forgets files
     /// of task folders that disappeared.
     pub fn reconcile_all(&mut self, progress: &mut dyn FnMut(&Stats)) -> Result<()> {
-        let tasks = self.list_tasks()?;
+        let (tasks, skipped) = self.list_root()?;
+        self.stats.ignored += skipped;
+        self.reconcile_listed(&tasks, progress)
+    }
+
+    /// [`Indexer::reconcile_all`] over a listing the caller already made
+    /// (the watcher lists once, watches the folders, then reconciles them).
+    pub fn reconcile_listed(
+        &mut self,
+        tasks: &[String],
+        progress: &mut dyn FnMut(&Stats),
+    ) -> Result<()> {
         let present: BTreeSet<&str> = tasks.iter().map(String::as_str).collect();
         let vanished: BTreeSet<String> = self
             .checkpoints
@@ -267,7 +267,7 @@ impl Indexer {
         for task in vanished {
             self.task_gone(&task)?;
         }
-        for task in &tasks {
+        for task in tasks {
             self.reconcile_task(task)?;
             progress(&self.stats);
         }
@@ -334,13 +334,6 @@ impl Indexer {
         } else {
             self.sealed.remove(task_id);
         }
-        Ok(())
-    }
-
-    /// Re-reads one file after a filesystem hint about `path` (absolute or
-    /// relative to the root) until it is caught up.
-    pub fn touch(&mut self, path: &Path) -> Result<()> {
-        while self.touch_once(path)? {}
         Ok(())
     }
 
@@ -618,14 +611,6 @@ impl Indexer {
         self.checkpoints
             .range(format!("{task_id}/")..format!("{task_id}0"))
             .map(|(_, cp)| cp)
-    }
-
-    /// Task ids with a checkpoint, i.e. known to the index.
-    pub fn known_tasks(&self) -> BTreeSet<String> {
-        self.checkpoints
-            .values()
-            .map(|cp| cp.key.task_id.clone())
-            .collect()
     }
 }
 

@@ -250,7 +250,7 @@ fn full_reconcile(indexer: &mut Indexer, watches: &mut Watches) -> Result<()> {
             watches.add(&root, task);
         }
     }
-    indexer.reconcile_all(&mut |_| {})?;
+    indexer.reconcile_listed(&tasks, &mut |_| {})?;
     for task in &tasks {
         if indexer.is_sealed(task) {
             watches.remove(&root, task);

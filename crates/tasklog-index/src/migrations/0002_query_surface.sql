@@ -104,35 +104,10 @@ SELECT
          THEN coalesce(r.input_tokens, 0) + coalesce(r.output_tokens, 0) END AS tokens_total,
     r.cache_read_tokens AS tokens_cached_read,
     r.cache_write_tokens AS tokens_cached_write,
-    coalesce(r.cost_usd,
-             (SELECT (max(coalesce(r.input_tokens, 0) - coalesce(r.cache_read_tokens, 0)
-                     - coalesce(r.cache_write_tokens, 0), 0) * p.input_per_mtok
-                 + coalesce(r.cache_read_tokens, 0) * p.cache_read_per_mtok
-                 + coalesce(r.cache_write_tokens, 0) * p.cache_write_per_mtok
-                 + coalesce(r.output_tokens, 0) * p.output_per_mtok) / 1e6
-           FROM prices p
-          WHERE p.model = CASE WHEN EXISTS (SELECT 1 FROM prices x WHERE x.model = r.model) THEN r.model
-                               ELSE substr(r.model, instr(r.model, '/') + 1) END
-            AND p.effective_from = coalesce(
-                    (SELECT max(x.effective_from) FROM prices x
-                      WHERE x.model = p.model AND x.effective_from <= substr(r.ts, 1, 10)),
-                    (SELECT min(x.effective_from) FROM prices x WHERE x.model = p.model))
-            AND (r.input_tokens IS NOT NULL OR r.output_tokens IS NOT NULL))) AS estimated_cost_usd,
+    coalesce(r.cost_usd, r.priced_cost) AS estimated_cost_usd,
     r.cost_usd AS actual_cost_usd,
     CASE WHEN r.cost_usd IS NOT NULL THEN 'record'
-         WHEN (SELECT (max(coalesce(r.input_tokens, 0) - coalesce(r.cache_read_tokens, 0)
-                          - coalesce(r.cache_write_tokens, 0), 0) * p.input_per_mtok
-                      + coalesce(r.cache_read_tokens, 0) * p.cache_read_per_mtok
-                      + coalesce(r.cache_write_tokens, 0) * p.cache_write_per_mtok
-                      + coalesce(r.output_tokens, 0) * p.output_per_mtok) / 1e6
-                FROM prices p
-               WHERE p.model = CASE WHEN EXISTS (SELECT 1 FROM prices x WHERE x.model = r.model) THEN r.model
-                                    ELSE substr(r.model, instr(r.model, '/') + 1) END
-                 AND p.effective_from = coalesce(
-                         (SELECT max(x.effective_from) FROM prices x
-                           WHERE x.model = p.model AND x.effective_from <= substr(r.ts, 1, 10)),
-                         (SELECT min(x.effective_from) FROM prices x WHERE x.model = p.model))
-                 AND (r.input_tokens IS NOT NULL OR r.output_tokens IS NOT NULL)) IS NOT NULL THEN 'price_table'
+         WHEN r.priced_cost IS NOT NULL THEN 'price_table'
          ELSE 'unpriced' END AS cost_source,
     json_extract(r.body, '$.gen_ai.server.time_to_first_token_ms') AS time_to_first_token_ms,
     r.duration_ms AS duration_ms,
@@ -144,8 +119,25 @@ SELECT
     json_extract(r.body, '$.error_code') AS error_code,
     r.span_id AS span_id,
     r.trace_id AS trace_id
-FROM records r
-WHERE r.event = 'llm.call';
+FROM (
+    -- The price lookup, once per row: both estimated_cost_usd and
+    -- cost_source read it.
+    SELECT r.*, (SELECT (max(coalesce(r.input_tokens, 0) - coalesce(r.cache_read_tokens, 0)
+                         - coalesce(r.cache_write_tokens, 0), 0) * p.input_per_mtok
+                     + coalesce(r.cache_read_tokens, 0) * p.cache_read_per_mtok
+                     + coalesce(r.cache_write_tokens, 0) * p.cache_write_per_mtok
+                     + coalesce(r.output_tokens, 0) * p.output_per_mtok) / 1e6
+               FROM prices p
+              WHERE p.model = CASE WHEN EXISTS (SELECT 1 FROM prices x WHERE x.model = r.model) THEN r.model
+                                   ELSE substr(r.model, instr(r.model, '/') + 1) END
+                AND p.effective_from = coalesce(
+                        (SELECT max(x.effective_from) FROM prices x
+                          WHERE x.model = p.model AND x.effective_from <= substr(r.ts, 1, 10)),
+                        (SELECT min(x.effective_from) FROM prices x WHERE x.model = p.model))
+                AND (r.input_tokens IS NOT NULL OR r.output_tokens IS NOT NULL)) AS priced_cost
+    FROM records r
+    WHERE r.event = 'llm.call'
+) AS r;
 
 -- 002 api_calls, one row per llm.call record (call_id = records.record_id),
 -- kept by triggers so cost queries read small rows with their own indexes.

@@ -525,11 +525,19 @@ fn a_bulk_backfill_builds_the_same_derived_tables() {
         env.count("SELECT count(*) FROM indexer_state WHERE key = 'bulk_load'"),
         0
     );
+    // The rollup, summed set-based at the end, agrees with the calls.
+    assert_eq!(env.count("SELECT sum(calls) FROM cost_rollup"), 20_000);
+    assert_eq!(
+        env.count("SELECT sum(tokens_input) FROM cost_rollup"),
+        env.count("SELECT sum(tokens_input) FROM api_calls")
+    );
     for index in [
         "records_task_ts",
         "records_event_ts",
         "records_span",
         "records_model",
+        "api_calls_model",
+        "conversation_blocks_worker",
     ] {
         assert_eq!(
             env.count(&format!(
@@ -539,14 +547,20 @@ fn a_bulk_backfill_builds_the_same_derived_tables() {
             "{index}"
         );
     }
-    assert_eq!(
-        env.count("SELECT count(*) FROM sqlite_master WHERE name = 'records_api_calls_insert'"),
-        1
-    );
-    // New lines after the bulk load go through the restored trigger.
+    for trigger in ["records_api_calls_insert", "api_calls_rollup_insert"] {
+        assert_eq!(
+            env.count(&format!(
+                "SELECT count(*) FROM sqlite_master WHERE name = '{trigger}'"
+            )),
+            1,
+            "{trigger}"
+        );
+    }
+    // New lines after the bulk load go through the restored triggers.
     append_raw(&env.stream("bulk-0", "events"), b"{\"event\":\"llm.call\",\"gen_ai\":{\"request\":{\"model\":\"m0\"},\"usage\":{\"input_tokens\":5}}}\n");
     index(&env);
     assert_eq!(env.count("SELECT count(*) FROM api_calls"), 20_001);
+    assert_eq!(env.count("SELECT sum(calls) FROM cost_rollup"), 20_001);
     verify_equal(&env);
 }
 

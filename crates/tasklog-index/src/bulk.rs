@@ -36,7 +36,38 @@ const DERIVED: &[(&str, &str)] = &[
         "records_conversation_insert",
         "INSERT INTO conversation_blocks SELECT * FROM conversation_block_rows WHERE record_id > ?1",
     ),
+    // After api_calls (its trigger): one upsert per rollup key instead of
+    // one per call.
+    ("api_calls_rollup_insert", ROLLUP_SINCE),
 ];
+
+/// The rollup rows of the calls above `?1`, added to what is there.
+const ROLLUP_SINCE: &str = r#"
+INSERT INTO cost_rollup
+SELECT coalesce(date(timestamp), substr(timestamp, 1, 10)), task_id, coalesce(model, ''), coalesce(provider, ''),
+       count(*), sum(coalesce(tokens_input, 0)), sum(coalesce(tokens_output, 0)),
+       sum(coalesce(tokens_cached_read, 0)), sum(coalesce(tokens_cached_write, 0)),
+       sum(coalesce(estimated_cost_usd, 0)), sum(coalesce(actual_cost_usd, 0)),
+       sum(estimated_cost_usd IS NULL),
+       sum(CASE WHEN estimated_cost_usd IS NULL THEN coalesce(tokens_total, 0) ELSE 0 END)
+  FROM api_calls
+ WHERE call_id > ?1
+ GROUP BY 1, 2, 3, 4
+    ON CONFLICT (day, task_id, model, provider) DO UPDATE SET
+       calls = calls + excluded.calls,
+       tokens_input = tokens_input + excluded.tokens_input,
+       tokens_output = tokens_output + excluded.tokens_output,
+       tokens_cached_read = tokens_cached_read + excluded.tokens_cached_read,
+       tokens_cached_write = tokens_cached_write + excluded.tokens_cached_write,
+       cost_usd = cost_usd + excluded.cost_usd,
+       actual_cost_usd = actual_cost_usd + excluded.actual_cost_usd,
+       unpriced_calls = unpriced_calls + excluded.unpriced_calls,
+       unpriced_tokens = unpriced_tokens + excluded.unpriced_tokens"#;
+
+/// Tables whose full secondary indexes are dropped for a bulk load and
+/// built once, by sorting, at its end: `records` and the derived tables
+/// that are filled set-based at the end.
+const BULK_TABLES: &str = "'records', 'api_calls', 'conversation_blocks'";
 
 const STATE_KEY: &str = "bulk_load";
 
@@ -71,15 +102,15 @@ pub(crate) fn begin(conn: &Connection) -> rusqlite::Result<()> {
             triggers.push(serde_json::json!({ "name": name, "sql": sql }));
         }
     }
-    // Every other full index on `records`, whoever's migration created it.
-    // Partial indexes stay: maintaining them costs only their few rows,
+    // Every other full index on those tables, whoever's migration created
+    // it. Partial indexes stay: maintaining them costs only their few rows,
     // while rebuilding one means a scan of the whole table.
     let indexes: Vec<(String, String)> = conn
-        .prepare(
+        .prepare(&format!(
             "SELECT name, sql FROM sqlite_master
-             WHERE type = 'index' AND tbl_name = 'records' AND sql IS NOT NULL AND name <> ?1
-               AND sql NOT LIKE '% WHERE %'",
-        )?
+             WHERE type = 'index' AND tbl_name IN ({BULK_TABLES}) AND sql IS NOT NULL AND name <> ?1
+               AND sql NOT LIKE '% WHERE %'"
+        ))?
         .query_map([GUARD_INDEX], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     for (name, _) in &indexes {
@@ -127,6 +158,19 @@ fn finish(conn: &Connection) -> rusqlite::Result<()> {
     let Some(state) = state else { return Ok(()) };
     let state: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
     let watermark = state["watermark"].as_i64().unwrap_or(0);
+    // Derived rows first, in DERIVED's order, so that their tables' indexes
+    // are then built by one sort each rather than row by row.
+    let suspended: Vec<(&str, &str)> = state["triggers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| Some((t["name"].as_str()?, t["sql"].as_str()?)))
+        .collect();
+    for (name, derive) in DERIVED {
+        if suspended.iter().any(|(n, _)| n == name) {
+            conn.execute(derive, [watermark])?;
+        }
+    }
     for sql in state["indexes"]
         .as_array()
         .into_iter()
@@ -135,13 +179,7 @@ fn finish(conn: &Connection) -> rusqlite::Result<()> {
     {
         conn.execute_batch(sql)?;
     }
-    for trigger in state["triggers"].as_array().into_iter().flatten() {
-        let (Some(name), Some(sql)) = (trigger["name"].as_str(), trigger["sql"].as_str()) else {
-            continue;
-        };
-        if let Some((_, derive)) = DERIVED.iter().find(|(n, _)| *n == name) {
-            conn.execute(derive, [watermark])?;
-        }
+    for (_, sql) in &suspended {
         conn.execute_batch(sql)?;
     }
     conn.execute("DELETE FROM indexer_state WHERE key = ?1", [STATE_KEY])?;

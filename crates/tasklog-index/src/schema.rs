@@ -177,6 +177,9 @@ CREATE TABLE indexer_state (
     // 2: the query surface: reference-shaped views, api_calls and the cost
     // rollup kept by triggers, the price table, full-text search.
     include_str!("migrations/0002_query_surface.sql"),
+    // 3: search entries deleted only when present (bulk loads); the unused
+    // records(ts) index dropped.
+    include_str!("migrations/0003_bulk_safety_and_size.sql"),
 ];
 
 /// The newest schema version this build knows.

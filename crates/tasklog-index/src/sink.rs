@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::batch::{DocBatch, DocContent, FileKey, Op, Quarantine, StreamBatch};
+use crate::batch::{DocBatch, DocContent, FileKey, Op, Quarantine, Row, StreamBatch};
 use crate::error::{Error, Result};
 
 /// A transactional destination for batches.
@@ -39,13 +39,27 @@ pub(crate) struct SqliteSink {
     in_tx: bool,
 }
 
-const INSERT_RECORD: &str = r#"INSERT INTO records (
-    file_id, task_id, stream, "offset", line, ts, ts_source, seq, id, event, name, status,
+/// The columns every inserted record row binds, in order.
+const RECORD_COLUMNS: &str = r#"file_id, task_id, stream, "offset", line, ts, ts_source, seq, id, event, name, status,
     trace_id, span_id, parent_span_id, duration_ms, error, role, severity, component,
     model, provider, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-    cost_usd, tool_name, body)
-  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-          ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)"#;
+    cost_usd, tool_name, body"#;
+const RECORD_PARAMS: usize = 29;
+
+/// Rows per multi-row INSERT. One statement execution opens a cursor on
+/// `records` and on each of its (mostly partial) indexes; doing that once
+/// per 32 rows instead of once per row is most of what a row costs the
+/// committer besides the b-tree writes themselves.
+const ROWS_PER_INSERT: usize = 32;
+
+/// `INSERT INTO records (...) VALUES (?,...), ...` for `rows` rows.
+fn insert_records_sql(rows: usize) -> String {
+    let one = format!("({})", vec!["?"; RECORD_PARAMS].join(","));
+    format!(
+        "INSERT INTO records ({RECORD_COLUMNS}) VALUES {}",
+        vec![one; rows].join(",")
+    )
+}
 
 const INSERT_ERROR: &str = r#"INSERT OR IGNORE INTO ingest_errors
     (task_id, path, generation, "offset", length, line, reason, prefix, detected_at)
@@ -192,6 +206,34 @@ impl SqliteSink {
         Ok(())
     }
 
+    /// Inserts a batch's rows, [`ROWS_PER_INSERT`] per statement.
+    fn insert_rows(&self, file_id: i64, b: &StreamBatch) -> Result<()> {
+        let failed = |e| Error::sqlite(&self.path, "inserting records", e);
+        let mut chunks = b.rows.chunks_exact(ROWS_PER_INSERT);
+        if chunks.len() > 0 {
+            let mut stmt = self
+                .conn
+                .prepare_cached(&insert_records_sql(ROWS_PER_INSERT))
+                .map_err(failed)?;
+            for chunk in &mut chunks {
+                for (i, r) in chunk.iter().enumerate() {
+                    bind_record(&mut stmt, i * RECORD_PARAMS, file_id, &b.key, r)
+                        .map_err(failed)?;
+                }
+                stmt.raw_execute().map_err(failed)?;
+            }
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(&insert_records_sql(1))
+            .map_err(failed)?;
+        for r in chunks.remainder() {
+            bind_record(&mut stmt, 0, file_id, &b.key, r).map_err(failed)?;
+            stmt.raw_execute().map_err(failed)?;
+        }
+        Ok(())
+    }
+
     fn apply_stream(&mut self, b: &StreamBatch, now: &str) -> Result<()> {
         let file_id = self.file_id(&b.key, now)?;
         self.check_checkpoint(file_id, &b.key, b.expected_offset, b.expected_generation)?;
@@ -204,46 +246,7 @@ impl SqliteSink {
                 now,
             )?;
         }
-        {
-            let mut stmt = self
-                .conn
-                .prepare_cached(INSERT_RECORD)
-                .map_err(self.err("inserting records"))?;
-            for r in &b.rows {
-                stmt.execute(params![
-                    file_id,
-                    b.key.task_id,
-                    b.key.name,
-                    r.offset as i64,
-                    r.line as i64,
-                    r.ts,
-                    r.ts_source,
-                    r.seq,
-                    r.id,
-                    r.event,
-                    r.name,
-                    r.status,
-                    r.trace_id,
-                    r.span_id,
-                    r.parent_span_id,
-                    r.duration_ms,
-                    r.error,
-                    r.role,
-                    r.severity,
-                    r.component,
-                    r.model,
-                    r.provider,
-                    r.input_tokens,
-                    r.output_tokens,
-                    r.cache_read_tokens,
-                    r.cache_write_tokens,
-                    r.cost_usd,
-                    r.tool_name,
-                    r.body,
-                ])
-                .map_err(|e| Error::sqlite(&self.path, "inserting records", e))?;
-            }
-        }
+        self.insert_rows(file_id, b)?;
         self.insert_errors(&b.key, b.generation, &b.errors, now)?;
         self.conn
             .prepare_cached(
@@ -475,4 +478,49 @@ impl Sink for SqliteSink {
             tracing::warn!(error = %e, "reloading file ids after rollback");
         }
     }
+}
+
+/// Binds one record row's parameters, the first at `base + 1`.
+fn bind_record(
+    stmt: &mut rusqlite::Statement<'_>,
+    base: usize,
+    file_id: i64,
+    key: &FileKey,
+    r: &Row,
+) -> rusqlite::Result<()> {
+    let values: [&dyn rusqlite::ToSql; RECORD_PARAMS] = [
+        &file_id,
+        &key.task_id,
+        &key.name,
+        &(r.offset as i64),
+        &(r.line as i64),
+        &r.ts,
+        &r.ts_source,
+        &r.seq,
+        &r.id,
+        &r.event,
+        &r.name,
+        &r.status,
+        &r.trace_id,
+        &r.span_id,
+        &r.parent_span_id,
+        &r.duration_ms,
+        &r.error,
+        &r.role,
+        &r.severity,
+        &r.component,
+        &r.model,
+        &r.provider,
+        &r.input_tokens,
+        &r.output_tokens,
+        &r.cache_read_tokens,
+        &r.cache_write_tokens,
+        &r.cost_usd,
+        &r.tool_name,
+        &r.body,
+    ];
+    for (i, v) in values.iter().enumerate() {
+        stmt.raw_bind_parameter(base + i + 1, v)?;
+    }
+    Ok(())
 }

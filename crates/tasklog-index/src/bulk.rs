@@ -168,7 +168,9 @@ fn finish(conn: &Connection) -> rusqlite::Result<()> {
         .collect();
     for (name, derive) in DERIVED {
         if suspended.iter().any(|(n, _)| n == name) {
-            conn.execute(derive, [watermark])?;
+            let started = std::time::Instant::now();
+            let rows = conn.execute(derive, [watermark])?;
+            tracing::debug!(trigger = name, rows, elapsed = ?started.elapsed(), "derived rows of a bulk load");
         }
     }
     for sql in state["indexes"]
@@ -177,7 +179,9 @@ fn finish(conn: &Connection) -> rusqlite::Result<()> {
         .flatten()
         .filter_map(|v| v.as_str())
     {
+        let started = std::time::Instant::now();
         conn.execute_batch(sql)?;
+        tracing::debug!(sql, elapsed = ?started.elapsed(), "rebuilt an index after a bulk load");
     }
     for (_, sql) in &suspended {
         conn.execute_batch(sql)?;
@@ -185,6 +189,8 @@ fn finish(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM indexer_state WHERE key = ?1", [STATE_KEY])?;
     // Fresh statistics for the planner after a large load; the sampling
     // limit keeps it to milliseconds even at millions of rows.
+    let started = std::time::Instant::now();
     conn.execute_batch("PRAGMA analysis_limit = 1000; ANALYZE;")?;
+    tracing::debug!(elapsed = ?started.elapsed(), "analyzed after a bulk load");
     Ok(())
 }

@@ -14,6 +14,7 @@ use rusqlite::Connection;
 use tasklog_format::{classify_entry, EntryKind, TaskId, RESULT_DOC};
 
 use crate::batch::{FileKey, FileKind, Op, Quarantine};
+use crate::checkpoint::{Checkpointer, WRITER_BACKSTOP_PAGES};
 use crate::committer::{CommitPolicy, Committer};
 use crate::db::{self, WriterLock};
 use crate::error::{Error, Result};
@@ -57,6 +58,8 @@ pub struct Indexer {
     /// Tasks whose `tasks` row this process has already ensured.
     registered: BTreeSet<String>,
     committer: Option<Committer>,
+    /// Checkpoints the WAL off the committer thread; stopped after it.
+    checkpointer: Option<Checkpointer>,
     /// Backfill or live: decides how much one read may take.
     mode: RunMode,
     /// Secondary indexes are dropped until `finish`.
@@ -100,6 +103,9 @@ impl Indexer {
         // Tasks that already have their row: a restart then sends nothing
         // for them (100k INSERT OR IGNOREs into a cold database are seconds).
         let registered = load_task_ids(&conn, db_path)?;
+        conn.pragma_update(None, "wal_autocheckpoint", WRITER_BACKSTOP_PAGES)
+            .map_err(|e| Error::sqlite(db_path, "configuring checkpoints", e))?;
+        let checkpointer = Checkpointer::spawn(db_path)?;
         let sink = SqliteSink::new(conn, db_path)?;
         let committer = Committer::spawn(
             sink,
@@ -121,6 +127,7 @@ impl Indexer {
             sealed: BTreeSet::new(),
             registered,
             committer: Some(committer),
+            checkpointer: Some(checkpointer),
             mode,
             bulk: false,
             stats: Stats::default(),
@@ -196,6 +203,9 @@ impl Indexer {
         }
         if let Some(c) = self.committer.take() {
             c.finish()?;
+        }
+        if let Some(c) = self.checkpointer.take() {
+            c.finish();
         }
         Ok(self.stats.clone())
     }

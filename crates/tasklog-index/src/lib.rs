@@ -18,6 +18,7 @@
 
 mod batch;
 mod bulk;
+mod checkpoint;
 mod committer;
 mod db;
 mod error;

@@ -12,7 +12,7 @@
 //! interrupted or fails changes nothing a reader sees and nothing about
 //! exactly-once.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -77,7 +77,7 @@ impl Drop for Checkpointer {
     }
 }
 
-fn run(conn: Connection, path: &PathBuf, stop: &(Mutex<bool>, Condvar)) {
+fn run(conn: Connection, path: &Path, stop: &(Mutex<bool>, Condvar)) {
     let (flag, wake) = stop;
     let mut stopped = flag.lock().unwrap_or_else(|p| p.into_inner());
     loop {

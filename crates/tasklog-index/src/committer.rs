@@ -173,7 +173,13 @@ impl<S: Sink> Loop<S> {
                         opened_at = Instant::now();
                     }
                     self.apply(op)?;
-                    if self.pending_rows >= self.policy.batch_rows {
+                    // Age counts too: under a steady stream of ops the
+                    // receive never times out, and a batch that only
+                    // committed by size would hold quiet tasks' rows back
+                    // for as long as a busy task takes to fill it.
+                    if self.pending_rows >= self.policy.batch_rows
+                        || opened_at.elapsed() >= self.policy.batch_interval
+                    {
                         self.commit()?;
                     }
                 }

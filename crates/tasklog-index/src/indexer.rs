@@ -86,6 +86,10 @@ pub enum RunMode {
     Watch,
 }
 
+/// The least age at which `tasklog index` commits a batch: large
+/// transactions are what a backfill wants, and nobody waits on freshness.
+const ONCE_BATCH_INTERVAL: Duration = Duration::from_secs(1);
+
 impl Indexer {
     /// Takes the database's writer lock, migrates it, loads the checkpoints
     /// and starts the committer thread.
@@ -111,7 +115,11 @@ impl Indexer {
             sink,
             CommitPolicy {
                 batch_rows: options.batch_rows,
-                batch_interval: options.batch_interval,
+                batch_interval: match mode {
+                    // A backfill has no reader waiting: commit by size.
+                    RunMode::Once => options.batch_interval.max(ONCE_BATCH_INTERVAL),
+                    RunMode::Watch => options.batch_interval,
+                },
                 retry_for: match mode {
                     RunMode::Once => Some(Duration::from_secs(30)),
                     RunMode::Watch => None,

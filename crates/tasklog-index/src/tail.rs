@@ -23,6 +23,8 @@ pub(crate) const ANCHOR_LEN: u64 = 256;
 
 /// Bytes read per `pread`.
 const CHUNK: usize = 1 << 20;
+/// The smallest read, whatever the turn's byte budget.
+const MIN_READ: usize = 64 << 10;
 
 /// The in-memory mirror of a checkpoint row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,20 +191,31 @@ fn read_open_stream(
     let mut buf: Vec<u8> = Vec::new();
     let mut consumed = start;
     let mut pos = start;
-    let mut chunk = vec![0u8; CHUNK];
+    // Reads no bigger than the turn's byte budget, so a live turn over a
+    // busy stream reads (and parses) about what it may take.
+    let read_size = (limits.max_bytes as usize).clamp(MIN_READ, CHUNK);
     while pos < len
         && rows.len() + errors.len() < limits.max_rows
         && consumed - start < limits.max_bytes
     {
-        let want = ((len - pos) as usize).min(CHUNK);
-        let n = file.read_at(&mut chunk[..want], pos)?;
+        let want = ((len - pos) as usize).min(read_size);
+        let filled = buf.len();
+        buf.resize(filled + want, 0);
+        let n = file.read_at(&mut buf[filled..], pos)?;
+        buf.truncate(filled + n);
         if n == 0 {
             break; // shrank while reading; the next look sees the truncation
         }
-        buf.extend_from_slice(&chunk[..n]);
         pos += n as u64;
-        let (lines, used) = tasklog_format::complete_lines(&buf);
+        let (lines, mut used) = tasklog_format::complete_lines(&buf);
+        let mut turn_full = false;
         for range in lines {
+            if rows.len() + errors.len() >= limits.max_rows {
+                // The turn is full: this line and the rest wait for the next.
+                used = range.start;
+                turn_full = true;
+                break;
+            }
             line_no += 1;
             let offset = consumed + range.start as u64;
             classify(
@@ -217,8 +230,12 @@ fn read_open_stream(
         }
         buf.drain(..used);
         consumed += used as u64;
+        if turn_full {
+            break;
+        }
         if buf.len() as u64 > limits.line_limit {
             // An over-long line: find its end without holding it in memory.
+            let mut chunk = vec![0u8; CHUNK];
             match find_newline(file, pos, len, &mut chunk)? {
                 Some(nl) => {
                     line_no += 1;

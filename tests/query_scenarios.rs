@@ -359,6 +359,89 @@ fn rollups_fts_and_api_calls_follow_truncation_and_rebuild() {
     env.ok(&["search", "raw", "writer"]);
 }
 
+/// worker_sessions is kept by triggers: an exit read before its spawn (two
+/// streams), a later exit, a truncated exit stream and a rebuild all give
+/// what the records say.
+#[test]
+fn worker_sessions_follow_exits_across_streams_truncation_and_rebuild() {
+    let env = Env::new();
+    let exits = env.stream("wt", "exits");
+    support::append_raw(
+        &exits,
+        br#"{"event":"worker.exit","ts":"2026-11-22T10:05:00Z","worker_id":"w1","status":"ok","exit_code":0}
+"#,
+    );
+    env.ok(&["index"]);
+    support::append_raw(
+        &env.stream("wt", "events"),
+        br#"{"event":"worker.spawn","ts":"2026-11-22T10:00:00Z","worker_id":"w1","pid":11,"branch_name":"b1"}
+{"event":"worker.spawn","ts":"2026-11-22T10:01:00Z","worker_id":"w2","pid":12}
+"#,
+    );
+    env.ok(&["index"]);
+    let sessions = |env: &Env| {
+        run_query(
+            &env.reader(),
+            "SELECT worker_id, status, completed_at, failed_at, exit_code, pid, branch_name
+               FROM worker_sessions WHERE implicit = 0 ORDER BY worker_id",
+            &[],
+        )
+    };
+    // worker_id, status, completed_at, failed_at, exit_code, pid, branch_name
+    assert_eq!(
+        sessions(&env),
+        vec![
+            vec![
+                json!("w1"),
+                json!("ok"),
+                json!("2026-11-22T10:05:00Z"),
+                Value::Null,
+                json!(0),
+                json!(11),
+                json!("b1")
+            ],
+            vec![
+                json!("w2"),
+                json!("running"),
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                json!(12),
+                Value::Null
+            ],
+        ]
+    );
+    support::append_raw(
+        &exits,
+        br#"{"event":"worker.exit","ts":"2026-11-22T10:09:00Z","worker_id":"w2","status":"failed","exit_code":3,"failure_reason":"oom"}
+"#,
+    );
+    env.ok(&["index"]);
+    let both_ended = sessions(&env);
+    assert_eq!(both_ended[1][1], json!("failed"));
+    assert_eq!(both_ended[1][3], json!("2026-11-22T10:09:00Z"));
+    assert_eq!(
+        env.count("SELECT count(*) FROM worker_sessions WHERE failure_reason = 'oom'"),
+        1
+    );
+    // A rebuild from the files gives the same rows.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", env.db.display()));
+    }
+    env.ok(&["index"]);
+    assert_eq!(sessions(&env), both_ended);
+    // The exit stream truncated: both workers run again.
+    std::fs::write(&exits, "").unwrap();
+    env.ok(&["index"]);
+    let running = sessions(&env);
+    assert!(
+        running
+            .iter()
+            .all(|w| w[1] == json!("running") && w[2].is_null() && w[4].is_null()),
+        "{running:?}"
+    );
+}
+
 #[test]
 fn tasks_show_search_and_export_answer_and_say_when_nothing_is_found() {
     let env = indexed();

@@ -180,6 +180,9 @@ CREATE TABLE indexer_state (
     // 3: search entries deleted only when present (bulk loads); the unused
     // records(ts) index dropped.
     include_str!("migrations/0003_bulk_safety_and_size.sql"),
+    // 4: worker sessions kept by triggers instead of read from two JSON
+    // bodies per worker at query time.
+    include_str!("migrations/0004_worker_sessions.sql"),
 ];
 
 /// The newest schema version this build knows.

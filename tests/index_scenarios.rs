@@ -561,6 +561,7 @@ fn a_bulk_backfill_builds_the_same_derived_tables() {
     index(&env);
     assert_eq!(env.count("SELECT count(*) FROM api_calls"), 20_001);
     assert_eq!(env.count("SELECT sum(calls) FROM cost_rollup"), 20_001);
+    assert_eq!(env.count("SELECT sum(calls) FROM cost_daily"), 20_001);
     verify_equal(&env);
 }
 

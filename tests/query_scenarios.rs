@@ -315,6 +315,11 @@ fn rollups_fts_and_api_calls_follow_truncation_and_rebuild() {
             env.count("SELECT CAST(round(sum(cost_usd) * 1e9) AS INTEGER) FROM cost_rollup"),
             env.count("SELECT CAST(round(sum(coalesce(estimated_cost_usd, 0)) * 1e9) AS INTEGER) FROM api_calls")
         );
+        // The per-day rollup is the per-task one summed over tasks.
+        assert_eq!(
+            run_query(&env.reader(), "SELECT day, model, provider, calls, tokens_input, tokens_output, round(cost_usd, 9), unpriced_calls FROM cost_daily ORDER BY 1, 2, 3", &[]),
+            run_query(&env.reader(), "SELECT day, model, provider, sum(calls), sum(tokens_input), sum(tokens_output), round(sum(cost_usd), 9), sum(unpriced_calls) FROM cost_rollup GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", &[])
+        );
         assert_eq!(
             env.count("SELECT count(*) FROM records_fts"),
             env.count("SELECT count(*) FROM records WHERE event IN ('message','decision','tool.start','tool.complete','tool.fail')")

@@ -183,6 +183,8 @@ CREATE TABLE indexer_state (
     // 4: worker sessions kept by triggers instead of read from two JSON
     // bodies per worker at query time.
     include_str!("migrations/0004_worker_sessions.sql"),
+    // 5: action_triggers without its join, the per-day cost rollup.
+    include_str!("migrations/0005_rollups.sql"),
 ];
 
 /// The newest schema version this build knows.

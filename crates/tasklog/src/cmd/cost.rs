@@ -69,7 +69,9 @@ pub fn run(config: &Config, args: CostArgs) -> Result<Outcome> {
     );
     let (source, lo, hi) = match days {
         (None | Some(Some(_)), None | Some(Some(_))) => (
-            ROLLUP,
+            // Per task needs the per-task rollup; the rest read the
+            // per-day one, tens of rows a day.
+            if args.by == By::Task { ROLLUP } else { DAILY },
             days.0.flatten().map(str::to_owned),
             days.1.flatten().map(str::to_owned),
         ),
@@ -111,6 +113,12 @@ pub fn run(config: &Config, args: CostArgs) -> Result<Outcome> {
 const ROLLUP: &str = "SELECT day, task_id, model, provider, calls, tokens_input, tokens_output,
         tokens_cached_read, tokens_cached_write, cost_usd, unpriced_calls, unpriced_tokens
    FROM cost_rollup WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day < ?2)";
+
+/// The rollup summed over tasks, as rows of the same shape.
+const DAILY: &str =
+    "SELECT day, '' AS task_id, model, provider, calls, tokens_input, tokens_output,
+        tokens_cached_read, tokens_cached_write, cost_usd, unpriced_calls, unpriced_tokens
+   FROM cost_daily WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day < ?2)";
 
 /// The calls themselves, for bounds inside a day.
 const CALLS: &str = "SELECT date(timestamp) AS day, task_id, coalesce(model, '') AS model,

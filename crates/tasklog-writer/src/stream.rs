@@ -1,6 +1,7 @@
 //! One stream file and the append protocol.
 //!
-//! Protocol, per record: take `flock(LOCK_EX)`, `fstat`, and when the file
+//! Protocol, per record: take `flock(LOCK_EX)`, read the length (`lseek`
+//! to the end), and when the file
 //! changed since this handle's last write, end a torn fragment with `\n` and
 //! recover the last `seq`; then one `write(2)` of the whole line on an
 //! `O_APPEND` descriptor, then unlock. Holding the lock across the write is
@@ -8,7 +9,7 @@
 //! split by the kernel (pipes, signals, NFS).
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -104,11 +105,12 @@ impl StreamFile {
             .lock_exclusive()
             .map_err(|e| Error::io(&self.path, "locking stream", e))?;
         let _unlock = LockGuard(&state.file);
-        let len = state
-            .file
-            .metadata()
-            .map_err(|e| Error::io(&self.path, "reading stream length", e))?
-            .len();
+        // The length as lseek(SEEK_END) reports it: one cheap syscall
+        // (std's metadata() is a full statx), and harmless on an O_APPEND
+        // descriptor, whose writes go to the end whatever the offset.
+        let len = (&state.file)
+            .seek(SeekFrom::End(0))
+            .map_err(|e| Error::io(&self.path, "reading stream length", e))?;
         let mut mend_torn_tail = false;
         if state.known_end != Some(len) && len > 0 {
             let mut last = [0u8; 1];

@@ -305,3 +305,61 @@ pub(crate) fn format_chain(e: &dyn std::error::Error) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A sink that records when it commits and takes a while per op, so
+    /// that the committer, not the sender, is the slow side.
+    struct Recording(Arc<Mutex<Vec<Instant>>>);
+
+    impl Sink for Recording {
+        fn begin(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn apply(&mut self, _op: &Op, _now: &str) -> Result<()> {
+            std::thread::sleep(Duration::from_millis(2));
+            Ok(())
+        }
+        fn commit(&mut self) -> Result<()> {
+            self.0.lock().unwrap().push(Instant::now());
+            Ok(())
+        }
+        fn rollback(&mut self) {}
+    }
+
+    fn state_op() -> Op {
+        Op::State {
+            key: "k",
+            value: "v".into(),
+        }
+    }
+
+    /// When ops arrive faster than they apply, the receive never times out;
+    /// a batch must still commit once it is `batch_interval` old, not only
+    /// when full.
+    #[test]
+    fn a_busy_stream_still_commits_by_age() {
+        let commits = Arc::new(Mutex::new(Vec::new()));
+        let mut committer = Committer::spawn(
+            Recording(Arc::clone(&commits)),
+            CommitPolicy {
+                batch_rows: usize::MAX,
+                batch_interval: Duration::from_millis(20),
+                retry_for: None,
+            },
+        )
+        .unwrap();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_millis(300) {
+            committer.send(state_op()).unwrap(); // blocks while the channel is full
+        }
+        let during = commits.lock().unwrap().len();
+        committer.finish().unwrap();
+        // 300 ms of ops at a 20 ms age limit: about 15 commits while they
+        // kept coming (none when only a timed-out receive committed).
+        assert!(during >= 5, "{during} commits while ops kept coming");
+    }
+}

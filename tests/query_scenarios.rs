@@ -364,6 +364,62 @@ fn rollups_fts_and_api_calls_follow_truncation_and_rebuild() {
     env.ok(&["search", "raw", "writer"]);
 }
 
+/// The database opens "without surprises" in the SQLite other tools use:
+/// Python's sqlite3 module (what Datasette runs on; SQLite 3.40 on this
+/// machine, older than the one we bundle) reads every table and view and
+/// answers every key query, and its own writes fire our triggers.
+#[test]
+fn pythons_sqlite_reads_every_view_and_runs_every_key_query() {
+    let env = indexed();
+    let queries: Vec<Value> = key_queries()
+        .into_iter()
+        .map(|(name, params, sql)| json!({"name": name, "params": params, "sql": sql}))
+        .collect();
+    let script = r#"
+import json, sqlite3, sys
+db, queries = sys.argv[1], json.loads(sys.stdin.read())
+ro = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+names = [r[0] for r in ro.execute(
+    "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'")]
+for name in names:
+    ro.execute(f'SELECT * FROM "{name}" LIMIT 5').fetchall()
+answered = 0
+for q in queries:
+    ro.execute(q["sql"], [str(p) for p in q["params"]]).fetchall()
+    answered += 1
+ro.close()
+# A copy written through Python: the triggers (row values, json_extract,
+# UPSERT) run in this SQLite too.
+rw = sqlite3.connect(db)
+rw.execute("DELETE FROM records WHERE event IN ('worker.exit', 'llm.call', 'message')")
+rw.commit()
+print(json.dumps({"objects": len(names), "answered": answered, "version": sqlite3.sqlite_version}))
+"#;
+    let copy = env.root.parent().unwrap().join("python-copy.db");
+    std::fs::copy(&env.db, &copy).unwrap();
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script, &copy.display().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 is part of the machine (see the env notes)");
+    std::io::Write::write_all(
+        child.stdin.as_mut().unwrap(),
+        serde_json::to_string(&queries).unwrap().as_bytes(),
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["answered"], json!(queries.len()), "{report}");
+    assert!(report["objects"].as_u64().unwrap() > 30, "{report}");
+}
+
 /// worker_sessions is kept by triggers: an exit read before its spawn (two
 /// streams), a later exit, a truncated exit stream and a rebuild all give
 /// what the records say.

@@ -464,6 +464,31 @@ fn a_database_from_a_newer_version_is_refused() {
     );
 }
 
+/// The WAL is checkpointed off the committer thread while the backfill
+/// runs and folded into the database when `index` exits: no WAL is left
+/// behind, and the rows are in the main file.
+#[test]
+fn index_leaves_no_wal_behind() {
+    let env = Env::new();
+    let pad = "w".repeat(1000);
+    for t in 0..4 {
+        let mut bytes = Vec::new();
+        for i in 0..5000 {
+            bytes.extend_from_slice(
+                format!(r#"{{"event":"message","i":{i},"pad":"{pad}"}}"#).as_bytes(),
+            );
+            bytes.push(b'\n');
+        }
+        append_raw(&env.stream(&format!("wal-{t}"), "events"), &bytes);
+    }
+    index(&env);
+    let wal = format!("{}-wal", env.db.display());
+    let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(wal_len, 0, "{wal} holds {wal_len} bytes after index exited");
+    assert!(std::fs::metadata(&env.db).unwrap().len() > 20_000_000);
+    assert_eq!(env.count("SELECT count(*) FROM records"), 20_000);
+}
+
 #[test]
 fn index_prints_a_json_summary() {
     let env = Env::new();

@@ -40,11 +40,12 @@ const DERIVED: &[(&str, &str)] = &[
     ),
     // After api_calls (its trigger): one upsert per rollup key instead of
     // one per call.
-    ("api_calls_rollup_insert", ROLLUP_SINCE),
+    ("api_calls_rollup_insert", ROLLUP_CALLS_ABOVE),
 ];
 
-/// The rollup rows of the calls above `?1`, added to what is there.
-const ROLLUP_SINCE: &str = r#"
+/// The rollup rows of the calls above `?1`, added to what is there. Also
+/// how re-pricing rebuilds the rollup (`prices.rs`, from an empty table).
+pub(crate) const ROLLUP_CALLS_ABOVE: &str = r#"
 INSERT INTO cost_rollup
 SELECT coalesce(date(timestamp), substr(timestamp, 1, 10)), task_id, coalesce(model, ''), coalesce(provider, ''),
        count(*), sum(coalesce(tokens_input, 0)), sum(coalesce(tokens_output, 0)),

@@ -195,8 +195,11 @@ impl PriceTable {
             }
         }
         // Re-price from the same view the insert trigger uses, then rebuild
-        // the rollup wholesale (cheaper than a trigger per updated row).
+        // the rollup wholesale from every call (call ids start at 1), as a
+        // bulk load does (cheaper than a trigger per updated row).
         tx.execute_batch(REPRICE).map_err(err("re-pricing calls"))?;
+        tx.execute(crate::bulk::ROLLUP_CALLS_ABOVE, [0])
+            .map_err(err("re-pricing calls"))?;
         tx.execute(
             "INSERT OR REPLACE INTO indexer_state (key, value) VALUES (?1, ?2)",
             params![PRICES_HASH_KEY, fingerprint],
@@ -213,15 +216,6 @@ UPDATE api_calls SET estimated_cost_usd = v.estimated_cost_usd, cost_source = v.
   FROM llm_call_rows v
  WHERE v.call_id = api_calls.call_id AND api_calls.actual_cost_usd IS NULL;
 DELETE FROM cost_rollup;
-INSERT INTO cost_rollup
-SELECT coalesce(date(timestamp), substr(timestamp, 1, 10)), task_id, coalesce(model, ''), coalesce(provider, ''),
-       count(*), sum(coalesce(tokens_input, 0)), sum(coalesce(tokens_output, 0)),
-       sum(coalesce(tokens_cached_read, 0)), sum(coalesce(tokens_cached_write, 0)),
-       sum(coalesce(estimated_cost_usd, 0)), sum(coalesce(actual_cost_usd, 0)),
-       sum(estimated_cost_usd IS NULL),
-       sum(CASE WHEN estimated_cost_usd IS NULL THEN coalesce(tokens_total, 0) ELSE 0 END)
-  FROM api_calls
- GROUP BY 1, 2, 3, 4;
 "#;
 
 fn is_day(s: &str) -> bool {

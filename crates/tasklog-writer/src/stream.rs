@@ -1,12 +1,12 @@
 //! One stream file and the append protocol.
 //!
 //! Protocol, per record: take `flock(LOCK_EX)`, read the length (`lseek`
-//! to the end), and when the file
-//! changed since this handle's last write, end a torn fragment with `\n` and
-//! recover the last `seq`; then one `write(2)` of the whole line on an
-//! `O_APPEND` descriptor, then unlock. Holding the lock across the write is
-//! what keeps lines from different processes whole even when a write is
-//! split by the kernel (pipes, signals, NFS).
+//! to the end), and when the file changed since this handle's last write,
+//! end a torn fragment with `\n` and recover the last `seq`; then one
+//! `write(2)` of the whole line on an `O_APPEND` descriptor, then unlock.
+//! Holding the lock across the write is what keeps lines from different
+//! processes whole even when a write is split by the kernel (pipes,
+//! signals, NFS).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
@@ -49,7 +49,7 @@ impl std::fmt::Debug for StreamFile {
 
 struct StreamState {
     file: File,
-    /// File length right after this handle's last write. When `fstat` still
+    /// File length right after this handle's last write. When the length still
     /// says so, nobody else wrote: no torn tail to mend, no seq to recover.
     known_end: Option<u64>,
     last_seq: u64,

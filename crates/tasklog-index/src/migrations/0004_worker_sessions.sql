@@ -35,10 +35,9 @@ DROP INDEX records_worker_spawn;
 DROP INDEX records_worker_spawn_task;
 
 -- One insert trigger and one delete trigger for both worker kinds, also
--- taking over worker_spans' pair: SQLite runs every row trigger as a
--- sub-program for every row, its WHEN clause included, so each trigger on
--- records costs every insert (about a microsecond per trigger per row on
--- the 1M-record corpus), whatever its event.
+-- taking over worker_spans' pair: SQLite codes each row trigger as a
+-- sub-program that every inserted row enters to test its WHEN clause, so
+-- each trigger on records costs every insert, whatever the event.
 DROP TRIGGER records_worker_span_insert;
 DROP TRIGGER records_worker_span_delete;
 

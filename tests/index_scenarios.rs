@@ -590,6 +590,98 @@ fn a_bulk_backfill_builds_the_same_derived_tables() {
     verify_equal(&env);
 }
 
+/// Worker rows (spans, sessions with their latest exit) and what reads
+/// them (the worker of each API call and conversation block) come out the
+/// same from row-by-row triggers, from one bulk load of everything, and
+/// from a bulk load on top of sessions indexed before it (their exits
+/// arrive in the load). Exits sit in their own stream, some ahead of their
+/// spawns.
+#[test]
+fn bulk_loads_derive_workers_like_row_by_row_triggers() {
+    let env = Env::new();
+    let pad = "p".repeat(1500);
+    let db_at = |name: &str| env.root.parent().unwrap().join(name);
+    let (rows_db, all_db, late_db) = (db_at("rows.db"), db_at("all.db"), db_at("late.db"));
+    let index_into = |db: &std::path::Path| {
+        env.ok(&["--db", &db.display().to_string(), "index"]);
+    };
+    for chunk in 0..10 {
+        for t in 0..3 {
+            let events = env.stream(&format!("wk-{t}"), "events");
+            let exits = env.stream(&format!("wk-{t}"), "exits");
+            let mut bytes = Vec::new();
+            for w in 0..4 {
+                let worker = format!("w{t}-{chunk}-{w}");
+                let span = format!("s{t}-{chunk}-{w}");
+                bytes.extend_from_slice(format!(
+                    "{{\"event\":\"worker.spawn\",\"worker_id\":\"{worker}\",\"span_id\":\"{span}\",\"pid\":{w}}}\n\
+                     {{\"event\":\"llm.call\",\"parent_span_id\":\"{span}\",\"gen_ai\":{{\"request\":{{\"model\":\"m\"}},\"usage\":{{\"input_tokens\":{w}}}}}}}\n\
+                     {{\"event\":\"message\",\"role\":\"assistant\",\"parent_span_id\":\"{span}\",\"content\":\"hi\"}}\n"
+                ).as_bytes());
+                // Workers of the previous chunk end in this one (so the
+                // late load folds exits into sessions indexed before it);
+                // one worker of the next chunk ends before it starts.
+                let (ended, status) = match w {
+                    0 if chunk > 0 => (format!("w{t}-{}-0", chunk - 1), "ok"),
+                    1 => (format!("w{t}-{}-1", chunk + 1), "failed"),
+                    _ => continue,
+                };
+                append_raw(&exits, format!("{{\"event\":\"worker.exit\",\"worker_id\":\"{ended}\",\"status\":\"{status}\",\"exit_code\":{w}}}\n").as_bytes());
+            }
+            for i in 0..1000 {
+                bytes.extend_from_slice(
+                    format!("{{\"event\":\"message\",\"i\":{i},\"pad\":\"{pad}\"}}\n").as_bytes(),
+                );
+            }
+            append_raw(&events, &bytes);
+        }
+        index_into(&rows_db);
+        if chunk == 0 {
+            index_into(&late_db);
+        }
+    }
+    index_into(&all_db); // ~45 MB at once: a bulk load
+    index_into(&late_db); // chunks 1-9, ~40 MB: a bulk load over chunk 0's sessions
+    let answers = |db: &std::path::Path| {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        let rows = |sql: &str| -> Vec<String> {
+            let mut stmt = conn.prepare(sql).unwrap();
+            let n = stmt.column_count();
+            stmt.query_map([], |r| {
+                Ok((0..n)
+                    .map(|i| format!("{:?}", r.get::<_, rusqlite::types::Value>(i).unwrap()))
+                    .collect::<Vec<_>>()
+                    .join("|"))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+        };
+        [
+            rows("SELECT worker_id, task_id, status, completed_at IS NOT NULL, failed_at IS NOT NULL, exit_code, pid, span_id FROM worker_sessions ORDER BY task_id, worker_id, implicit"),
+            rows("SELECT span_id, worker_id, task_id FROM worker_spans ORDER BY span_id"),
+            rows("SELECT worker_id, count(*), sum(tokens_input) FROM api_calls GROUP BY 1 ORDER BY 1"),
+            rows("SELECT worker_id, count(*) FROM conversation_blocks GROUP BY 1 ORDER BY 1"),
+        ]
+    };
+    let expected = answers(&rows_db);
+    assert_eq!(expected[0].len(), 3 * 10 * 4, "one session per spawn");
+    assert!(
+        expected[0].iter().any(|r| r.contains("\"failed\"")),
+        "{:?}",
+        expected[0]
+    );
+    assert_eq!(expected[2].len(), 3 * 10 * 4, "every call found its worker");
+    for db in [&all_db, &late_db] {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        let bulk_ran: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_stat1", [], |r| r.get(0))
+            .unwrap();
+        assert!(bulk_ran > 0, "{}: no bulk load ran", db.display());
+        assert_eq!(answers(db), expected, "{}", db.display());
+    }
+}
+
 #[test]
 fn a_file_deleted_and_recreated_is_indexed_from_scratch() {
     let env = Env::new();

@@ -60,6 +60,8 @@ pub struct Indexer {
     committer: Option<Committer>,
     /// Checkpoints the WAL off the committer thread; stopped after it.
     checkpointer: Option<Checkpointer>,
+    /// Scratch for stream reads, kept between them (see `tail::read_stream`).
+    read_buf: Vec<u8>,
     /// Backfill or live: decides how much one read may take.
     mode: RunMode,
     /// Secondary indexes are dropped until `finish`.
@@ -136,6 +138,7 @@ impl Indexer {
             registered,
             committer: Some(committer),
             checkpointer: Some(checkpointer),
+            read_buf: Vec::new(),
             mode,
             bulk: false,
             stats: Stats::default(),
@@ -446,7 +449,7 @@ impl Indexer {
             return Ok(false);
         }
         let now = tasklog_format::now_rfc3339();
-        match tail::read_stream(&abs, &cp, self.limits(), &now) {
+        match tail::read_stream(&abs, &cp, self.limits(), &now, &mut self.read_buf) {
             Outcome::Idle => Ok(false),
             Outcome::Gone => {
                 self.file_gone(&key.path)?;

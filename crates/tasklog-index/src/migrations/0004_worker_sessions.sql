@@ -29,10 +29,10 @@ CREATE TABLE worker_session_rows (
     failure_reason  TEXT
 );
 CREATE INDEX worker_session_rows_worker ON worker_session_rows(task_id, worker_id);
--- What the old view needed to find spawns; nothing reads them now, and
--- every insert into records paid for their checks.
+-- What the old view needed to find spawns by worker id; nothing reads it
+-- now, and every insert into records paid for its check. The spawns-by-
+-- task index stays: a bulk load finds its spawns through it (bulk.rs).
 DROP INDEX records_worker_spawn;
-DROP INDEX records_worker_spawn_task;
 
 -- One insert trigger and one delete trigger for both worker kinds, also
 -- taking over worker_spans' pair: SQLite codes each row trigger as a

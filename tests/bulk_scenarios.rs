@@ -6,16 +6,7 @@
 
 mod support;
 
-use support::{append_raw, code, stderr, stdout, Env};
-
-fn index(env: &Env) {
-    env.ok(&["index"]);
-}
-
-fn verify_equal(env: &Env) {
-    let out = env.run(&["verify"]);
-    assert_eq!(code(&out), 0, "verify: {}{}", stdout(&out), stderr(&out));
-}
+use support::{append_raw, index, verify_equal, Env};
 
 /// A backfill large enough for bulk mode (indexes and derived tables built
 /// once at the end) gives the same derived rows as row-by-row indexing.

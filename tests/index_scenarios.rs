@@ -7,16 +7,7 @@ mod support;
 
 use std::io::Write;
 
-use support::{append_raw, code, expected_rows, stderr, stdout, Env};
-
-fn index(env: &Env) {
-    env.ok(&["index"]);
-}
-
-fn verify_equal(env: &Env) {
-    let out = env.run(&["verify"]);
-    assert_eq!(code(&out), 0, "verify: {}{}", stdout(&out), stderr(&out));
-}
+use support::{append_raw, code, expected_rows, index, stderr, stdout, verify_equal, Env};
 
 type Snapshot = Vec<(String, String, i64, String)>;
 

@@ -127,6 +127,17 @@ impl Env {
     }
 }
 
+/// `tasklog index`, which must succeed.
+pub fn index(env: &Env) {
+    env.ok(&["index"]);
+}
+
+/// `tasklog verify` finds the index equal to the files.
+pub fn verify_equal(env: &Env) {
+    let out = env.run(&["verify"]);
+    assert_eq!(code(&out), 0, "verify: {}{}", stdout(&out), stderr(&out));
+}
+
 pub fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
 }

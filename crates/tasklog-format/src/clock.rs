@@ -15,12 +15,29 @@ pub fn now_rfc3339() -> String {
 
 /// `t` as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
 pub fn rfc3339_at(t: SystemTime) -> String {
-    let Ok(since) = t.duration_since(UNIX_EPOCH) else {
-        return humantime::format_rfc3339_micros(t).to_string();
-    };
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(since) => {
+            let mut out = [0u8; TS_LEN];
+            match write_rfc3339(since, &mut out) {
+                true => String::from_utf8_lossy(&out).into_owned(),
+                false => humantime::format_rfc3339_micros(t).to_string(),
+            }
+        }
+        Err(_) => humantime::format_rfc3339_micros(t).to_string(),
+    }
+}
+
+/// Bytes in a `ts`: `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+pub const TS_LEN: usize = 27;
+/// Bytes in an `id` (a ULID).
+pub const ID_LEN: usize = 26;
+
+/// Writes `UNIX_EPOCH + since` as `YYYY-MM-DDTHH:MM:SS.ffffffZ`; false
+/// (and `out` unspecified) past the year 9999, which needs more bytes.
+fn write_rfc3339(since: std::time::Duration, out: &mut [u8; TS_LEN]) -> bool {
     let secs = since.as_secs();
     // Formatting the date is the costly part and changes once a second:
-    // each thread keeps the last second's prefix.
+    // each thread keeps the last second's `YYYY-MM-DDTHH:MM:SS`.
     thread_local! {
         static PREFIX: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
     }
@@ -34,17 +51,49 @@ pub fn rfc3339_at(t: SystemTime) -> String {
             cached.1 = full.trim_end_matches('Z').to_owned();
             cached.0 = secs;
         }
-        let mut out = String::with_capacity(27);
-        out.push_str(&cached.1);
-        let micros = since.subsec_micros();
-        out.push('.');
-        let digits = [100_000, 10_000, 1_000, 100, 10, 1];
-        for d in digits {
-            out.push(char::from(b'0' + ((micros / d) % 10) as u8));
+        let prefix = cached.1.as_bytes();
+        if prefix.len() != 19 {
+            return false;
         }
-        out.push('Z');
-        out
+        out[..19].copy_from_slice(prefix);
+        out[19] = b'.';
+        let mut micros = since.subsec_micros();
+        for slot in out[20..26].iter_mut().rev() {
+            *slot = b'0' + (micros % 10) as u8;
+            micros /= 10;
+        }
+        out[26] = b'Z';
+        true
     })
+}
+
+/// A record's `ts` and `id`, formatted into fixed buffers: stamping an
+/// append allocates nothing.
+#[derive(Debug, Clone)]
+pub struct StampBuf {
+    ts: [u8; TS_LEN],
+    id: [u8; ID_LEN],
+}
+
+impl Default for StampBuf {
+    fn default() -> Self {
+        StampBuf {
+            ts: [b'0'; TS_LEN],
+            id: [b'0'; ID_LEN],
+        }
+    }
+}
+
+impl StampBuf {
+    /// The `ts` last stamped.
+    pub fn ts(&self) -> &str {
+        std::str::from_utf8(&self.ts).unwrap_or("")
+    }
+
+    /// The `id` last stamped.
+    pub fn id(&self) -> &str {
+        std::str::from_utf8(&self.id).unwrap_or("")
+    }
 }
 
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -69,6 +118,24 @@ impl IdGenerator {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
+        let mut out = [0u8; ID_LEN];
+        self.next_into(now_ms, &mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Fills `buf` with the current time and the next id, from one reading
+    /// of the clock.
+    pub fn stamp(&self, buf: &mut StampBuf) {
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        if !write_rfc3339(since, &mut buf.ts) {
+            buf.ts.copy_from_slice(b"9999-12-31T23:59:59.999999Z");
+        }
+        self.next_into(since.as_millis() as u64, &mut buf.id);
+    }
+
+    fn next_into(&self, now_ms: u64, out: &mut [u8; ID_LEN]) {
         let mut last = self
             .last
             .lock()
@@ -82,18 +149,16 @@ impl IdGenerator {
         };
         *last = (ms, random);
         drop(last);
-        encode_ulid(ms, random)
+        encode_ulid(ms, random, out);
     }
 }
 
-fn encode_ulid(ms: u64, random: u128) -> String {
+fn encode_ulid(ms: u64, random: u128, out: &mut [u8; ID_LEN]) {
     let value: u128 = ((ms as u128 & ((1u128 << 48) - 1)) << 80) | random;
-    let mut out = [0u8; 26];
     for (i, slot) in out.iter_mut().enumerate() {
         let shift = 125 - 5 * i as u32;
         *slot = CROCKFORD[((value >> shift) & 0x1f) as usize];
     }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -146,6 +211,22 @@ mod tests {
     }
 
     #[test]
+    fn stamps_match_the_string_forms() {
+        let ids = IdGenerator::new();
+        let mut buf = StampBuf::default();
+        let before = now_rfc3339();
+        ids.stamp(&mut buf);
+        let first_id = buf.id().to_owned();
+        assert_eq!(buf.ts().len(), TS_LEN);
+        assert!(buf.ts() >= before.as_str(), "{} < {before}", buf.ts());
+        assert!(buf.ts() <= now_rfc3339().as_str());
+        assert!(buf.ts().ends_with('Z') && buf.ts().as_bytes()[19] == b'.');
+        ids.stamp(&mut buf);
+        assert!(buf.id() > first_id.as_str());
+        assert!(ids.next_id().as_str() > buf.id());
+    }
+
+    #[test]
     fn ids_are_monotonic_and_well_formed() {
         let ids = IdGenerator::new();
         let mut prev = ids.next_id();
@@ -161,11 +242,16 @@ mod tests {
     #[test]
     fn ulid_encoding_matches_the_spec() {
         // Maximum ULID from the spec.
+        let encoded = |ms, random| {
+            let mut out = [0u8; ID_LEN];
+            encode_ulid(ms, random, &mut out);
+            String::from_utf8(out.to_vec()).unwrap()
+        };
         assert_eq!(
-            encode_ulid((1 << 48) - 1, (1 << 80) - 1),
+            encoded((1 << 48) - 1, (1 << 80) - 1),
             "7ZZZZZZZZZZZZZZZZZZZZZZZZZ"
         );
-        assert_eq!(encode_ulid(0, 0), "00000000000000000000000000");
+        assert_eq!(encoded(0, 0), "00000000000000000000000000");
     }
 
     #[test]

@@ -130,7 +130,6 @@ impl Prepared {
 
     /// [`Prepared::render`] into an existing buffer.
     pub fn render_into(&self, stamp: &Stamp<'_>, out: &mut Vec<u8>) {
-        use std::io::Write;
         out.push(b'{');
         let mut first = true;
         let mut sep = |out: &mut Vec<u8>| {
@@ -140,7 +139,8 @@ impl Prepared {
         };
         if !self.has_v {
             sep(out);
-            let _ = write!(out, "\"v\":{FORMAT_VERSION}");
+            out.extend_from_slice(b"\"v\":");
+            push_decimal(out, u64::from(FORMAT_VERSION));
         }
         if !self.has_ts {
             sep(out);
@@ -150,7 +150,8 @@ impl Prepared {
         }
         if !self.has_seq {
             sep(out);
-            let _ = write!(out, "\"seq\":{}", stamp.seq);
+            out.extend_from_slice(b"\"seq\":");
+            push_decimal(out, stamp.seq);
         }
         if !self.has_id {
             sep(out);
@@ -167,6 +168,21 @@ impl Prepared {
         out.push(b'}');
         out.push(b'\n');
     }
+}
+
+/// Appends `n` in decimal; the append path's integers without `fmt`.
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// The kind of a top-level JSON value, to say what a non-object was.
@@ -376,6 +392,15 @@ pub fn complete_lines(buf: &[u8]) -> (Vec<std::ops::Range<usize>>, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_render_like_display() {
+        for n in [0, 7, 10, 99, 1_000, 123_456_789, u64::MAX] {
+            let mut out = b"x".to_vec();
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("x{n}").into_bytes());
+        }
+    }
     use proptest::prelude::*;
 
     const STAMP: Stamp<'static> = Stamp {

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use fs2::FileExt as _;
-use tasklog_format::{decode_line, Prepared, Scalar, Stamp};
+use tasklog_format::{decode_line, Prepared, Scalar, Stamp, StampBuf};
 
 use crate::error::{Error, Result};
 
@@ -55,6 +55,8 @@ struct StreamState {
     last_seq: u64,
     /// Reused line buffer, so an append allocates nothing.
     buf: Vec<u8>,
+    /// Reused `ts` and `id`, for the same reason.
+    stamp: StampBuf,
 }
 
 /// Unlocks the file when the append returns, on every path.
@@ -86,6 +88,7 @@ impl StreamFile {
                 known_end: None,
                 last_seq: 0,
                 buf: Vec::with_capacity(512),
+                stamp: StampBuf::default(),
             }),
         })
     }
@@ -95,7 +98,7 @@ impl StreamFile {
     pub(crate) fn append(
         &self,
         record: &Prepared,
-        stamp: impl FnOnce() -> (String, String),
+        stamp: impl FnOnce(&mut StampBuf),
         sync: bool,
     ) -> Result<Appended> {
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -133,12 +136,12 @@ impl StreamFile {
             // on its own line; the fragment stays for the indexer to quarantine.
             state.buf.push(b'\n');
         }
-        let (ts, id) = stamp();
+        stamp(&mut state.stamp);
         record.render_into(
             &Stamp {
-                ts: &ts,
+                ts: state.stamp.ts(),
                 seq,
-                id: &id,
+                id: state.stamp.id(),
             },
             &mut state.buf,
         );

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
-use tasklog_format::{now_rfc3339, DocName, IdGenerator, Prepared, StreamName, TaskId};
+use tasklog_format::{DocName, IdGenerator, Prepared, StreamName, TaskId};
 
 use crate::document;
 use crate::error::{Error, Result};
@@ -327,7 +327,7 @@ impl Task {
             .append_fsync
             .should_sync(durability);
         let ids = &self.writer.inner.ids;
-        file.append(prepared, || (now_rfc3339(), ids.next_id()), sync)
+        file.append(prepared, |stamp| ids.stamp(stamp), sync)
     }
 
     /// Atomically replaces `<task>/<doc>.json` with `value` serialized.

@@ -15,15 +15,11 @@ pub fn now_rfc3339() -> String {
 
 /// `t` as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
 pub fn rfc3339_at(t: SystemTime) -> String {
+    let mut out = [0u8; TS_LEN];
     match t.duration_since(UNIX_EPOCH) {
-        Ok(since) => {
-            let mut out = [0u8; TS_LEN];
-            match write_rfc3339(since, &mut out) {
-                true => String::from_utf8_lossy(&out).into_owned(),
-                false => humantime::format_rfc3339_micros(t).to_string(),
-            }
-        }
-        Err(_) => humantime::format_rfc3339_micros(t).to_string(),
+        Ok(since) if write_rfc3339(since, &mut out) => String::from_utf8_lossy(&out).into_owned(),
+        // Before 1970 or after 9999: rare enough for the slow path.
+        _ => humantime::format_rfc3339_micros(t).to_string(),
     }
 }
 

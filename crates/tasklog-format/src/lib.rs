@@ -31,9 +31,7 @@ mod layout;
 mod line;
 mod name;
 
-pub use clock::{
-    new_span_id, new_trace_id, now_rfc3339, rfc3339_at, IdGenerator, StampBuf, ID_LEN, TS_LEN,
-};
+pub use clock::{new_span_id, new_trace_id, now_rfc3339, rfc3339_at, IdGenerator, StampBuf};
 pub use envelope::{check_envelope, Envelope, Node, Scalar, StampedKeys};
 pub use event::EventKind;
 pub use layout::{classify_entry, EntryKind, RESULT_DOC, TASK_DOC, TEMP_PREFIX};

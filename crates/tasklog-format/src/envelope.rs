@@ -9,7 +9,13 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use crate::strict::{KeySet, UniqueAny};
+
+/// The largest integer an integer column takes from a record: 2^53 − 1,
+/// JavaScript's `Number.MAX_SAFE_INTEGER`.
+pub const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
 
 /// A JSON value reduced to what a column can hold.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,11 +41,16 @@ impl Scalar<'_> {
         }
     }
 
-    /// The value as an integer, if it is an integral number.
+    /// The value as an integer, if it is an integral number within
+    /// ±[`MAX_SAFE_INTEGER`]: the integers every reader of the line reads
+    /// exactly (a browser's `JSON.parse` rounds larger ones), and small
+    /// enough that sums of them in the index cannot overflow 64 bits.
     pub fn as_i64(&self) -> Option<i64> {
         match *self {
-            Scalar::Int(i) => Some(i),
-            Scalar::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(f as i64),
+            Scalar::Int(i) if i.abs() <= MAX_SAFE_INTEGER => Some(i),
+            Scalar::Float(f) if f.fract() == 0.0 && f.abs() <= MAX_SAFE_INTEGER as f64 => {
+                Some(f as i64)
+            }
             _ => None,
         }
     }
@@ -97,13 +108,11 @@ impl<'de> Visitor<'de> for ScalarVisitor {
     fn visit_none<E>(self) -> Result<Self::Value, E> {
         Ok(Scalar::Other)
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Scalar::Other)
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        UniqueAny.visit_seq(seq).map(|_| Scalar::Other)
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Scalar::Other)
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        UniqueAny.visit_map(map).map(|_| Scalar::Other)
     }
 }
 
@@ -137,18 +146,18 @@ impl<'a> Node<'a> {
         let Node::Object(entries) = self else {
             return None;
         };
-        for (key, child) in entries.iter().rev() {
-            if key == first {
-                if let Some(found) = child.get(rest) {
-                    return Some(found);
-                }
-            } else if let Some(suffix) = dotted_match(key, path) {
-                if let Some(found) = child.get(&path[suffix..]) {
-                    return Some(found);
-                }
-            }
-        }
-        None
+        // Keys are unique (strict.rs), so the nested key is found at most
+        // once; it wins over a flat dotted key, as the SQL of FORMAT.md
+        // ("the nested path, else the dotted key") reads it.
+        let nested = entries
+            .iter()
+            .find(|(key, _)| key == first)
+            .and_then(|(_, child)| child.get(rest));
+        nested.or_else(|| {
+            entries.iter().find_map(|(key, child)| {
+                dotted_match(key, path).and_then(|suffix| child.get(&path[suffix..]))
+            })
+        })
     }
 }
 
@@ -178,7 +187,9 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut entries = Vec::new();
+        let mut seen = KeySet::default();
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            seen.insert(&key)?;
             entries.push((key, map.next_value::<Node<'de>>()?));
         }
         Ok(Node::Object(entries))
@@ -285,7 +296,9 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
         let mut env = Envelope::default();
         let mut ts_fallback: Option<Scalar<'de>> = None;
         let mut type_field: Option<Scalar<'de>> = None;
+        let mut seen = KeySet::default();
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            seen.insert(&key)?;
             let slot = match key.as_ref() {
                 "v" => &mut env.v,
                 "ts" => {
@@ -319,7 +332,7 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
                     continue;
                 }
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value::<UniqueAny>()?;
                     continue;
                 }
             };
@@ -457,8 +470,6 @@ struct CheckTop(StampedKeys);
 struct CheckScalar;
 /// Accepts any value; objects are walked like [`Node`], arrays skipped.
 struct CheckNode;
-/// A key, decoded without allocating.
-struct CheckKey;
 
 macro_rules! accept_scalars {
     () => {
@@ -480,9 +491,8 @@ macro_rules! accept_scalars {
         fn visit_unit<E>(self) -> Result<(), E> {
             Ok(())
         }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok(())
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+            UniqueAny.visit_seq(seq).map(drop)
         }
     };
 }
@@ -493,9 +503,8 @@ impl<'de> Visitor<'de> for CheckScalar {
         f.write_str("any JSON value")
     }
     accept_scalars!();
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(())
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        UniqueAny.visit_map(map).map(drop)
     }
 }
 
@@ -506,19 +515,11 @@ impl<'de> Visitor<'de> for CheckNode {
     }
     accept_scalars!();
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while map.next_key::<CheckKey>()?.is_some() {
+        let mut seen = KeySet::default();
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            seen.insert(&key)?;
             map.next_value::<CheckNode>()?;
         }
-        Ok(())
-    }
-}
-
-impl<'de> Visitor<'de> for CheckKey {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a string key")
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
         Ok(())
     }
 }
@@ -534,7 +535,6 @@ macro_rules! deserialize_with {
 }
 deserialize_with!(CheckScalar, deserialize_any);
 deserialize_with!(CheckNode, deserialize_any);
-deserialize_with!(CheckKey, deserialize_str);
 
 struct CheckTopVisitor;
 
@@ -545,7 +545,9 @@ impl<'de> Visitor<'de> for CheckTopVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StampedKeys, A::Error> {
         let mut keys = StampedKeys::default();
+        let mut seen = KeySet::default();
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            seen.insert(&key)?;
             match key.as_ref() {
                 "gen_ai" => map.next_value::<CheckNode>().map(drop)?,
                 k if SCALAR_KEYS.contains(&k) => {
@@ -558,7 +560,7 @@ impl<'de> Visitor<'de> for CheckTopVisitor {
                     }
                     map.next_value::<CheckScalar>().map(drop)?
                 }
-                _ => map.next_value::<IgnoredAny>().map(drop)?,
+                _ => map.next_value::<UniqueAny>().map(drop)?,
             }
         }
         Ok(keys)

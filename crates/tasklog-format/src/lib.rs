@@ -30,13 +30,16 @@ mod event;
 mod layout;
 mod line;
 mod name;
+mod strict;
 
 pub use clock::{new_span_id, new_trace_id, now_rfc3339, rfc3339_at, IdGenerator, StampBuf};
-pub use envelope::{check_envelope, Envelope, Node, Scalar, StampedKeys};
+pub use envelope::{check_envelope, Envelope, Node, Scalar, StampedKeys, MAX_SAFE_INTEGER};
 pub use event::EventKind;
 pub use layout::{classify_entry, EntryKind, RESULT_DOC, TASK_DOC, TEMP_PREFIX};
 pub use line::{
-    complete_lines, decode_line, validate_document, validate_line, validate_str, DecodeError,
-    LineError, Prepared, Stamp, FORMAT_VERSION, MAX_DEPTH,
+    complete_lines, decode_line, strip_byte_order_mark, validate_document, validate_line,
+    validate_str, DecodeError, LineError, Position, Prepared, Stamp, BYTE_ORDER_MARK,
+    FORMAT_VERSION, MAX_DEPTH,
 };
+pub use strict::{find_lone_surrogate, LoneSurrogate};
 pub use name::{DocName, NameError, StreamName, TaskId, NAME_MAX};

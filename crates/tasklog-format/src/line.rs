@@ -10,6 +10,7 @@ use std::fmt;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::envelope::{check_envelope, Envelope, StampedKeys};
+use crate::strict::{find_lone_surrogate, UniqueAny, DUPLICATE_KEY};
 
 /// The `v` written on every record by our writers.
 pub const FORMAT_VERSION: u32 = 1;
@@ -62,6 +63,9 @@ pub struct Prepared {
 impl Prepared {
     /// Validates the caller's JSON text: exactly one object, nothing after it.
     pub fn from_json(text: &str) -> Result<Prepared, LineError> {
+        // A byte order mark before the JSON (PowerShell 5 pipes one) is not
+        // part of the record; the line written never carries one.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
         // One parse, the indexer's own: the writer accepts exactly what the
         // indexer accepts (depth limit, promoted fields' decoding).
@@ -260,12 +264,80 @@ pub enum DecodeError {
     /// The line is JSON but not an object.
     #[error("JSON value is not an object")]
     NotObject,
+    /// A line (not the first of its file) starts with a UTF-8 byte order mark.
+    #[error("UTF-8 byte order mark at the start of the line (only a file's first line may have one)")]
+    ByteOrderMark,
+    /// `NaN`, `Infinity` or `-Infinity`: Python's `json.dumps` writes them by
+    /// default, but they are not JSON (RFC 8259 §6).
+    #[error("{token} is not valid JSON (RFC 8259 §6) at {at}")]
+    NotANumber {
+        /// The token found.
+        token: &'static str,
+        /// Where it starts.
+        at: Position,
+    },
+    /// A `\uXXXX` escape of half a surrogate pair (see `strict.rs`).
+    #[error("lone surrogate \\u{unit:04x} at {at}: readers decode it differently (SQLite gives bytes that are not UTF-8)")]
+    LoneSurrogate {
+        /// The escaped code unit.
+        unit: u16,
+        /// Where the escape starts.
+        at: Position,
+    },
+    /// An object repeats a key (see `strict.rs`).
+    #[error("duplicate key {key} at {at}: readers disagree on which value wins (SQLite takes the first, jq and Python the last)")]
+    DuplicateKey {
+        /// The key, quoted.
+        key: String,
+        /// Where the parser noticed it (just after the repeated key).
+        at: Position,
+    },
+}
+
+/// Where in a line or document a problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// 1-based line within the text (always 1 for a stream's line).
+    pub line: usize,
+    /// 0-based byte within that line.
+    pub byte: usize,
+}
+
+impl Position {
+    fn of_byte(text: &[u8], at: usize) -> Position {
+        let before = &text[..at.min(text.len())];
+        let line = 1 + memchr::memchr_iter(b'\n', before).count();
+        let start = memchr::memrchr(b'\n', before).map_or(0, |nl| nl + 1);
+        Position {
+            line,
+            byte: at - start,
+        }
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 1 {
+            write!(f, "byte {}", self.byte)
+        } else {
+            write!(f, "line {} byte {}", self.line, self.byte)
+        }
+    }
+}
+
+/// The UTF-8 encoding of U+FEFF, which Notepad and PowerShell 5 put at the
+/// start of a file. RFC 8259 §8.1 lets a parser ignore it there.
+pub const BYTE_ORDER_MARK: &[u8] = b"\xEF\xBB\xBF";
+
+/// `bytes` without a leading byte order mark.
+pub fn strip_byte_order_mark(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(BYTE_ORDER_MARK).unwrap_or(bytes)
 }
 
 /// Decodes one complete line (without its newline) into its envelope.
 pub fn decode_line(line: &[u8]) -> Result<Envelope<'_>, DecodeError> {
     let text = precheck(line)?;
-    serde_json::from_str::<Envelope<'_>>(text).map_err(json_error)
+    serde_json::from_str::<Envelope<'_>>(text).map_err(|e| json_error(e, text))
 }
 
 /// Accepts exactly the lines [`decode_line`] accepts, building nothing;
@@ -280,7 +352,7 @@ pub fn validate_line(line: &[u8]) -> Result<StampedKeys, DecodeError> {
 /// [`validate_line`] for text already known to be UTF-8.
 pub fn validate_str(text: &str) -> Result<StampedKeys, DecodeError> {
     let text = precheck_str(text)?;
-    check_envelope(text).map_err(json_error)
+    check_envelope(text).map_err(|e| json_error(e, text))
 }
 
 /// The checks before the parse: NUL, UTF-8, depth, and that the value is
@@ -299,7 +371,11 @@ fn precheck_str(text: &str) -> Result<&str, DecodeError> {
     if let Some(at) = memchr::memchr(0, text.as_bytes()) {
         return Err(DecodeError::Nul { at });
     }
+    if text.as_bytes().starts_with(BYTE_ORDER_MARK) {
+        return Err(DecodeError::ByteOrderMark);
+    }
     check_depth(text.as_bytes())?;
+    check_surrogates(text.as_bytes())?;
     let first = text
         .trim_start_matches(|c: char| c.is_ascii_whitespace())
         .as_bytes()
@@ -308,22 +384,35 @@ fn precheck_str(text: &str) -> Result<&str, DecodeError> {
         // Distinguish "valid JSON but not an object" from garbage.
         return match serde_json::from_str::<IgnoredAny>(text) {
             Ok(_) => Err(DecodeError::NotObject),
-            Err(e) => Err(json_error(e)),
+            Err(e) => Err(json_error(e, text)),
         };
     }
     Ok(text)
 }
 
 /// Checks that a document is one valid JSON value (any type) that every
-/// consumer can read: UTF-8, no deeper than [`MAX_DEPTH`], nothing after it.
+/// consumer can read the same way: UTF-8, no deeper than [`MAX_DEPTH`], no
+/// repeated key, no lone surrogate, nothing after it. A leading byte order
+/// mark is the caller's to strip ([`strip_byte_order_mark`]).
 pub fn validate_document(bytes: &[u8]) -> Result<(), DecodeError> {
     let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::InvalidUtf8 {
         valid_up_to: e.valid_up_to(),
     })?;
     check_depth(bytes)?;
-    serde_json::from_str::<IgnoredAny>(text)
+    check_surrogates(bytes)?;
+    serde_json::from_str::<UniqueAny>(text)
         .map(drop)
-        .map_err(json_error)
+        .map_err(|e| json_error(e, text))
+}
+
+fn check_surrogates(text: &[u8]) -> Result<(), DecodeError> {
+    match find_lone_surrogate(text) {
+        Some(s) => Err(DecodeError::LoneSurrogate {
+            unit: s.unit,
+            at: Position::of_byte(text, s.at),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Deepest nesting accepted, the same as serde_json's recursion limit.
@@ -367,26 +456,76 @@ fn check_depth(line: &[u8]) -> Result<(), DecodeError> {
     Ok(())
 }
 
-fn json_error(e: serde_json::Error) -> DecodeError {
+/// Turns serde_json's error into the cause a reader of `ingest_errors`
+/// needs: the common mistakes by name, the rest with serde's own words.
+fn json_error(e: serde_json::Error, text: &str) -> DecodeError {
     let message = e.to_string();
     if message.starts_with("recursion limit exceeded") {
-        DecodeError::TooDeep
-    } else {
-        DecodeError::InvalidJson { message }
+        return DecodeError::TooDeep;
     }
+    // serde_json's column is 1-based and counts bytes.
+    let at = Position {
+        line: e.line(),
+        byte: e.column().saturating_sub(1),
+    };
+    if let Some(rest) = message.strip_prefix(DUPLICATE_KEY) {
+        let key = rest.rsplit_once(" at line ").map_or(rest, |(k, _)| k);
+        return DecodeError::DuplicateKey {
+            key: key.to_owned(),
+            at,
+        };
+    }
+    if e.is_syntax() {
+        let line = text.lines().nth(e.line().saturating_sub(1)).unwrap_or("");
+        let here = line.get(at.byte..).unwrap_or("");
+        // After a minus sign serde points at what follows it.
+        let signed = at.byte > 0 && line.as_bytes().get(at.byte - 1) == Some(&b'-');
+        for token in ["NaN", "Infinity"] {
+            if here.starts_with(token) {
+                return match signed {
+                    true if token == "Infinity" => DecodeError::NotANumber {
+                        token: "-Infinity",
+                        at: Position {
+                            byte: at.byte - 1,
+                            ..at
+                        },
+                    },
+                    _ => DecodeError::NotANumber { token, at },
+                };
+            }
+        }
+    }
+    DecodeError::InvalidJson { message }
 }
 
 /// Splits `buf` into complete lines. Returns each line's range (newline
 /// excluded) and how many bytes the complete lines span; bytes after the
 /// last `\n` are a partial line that must wait.
-pub fn complete_lines(buf: &[u8]) -> (Vec<std::ops::Range<usize>>, usize) {
+///
+/// A line ends at `\n` or `\r\n`, as Windows writers end it (Fluent Bit and
+/// Filebeat read it the same way): the `\r` belongs to the ending, not to
+/// the record. When `buf` starts its file (`at_file_start`), a leading byte
+/// order mark is skipped (RFC 8259 §8.1). Each range covers exactly the
+/// record's bytes, so a record's offset is where its JSON starts.
+pub fn complete_lines(buf: &[u8], at_file_start: bool) -> (Vec<std::ops::Range<usize>>, usize) {
     let mut lines = Vec::new();
-    let mut start = 0;
+    let mut start = if at_file_start && buf.starts_with(BYTE_ORDER_MARK) {
+        BYTE_ORDER_MARK.len()
+    } else {
+        0
+    };
+    let mut used = 0;
     for nl in memchr::memchr_iter(b'\n', buf) {
-        lines.push(start..nl);
+        let end = if nl > start && buf[nl - 1] == b'\r' {
+            nl - 1
+        } else {
+            nl
+        };
+        lines.push(start..end);
         start = nl + 1;
+        used = start;
     }
-    (lines, start)
+    (lines, used)
 }
 
 #[cfg(test)]
@@ -456,7 +595,14 @@ mod tests {
         assert!(render(&deep).unwrap_err().contains("nested deeper"));
         assert!(render(r#"{"name":"\ud800"}"#)
             .unwrap_err()
-            .contains("hex escape"));
+            .contains("lone surrogate"));
+        assert!(render(r#"{"content":"x\ud83d"}"#)
+            .unwrap_err()
+            .contains("lone surrogate \\ud83d at byte 13"));
+        assert!(render(r#"{"a":1,"a":2}"#)
+            .unwrap_err()
+            .contains("duplicate key"));
+        assert!(render("\u{feff}{\"a\":1}").is_ok(), "a piped mark is not the record's");
         assert!(
             render(r#"{"nul":"\u0000"}"#).is_ok(),
             "an escaped NUL is valid JSON"
@@ -532,10 +678,62 @@ mod tests {
 
     #[test]
     fn complete_lines_leave_the_partial_tail() {
-        let (lines, used) = complete_lines(b"a\nbb\n\npart");
+        let (lines, used) = complete_lines(b"a\nbb\n\npart", false);
         assert_eq!(lines, vec![0..1, 2..4, 5..5]);
         assert_eq!(used, 6);
-        assert_eq!(complete_lines(b"no newline"), (vec![], 0));
+        assert_eq!(complete_lines(b"no newline", false), (vec![], 0));
+    }
+
+    #[test]
+    fn crlf_endings_and_a_leading_bom_are_framing() {
+        let buf = b"\xEF\xBB\xBF{}\r\n{\"a\":1}\r\n\r\n{}\n\xEF\xBB\xBF{}\npart\r";
+        let (lines, used) = complete_lines(buf, true);
+        let got: Vec<&[u8]> = lines.iter().map(|r| &buf[r.clone()]).collect();
+        let want: Vec<&[u8]> = vec![b"{}", b"{\"a\":1}", b"", b"{}", b"\xEF\xBB\xBF{}"];
+        assert_eq!(got, want);
+        assert_eq!(lines[0].start, 3, "the first record starts after the mark");
+        assert_eq!(used, buf.len() - 5);
+        // Not at the file start, the mark is the line's (and quarantined).
+        assert_eq!(complete_lines(b"\xEF\xBB\xBF{}\n", false).0, vec![0..5]);
+        assert_eq!(
+            decode_line(b"\xEF\xBB\xBF{}").map(drop),
+            Err(DecodeError::ByteOrderMark)
+        );
+    }
+
+    #[test]
+    fn the_causes_readers_trip_on_are_named() {
+        let cases: &[(&[u8], &str)] = &[
+            (
+                br#"{"event":"message","role":"user","content":"x\ud83d"}"#,
+                "lone surrogate \\ud83d at byte 45",
+            ),
+            (br#"{"a":NaN}"#, "NaN is not valid JSON (RFC 8259 §6) at byte 5"),
+            (br#"{"a":[1,Infinity]}"#, "Infinity is not valid JSON"),
+            (br#"{"a":-Infinity}"#, "-Infinity is not valid JSON (RFC 8259 §6) at byte 5"),
+            (
+                br#"{"event":"message","content":"hi","event":"tool.fail"}"#,
+                "duplicate key \"event\" at byte",
+            ),
+            (
+                br#"{"event":"llm.call","gen_ai":{"usage":{"input_tokens":10,"input_tokens":100000}}}"#,
+                "duplicate key \"input_tokens\"",
+            ),
+            (br#"{"x":{"deep":{"k":1,"k":2}}}"#, "duplicate key \"k\""),
+            (br#"{"x":[{"k":1,"\u006b":2}]}"#, "duplicate key \"k\""),
+        ];
+        for (line, want) in cases {
+            let decoded = decode_line(line).map(drop).unwrap_err().to_string();
+            assert!(decoded.contains(want), "{}: {decoded}", String::from_utf8_lossy(line));
+            let validated = validate_line(line).map(drop).unwrap_err().to_string();
+            assert_eq!(validated, decoded, "the writer refuses what the indexer quarantines");
+        }
+        let doc = b"{\n  \"a\": 1,\n  \"a\": 2\n}";
+        let err = validate_document(doc).unwrap_err().to_string();
+        assert!(err.contains("duplicate key \"a\" at line 3"), "{err}");
+        let err = validate_document(br#"["\udfff"]"#).unwrap_err().to_string();
+        assert!(err.contains("lone surrogate \\udfff at byte 2"), "{err}");
+        assert_eq!(strip_byte_order_mark(b"\xEF\xBB\xBF{}"), b"{}");
     }
 
     fn json_leaf() -> impl Strategy<Value = serde_json::Value> {

@@ -217,7 +217,7 @@ fn read_open_stream(
             break; // shrank while reading; the next look sees the truncation
         }
         pos += n as u64;
-        let (lines, mut used) = tasklog_format::complete_lines(buf);
+        let (lines, mut used) = tasklog_format::complete_lines(buf, consumed == 0);
         let mut turn_full = false;
         for range in lines {
             if rows.len() + errors.len() >= limits.max_rows {
@@ -388,9 +388,12 @@ fn read_open_document(
     let mut bytes = Vec::with_capacity(size as usize);
     std::io::Read::read_to_end(&mut &*file, &mut bytes)?;
     let hash = xxh3_64(&bytes) as i64;
-    let content = match tasklog_format::validate_document(&bytes) {
+    // A mark from Notepad or PowerShell is framing, not JSON (RFC 8259
+    // §8.1); older SQLite (Python's) would not parse the body with it.
+    let json = tasklog_format::strip_byte_order_mark(&bytes);
+    let content = match tasklog_format::validate_document(json) {
         Ok(()) => DocContent::Body {
-            body: String::from_utf8(bytes).unwrap_or_default(),
+            body: String::from_utf8(json.to_vec()).unwrap_or_default(),
             updated_at: tasklog_format::rfc3339_at(meta.modified()?),
         },
         Err(e) => DocContent::Invalid(Quarantine::new(

@@ -155,9 +155,12 @@ fn verify_stream(
             pending_lines += 1;
         } else {
             line_no += 1;
+            // The indexer's framing: `\r\n` endings, a first-line mark.
+            let (ranges, _) = tasklog_format::complete_lines(&buf, pos == 0);
+            let range = ranges.first().cloned().unwrap_or(0..n - 1);
             classify(
-                &buf[..n - 1],
-                pos,
+                &buf[range.clone()],
+                pos + range.start as u64,
                 line_no,
                 line_limit,
                 "",
@@ -267,9 +270,10 @@ fn verify_document(conn: &Connection, db: &Path, abs: &Path, path: &str) -> Resu
         Ok(bytes) => {
             report.file_bytes = bytes.len() as u64;
             report.file_hash = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes));
-            let valid = tasklog_format::validate_document(&bytes).is_ok();
+            let json = tasklog_format::strip_byte_order_mark(&bytes);
+            let valid = tasklog_format::validate_document(json).is_ok();
             match (&body, valid) {
-                (Some(b), true) if b.as_bytes() != bytes => report
+                (Some(b), true) if b.as_bytes() != json => report
                     .differences
                     .push("indexed body differs from the file".into()),
                 (None, true) => report

@@ -168,9 +168,19 @@ pub fn expected_rows(path: &Path) -> Vec<(u64, String)> {
     let bytes = std::fs::read(path).unwrap_or_default();
     let mut out = Vec::new();
     let mut start = 0usize;
+    // FORMAT.md's framing: a leading byte order mark and the `\r` of a
+    // `\r\n` ending are not part of the record.
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        start = 3;
+    }
     for (i, b) in bytes.iter().enumerate() {
         if *b == b'\n' {
-            let line = &bytes[start..i];
+            let end = if i > start && bytes[i - 1] == b'\r' {
+                i - 1
+            } else {
+                i
+            };
+            let line = &bytes[start..end];
             if let Ok(text) = std::str::from_utf8(line) {
                 if !text.contains('\0')
                     && serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| v.is_object())

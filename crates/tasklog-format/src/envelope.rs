@@ -47,7 +47,7 @@ impl Scalar<'_> {
     /// enough that sums of them in the index cannot overflow 64 bits.
     pub fn as_i64(&self) -> Option<i64> {
         match *self {
-            Scalar::Int(i) if i.abs() <= MAX_SAFE_INTEGER => Some(i),
+            Scalar::Int(i) if i.unsigned_abs() <= MAX_SAFE_INTEGER as u64 => Some(i),
             Scalar::Float(f) if f.fract() == 0.0 && f.abs() <= MAX_SAFE_INTEGER as f64 => {
                 Some(f as i64)
             }
@@ -55,10 +55,13 @@ impl Scalar<'_> {
         }
     }
 
-    /// The value as a float, if it is a number.
+    /// The value as a float, if it is a number a double holds exactly as
+    /// SQLite reads it: any non-integer literal, and integers within
+    /// ±[`MAX_SAFE_INTEGER`] (a larger 64-bit integer would be rounded here
+    /// but stays exact in SQLite's `json_extract`).
     pub fn as_f64(&self) -> Option<f64> {
         match *self {
-            Scalar::Int(i) => Some(i as f64),
+            Scalar::Int(i) if i.unsigned_abs() <= MAX_SAFE_INTEGER as u64 => Some(i as f64),
             Scalar::Float(f) => Some(f),
             _ => None,
         }

@@ -41,5 +41,5 @@ pub use line::{
     validate_str, DecodeError, LineError, Position, Prepared, Stamp, BYTE_ORDER_MARK,
     FORMAT_VERSION, MAX_DEPTH,
 };
-pub use strict::{find_lone_surrogate, LoneSurrogate};
 pub use name::{DocName, NameError, StreamName, TaskId, NAME_MAX};
+pub use strict::{find_lone_surrogate, LoneSurrogate};

@@ -265,7 +265,9 @@ pub enum DecodeError {
     #[error("JSON value is not an object")]
     NotObject,
     /// A line (not the first of its file) starts with a UTF-8 byte order mark.
-    #[error("UTF-8 byte order mark at the start of the line (only a file's first line may have one)")]
+    #[error(
+        "UTF-8 byte order mark at the start of the line (only a file's first line may have one)"
+    )]
     ByteOrderMark,
     /// `NaN`, `Infinity` or `-Infinity`: Python's `json.dumps` writes them by
     /// default, but they are not JSON (RFC 8259 §6).
@@ -602,7 +604,10 @@ mod tests {
         assert!(render(r#"{"a":1,"a":2}"#)
             .unwrap_err()
             .contains("duplicate key"));
-        assert!(render("\u{feff}{\"a\":1}").is_ok(), "a piped mark is not the record's");
+        assert!(
+            render("\u{feff}{\"a\":1}").is_ok(),
+            "a piped mark is not the record's"
+        );
         assert!(
             render(r#"{"nul":"\u0000"}"#).is_ok(),
             "an escaped NUL is valid JSON"
@@ -724,9 +729,16 @@ mod tests {
         ];
         for (line, want) in cases {
             let decoded = decode_line(line).map(drop).unwrap_err().to_string();
-            assert!(decoded.contains(want), "{}: {decoded}", String::from_utf8_lossy(line));
+            assert!(
+                decoded.contains(want),
+                "{}: {decoded}",
+                String::from_utf8_lossy(line)
+            );
             let validated = validate_line(line).map(drop).unwrap_err().to_string();
-            assert_eq!(validated, decoded, "the writer refuses what the indexer quarantines");
+            assert_eq!(
+                validated, decoded,
+                "the writer refuses what the indexer quarantines"
+            );
         }
         let doc = b"{\n  \"a\": 1,\n  \"a\": 2\n}";
         let err = validate_document(doc).unwrap_err().to_string();

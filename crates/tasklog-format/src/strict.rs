@@ -32,6 +32,8 @@ pub(crate) struct KeySet<'de> {
 
 impl<'de> KeySet<'de> {
     /// Records `key`, or fails naming it when the object already had it.
+    /// Takes the `Cow` itself: a borrowed key is kept without copying.
+    #[allow(clippy::ptr_arg)]
     pub(crate) fn insert<E: de::Error>(&mut self, key: &Cow<'de, str>) -> Result<(), E> {
         if self.keys.iter().any(|k| k == key) {
             return Err(E::custom(format_args!("{DUPLICATE_KEY}{key:?}")));

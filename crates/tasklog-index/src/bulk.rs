@@ -92,17 +92,11 @@ const WORKERS_ABOVE: &[&str] = &[
 
 /// The rollup rows of the calls above `?1`, added to what is there. Also
 /// how re-pricing rebuilds the rollup (`prices.rs`, from an empty table).
-pub(crate) const ROLLUP_CALLS_ABOVE: &str = r#"
-INSERT INTO cost_rollup
-SELECT coalesce(date(timestamp), substr(timestamp, 1, 10)), task_id, coalesce(model, ''), coalesce(provider, ''),
-       count(*), sum(coalesce(tokens_input, 0)), sum(coalesce(tokens_output, 0)),
-       sum(coalesce(tokens_cached_read, 0)), sum(coalesce(tokens_cached_write, 0)),
-       sum(coalesce(estimated_cost_usd, 0)), sum(coalesce(actual_cost_usd, 0)),
-       sum(estimated_cost_usd IS NULL),
-       sum(CASE WHEN estimated_cost_usd IS NULL THEN coalesce(tokens_total, 0) ELSE 0 END)
-  FROM api_calls
- WHERE call_id > ?1
- GROUP BY 1, 2, 3, 4
+/// `rollups.rs` holds the aggregation and proves it against the triggers.
+pub(crate) const ROLLUP_CALLS_ABOVE: &str = concat!(
+    "INSERT INTO cost_rollup ",
+    crate::rollups::cost_rollup_select!("call_id > ?1"),
+    "
     ON CONFLICT (day, task_id, model, provider) DO UPDATE SET
        calls = calls + excluded.calls,
        tokens_input = tokens_input + excluded.tokens_input,
@@ -112,7 +106,8 @@ SELECT coalesce(date(timestamp), substr(timestamp, 1, 10)), task_id, coalesce(mo
        cost_usd = cost_usd + excluded.cost_usd,
        actual_cost_usd = actual_cost_usd + excluded.actual_cost_usd,
        unpriced_calls = unpriced_calls + excluded.unpriced_calls,
-       unpriced_tokens = unpriced_tokens + excluded.unpriced_tokens"#;
+       unpriced_tokens = unpriced_tokens + excluded.unpriced_tokens"
+);
 
 /// Tables whose full secondary indexes are dropped for a bulk load and
 /// built once, by sorting, at its end: `records` and the derived tables

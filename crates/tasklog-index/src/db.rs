@@ -29,9 +29,18 @@ pub fn open_for_writing(path: &Path) -> Result<Connection> {
         .map_err(|e| Error::sqlite(path, "opening database", e))?;
     configure(&conn, path)?;
     refuse_newer_schema(&conn, path)?;
+    // A bulk load a crash interrupted is finished before migrating, with
+    // the triggers it saved: a migration that replaces a suspended trigger
+    // must find it in place (and the load's saved copy must not come back
+    // over the new one). Its statements need the query surface of
+    // migration 5.
+    if schema::version(&conn).map_err(|e| Error::sqlite(path, "reading schema version", e))? >= 5 {
+        crate::bulk::ensure(&conn).map_err(|e| Error::sqlite(path, "finishing bulk load", e))?;
+    }
     schema::migrate(&mut conn, &tasklog_format::now_rfc3339())
         .map_err(|e| Error::sqlite(path, "migrating schema", e))?;
-    // Finishes a bulk load a crash interrupted (indexes, derived rows).
+    // Finishes a bulk load a crash interrupted (indexes, derived rows) on
+    // a database that was older than migration 5.
     crate::bulk::ensure(&conn).map_err(|e| Error::sqlite(path, "finishing bulk load", e))?;
     Ok(conn)
 }

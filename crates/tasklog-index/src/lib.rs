@@ -25,6 +25,7 @@ mod error;
 mod indexer;
 mod options;
 mod prices;
+mod rollups;
 mod schema;
 mod sink;
 mod status;

@@ -52,6 +52,9 @@ pub struct VerifyReport {
     pub files: Vec<FileReport>,
     /// Files on disk with content that the index does not know.
     pub unindexed: Vec<String>,
+    /// Rows where a rollup (`cost_rollup`, `cost_daily`) or `api_calls`
+    /// differs from a fresh aggregation of its source.
+    pub derived: Vec<String>,
     /// Whether the index equals the files.
     pub equal: bool,
 }
@@ -81,8 +84,11 @@ pub fn verify(root: &Path, db: &Path, line_limit: u64) -> Result<VerifyReport> {
         report.files.push(file_report);
     }
     report.unindexed = unindexed_files(root, &known);
-    report.equal =
-        report.unindexed.is_empty() && report.files.iter().all(|f| f.differences.is_empty());
+    report.derived =
+        crate::rollups::differences(&conn).map_err(|e| Error::sqlite(db, "checking rollups", e))?;
+    report.equal = report.unindexed.is_empty()
+        && report.derived.is_empty()
+        && report.files.iter().all(|f| f.differences.is_empty());
     Ok(report)
 }
 

@@ -31,6 +31,9 @@ pub fn run(config: &Config, args: VerifyArgs) -> Result<Outcome> {
         for path in &report.unindexed {
             outln!("{path}: on disk, not in the index");
         }
+        for d in &report.derived {
+            outln!("{d}");
+        }
         let rows: u64 = report.files.iter().map(|f| f.rows).sum();
         let quarantined: u64 = report.files.iter().map(|f| f.quarantined).sum();
         outln!(
@@ -40,8 +43,9 @@ pub fn run(config: &Config, args: VerifyArgs) -> Result<Outcome> {
                 "index equals the files".to_owned()
             } else {
                 format!(
-                    "{differing} file(s) differ, {} unindexed",
-                    report.unindexed.len()
+                    "{differing} file(s) differ, {} unindexed, {} derived row(s) differ",
+                    report.unindexed.len(),
+                    report.derived.len()
                 )
             }
         );

@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use crate::strict::{KeySet, UniqueAny};
+use crate::strict::{Key, KeySet, UniqueAny};
 
 /// The largest integer an integer column takes from a record: 2^53 − 1,
 /// JavaScript's `Number.MAX_SAFE_INTEGER`.
@@ -191,7 +191,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut entries = Vec::new();
         let mut seen = KeySet::default();
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             seen.insert(&key)?;
             entries.push((key, map.next_value::<Node<'de>>()?));
         }
@@ -300,7 +300,7 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
         let mut ts_fallback: Option<Scalar<'de>> = None;
         let mut type_field: Option<Scalar<'de>> = None;
         let mut seen = KeySet::default();
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             seen.insert(&key)?;
             let slot = match key.as_ref() {
                 "v" => &mut env.v,
@@ -519,7 +519,7 @@ impl<'de> Visitor<'de> for CheckNode {
     accept_scalars!();
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut seen = KeySet::default();
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             seen.insert(&key)?;
             map.next_value::<CheckNode>()?;
         }
@@ -549,7 +549,7 @@ impl<'de> Visitor<'de> for CheckTopVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StampedKeys, A::Error> {
         let mut keys = StampedKeys::default();
         let mut seen = KeySet::default();
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             seen.insert(&key)?;
             match key.as_ref() {
                 "gen_ai" => map.next_value::<CheckNode>().map(drop)?,

@@ -23,11 +23,31 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 /// hands the error back with its position.
 pub(crate) const DUPLICATE_KEY: &str = "duplicate key ";
 
-/// The keys seen so far in one object. Most objects have a handful of keys,
-/// so a linear scan over a small vector beats hashing.
-#[derive(Default)]
+/// How many borrowed keys a [`KeySet`] holds without allocating.
+const INLINE_KEYS: usize = 16;
+
+/// The keys seen so far in one object. Most objects have a handful of keys
+/// borrowed from the line (no escapes), so they live in a small array on
+/// the stack and a linear scan finds repeats: the writer validates every
+/// record with this, and an allocation per object doubled its cost.
 pub(crate) struct KeySet<'de> {
-    keys: Vec<Cow<'de, str>>,
+    inline: [&'de str; INLINE_KEYS],
+    len: usize,
+    /// Borrowed keys past the inline ones.
+    spilled: Vec<&'de str>,
+    /// Keys that had escapes, decoded.
+    owned: Vec<String>,
+}
+
+impl Default for KeySet<'_> {
+    fn default() -> Self {
+        KeySet {
+            inline: [""; INLINE_KEYS],
+            len: 0,
+            spilled: Vec::new(),
+            owned: Vec::new(),
+        }
+    }
 }
 
 impl<'de> KeySet<'de> {
@@ -35,11 +55,51 @@ impl<'de> KeySet<'de> {
     /// Takes the `Cow` itself: a borrowed key is kept without copying.
     #[allow(clippy::ptr_arg)]
     pub(crate) fn insert<E: de::Error>(&mut self, key: &Cow<'de, str>) -> Result<(), E> {
-        if self.keys.iter().any(|k| k == key) {
-            return Err(E::custom(format_args!("{DUPLICATE_KEY}{key:?}")));
+        let k: &str = key;
+        let seen = self.inline[..self.len].contains(&k)
+            || self.spilled.contains(&k)
+            || self.owned.iter().any(|o| o == k);
+        if seen {
+            return Err(E::custom(format_args!("{DUPLICATE_KEY}{k:?}")));
         }
-        self.keys.push(key.clone());
+        match key {
+            Cow::Borrowed(b) if self.len < INLINE_KEYS => {
+                self.inline[self.len] = b;
+                self.len += 1;
+            }
+            Cow::Borrowed(b) => self.spilled.push(b),
+            Cow::Owned(o) => self.owned.push(o.clone()),
+        }
         Ok(())
+    }
+}
+
+/// An object key, borrowed from the text when it has no escapes. (serde's
+/// own `Cow<str>` always allocates: one `String` per key.)
+pub(crate) struct Key<'de>(pub(crate) Cow<'de, str>);
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(v)))
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(KeyVisitor)
     }
 }
 
@@ -77,7 +137,7 @@ impl<'de> Visitor<'de> for UniqueAny {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UniqueAny, A::Error> {
         let mut seen = KeySet::default();
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             seen.insert(&key)?;
             map.next_value::<UniqueAny>()?;
         }

@@ -185,6 +185,9 @@ CREATE TABLE indexer_state (
     include_str!("migrations/0004_worker_sessions.sql"),
     // 5: action_triggers without its join, the per-day cost rollup.
     include_str!("migrations/0005_rollups.sql"),
+    // 6: file-level diagnostics (unreadable files, symbolic links) apart
+    // from quarantined lines, with `resolved_at` once they no longer hold.
+    include_str!("migrations/0006_file_diagnostics.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -35,8 +35,10 @@ const EVENT_QUEUE: usize = 8192;
 /// `stat`): how soon a removed and re-created root is followed again.
 const ROOT_CHECK: Duration = Duration::from_millis(200);
 
-/// Which file a watch is on: (device, inode).
-type Identity = (u64, u64);
+/// Which folder a watch is on: device, inode, and birth time where the
+/// file system keeps one (a folder removed and made again at once often
+/// gets the same inode number back).
+type Identity = (u64, u64, Option<std::time::SystemTime>);
 
 /// The identity of a directory; `follow`: whether a symbolic link to one
 /// counts (the root may be a link; a task folder may not).
@@ -49,7 +51,7 @@ fn dir_identity(path: &Path, follow: bool) -> Option<Identity> {
     };
     meta.ok()
         .filter(|m| m.is_dir())
-        .map(|m| (m.dev(), m.ino()))
+        .map(|m| (m.dev(), m.ino(), m.created().ok()))
 }
 
 /// Everything that can wake the loop.
@@ -87,14 +89,15 @@ const POLL_BUDGET: usize = 1000;
 
 impl Watches {
     /// Watches `task`'s folder if the budget allows; otherwise polls it. A
-    /// name already watched is watched again when its folder changed.
-    fn add(&mut self, root: &Path, task: &str) {
+    /// name already watched is watched again when its folder changed, or
+    /// always when `renew` (an event said the folder itself changed).
+    fn add(&mut self, root: &Path, task: &str, renew: bool) {
         let path = root.join(task);
         let Some(id) = dir_identity(&path, false) else {
             return self.remove(root, task);
         };
         match self.watched.get(task) {
-            Some(&known) if known == id => return,
+            Some(&known) if known == id && !renew => return,
             Some(_) => self.remove(root, task),
             None => {}
         }
@@ -133,10 +136,12 @@ impl Watches {
 
     /// Whether the root is another folder than the one watched (removed,
     /// re-created, replaced); if so, watches it again. The caller then
-    /// reconciles: a missing root lists as empty.
-    fn root_changed(&mut self, root: &Path) -> bool {
+    /// reconciles: a missing root lists as empty. `force`: an event said the
+    /// root itself changed, so its watch is not trusted whatever the
+    /// identity says.
+    fn root_changed(&mut self, root: &Path, force: bool) -> bool {
         let now = dir_identity(root, true);
-        if now == self.root_id {
+        if now == self.root_id && !force {
             return false;
         }
         if let Some(w) = &mut self.watcher {
@@ -244,7 +249,7 @@ pub async fn watch(mut indexer: Indexer, shutdown: impl Future<Output = ()>) -> 
             Wake::Shutdown => break,
             Wake::Reconcile => full_reconcile(&mut indexer, &mut watches)?,
             Wake::RootCheck => {
-                if watches.root_changed(&root) {
+                if watches.root_changed(&root, false) {
                     full_reconcile(&mut indexer, &mut watches)?;
                 }
             }
@@ -331,7 +336,7 @@ fn full_reconcile(indexer: &mut Indexer, watches: &mut Watches) -> Result<()> {
     let tasks = indexer.survey_root()?;
     for task in &tasks {
         if !indexer.is_sealed(task) {
-            watches.add(&root, task);
+            watches.add(&root, task, false);
         }
     }
     indexer.reconcile_listed(&tasks, &mut |_| {})?;
@@ -383,7 +388,7 @@ fn follow(
         let depth = rel.components().count();
         if depth == 0 {
             // An event about the root itself: removed, moved, replaced.
-            if watches.root_changed(root) {
+            if watches.root_changed(root, true) {
                 full_reconcile(indexer, watches)?;
                 return Ok(());
             }
@@ -394,7 +399,7 @@ fn follow(
             // task folder (gone, dotted, a link) has its rows removed.
             let task = rel.to_string_lossy().into_owned();
             if crate::discovery::classify_folder(root, &task) == crate::discovery::Folder::Task {
-                watches.add(root, &task);
+                watches.add(root, &task, true);
             } else {
                 watches.remove(root, &task);
             }

@@ -177,15 +177,17 @@ const CASES: &[Case] = &[
 /// Nothing of `task` is left in the index.
 fn no_trace(env: &Env, task: &str) -> bool {
     let conn = env.reader();
-    ["records", "files", "tasks", "documents"].iter().all(|table| {
-        conn.query_row(
-            &format!("SELECT count(*) FROM {table} WHERE task_id = ?1"),
-            [task],
-            |r| r.get::<_, i64>(0),
-        )
-        .unwrap()
-            == 0
-    })
+    ["records", "files", "tasks", "documents"]
+        .iter()
+        .all(|table| {
+            conn.query_row(
+                &format!("SELECT count(*) FROM {table} WHERE task_id = ?1"),
+                [task],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+                == 0
+        })
 }
 
 fn indexed(env: &Env, task: &str, stream: &str) -> bool {
@@ -203,24 +205,34 @@ fn every_folder_event_is_handled_when_it_arrives() {
             env.count("SELECT count(*) FROM indexer_state WHERE key = 'watch_mode'") == 1
         });
         if env.root.join("a").is_dir() || env.root.join("b").is_dir() {
-            let task = if env.root.join("a").is_dir() { "a" } else { "b" };
+            let task = if env.root.join("a").is_dir() {
+                "a"
+            } else {
+                "b"
+            };
             wait_for(&format!("{}: {task} indexed", case.name), STARTUP, || {
                 indexed(&env, task, "e")
             });
         }
         (case.act)(&env);
         let started = Instant::now();
-        wait_for(&format!("{}: change indexed", case.name), case.deadline, || {
-            case.absent.iter().all(|t| no_trace(&env, t))
-                && case.present.iter().all(|(t, s)| indexed(&env, t, s))
-        });
+        wait_for(
+            &format!("{}: change indexed", case.name),
+            case.deadline,
+            || {
+                case.absent.iter().all(|t| no_trace(&env, t))
+                    && case.present.iter().all(|(t, s)| indexed(&env, t, s))
+            },
+        );
         eprintln!("{}: {:?}", case.name, started.elapsed());
         // The watch moved with the folder: the next line is followed too.
         for (task, stream) in case.present {
             append_raw(&env.stream(task, stream), b"{\"after\":1}\n");
-            wait_for(&format!("{}: line after the change", case.name), FOLDER, || {
-                indexed(&env, task, stream)
-            });
+            wait_for(
+                &format!("{}: line after the change", case.name),
+                FOLDER,
+                || indexed(&env, task, stream),
+            );
         }
         verify_equal(&env);
         assert!(terminate(&mut watch).success(), "{}", case.name);
@@ -254,8 +266,14 @@ fn status_never_reports_zero_lag_while_bytes_wait() {
         if indexed(&env, "t", "e") {
             break;
         }
-        assert!(lag > 0, "status reported 0 bytes of lag while t/e.jsonl waits");
-        assert!(Instant::now() < deadline, "t/e.jsonl not indexed within {ROOT:?}");
+        assert!(
+            lag > 0,
+            "status reported 0 bytes of lag while t/e.jsonl waits"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "t/e.jsonl not indexed within {ROOT:?}"
+        );
     }
     assert!(terminate(&mut watch).success());
     // Without a watcher too: a stream nobody indexed yet is lag.

@@ -73,8 +73,11 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
 /// doc), and bounds the WAL a reset leaves behind.
 pub(crate) fn keep_wal_files(conn: &Connection, path: &Path) -> Result<()> {
     let mut persist: std::os::raw::c_int = 1;
-    conn.file_control(Some("main"), rusqlite::FileControl::PersistWal(&mut persist))
-        .map_err(|e| Error::sqlite(path, "keeping the WAL files", e))?;
+    conn.file_control(
+        Some("main"),
+        rusqlite::FileControl::PersistWal(&mut persist),
+    )
+    .map_err(|e| Error::sqlite(path, "keeping the WAL files", e))?;
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
         .map_err(|e| Error::sqlite(path, "limiting the WAL size", e))
 }
@@ -159,9 +162,11 @@ fn beside(db: &Path, suffix: &str) -> PathBuf {
 /// lives, so no `watch` or `index` can start meanwhile (they report the lock
 /// as held and can be started again a moment later).
 fn open_without_wal_files(path: &Path, first: rusqlite::Error) -> Result<Connection> {
-    let denied = |file: &Path, e: std::io::Error| Error::ReadAccess {
+    let denied = |file: &Path, e: std::io::Error| {
+        Error::ReadAccess {
         path: file.to_owned(),
         missing: format!("cannot read it: {e}; reading the index needs read access to the database and, when they exist, its -wal and -shm files"),
+    }
     };
     std::fs::File::open(path).map_err(|e| denied(path, e))?;
     let (wal, shm) = (beside(path, "-wal"), beside(path, "-shm"));

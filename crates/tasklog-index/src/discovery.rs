@@ -118,6 +118,9 @@ mod tests {
         for (name, expect) in cases {
             assert_eq!(classify_folder(root, name), expect, "{name}");
         }
-        assert_eq!(task_folders(&root.join("gone")).expect("gone").tasks.len(), 0);
+        assert_eq!(
+            task_folders(&root.join("gone")).expect("gone").tasks.len(),
+            0
+        );
     }
 }

@@ -155,7 +155,9 @@ impl Watches {
         }
         match now {
             Some(_) => tracing::info!(root = %root.display(), "log root (re)appeared; watching it"),
-            None => tracing::warn!(root = %root.display(), "log root is gone; waiting for it to come back"),
+            None => {
+                tracing::warn!(root = %root.display(), "log root is gone; waiting for it to come back")
+            }
         }
         self.root_id = now;
         true

@@ -23,10 +23,7 @@ pub(super) fn load(conn: &Connection, db: &Path) -> Result<BTreeMap<String, Stri
     conn.prepare(
         "SELECT path, reason FROM ingest_errors WHERE kind = 'file' AND resolved_at IS NULL",
     )
-    .and_then(|mut s| {
-        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect()
-    })
+    .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
     .map_err(|e| Error::sqlite(db, "loading diagnostics", e))
 }
 

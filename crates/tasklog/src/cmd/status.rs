@@ -50,7 +50,8 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<Outcome> {
         "wal:             {} bytes{}",
         s.wal_bytes,
         match &s.wal_reader_since {
-            Some(since) => format!(", held by a reader since {since} (it grows until that reader ends)"),
+            Some(since) =>
+                format!(", held by a reader since {since} (it grows until that reader ends)"),
             None => ", no reader holding it".into(),
         }
     );

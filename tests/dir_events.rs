@@ -16,7 +16,7 @@ mod support;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use support::{append_raw, code, expected_rows, stdout, terminate, verify_equal, wait_for, Env};
+use support::{append_raw, code, expected_rows, stdout, terminate, wait_for, Env};
 
 /// What the issue allows for a task folder's change.
 const FOLDER: Duration = Duration::from_secs(1);
@@ -195,48 +195,65 @@ fn indexed(env: &Env, task: &str, stream: &str) -> bool {
     !rows.is_empty() && rows == expected_rows(&env.stream(task, stream))
 }
 
-#[test]
-fn every_folder_event_is_handled_when_it_arrives() {
-    for case in CASES {
-        let env = Env::new();
-        (case.setup)(&env);
-        let mut watch = env.spawn_watch();
-        wait_for(&format!("{}: watcher ready", case.name), STARTUP, || {
-            env.count("SELECT count(*) FROM indexer_state WHERE key = 'watch_mode'") == 1
-        });
-        if env.root.join("a").is_dir() || env.root.join("b").is_dir() {
-            let task = if env.root.join("a").is_dir() {
-                "a"
-            } else {
-                "b"
-            };
+/// Polls `cond` until it holds or `timeout` passes.
+fn within(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    cond()
+}
+
+/// Runs one case; returns what went wrong, if anything.
+fn run(case: &Case) -> Option<String> {
+    let env = Env::new();
+    (case.setup)(&env);
+    let mut watch = env.spawn_watch();
+    wait_for(&format!("{}: watcher ready", case.name), STARTUP, || {
+        env.count("SELECT count(*) FROM indexer_state WHERE key = 'watch_mode'") == 1
+    });
+    for task in ["a", "b"] {
+        if env.root.join(task).is_dir() {
             wait_for(&format!("{}: {task} indexed", case.name), STARTUP, || {
                 indexed(&env, task, "e")
             });
         }
-        (case.act)(&env);
-        let started = Instant::now();
-        wait_for(
-            &format!("{}: change indexed", case.name),
-            case.deadline,
-            || {
-                case.absent.iter().all(|t| no_trace(&env, t))
-                    && case.present.iter().all(|(t, s)| indexed(&env, t, s))
-            },
-        );
+    }
+    (case.act)(&env);
+    let started = Instant::now();
+    let settled = within(case.deadline, || {
+        case.absent.iter().all(|t| no_trace(&env, t))
+            && case.present.iter().all(|(t, s)| indexed(&env, t, s))
+    });
+    let failure = if !settled {
+        Some(format!("not indexed within {:?}", case.deadline))
+    } else {
         eprintln!("{}: {:?}", case.name, started.elapsed());
         // The watch moved with the folder: the next line is followed too.
-        for (task, stream) in case.present {
+        case.present.iter().find_map(|(task, stream)| {
             append_raw(&env.stream(task, stream), b"{\"after\":1}\n");
-            wait_for(
-                &format!("{}: line after the change", case.name),
-                FOLDER,
-                || indexed(&env, task, stream),
-            );
-        }
-        verify_equal(&env);
-        assert!(terminate(&mut watch).success(), "{}", case.name);
-    }
+            (!within(FOLDER, || indexed(&env, task, stream)))
+                .then(|| format!("a line appended to {task}/{stream} afterwards was not followed"))
+        })
+    };
+    let failure = failure.or_else(|| {
+        let out = env.run(&["verify"]);
+        (code(&out) != 0).then(|| format!("verify: {}", stdout(&out)))
+    });
+    assert!(terminate(&mut watch).success(), "{}", case.name);
+    failure
+}
+
+#[test]
+fn every_folder_event_is_handled_when_it_arrives() {
+    let failed: Vec<String> = CASES
+        .iter()
+        .filter_map(|case| run(case).map(|why| format!("{}: {why}", case.name)))
+        .collect();
+    assert!(failed.is_empty(), "failed cases:\n{}", failed.join("\n"));
 }
 
 /// `status` lag, from its JSON.

@@ -66,8 +66,50 @@ fn read_only_commands_work_for_a_user_who_cannot_write_the_folder() {
     index(&env); // the sidecar's user; then it stops
                  // Readable by everyone, writable by nobody but its owner (and not
                  // even by the owner, so the test also means something as non-root).
+    for suffix in ["-wal", "-shm"] {
+        assert!(
+            beside(&env.db, suffix).exists(),
+            "the indexer keeps {suffix}"
+        );
+    }
     set_mode(env.dir.path(), 0o555);
     run_read_commands(&env, &prefix, "after the indexer stopped");
+
+    // Beside a running watcher: the reader sees its commits.
+    set_mode(env.dir.path(), 0o755);
+    let mut watch = env.spawn_watch();
+    wait_for("watcher ready", DEADLINE, || {
+        env.count("SELECT count(*) FROM indexer_state WHERE key = 'watch_mode'") == 1
+    });
+    set_mode(env.dir.path(), 0o555);
+    append_raw(
+        &env.stream("t", "events"),
+        b"{\"event\":\"message\",\"content\":\"two\"}\n",
+    );
+    wait_for("second line", DEADLINE, || {
+        env.rows("t", "events").len() == 2
+    });
+    let out = env
+        .cmd_as(&prefix)
+        .args([
+            "query",
+            "--format",
+            "csv",
+            "SELECT count(*) AS n FROM records",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "n\n2\n", "{}", stderr(&out));
+    let out = env.cmd_as(&prefix).arg("status").output().unwrap();
+    assert!(
+        stdout(&out).contains("indexer running: yes"),
+        "{}",
+        stdout(&out)
+    );
+    set_mode(env.dir.path(), 0o755);
+    assert!(terminate(&mut watch).success());
+    set_mode(env.dir.path(), 0o555);
+    run_read_commands(&env, &prefix, "after the watcher stopped");
 
     // Another tool closed the database last and removed -wal and -shm:
     // no writer runs (the lock is free), so an immutable read is safe.

@@ -351,3 +351,57 @@ pub fn open_query_connection(path: &Path) -> Result<Connection> {
     .map_err(|e| Error::sqlite(path, "installing the read-only authorizer", e))?;
     Ok(conn)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wal_files_outlive_the_last_writer_connection() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("index.db");
+        let conn = open_for_writing(&db).expect("open");
+        let mut persist: std::os::raw::c_int = -1;
+        conn.file_control(
+            Some("main"),
+            rusqlite::FileControl::PersistWal(&mut persist),
+        )
+        .expect("query persist");
+        assert_eq!(persist, 1);
+        conn.execute(
+            "INSERT INTO indexer_state (key, value) VALUES ('k', 'v')",
+            [],
+        )
+        .expect("write");
+        drop(conn);
+        for suffix in ["-wal", "-shm"] {
+            let meta = std::fs::metadata(beside(&db, suffix));
+            assert!(meta.is_ok(), "{suffix} kept");
+        }
+        assert_eq!(
+            std::fs::metadata(beside(&db, "-wal")).map(|m| m.len()).ok(),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn the_wal_files_outlive_the_checkpointer_closing_last() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("index.db");
+        let conn = open_for_writing(&db).expect("open");
+        let checkpointer = crate::checkpoint::Checkpointer::spawn(&db).expect("spawn");
+        conn.execute(
+            "INSERT INTO indexer_state (key, value) VALUES ('k', 'v')",
+            [],
+        )
+        .expect("write");
+        drop(conn);
+        checkpointer.finish();
+        for suffix in ["-wal", "-shm"] {
+            assert!(
+                std::fs::metadata(beside(&db, suffix)).is_ok(),
+                "{suffix} kept"
+            );
+        }
+    }
+}

@@ -182,16 +182,25 @@ fn open_without_wal_files(path: &Path, first: rusqlite::Error) -> Result<Connect
         }
     }
     if wal_exists {
-        // Readable -wal and -shm, still refused: SQLite needs to write
-        // something this user may not (a -shm it must rebuild, a folder to
-        // create the missing one in).
-        let missing = if shm_exists { &wal } else { &shm };
-        return Err(Error::ReadAccess {
-            path: missing.clone(),
-            missing: format!(
-                "cannot read the database through its WAL files ({first}); {} does not exist and {} is not writable by this user; start `tasklog watch` (it keeps both files) or grant write access to the folder",
+        // Readable WAL files, still refused: SQLite needs to write something
+        // this user may not (a missing -shm it must create in the folder).
+        let missing = if shm_exists {
+            format!(
+                "{} and {} are readable, but SQLite still needs write access ({first})",
+                wal.display(),
+                shm.display()
+            )
+        } else {
+            format!(
+                "{} does not exist and {} is not writable by this user",
                 shm.display(),
                 folder.display()
+            )
+        };
+        return Err(Error::ReadAccess {
+            path: shm.clone(),
+            missing: format!(
+                "cannot read the database through its WAL files: {missing}; start `tasklog watch` or run `tasklog index` as the database's owner (they keep both files), or grant write access to the folder"
             ),
         });
     }

@@ -28,7 +28,7 @@ pub(crate) const SYMLINK_FOLDER: &str =
     "symbolic link, not followed: a task folder must be a real folder under the root";
 
 /// Whether `name` may name a task folder at all.
-pub(crate) fn task_name(name: &str) -> bool {
+fn task_name(name: &str) -> bool {
     !name.starts_with('.') && TaskId::new(name).is_ok()
 }
 

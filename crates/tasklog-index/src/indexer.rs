@@ -372,7 +372,10 @@ impl Indexer {
         else {
             return Ok(false);
         };
-        if !discovery::task_name(task) {
+        // One lstat: a hint queued before its folder was replaced by a
+        // symbolic link must not read through the link (the folder's own
+        // event removes its rows).
+        if discovery::classify_folder(&self.root, task) != Folder::Task {
             return Ok(false);
         }
         let (kind, stem) = match classify_entry(file) {

@@ -48,12 +48,13 @@ fn a_symlinked_task_folder_is_reported_by_name_until_it_is_a_real_folder() {
     append_raw(&outside.join("s.jsonl"), b"{\"secret\":1}\n");
     std::os::unix::fs::symlink(&outside, env.root.join("linked")).unwrap();
     append_raw(&env.stream("t", "s"), b"{\"ok\":1}\n");
+    std::os::unix::fs::symlink(outside.join("s.jsonl"), env.stream("t", "link")).unwrap();
     index(&env);
     assert_eq!(
         env.count("SELECT count(*) FROM ingest_errors WHERE path = 'linked' AND reason LIKE 'symbolic link%' AND resolved_at IS NULL"),
         1
     );
-    assert_eq!(open_diagnostics(&env), ["linked"]);
+    assert_eq!(open_diagnostics(&env), ["linked", "t/link.jsonl"]);
     let text = stdout(&env.ok(&["status"]));
     assert!(text.contains("linked: symbolic link"), "{text}");
     assert_eq!(
@@ -64,7 +65,11 @@ fn a_symlinked_task_folder_is_reported_by_name_until_it_is_a_real_folder() {
     // The link becomes a real folder: indexed, and the diagnostic resolved.
     std::fs::remove_file(env.root.join("linked")).unwrap();
     append_raw(&env.stream("linked", "s"), b"{\"real\":1}\n");
+    // The symlinked stream becomes a regular file: indexed, resolved.
+    std::fs::remove_file(env.stream("t", "link")).unwrap();
+    append_raw(&env.stream("t", "link"), b"{\"own\":1}\n");
     index(&env);
+    assert_eq!(env.rows("t", "link").len(), 1);
     assert_eq!(env.rows("linked", "s").len(), 1);
     assert_eq!(
         env.count(

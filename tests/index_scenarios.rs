@@ -298,10 +298,20 @@ fn stray_entries_symlinks_and_temp_files_are_ignored_or_reported() {
         env.count("SELECT count(*) FROM ingest_errors WHERE path = 't/dir.jsonl'"),
         1
     );
+    // The symlinked task folder is reported by name too, as a file-level
+    // diagnostic, and gets no tasks row.
+    assert_eq!(
+        env.count("SELECT count(*) FROM ingest_errors WHERE path = 'linked-task' AND task_id = 'linked-task' AND kind = 'file' AND reason LIKE 'symbolic link%'"),
+        1
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM tasks WHERE task_id = 'linked-task'"),
+        0
+    );
     index(&env);
     assert_eq!(
         env.count("SELECT count(*) FROM ingest_errors"),
-        2,
+        3,
         "reported once"
     );
 }

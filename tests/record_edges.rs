@@ -558,7 +558,7 @@ fn rollups_stay_equal_to_their_source_through_random_changes() {
     };
     let mut rng = fastrand::Rng::with_seed(42);
     let tasks = ["a", "b", "c"];
-    // Within the rollups' exact range (|sum| < 2^23 USD per row, migration 6).
+    // Within the rollups' exact range (|sum| < 2^23 USD per row, migration 7).
     let costs = ["0.1", "0.2", "0.3", "1e-9", "123456.789", "0.0000123"];
     for step in 0..40 {
         let task = tasks[rng.usize(..tasks.len())];

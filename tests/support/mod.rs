@@ -29,7 +29,20 @@ impl Env {
     /// The real binary with every TASKLOG_* variable cleared, then this
     /// environment's root and database.
     pub fn cmd(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tasklog"));
+        self.cmd_as(&[])
+    }
+
+    /// [`Env::cmd`] run through `prefix` (e.g. `setpriv ...` from
+    /// [`unprivileged_prefix`]); an empty prefix runs the binary directly.
+    pub fn cmd_as(&self, prefix: &[String]) -> Command {
+        let mut cmd = match prefix.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(env!("CARGO_BIN_EXE_tasklog"));
+                cmd
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_tasklog")),
+        };
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("TASKLOG_") {
                 cmd.env_remove(&key);
@@ -125,6 +138,39 @@ impl Env {
         }
         self.reader().query_row(sql, [], |r| r.get(0)).unwrap_or(-1)
     }
+}
+
+/// How to run the binary as a user that file modes apply to: an empty
+/// prefix when this process is not root; when root (which bypasses modes),
+/// `setpriv` or `runuser` to `nobody`. `None` when root and neither works:
+/// the caller skips, printing one line on stderr.
+pub fn unprivileged_prefix() -> Option<Vec<String>> {
+    let uid = Command::new("id").arg("-u").output().ok()?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Some(Vec::new());
+    }
+    let candidates: [&[&str]; 2] = [
+        &[
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+        ],
+        &["runuser", "-u", "nobody", "--"],
+    ];
+    candidates.into_iter().find_map(|c| {
+        let prefix: Vec<String> = c.iter().map(|s| s.to_string()).collect();
+        Command::new(&prefix[0])
+            .args(&prefix[1..])
+            .arg(env!("CARGO_BIN_EXE_tasklog"))
+            .arg("--help")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .ok()
+            .filter(|s| s.success())
+            .map(|_| prefix)
+    })
 }
 
 /// `tasklog index`, which must succeed.

@@ -232,6 +232,23 @@ pub enum Op {
     /// Start (`true`) or end (`false`) a bulk load: secondary indexes are
     /// dropped at the start and built at the end.
     Bulk(bool),
+    /// A file or task folder cannot be indexed as it is now (unreadable, a
+    /// symbolic link): an `ingest_errors` row of kind `file`, open until
+    /// [`Op::Resolved`].
+    Diagnostic {
+        /// The task folder (for a folder-level diagnostic, its own name).
+        task_id: String,
+        /// `<task>/<file>` or `<task>`, relative to the root.
+        path: String,
+        /// The file's generation when it was found.
+        generation: u64,
+        /// The file's checkpoint when it was found.
+        offset: u64,
+        /// What is wrong, naming the cause.
+        reason: String,
+    },
+    /// The file-level diagnostics of `path` no longer hold.
+    Resolved { path: String },
 }
 
 impl Op {

@@ -38,7 +38,7 @@ pub enum Error {
         supported: i64,
     },
     /// Another indexer holds the database.
-    #[error("{path}: another tasklog indexer is already running on this database (lock file {lock} is held)")]
+    #[error("{path}: another tasklog indexer is already running on this database (lock file {lock} is held; a reader of a database without its -wal and -shm files holds it too, for as long as it reads)")]
     AlreadyRunning {
         /// The database file.
         path: PathBuf,
@@ -50,6 +50,15 @@ pub enum Error {
     NoDatabase {
         /// The database file.
         path: PathBuf,
+    },
+    /// A reader cannot read the database with the access it has: names the
+    /// file and the access that is missing.
+    #[error("{path}: {missing}")]
+    ReadAccess {
+        /// The file or folder the access is missing on.
+        path: PathBuf,
+        /// Which access is missing, and what would fix it.
+        missing: String,
     },
     /// A checkpoint did not match what the indexer expected: another process
     /// wrote the index, or a bug. The transaction was rolled back.

@@ -6,17 +6,20 @@
 //! batch names the checkpoint it expects, so a mismatch aborts instead of
 //! indexing a line twice.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+mod diagnostics;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::Connection;
-use tasklog_format::{classify_entry, EntryKind, TaskId, RESULT_DOC};
+use tasklog_format::{classify_entry, EntryKind, RESULT_DOC};
 
 use crate::batch::{FileKey, FileKind, Op, Quarantine};
 use crate::checkpoint::{Checkpointer, WRITER_BACKSTOP_PAGES};
 use crate::committer::{CommitPolicy, Committer};
 use crate::db::{self, WriterLock};
+use crate::discovery::{self, Folder};
 use crate::error::{Error, Result};
 use crate::options::IndexOptions;
 use crate::sink::SqliteSink;
@@ -49,8 +52,10 @@ pub struct Indexer {
     options: IndexOptions,
     /// By path (`task/file`), ordered so one task's files are a range.
     checkpoints: BTreeMap<String, Checkpoint>,
-    /// Files reported as unusable, so each is reported once per reason.
-    reported: HashMap<String, String>,
+    /// Open file-level diagnostics (`ingest_errors` of kind `file`), by
+    /// path: reported once per reason, resolved when they no longer hold.
+    /// Loaded at open, so a condition fixed while nothing ran resolves too.
+    diagnostics: BTreeMap<String, String>,
     /// Sealed tasks whose incomplete tails were already reported.
     sealed_reported: BTreeSet<String>,
     /// Tasks whose `result.json` exists.
@@ -109,6 +114,7 @@ impl Indexer {
         // Tasks that already have their row: a restart then sends nothing
         // for them (100k INSERT OR IGNOREs into a cold database are seconds).
         let registered = load_task_ids(&conn, db_path)?;
+        let diagnostics = diagnostics::load(&conn, db_path)?;
         conn.pragma_update(None, "wal_autocheckpoint", WRITER_BACKSTOP_PAGES)
             .map_err(|e| Error::sqlite(db_path, "configuring checkpoints", e))?;
         let checkpointer = Checkpointer::spawn(db_path)?;
@@ -132,7 +138,7 @@ impl Indexer {
             root: root.to_owned(),
             options,
             checkpoints,
-            reported: HashMap::new(),
+            diagnostics,
             sealed_reported: BTreeSet::new(),
             sealed: BTreeSet::new(),
             registered,
@@ -236,38 +242,22 @@ impl Indexer {
     /// Lists the task folders under the root, sorted. Entries that are not
     /// task folders (stray files, dotfiles, symlinks, bad names) are skipped.
     pub fn list_tasks(&self) -> Result<Vec<String>> {
-        self.list_root().map(|(tasks, _)| tasks)
+        discovery::task_folders(&self.root).map(|l| l.tasks)
     }
 
-    /// The task folders, and how many entries of the root were skipped.
-    fn list_root(&self) -> Result<(Vec<String>, u64)> {
-        let entries = match std::fs::read_dir(&self.root) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
-            Err(e) => return Err(Error::io(&self.root, "listing log root", e)),
-        };
-        let mut tasks = Vec::new();
-        let mut skipped = 0;
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io(&self.root, "listing log root", e))?;
-            let name = entry.file_name();
-            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-            match name.to_str() {
-                Some(name) if is_dir && !name.starts_with('.') && TaskId::new(name).is_ok() => {
-                    tasks.push(name.to_owned())
-                }
-                _ => skipped += 1,
-            }
-        }
-        tasks.sort_unstable();
-        Ok((tasks, skipped))
+    /// Lists the task folders, counts what was skipped, and reports every
+    /// symbolic link named like a task folder by name (see `discovery`).
+    pub(crate) fn survey_root(&mut self) -> Result<Vec<String>> {
+        let listing = discovery::task_folders(&self.root)?;
+        self.stats.ignored += listing.skipped;
+        self.folder_diagnostics(&listing.symlinks)?;
+        Ok(listing.tasks)
     }
 
     /// Reconciles every task folder with its checkpoints, and forgets files
     /// of task folders that disappeared.
     pub fn reconcile_all(&mut self, progress: &mut dyn FnMut(&Stats)) -> Result<()> {
-        let (tasks, skipped) = self.list_root()?;
-        self.stats.ignored += skipped;
+        let tasks = self.survey_root()?;
         self.reconcile_listed(&tasks, progress)
     }
 
@@ -297,7 +287,21 @@ impl Indexer {
 
     /// Reconciles one task folder: every stream read to its end, every
     /// changed document read, vanished files dropped.
+    /// A name that is no task folder (any more) has its rows removed, so
+    /// a folder renamed to a dotted or invalid name, or replaced by a
+    /// symbolic link, leaves nothing behind.
     pub fn reconcile_task(&mut self, task_id: &str) -> Result<()> {
+        match discovery::classify_folder(&self.root, task_id) {
+            Folder::Task => self.resolve(task_id)?,
+            Folder::Symlink => {
+                self.task_gone(task_id)?;
+                return self.report_folder_symlink(task_id);
+            }
+            Folder::NotTask => {
+                self.resolve(task_id)?;
+                return self.task_gone(task_id);
+            }
+        }
         let dir = self.root.join(task_id);
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
@@ -339,6 +343,7 @@ impl Indexer {
         for path in vanished {
             self.file_gone(&path)?;
         }
+        self.resolve_vanished(task_id, &seen)?;
         // Documents first, so a task row carries its status before its records arrive.
         let (docs, streams): (Vec<FileKey>, Vec<FileKey>) = seen
             .into_values()
@@ -367,7 +372,10 @@ impl Indexer {
         else {
             return Ok(false);
         };
-        if TaskId::new(task).is_err() {
+        // One lstat: a hint queued before its folder was replaced by a
+        // symbolic link must not read through the link (the folder's own
+        // event removes its rows).
+        if discovery::classify_folder(&self.root, task) != Folder::Task {
             return Ok(false);
         }
         let (kind, stem) = match classify_entry(file) {
@@ -445,11 +453,17 @@ impl Indexer {
     pub(crate) fn read_stream_once(&mut self, key: &FileKey) -> Result<bool> {
         let cp = self.checkpoint_of(key);
         let abs = self.root.join(&key.path);
-        if tail::unchanged(&abs, &cp) {
+        // A file with an open diagnostic is always looked at: a chmod that
+        // fixes it changes neither its size nor its mtime.
+        if !self.diagnostics.contains_key(&key.path) && tail::unchanged(&abs, &cp) {
             return Ok(false);
         }
         let now = tasklog_format::now_rfc3339();
-        match tail::read_stream(&abs, &cp, self.limits(), &now, &mut self.read_buf) {
+        let outcome = tail::read_stream(&abs, &cp, self.limits(), &now, &mut self.read_buf);
+        if !matches!(outcome, Outcome::Unusable(_)) {
+            self.resolve(&key.path)?;
+        }
+        match outcome {
             Outcome::Idle => Ok(false),
             Outcome::Gone => {
                 self.file_gone(&key.path)?;
@@ -460,7 +474,6 @@ impl Indexer {
                 Ok(false)
             }
             Outcome::Batch(batch) => {
-                self.reported.remove(&key.path);
                 self.stats.records += batch.rows.len() as u64;
                 self.stats.quarantined += batch.errors.len() as u64;
                 self.stats.bytes += batch.new_offset
@@ -496,12 +509,15 @@ impl Indexer {
     fn refresh_document(&mut self, key: FileKey) -> Result<()> {
         let cp = self.checkpoint_of(&key);
         let abs = self.root.join(&key.path);
-        match tail::read_document(&abs, &cp, self.options.line_limit) {
+        let outcome = tail::read_document(&abs, &cp, self.options.line_limit);
+        if !matches!(outcome, Outcome::Unusable(_)) {
+            self.resolve(&key.path)?;
+        }
+        match outcome {
             Outcome::Idle => Ok(()),
             Outcome::Gone => self.file_gone(&key.path),
             Outcome::Unusable(reason) => self.report_unusable(&key, &cp, reason),
             Outcome::Batch(doc) => {
-                self.reported.remove(&key.path);
                 match &doc.content {
                     crate::batch::DocContent::Body { .. } => self.stats.documents += 1,
                     crate::batch::DocContent::Invalid(q) => {
@@ -527,27 +543,8 @@ impl Indexer {
         }
     }
 
-    fn report_unusable(&mut self, key: &FileKey, cp: &Checkpoint, reason: String) -> Result<()> {
-        if self.reported.get(&key.path) == Some(&reason) {
-            return Ok(());
-        }
-        tracing::warn!(path = %key.path, %reason, "file not indexed");
-        self.stats.quarantined += 1;
-        self.reported.insert(key.path.clone(), reason.clone());
-        self.send(Op::Errors {
-            key: key.clone(),
-            generation: cp.generation,
-            errors: vec![Quarantine {
-                offset: cp.offset,
-                length: None,
-                line: None,
-                reason,
-                prefix: String::new(),
-            }],
-        })
-    }
-
     fn file_gone(&mut self, path: &str) -> Result<()> {
+        self.resolve(path)?;
         let Some(cp) = self.checkpoints.remove(path) else {
             return Ok(());
         };
@@ -565,16 +562,21 @@ impl Indexer {
             .task_checkpoints(task_id)
             .map(|cp| cp.key.path.clone())
             .collect();
+        let had_files = !paths.is_empty();
         for path in paths {
             self.file_gone(&path)?;
         }
+        self.resolve_task(task_id)?;
         self.sealed.remove(task_id);
-        self.registered.remove(task_id);
         // The folder is gone, so is its row: the index stays what a rebuild
-        // from the files would give.
-        self.send(Op::TaskGone {
-            task_id: task_id.to_owned(),
-        })
+        // from the files would give. Names never registered (a stray file
+        // of the root, a dotted folder) cost the database nothing.
+        if self.registered.remove(task_id) || had_files {
+            self.send(Op::TaskGone {
+                task_id: task_id.to_owned(),
+            })?;
+        }
+        Ok(())
     }
 
     /// A sealed task's streams should all end in a newline; a partial last

@@ -5,7 +5,7 @@
 //! source: `cost_rollup` of `api_calls`, `cost_daily` of `cost_rollup`, and
 //! `api_calls` holds exactly the `llm.call` records. [`differences`] runs
 //! those fresh aggregations and lists every row where they disagree;
-//! `tasklog verify` reports them. Migration 6 says why the arithmetic is
+//! `tasklog verify` reports them. Migration 7 says why the arithmetic is
 //! exact (integer tokens within ±2^53, costs on a 2^-30 USD grid).
 
 use rusqlite::types::ValueRef;

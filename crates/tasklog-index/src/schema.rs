@@ -185,9 +185,12 @@ CREATE TABLE indexer_state (
     include_str!("migrations/0004_worker_sessions.sql"),
     // 5: action_triggers without its join, the per-day cost rollup.
     include_str!("migrations/0005_rollups.sql"),
-    // 6: rollups that stay equal to a fresh aggregation (cost on a 2^-30
+    // 6: file-level diagnostics (unreadable files, symbolic links) apart
+    // from quarantined lines, with `resolved_at` once they no longer hold.
+    include_str!("migrations/0006_file_diagnostics.sql"),
+    // 7: rollups that stay equal to a fresh aggregation (cost on a 2^-30
     // USD grid, token counts within ±2^53).
-    include_str!("migrations/0006_exact_rollups.sql"),
+    include_str!("migrations/0007_exact_rollups.sql"),
 ];
 
 /// The newest schema version this build knows.

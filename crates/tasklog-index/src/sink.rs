@@ -69,6 +69,17 @@ const INSERT_ERROR: &str = r#"INSERT OR IGNORE INTO ingest_errors
     (task_id, path, generation, "offset", length, line, reason, prefix, detected_at)
   VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"#;
 
+/// Opens a file-level diagnostic, or opens again one that was resolved.
+const OPEN_DIAGNOSTIC: &str = r#"INSERT INTO ingest_errors
+    (task_id, path, generation, "offset", reason, prefix, detected_at, kind)
+  VALUES (?1, ?2, ?3, ?4, ?5, '', ?6, 'file')
+  ON CONFLICT (path, generation, "offset", reason) DO UPDATE
+    SET resolved_at = NULL, detected_at = excluded.detected_at, kind = 'file'
+    WHERE resolved_at IS NOT NULL"#;
+
+const RESOLVE_DIAGNOSTICS: &str = r#"UPDATE ingest_errors SET resolved_at = ?2
+  WHERE path = ?1 AND kind = 'file' AND resolved_at IS NULL"#;
+
 impl SqliteSink {
     pub(crate) fn new(conn: Connection, path: &Path) -> Result<SqliteSink> {
         let mut sink = SqliteSink {
@@ -443,6 +454,33 @@ impl Sink for SqliteSink {
             Op::Bulk(false) => {
                 crate::bulk::ensure(&self.conn).map_err(self.err("ending bulk load"))
             }
+            Op::Diagnostic {
+                task_id,
+                path,
+                generation,
+                offset,
+                reason,
+            } => self
+                .conn
+                .prepare_cached(OPEN_DIAGNOSTIC)
+                .and_then(|mut s| {
+                    s.execute(params![
+                        task_id,
+                        path,
+                        *generation as i64,
+                        *offset as i64,
+                        reason,
+                        now
+                    ])
+                })
+                .map(drop)
+                .map_err(self.err("recording diagnostic")),
+            Op::Resolved { path } => self
+                .conn
+                .prepare_cached(RESOLVE_DIAGNOSTICS)
+                .and_then(|mut s| s.execute(params![path, now]))
+                .map(drop)
+                .map_err(self.err("resolving diagnostic")),
             Op::State { key, value } => self
                 .conn
                 .prepare_cached("INSERT OR REPLACE INTO indexer_state (key, value) VALUES (?1, ?2)")

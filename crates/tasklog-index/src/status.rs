@@ -1,4 +1,9 @@
-//! `tasklog status`: how far behind the index is, and how it is watching.
+//! `tasklog status`: how far behind the index is, how it is watching, the
+//! WAL, and the diagnostics that still hold.
+//!
+//! Lag is measured from the files, not from the index's list of files: a
+//! stream the indexer has not seen yet (a folder it missed, a root it lost)
+//! counts in full, so bytes waiting are never reported as zero lag.
 
 use std::path::Path;
 
@@ -16,6 +21,18 @@ pub struct TaskLag {
     pub lag_bytes: u64,
 }
 
+/// A file-level diagnostic that still holds (a file or task folder that
+/// cannot be indexed as it is now).
+#[derive(Debug, Clone, Serialize)]
+pub struct Diagnostic {
+    /// `<task>/<file>`, or `<task>` for a task folder.
+    pub path: String,
+    /// What is wrong.
+    pub reason: String,
+    /// When the indexer found it.
+    pub detected_at: String,
+}
+
 /// A snapshot of the index's health.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
@@ -27,8 +44,11 @@ pub struct Status {
     pub records: i64,
     /// Current documents.
     pub documents: i64,
-    /// Rows in `ingest_errors`.
+    /// Quarantined lines and document versions (`ingest_errors` of kind `line`).
     pub quarantined: i64,
+    /// File-level diagnostics that still hold, by path (resolved ones are
+    /// kept in `ingest_errors` with `resolved_at` set, not listed here).
+    pub diagnostics: Vec<Diagnostic>,
     /// Bytes on disk not indexed yet, over all streams.
     pub lag_bytes: u64,
     /// Tasks with lag, largest first.
@@ -43,6 +63,12 @@ pub struct Status {
     pub polled_tasks: Option<i64>,
     /// When the last batch committed.
     pub last_commit_at: Option<String>,
+    /// Size of the `-wal` file in bytes (0 when there is none).
+    pub wal_bytes: u64,
+    /// Since when a reader's open read transaction has kept the running
+    /// indexer from copying the WAL into the database (the WAL grows until
+    /// it ends); `None` when no reader pins it or no indexer runs.
+    pub wal_reader_since: Option<String>,
 }
 
 /// Reads the status of the index at `db` over the files under `root`.
@@ -64,38 +90,53 @@ pub fn status(root: &Path, db: &Path) -> Result<Status> {
             Err(e) => Err(sql(e)),
         }
     };
-    let mut lag: std::collections::BTreeMap<String, u64> = Default::default();
-    let files: Vec<(String, String, i64)> = conn
-        .prepare(r#"SELECT task_id, path, "offset" FROM files WHERE kind = 'stream'"#)
-        .and_then(|mut s| {
-            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect()
-        })
-        .map_err(sql)?;
-    for (task, path, offset) in files {
-        if let Ok(meta) = std::fs::metadata(root.join(&path)) {
-            let behind = meta.len().saturating_sub(offset as u64);
-            if behind > 0 {
-                *lag.entry(task).or_default() += behind;
-            }
-        }
-    }
+    let lag = lag_by_task(&conn, root, db)?;
     let mut lagging_tasks: Vec<TaskLag> = lag
         .into_iter()
         .map(|(task_id, lag_bytes)| TaskLag { task_id, lag_bytes })
         .collect();
     lagging_tasks.sort_by_key(|t| std::cmp::Reverse(t.lag_bytes));
-    let indexer_running = match crate::db::WriterLock::acquire(db) {
-        Ok(_lock) => false,
-        Err(Error::AlreadyRunning { .. }) => true,
-        Err(_) => false,
+    // Probed read-only: a user who may only read the database can ask too.
+    let indexer_running = crate::db::WriterLock::is_held(db).unwrap_or(false);
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    let schema_version = crate::schema::version(&conn).map_err(sql)?;
+    // Before migration 6 every row counted as quarantined, none as open.
+    let (quarantined, diagnostics) = if schema_version >= 6 {
+        let open = conn
+            .prepare(
+                "SELECT path, reason, detected_at FROM ingest_errors
+                  WHERE kind = 'file' AND resolved_at IS NULL ORDER BY path, reason",
+            )
+            .and_then(|mut s| {
+                s.query_map([], |r| {
+                    Ok(Diagnostic {
+                        path: r.get(0)?,
+                        reason: r.get(1)?,
+                        detected_at: r.get(2)?,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(sql)?;
+        let lines = conn
+            .query_row(
+                "SELECT count(*) FROM ingest_errors WHERE kind = 'line'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(sql)?;
+        (lines, open)
+    } else {
+        (count("ingest_errors")?, Vec::new())
     };
     Ok(Status {
-        schema_version: crate::schema::version(&conn).map_err(sql)?,
+        schema_version,
         tasks: count("tasks")?,
         records: count("records")?,
         documents: count("documents")?,
-        quarantined: count("ingest_errors")?,
+        quarantined,
+        diagnostics,
         lag_bytes: lagging_tasks.iter().map(|t| t.lag_bytes).sum(),
         lagging_tasks,
         indexer_running,
@@ -103,5 +144,68 @@ pub fn status(root: &Path, db: &Path) -> Result<Status> {
         watches: state("watches")?.and_then(|v| v.parse().ok()),
         polled_tasks: state("polled_tasks")?.and_then(|v| v.parse().ok()),
         last_commit_at: state("last_commit_at")?,
+        wal_bytes: std::fs::metadata(std::path::PathBuf::from(wal)).map_or(0, |m| m.len()),
+        wal_reader_since: if indexer_running {
+            state(crate::checkpoint::READER_SINCE_KEY)?
+        } else {
+            None
+        },
     })
+}
+
+/// Bytes of every stream under `root` after its checkpoint, by task: a
+/// stream with no checkpoint, or whose file is not the one checkpointed
+/// (another inode), counts from byte 0.
+fn lag_by_task(
+    conn: &rusqlite::Connection,
+    root: &Path,
+    db: &Path,
+) -> Result<std::collections::BTreeMap<String, u64>> {
+    use std::os::unix::fs::MetadataExt;
+    let known: std::collections::HashMap<String, (u64, u64, u64)> = conn
+        .prepare(r#"SELECT path, coalesce(dev, 0), coalesce(ino, 0), "offset" FROM files WHERE kind = 'stream'"#)
+        .and_then(|mut s| {
+            s.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    (
+                        r.get::<_, i64>(1)? as u64,
+                        r.get::<_, i64>(2)? as u64,
+                        r.get::<_, i64>(3)? as u64,
+                    ),
+                ))
+            })?
+            .collect()
+        })
+        .map_err(|e| Error::sqlite(db, "reading status", e))?;
+    let mut lag = std::collections::BTreeMap::new();
+    let tasks = crate::discovery::task_folders(root).map_or_else(|_| Vec::new(), |l| l.tasks);
+    for task in tasks {
+        let Ok(entries) = std::fs::read_dir(root.join(&task)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if !matches!(
+                tasklog_format::classify_entry(name),
+                tasklog_format::EntryKind::Stream(_)
+            ) {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_file() {
+                continue;
+            }
+            let done = match known.get(&format!("{task}/{name}")) {
+                Some(&(dev, ino, offset)) if (dev, ino) == (meta.dev(), meta.ino()) => offset,
+                _ => 0,
+            };
+            let behind = meta.len().saturating_sub(done);
+            if behind > 0 {
+                *lag.entry(task.clone()).or_default() += behind;
+            }
+        }
+    }
+    Ok(lag)
 }

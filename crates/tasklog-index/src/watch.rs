@@ -5,12 +5,22 @@
 //! shutdown. Hints are only hints: every one makes the indexer read from its
 //! checkpoint, and a lost or overflowed hint is repaired by the timers,
 //! which reconcile from disk.
+//!
+//! Folder-level changes are handled when their event arrives, not at the
+//! next reconcile: a task folder renamed in, out, or to a name that is no
+//! task (`.a`), removed, re-created, or moved in from outside the root is
+//! looked at by name at once (see `Indexer::reconcile_task`), and its watch
+//! follows the folder's identity (device, inode), so a re-created folder is
+//! watched again. The root itself is checked the same way on every event
+//! about it and every [`ROOT_CHECK`]: removed, it is an empty root; back
+//! (or replaced), it is watched again and reconciled.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
@@ -20,6 +30,29 @@ use crate::indexer::{Indexer, Stats};
 
 /// Filesystem hints buffered before the loop falls back to a full reconcile.
 const EVENT_QUEUE: usize = 8192;
+
+/// How often the loop checks that the root is the folder it watches (one
+/// `stat`): how soon a removed and re-created root is followed again.
+const ROOT_CHECK: Duration = Duration::from_millis(200);
+
+/// Which folder a watch is on: device, inode, and birth time where the
+/// file system keeps one (a folder removed and made again at once often
+/// gets the same inode number back).
+type Identity = (u64, u64, Option<std::time::SystemTime>);
+
+/// The identity of a directory; `follow`: whether a symbolic link to one
+/// counts (the root may be a link; a task folder may not).
+fn dir_identity(path: &Path, follow: bool) -> Option<Identity> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = if follow {
+        std::fs::metadata(path)
+    } else {
+        std::fs::symlink_metadata(path)
+    };
+    meta.ok()
+        .filter(|m| m.is_dir())
+        .map(|m| (m.dev(), m.ino(), m.created().ok()))
+}
 
 /// Everything that can wake the loop.
 enum Wake {
@@ -31,6 +64,8 @@ enum Wake {
     Poll,
     /// Time for the full reconcile that repairs any missed hint.
     Reconcile,
+    /// Time to check that the root is still the folder watched.
+    RootCheck,
     /// SIGINT, SIGTERM or the caller's shutdown future.
     Shutdown,
 }
@@ -38,7 +73,11 @@ enum Wake {
 /// Which task folders have an inotify watch and which are polled.
 struct Watches {
     watcher: Option<notify::RecommendedWatcher>,
-    watched: BTreeSet<String>,
+    /// Task folders with a watch, and the folder each watch is on: a name
+    /// whose folder was replaced must be watched again.
+    watched: BTreeMap<String, Identity>,
+    /// The root folder the watcher follows; `None` while it does not exist.
+    root_id: Option<Identity>,
     polled: BTreeSet<String>,
     /// Where the last poll tick stopped.
     poll_cursor: Option<String>,
@@ -49,14 +88,22 @@ struct Watches {
 const POLL_BUDGET: usize = 1000;
 
 impl Watches {
-    /// Watches `task`'s folder if the budget allows; otherwise polls it.
-    fn add(&mut self, root: &Path, task: &str) {
-        if self.watched.contains(task) {
-            return;
+    /// Watches `task`'s folder if the budget allows; otherwise polls it. A
+    /// name already watched is watched again when its folder changed, or
+    /// always when `renew` (an event said the folder itself changed).
+    fn add(&mut self, root: &Path, task: &str, renew: bool) {
+        let path = root.join(task);
+        let Some(id) = dir_identity(&path, false) else {
+            return self.remove(root, task);
+        };
+        match self.watched.get(task) {
+            Some(&known) if known == id && !renew => return,
+            Some(_) => self.remove(root, task),
+            None => {}
         }
         let watched = match &mut self.watcher {
             Some(w) if self.watched.len() < self.limit => {
-                match w.watch(&root.join(task), RecursiveMode::NonRecursive) {
+                match w.watch(&path, RecursiveMode::NonRecursive) {
                     Ok(()) => true,
                     Err(e) => {
                         tracing::warn!(task, error = %e, "cannot watch task folder; polling it instead");
@@ -68,7 +115,7 @@ impl Watches {
         };
         if watched {
             self.polled.remove(task);
-            self.watched.insert(task.to_owned());
+            self.watched.insert(task.to_owned(), id);
         } else {
             self.polled.insert(task.to_owned());
         }
@@ -76,12 +123,44 @@ impl Watches {
 
     /// Stops watching a sealed or vanished task (the slow reconcile still covers it).
     fn remove(&mut self, root: &Path, task: &str) {
-        if self.watched.remove(task) {
-            if let Some(w) = &mut self.watcher {
+        if let Some(id) = self.watched.remove(task) {
+            // A folder renamed within the root keeps its inotify watch (one
+            // per inode): removing the old name must not drop the new one's.
+            let shared = self.watched.values().any(|&other| other == id);
+            if let (Some(w), false) = (&mut self.watcher, shared) {
                 let _ = w.unwatch(&root.join(task));
             }
         }
         self.polled.remove(task);
+    }
+
+    /// Whether the root is another folder than the one watched (removed,
+    /// re-created, replaced); if so, watches it again. The caller then
+    /// reconciles: a missing root lists as empty. `force`: an event said the
+    /// root itself changed, so its watch is not trusted whatever the
+    /// identity says.
+    fn root_changed(&mut self, root: &Path, force: bool) -> bool {
+        let now = dir_identity(root, true);
+        if now == self.root_id && !force {
+            return false;
+        }
+        if let Some(w) = &mut self.watcher {
+            // The old watch is on a folder that is gone or elsewhere now.
+            let _ = w.unwatch(root);
+            if now.is_some() {
+                if let Err(e) = w.watch(root, RecursiveMode::NonRecursive) {
+                    tracing::warn!(root = %root.display(), error = %e, "cannot watch the log root again; the reconcile timer covers it");
+                }
+            }
+        }
+        match now {
+            Some(_) => tracing::info!(root = %root.display(), "log root (re)appeared; watching it"),
+            None => {
+                tracing::warn!(root = %root.display(), "log root is gone; waiting for it to come back")
+            }
+        }
+        self.root_id = now;
+        true
     }
 
     /// The next polled tasks to look at, at most [`POLL_BUDGET`], round
@@ -130,11 +209,15 @@ pub async fn watch(mut indexer: Indexer, shutdown: impl Future<Output = ()>) -> 
     std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, "creating log root", e))?;
     let (tx, mut rx) = mpsc::channel::<Wake>(EVENT_QUEUE);
     let overflow = Arc::new(AtomicBool::new(false));
+    // Identity first, then the watch: a root replaced in between is then
+    // seen as changed by the first root check.
+    let root_id = dir_identity(&root, true);
     let watcher = start_watcher(&root, tx, Arc::clone(&overflow));
     let options = indexer_options(&indexer);
     let mut watches = Watches {
         watcher,
-        watched: BTreeSet::new(),
+        watched: BTreeMap::new(),
+        root_id,
         polled: BTreeSet::new(),
         poll_cursor: None,
         limit: options.0,
@@ -148,6 +231,8 @@ pub async fn watch(mut indexer: Indexer, shutdown: impl Future<Output = ()>) -> 
 
     let mut poll = tokio::time::interval(options.1);
     let mut reconcile = tokio::time::interval(options.2);
+    let mut root_check = tokio::time::interval(ROOT_CHECK);
+    root_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     reconcile.tick().await; // the first tick is immediate; we just reconciled
@@ -160,10 +245,16 @@ pub async fn watch(mut indexer: Indexer, shutdown: impl Future<Output = ()>) -> 
             Some(w) = rx.recv() => w,
             _ = poll.tick() => Wake::Poll,
             _ = reconcile.tick() => Wake::Reconcile,
+            _ = root_check.tick() => Wake::RootCheck,
         };
         match wake {
             Wake::Shutdown => break,
             Wake::Reconcile => full_reconcile(&mut indexer, &mut watches)?,
+            Wake::RootCheck => {
+                if watches.root_changed(&root, false) {
+                    full_reconcile(&mut indexer, &mut watches)?;
+                }
+            }
             Wake::Poll => {
                 if overflow.swap(false, Ordering::SeqCst) {
                     tracing::warn!("filesystem event queue overflowed; reconciling from disk");
@@ -244,10 +335,10 @@ fn start_watcher(
 
 fn full_reconcile(indexer: &mut Indexer, watches: &mut Watches) -> Result<()> {
     let root = indexer.root().to_owned();
-    let tasks = indexer.list_tasks()?;
+    let tasks = indexer.survey_root()?;
     for task in &tasks {
         if !indexer.is_sealed(task) {
-            watches.add(&root, task);
+            watches.add(&root, task, false);
         }
     }
     indexer.reconcile_listed(&tasks, &mut |_| {})?;
@@ -259,7 +350,7 @@ fn full_reconcile(indexer: &mut Indexer, watches: &mut Watches) -> Result<()> {
     let present: BTreeSet<&String> = tasks.iter().collect();
     for gone in watches
         .watched
-        .iter()
+        .keys()
         .chain(&watches.polled)
         .filter(|t| !present.contains(t))
         .cloned()
@@ -297,11 +388,20 @@ fn follow(
             continue;
         };
         let depth = rel.components().count();
-        if depth == 1 {
-            // A task folder appeared or vanished: watch it, then list it.
+        if depth == 0 {
+            // An event about the root itself: removed, moved, replaced.
+            if watches.root_changed(root, true) {
+                full_reconcile(indexer, watches)?;
+                return Ok(());
+            }
+        } else if depth == 1 {
+            // A task folder appeared, vanished, was renamed or replaced:
+            // watch it (again) or drop its watch, then look at it by name.
+            // `reconcile_task` decides what the name is now; one that is no
+            // task folder (gone, dotted, a link) has its rows removed.
             let task = rel.to_string_lossy().into_owned();
-            if path.is_dir() {
-                watches.add(root, &task);
+            if crate::discovery::classify_folder(root, &task) == crate::discovery::Folder::Task {
+                watches.add(root, &task, true);
             } else {
                 watches.remove(root, &task);
             }
@@ -311,7 +411,7 @@ fn follow(
             queue.push(path.clone());
         }
         if let Some(task) = rel.components().next().and_then(|c| c.as_os_str().to_str()) {
-            if depth == 2 && indexer.is_sealed(task) && watches.watched.contains(task) {
+            if depth == 2 && indexer.is_sealed(task) && watches.watched.contains_key(task) {
                 watches.remove(root, task);
                 changed_watches = true;
             }

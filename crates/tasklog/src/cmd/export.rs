@@ -39,7 +39,7 @@ const SECTIONS: &[(&str, &str, &str)] = &[
     ("records", "record", r#"SELECT stream, "offset", line, ts, event, body FROM records WHERE task_id = ?1 ORDER BY ts, record_id"#),
     ("tool_calls", "tool_call", "SELECT span_id, tool_name, status, duration_ms, started_at, completed_at, input, output, error FROM tool_calls WHERE task_id = ?1 ORDER BY started_at"),
     ("api_calls", "api_call", "SELECT * FROM api_calls WHERE task_id = ?1 ORDER BY timestamp"),
-    ("ingest_errors", "ingest_error", r#"SELECT path, generation, "offset", length, line, reason, prefix, detected_at FROM ingest_errors WHERE task_id = ?1 ORDER BY path, "offset""#),
+    ("ingest_errors", "ingest_error", r#"SELECT path, generation, "offset", length, line, reason, prefix, detected_at, kind AS error_kind, resolved_at FROM ingest_errors WHERE task_id = ?1 ORDER BY path, "offset""#),
 ];
 
 pub fn run(config: &Config, args: ExportArgs) -> Result<Outcome> {

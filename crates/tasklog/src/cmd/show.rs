@@ -64,7 +64,7 @@ FROM (
     UNION ALL
     SELECT e.detected_at, e.path || ':' || coalesce(e.line, '?'), 'quarantined', NULL, NULL, NULL,
            'byte ' || e."offset" || ': ' || coalesce(e.prefix, ''), e.reason, NULL, 2, e.error_id
-      FROM ingest_errors e WHERE e.task_id = ?1
+      FROM ingest_errors e WHERE e.task_id = ?1 AND e.resolved_at IS NULL
 )
 ORDER BY ts, ord, id
 "#;

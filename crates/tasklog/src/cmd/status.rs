@@ -41,7 +41,20 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<Outcome> {
     outln!("tasks:           {}", s.tasks);
     outln!("records:         {}", s.records);
     outln!("documents:       {}", s.documents);
-    outln!("quarantined:     {}", s.quarantined);
+    outln!("quarantined:     {} line(s)", s.quarantined);
+    outln!("diagnostics:     {} open", s.diagnostics.len());
+    for d in s.diagnostics.iter().take(10) {
+        outln!("  {}: {}", d.path, d.reason);
+    }
+    outln!(
+        "wal:             {} bytes{}",
+        s.wal_bytes,
+        match &s.wal_reader_since {
+            Some(since) =>
+                format!(", held by a reader since {since} (it grows until that reader ends)"),
+            None => ", no reader holding it".into(),
+        }
+    );
     outln!(
         "lag:             {} bytes in {} task(s)",
         s.lag_bytes,

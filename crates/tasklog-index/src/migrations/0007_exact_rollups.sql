@@ -1,4 +1,4 @@
--- Migration 6: rollups that equal a fresh aggregation of their source after
+-- Migration 7: rollups that equal a fresh aggregation of their source after
 -- any sequence of inserts and deletes (issue 10, section 3).
 --
 -- The rollups are kept incrementally: a call adds its figures, a removed

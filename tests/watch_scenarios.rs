@@ -291,7 +291,15 @@ fn kill_9_at_random_instants_loses_and_duplicates_nothing() {
 #[test]
 fn a_locked_database_delays_but_loses_nothing() {
     let env = Env::new();
-    let mut watch = env.spawn_watch();
+    let mut watch = env
+        .cmd()
+        .arg("watch")
+        .env("TASKLOG_BUSY_TIMEOUT_MS", "100")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = support::collect_stderr(&mut watch);
     wait_ready(&env);
     env.ok(&["append", "t", "s", r#"{"i":0}"#]);
     wait_rows(&env, "t", "s");
@@ -300,8 +308,11 @@ fn a_locked_database_delays_but_loses_nothing() {
     for i in 1..=20 {
         env.ok(&["append", "t", "s", &format!(r#"{{"i":{i}}}"#)]);
     }
-    // Longer than the 5 s busy timeout: the commit fails and is retried.
-    std::thread::sleep(Duration::from_secs(7));
+    // Past the busy timeout the commit fails; the watcher holds its batch
+    // and retries. Wait until it says so, twice.
+    wait_for("two retries", DEADLINE, || {
+        log.lock().unwrap().matches("holding the batch").count() >= 2
+    });
     blocker.execute_batch("COMMIT").unwrap();
     drop(blocker);
     wait_rows(&env, "t", "s");

@@ -267,3 +267,23 @@ pub fn kill9(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A child's stderr, collected by a thread as it comes, so a test can wait
+/// for a line the child logs (a condition, not a sleep).
+pub fn collect_stderr(child: &mut Child) -> std::sync::Arc<std::sync::Mutex<String>> {
+    use std::io::BufRead;
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = std::sync::Arc::clone(&log);
+    let stderr = child.stderr.take().expect("stderr piped");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let mut log = sink.lock().unwrap_or_else(|p| p.into_inner());
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    log
+}

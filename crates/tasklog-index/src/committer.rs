@@ -5,16 +5,23 @@
 //! commits when it holds `batch_rows` rows, when `batch_interval` has passed
 //! since it opened, or on `flush`. When the database cannot be written the
 //! uncommitted ops are kept and replayed with backoff: nothing is skipped.
+//!
+//! Shutdown reaches the thread directly (the [`ShutdownFlag`]): a retry loop
+//! waiting for a locked database checks it between short sleeps and gives
+//! up, rolling its batch back. The checkpoints roll back with the rows, so
+//! the next start reads those lines again: nothing lost, nothing twice.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::batch::Op;
 use crate::error::{Error, Result};
+use crate::shutdown::ShutdownFlag;
 use crate::sink::Sink;
+
+/// Longest sleep between two looks at the shutdown flag while retrying.
+const STOP_CHECK: Duration = Duration::from_millis(50);
 
 enum Message {
     Op(Op),
@@ -27,10 +34,12 @@ const CHANNEL_CAPACITY: usize = 2;
 
 /// Handle to the committing thread.
 pub(crate) struct Committer {
+    /// The bounded channel to the thread. A std `sync_channel`: the sender
+    /// is the reader's plain thread, and a full channel must block it (that
+    /// is the back-pressure). When the thread stops, the receiver drops and
+    /// a blocked send returns at once.
     tx: Option<SyncSender<Message>>,
     thread: Option<JoinHandle<Result<()>>>,
-    /// Set on shutdown so a retry loop gives up instead of waiting forever.
-    stop: Arc<AtomicBool>,
 }
 
 /// Commit policy.
@@ -47,17 +56,16 @@ impl Committer {
     pub(crate) fn spawn<S: Sink + Send + 'static>(
         sink: S,
         policy: CommitPolicy,
+        stop: ShutdownFlag,
     ) -> Result<Committer> {
         let (tx, rx) = mpsc::sync_channel(CHANNEL_CAPACITY);
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread_stop = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("tasklog-committer".into())
             .spawn(move || {
                 Loop {
                     sink,
                     policy,
-                    stop: thread_stop,
+                    stop,
                     pending: Vec::new(),
                     pending_rows: 0,
                     tx_open: false,
@@ -68,7 +76,6 @@ impl Committer {
         Ok(Committer {
             tx: Some(tx),
             thread: Some(thread),
-            stop,
         })
     }
 
@@ -95,11 +102,6 @@ impl Committer {
             Ok(result) => result,
             Err(_) => Err(self.stopped_error()),
         }
-    }
-
-    /// Asks a retrying thread to give up (used on shutdown).
-    pub(crate) fn request_stop(&self) {
-        self.stop.store(true, Ordering::SeqCst);
     }
 
     /// Commits what is pending and stops the thread.
@@ -134,7 +136,7 @@ impl Drop for Committer {
 struct Loop<S> {
     sink: S,
     policy: CommitPolicy,
-    stop: Arc<AtomicBool>,
+    stop: ShutdownFlag,
     /// Ops applied in the open transaction (or to replay after a failure).
     pending: Vec<Op>,
     pending_rows: usize,
@@ -237,8 +239,10 @@ impl<S: Sink> Loop<S> {
                 Err(e) => {
                     self.sink.rollback();
                     self.tx_open = false;
+                    if is_transient(&e) && self.stop.is_set() {
+                        return Err(self.abandon(&e));
+                    }
                     let give_up = !is_transient(&e)
-                        || self.stop.load(Ordering::SeqCst)
                         || self
                             .policy
                             .retry_for
@@ -252,11 +256,42 @@ impl<S: Sink> Loop<S> {
                         pending_ops = self.pending.len(),
                         "index database not writable; holding the batch and retrying"
                     );
-                    std::thread::sleep(backoff);
+                    if self.sleep_unless_stopped(backoff) {
+                        return Err(self.abandon(&e));
+                    }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
         }
+    }
+
+    /// Sleeps `total` in short steps; true when shutdown came meanwhile.
+    fn sleep_unless_stopped(&self, total: Duration) -> bool {
+        let until = Instant::now() + total;
+        loop {
+            if self.stop.is_set() {
+                return true;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            std::thread::sleep(left.min(STOP_CHECK));
+        }
+    }
+
+    /// Gives the batch up on shutdown: it was rolled back, and its
+    /// checkpoints with it, so its lines are read again at the next start.
+    fn abandon(&mut self, cause: &Error) -> Error {
+        let uncommitted_ops = self.pending.len();
+        tracing::warn!(
+            uncommitted_ops,
+            error = %format_chain(cause),
+            "stopping with the batch uncommitted; its lines are read again at the next start"
+        );
+        self.pending.clear();
+        self.pending_rows = 0;
+        Error::ShuttingDown { uncommitted_ops }
     }
 
     fn replay(&mut self) -> Result<()> {
@@ -309,7 +344,7 @@ pub(crate) fn format_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     /// A sink that records when it commits and takes a while per op, so
     /// that the committer, not the sender, is the slow side.
@@ -350,6 +385,7 @@ mod tests {
                 batch_interval: Duration::from_millis(20),
                 retry_for: None,
             },
+            crate::Shutdown::new().flag(),
         )
         .unwrap();
         let started = Instant::now();

@@ -77,6 +77,14 @@ pub enum Error {
         /// What is wrong, with the entry it concerns.
         message: String,
     },
+    /// Shutdown was requested while the database could not be written
+    /// (locked by another process, say): the open batch was rolled back
+    /// with its checkpoints, so its lines are read again at the next start.
+    #[error("stopped on request with {uncommitted_ops} operation(s) not committed; they are read again from the files at the next start")]
+    ShuttingDown {
+        /// Ops of the abandoned batch.
+        uncommitted_ops: usize,
+    },
     /// The indexer's writer thread stopped.
     #[error("the index writer thread stopped: {0}")]
     SinkStopped(String),

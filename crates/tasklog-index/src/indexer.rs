@@ -22,6 +22,7 @@ use crate::db::{self, WriterLock};
 use crate::discovery::{self, Folder};
 use crate::error::{Error, Result};
 use crate::options::IndexOptions;
+use crate::shutdown::Shutdown;
 use crate::sink::SqliteSink;
 use crate::tail::{self, Checkpoint, Outcome, ReadLimits};
 
@@ -71,6 +72,9 @@ pub struct Indexer {
     mode: RunMode,
     /// Secondary indexes are dropped until `finish`.
     bulk: bool,
+    /// Checked between files and batches, so a long reconcile or a stream
+    /// that never goes idle stops within one batch of a request.
+    shutdown: Shutdown,
     stats: Stats,
     _lock: WriterLock,
 }
@@ -108,6 +112,8 @@ impl Indexer {
     ) -> Result<Indexer> {
         let lock = WriterLock::acquire(db_path)?;
         let mut conn = db::open_for_writing(db_path)?;
+        conn.busy_timeout(options.busy_timeout)
+            .map_err(|e| Error::sqlite(db_path, "setting busy timeout", e))?;
         // Prices first: a changed table re-prices stored calls before new ones arrive.
         crate::prices::PriceTable::load(options.prices.as_deref())?.install(&mut conn, db_path)?;
         let checkpoints = load_checkpoints(&conn, db_path)?;
@@ -119,6 +125,7 @@ impl Indexer {
             .map_err(|e| Error::sqlite(db_path, "configuring checkpoints", e))?;
         let checkpointer = Checkpointer::spawn(db_path)?;
         let sink = SqliteSink::new(conn, db_path)?;
+        let shutdown = Shutdown::new();
         let committer = Committer::spawn(
             sink,
             CommitPolicy {
@@ -133,6 +140,7 @@ impl Indexer {
                     RunMode::Watch => None,
                 },
             },
+            shutdown.flag(),
         )?;
         Ok(Indexer {
             root: root.to_owned(),
@@ -147,6 +155,7 @@ impl Indexer {
             read_buf: Vec::new(),
             mode,
             bulk: false,
+            shutdown,
             stats: Stats::default(),
             _lock: lock,
         })
@@ -227,10 +236,18 @@ impl Indexer {
         Ok(self.stats.clone())
     }
 
-    /// Tells a committer stuck retrying a broken database to give up.
-    pub fn request_stop(&self) {
-        if let Some(c) = &self.committer {
-            c.request_stop();
+    /// The handle that stops this indexer: the reader between files and
+    /// batches, the committer between retries (see `shutdown.rs`).
+    pub fn shutdown(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Fails with [`Error::ShuttingDown`] once a stop was requested; the
+    /// reader's long loops call it between steps.
+    fn check_shutdown(&self) -> Result<()> {
+        match self.shutdown.is_requested() {
+            true => Err(Error::ShuttingDown { uncommitted_ops: 0 }),
+            false => Ok(()),
         }
     }
 
@@ -279,6 +296,7 @@ impl Indexer {
             self.task_gone(&task)?;
         }
         for task in tasks {
+            self.check_shutdown()?;
             self.reconcile_task(task)?;
             progress(&self.stats);
         }
@@ -435,6 +453,7 @@ impl Indexer {
     /// Reads a stream to its current end, one batch at a time.
     pub(crate) fn drain_stream(&mut self, key: FileKey) -> Result<()> {
         loop {
+            self.check_shutdown()?;
             if !self.read_stream_once(&key)? {
                 return Ok(());
             }

@@ -21,6 +21,11 @@ pub struct IndexOptions {
     pub max_watches: usize,
     /// A price table overriding the built-in one.
     pub prices: Option<PathBuf>,
+    /// How long one database call waits for another process's write lock
+    /// before the committer holds its batch and retries (with backoff, and
+    /// a look at the shutdown request between tries). Short, so a stop
+    /// request is answered within about this long.
+    pub busy_timeout: Duration,
 }
 
 impl Default for IndexOptions {
@@ -33,6 +38,7 @@ impl Default for IndexOptions {
             poll_interval: Duration::from_millis(500),
             max_watches: 8192,
             prices: None,
+            busy_timeout: Duration::from_millis(1000),
         }
     }
 }

@@ -16,11 +16,10 @@
 //! (or replaced), it is watched again and reconciled.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
@@ -30,6 +29,11 @@ use crate::indexer::{Indexer, Stats};
 
 /// Filesystem hints buffered before the loop falls back to a full reconcile.
 const EVENT_QUEUE: usize = 8192;
+
+/// Longest the loop follows hinted files before it looks at its timers and
+/// the shutdown request again: a stream written without pause keeps its
+/// queue full, and must not hold off the reconcile tick or a stop.
+const FOLLOW_SLICE: Duration = Duration::from_millis(50);
 
 /// How often the loop checks that the root is the folder it watches (one
 /// `stat`): how soon a removed and re-created root is followed again.
@@ -66,7 +70,9 @@ enum Wake {
     Reconcile,
     /// Time to check that the root is still the folder watched.
     RootCheck,
-    /// SIGINT, SIGTERM or the caller's shutdown future.
+    /// Hinted files are still queued from the last slice.
+    Pending,
+    /// The indexer's [`Shutdown`](crate::Shutdown) was requested.
     Shutdown,
 }
 
@@ -202,9 +208,30 @@ impl Watches {
     }
 }
 
-/// Runs the sidecar until `shutdown` resolves: reconciles everything, then
-/// follows changes. On shutdown the open batch commits before returning.
-pub async fn watch(mut indexer: Indexer, shutdown: impl Future<Output = ()>) -> Result<Stats> {
+/// Runs the sidecar until its [`Shutdown`](crate::Shutdown) is requested
+/// (`Indexer::shutdown`): reconciles everything, then follows changes. On
+/// shutdown the open batch commits before returning when the database
+/// allows; when it does not (locked by another process), the batch is
+/// rolled back with its checkpoints and read again at the next start. A
+/// request reaches every state within about the busy timeout: waiting, a
+/// backfill, a stream written without pause, a locked database.
+pub async fn watch(mut indexer: Indexer) -> Result<Stats> {
+    let shutdown = indexer.shutdown();
+    let result = run(&mut indexer, &shutdown).await;
+    let finished = indexer.finish();
+    let stopping = shutdown.is_requested();
+    match (result, finished) {
+        (Err(Error::ShuttingDown { .. }), Ok(stats)) if stopping => Ok(stats),
+        (Err(e), _) => Err(e),
+        (Ok(()), Err(Error::ShuttingDown { uncommitted_ops })) if stopping => {
+            tracing::info!(uncommitted_ops, "stopped without committing the last batch");
+            Ok(Stats::default())
+        }
+        (Ok(()), finished) => finished,
+    }
+}
+
+async fn run(indexer: &mut Indexer, shutdown: &crate::Shutdown) -> Result<()> {
     let root = indexer.root().to_owned();
     std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, "creating log root", e))?;
     let (tx, mut rx) = mpsc::channel::<Wake>(EVENT_QUEUE);
@@ -213,7 +240,7 @@ pub async fn watch(mut indexer: Indexer, shutdown: impl Future<Output = ()>) -> 
     // seen as changed by the first root check.
     let root_id = dir_identity(&root, true);
     let watcher = start_watcher(&root, tx, Arc::clone(&overflow));
-    let options = indexer_options(&indexer);
+    let options = indexer_options(indexer);
     let mut watches = Watches {
         watcher,
         watched: BTreeMap::new(),
@@ -225,7 +252,7 @@ pub async fn watch(mut indexer: Indexer, shutdown: impl Future<Output = ()>) -> 
 
     // Watch first, then list: a file created between the two is then seen
     // by the listing or by an event, never by neither.
-    full_reconcile(&mut indexer, &mut watches)?;
+    full_reconcile(indexer, &mut watches)?;
     indexer.flush()?;
     tracing::info!(root = %root.display(), mode = watches.mode(), watches = watches.watched.len(), "watching");
 
@@ -236,29 +263,34 @@ pub async fn watch(mut indexer: Indexer, shutdown: impl Future<Output = ()>) -> 
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     reconcile.tick().await; // the first tick is immediate; we just reconciled
-    tokio::pin!(shutdown);
+    let stop = shutdown.requested();
+    tokio::pin!(stop);
+    // Hinted files not yet read: kept across wakes, so the loop can return
+    // to its timers and the shutdown request between slices of work.
+    let mut pending = FairQueue::default();
 
     loop {
         let wake = tokio::select! {
             biased;
-            () = &mut shutdown => Wake::Shutdown,
-            Some(w) = rx.recv() => w,
-            _ = poll.tick() => Wake::Poll,
+            () = &mut stop => Wake::Shutdown,
             _ = reconcile.tick() => Wake::Reconcile,
             _ = root_check.tick() => Wake::RootCheck,
+            _ = poll.tick() => Wake::Poll,
+            Some(w) = rx.recv() => w,
+            () = std::future::ready(()), if !pending.is_empty() => Wake::Pending,
         };
         match wake {
-            Wake::Shutdown => break,
-            Wake::Reconcile => full_reconcile(&mut indexer, &mut watches)?,
+            Wake::Shutdown => return Ok(()),
+            Wake::Reconcile => full_reconcile(indexer, &mut watches)?,
             Wake::RootCheck => {
                 if watches.root_changed(&root, false) {
-                    full_reconcile(&mut indexer, &mut watches)?;
+                    full_reconcile(indexer, &mut watches)?;
                 }
             }
             Wake::Poll => {
                 if overflow.swap(false, Ordering::SeqCst) {
                     tracing::warn!("filesystem event queue overflowed; reconciling from disk");
-                    full_reconcile(&mut indexer, &mut watches)?;
+                    full_reconcile(indexer, &mut watches)?;
                 } else {
                     for task in watches.next_polled() {
                         indexer.reconcile_task(&task)?;
@@ -267,32 +299,36 @@ pub async fn watch(mut indexer: Indexer, shutdown: impl Future<Output = ()>) -> 
             }
             Wake::FsError(e) => {
                 tracing::warn!(error = %e, "filesystem watcher error; reconciling from disk");
-                full_reconcile(&mut indexer, &mut watches)?;
+                full_reconcile(indexer, &mut watches)?;
             }
+            Wake::Pending => follow(indexer, &mut watches, &root, &mut pending, &mut rx)?,
             Wake::Fs(event) => {
                 let mut rescan = event.need_rescan();
-                let mut dirty: BTreeSet<PathBuf> = event.paths.into_iter().collect();
+                for path in event.paths {
+                    pending.push(path);
+                }
                 // Coalesce whatever else is already queued.
                 while let Ok(w) = rx.try_recv() {
                     match w {
                         Wake::Fs(e) => {
                             rescan |= e.need_rescan();
-                            dirty.extend(e.paths);
+                            for path in e.paths {
+                                pending.push(path);
+                            }
                         }
                         Wake::FsError(_) => rescan = true,
                         _ => {}
                     }
                 }
                 if rescan {
-                    full_reconcile(&mut indexer, &mut watches)?;
+                    pending.clear();
+                    full_reconcile(indexer, &mut watches)?;
                 } else {
-                    follow(&mut indexer, &mut watches, &root, dirty, &mut rx)?;
+                    follow(indexer, &mut watches, &root, &mut pending, &mut rx)?;
                 }
             }
         }
     }
-    indexer.request_stop();
-    indexer.finish()
 }
 
 fn indexer_options(indexer: &Indexer) -> (usize, std::time::Duration, std::time::Duration) {
@@ -370,20 +406,19 @@ fn record_watch_state(indexer: &mut Indexer, watches: &Watches) -> Result<()> {
 
 /// Follows the hinted paths with fair reads: one batch per file per turn,
 /// so one busy stream cannot starve quiet ones, and new hints join the
-/// queue between turns.
+/// queue between turns. Returns after [`FOLLOW_SLICE`] with the rest still
+/// queued, so the caller's timers and shutdown get their turn.
 fn follow(
     indexer: &mut Indexer,
     watches: &mut Watches,
     root: &Path,
-    dirty: BTreeSet<PathBuf>,
+    queue: &mut FairQueue,
     rx: &mut mpsc::Receiver<Wake>,
 ) -> Result<()> {
-    let mut queue = FairQueue::default();
-    for path in dirty {
-        queue.push(path);
-    }
+    let started = Instant::now();
     let mut changed_watches = false;
-    while let Some(path) = queue.pop() {
+    while started.elapsed() < FOLLOW_SLICE {
+        let Some(path) = queue.pop() else { break };
         let Ok(rel) = path.strip_prefix(root) else {
             continue;
         };
@@ -391,6 +426,7 @@ fn follow(
         if depth == 0 {
             // An event about the root itself: removed, moved, replaced.
             if watches.root_changed(root, true) {
+                queue.clear();
                 full_reconcile(indexer, watches)?;
                 return Ok(());
             }
@@ -424,6 +460,7 @@ fn follow(
                     }
                 }
                 _ => {
+                    queue.clear();
                     full_reconcile(indexer, watches)?;
                     return Ok(());
                 }
@@ -454,5 +491,14 @@ impl FairQueue {
         let path = self.order.pop_front()?;
         self.members.remove(&path);
         Some(path)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.order.clear();
+        self.members.clear();
     }
 }

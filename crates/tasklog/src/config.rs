@@ -42,6 +42,7 @@ struct IndexSection {
     poll_ms: Option<u64>,
     max_watches: Option<usize>,
     prices: Option<PathBuf>,
+    busy_timeout_ms: Option<u64>,
 }
 
 /// The resolved configuration every command works from.
@@ -188,6 +189,9 @@ impl Config {
         }
         if let Some(v) = env_parse("TASKLOG_MAX_WATCHES")?.or(section.max_watches) {
             index.max_watches = v;
+        }
+        if let Some(v) = env_parse("TASKLOG_BUSY_TIMEOUT_MS")?.or(section.busy_timeout_ms) {
+            index.busy_timeout = Duration::from_millis(v);
         }
         if let Some(v) = env("TASKLOG_PRICES")
             .map(PathBuf::from)

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use tasklog_index::{Indexer, RunMode};
+use tasklog_index::{Indexer, RunMode, Shutdown};
 
 use crate::config::Config;
 use crate::Outcome;
@@ -15,27 +15,64 @@ pub fn run(config: &Config, _args: WatchArgs) -> Result<Outcome> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async {
-        let indexer = Indexer::open(&config.root, &config.db, config.index.clone(), RunMode::Watch)?;
-        tracing::info!(root = %config.root.display(), db = %config.db.display(), "sidecar starting");
-        let stats = tasklog_index::watch(indexer, shutdown_signal()).await?;
-        tracing::info!(records = stats.records, quarantined = stats.quarantined, "sidecar stopped");
-        Ok(Outcome::Success)
-    })
+    let indexer = Indexer::open(
+        &config.root,
+        &config.db,
+        config.index.clone(),
+        RunMode::Watch,
+    )?;
+    listen_for_signals(indexer.shutdown())?;
+    tracing::info!(root = %config.root.display(), db = %config.db.display(), "sidecar starting");
+    let stats = runtime.block_on(tasklog_index::watch(indexer))?;
+    tracing::info!(
+        records = stats.records,
+        quarantined = stats.quarantined,
+        "sidecar stopped"
+    );
+    Ok(Outcome::Success)
 }
 
-/// Resolves on the first SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Requests `shutdown` on the first SIGINT or SIGTERM; a second one exits
+/// at once (as SIGKILL would: safe, the checkpoints roll back with the
+/// rows). The signals are awaited on a thread of their own: the watch loop
+/// may be busy or blocked when one arrives, and must not have to come back
+/// to its `select!` to hear it.
+pub(crate) fn listen_for_signals(shutdown: Shutdown) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: committing and stopping"),
-        _ = int.recv() => tracing::info!("SIGINT: committing and stopping"),
-    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the signal thread's runtime")?;
+    // Installed before the thread starts, so a signal sent right after
+    // `watch` prints "watching" is never missed.
+    let (mut term, mut int) = runtime
+        .block_on(async {
+            Ok::<_, std::io::Error>((
+                signal(SignalKind::terminate())?,
+                signal(SignalKind::interrupt())?,
+            ))
+        })
+        .context("installing signal handlers")?;
+    std::thread::Builder::new()
+        .name("tasklog-signals".into())
+        .spawn(move || {
+            runtime.block_on(async {
+                let mut received = 0;
+                loop {
+                    let name = tokio::select! {
+                        _ = term.recv() => "SIGTERM",
+                        _ = int.recv() => "SIGINT",
+                    };
+                    received += 1;
+                    if received > 1 {
+                        tracing::warn!("{name} again: exiting now; uncommitted lines are read again at the next start");
+                        std::process::exit(130);
+                    }
+                    tracing::info!("{name}: committing and stopping");
+                    shutdown.request();
+                }
+            })
+        })
+        .context("starting the signal thread")?;
+    Ok(())
 }

@@ -229,49 +229,78 @@ impl<'de> Deserialize<'de> for Node<'de> {
     }
 }
 
-/// The envelope fields of one record, as the index promotes them.
-///
-/// Every field is optional: a foreign line may carry none of them.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Envelope<'a> {
+/// One definition of the envelope's top-level scalar fields: the
+/// [`Envelope`] struct, the keys its visitor reads, and the keys the
+/// writer's check decodes as strictly ([`SCALAR_KEYS`]) all come from this
+/// list. Adding a promoted field is one line here, one in `Row` (the index
+/// crate's `batch.rs`) and a migration.
+macro_rules! envelope_fields {
+    ($( $(#[$doc:meta])* $field:ident ),* $(,)?) => {
+        /// The envelope fields of one record, as the index promotes them.
+        ///
+        /// Every field is optional: a foreign line may carry none of them.
+        #[derive(Debug, Default, Clone, PartialEq)]
+        pub struct Envelope<'a> {
+            $( $(#[$doc])* pub $field: Option<Scalar<'a>>, )*
+            /// The nested `gen_ai` object.
+            pub gen_ai: Option<Node<'a>>,
+            /// Whether a `ts` fallback field (not `ts` itself) supplied `ts`.
+            pub ts_from_fallback: bool,
+            /// Whether the object has a `ts` key at all (of any type).
+            pub ts_key_present: bool,
+        }
+
+        /// The slot of a top-level key the envelope keeps as a scalar.
+        fn scalar_slot<'e, 'a>(env: &'e mut Envelope<'a>, key: &str) -> Option<&'e mut Option<Scalar<'a>>> {
+            match key {
+                $( stringify!($field) => Some(&mut env.$field), )*
+                _ => None,
+            }
+        }
+
+        /// The top-level keys read as a [`Scalar`] (the envelope's own, and
+        /// the foreign fallbacks for `event` and `ts`); every other key but
+        /// `gen_ai` is skipped unparsed.
+        const SCALAR_KEYS: &[&str] = &[
+            $( stringify!($field), )*
+            "type", "timestamp", "time", "created_at",
+        ];
+    };
+}
+
+envelope_fields! {
     /// `v`: format version.
-    pub v: Option<Scalar<'a>>,
+    v,
     /// `ts`, or the first of `timestamp`, `time`, `created_at` when `ts` is absent.
-    pub ts: Option<Scalar<'a>>,
+    ts,
     /// `seq`: position in the stream.
-    pub seq: Option<Scalar<'a>>,
+    seq,
     /// `id`: sortable unique id.
-    pub id: Option<Scalar<'a>>,
+    id,
     /// `event`, or `type` when `event` is absent (common in foreign logs).
-    pub event: Option<Scalar<'a>>,
+    event,
     /// `task_id` as written in the record (the folder name is authoritative).
-    pub task_id: Option<Scalar<'a>>,
+    task_id,
     /// `trace_id`.
-    pub trace_id: Option<Scalar<'a>>,
+    trace_id,
     /// `span_id`.
-    pub span_id: Option<Scalar<'a>>,
+    span_id,
     /// `parent_span_id`.
-    pub parent_span_id: Option<Scalar<'a>>,
+    parent_span_id,
     /// `name`.
-    pub name: Option<Scalar<'a>>,
+    name,
     /// `duration_ms`.
-    pub duration_ms: Option<Scalar<'a>>,
+    duration_ms,
     /// `status`.
-    pub status: Option<Scalar<'a>>,
+    status,
     /// `error`: any value; only its presence and string form are promoted.
-    pub error: Option<Scalar<'a>>,
+    error,
     /// `role` of a message.
-    pub role: Option<Scalar<'a>>,
+    role,
     /// `severity` of a system event.
-    pub severity: Option<Scalar<'a>>,
+    severity,
     /// `component` of a system event.
-    pub component: Option<Scalar<'a>>,
-    /// The nested `gen_ai` object.
-    pub gen_ai: Option<Node<'a>>,
-    /// Whether a `ts` fallback field (not `ts` itself) supplied `ts`.
-    pub ts_from_fallback: bool,
-    /// Whether the object has a `ts` key at all (of any type).
-    pub ts_key_present: bool,
+    component,
 }
 
 impl<'a> Envelope<'a> {
@@ -302,44 +331,25 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
         let mut seen = KeySet::default();
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             seen.insert(&key)?;
-            let slot = match key.as_ref() {
-                "v" => &mut env.v,
-                "ts" => {
-                    env.ts_key_present = true;
-                    &mut env.ts
-                }
-                "seq" => &mut env.seq,
-                "id" => &mut env.id,
-                "event" => &mut env.event,
-                "task_id" => &mut env.task_id,
-                "trace_id" => &mut env.trace_id,
-                "span_id" => &mut env.span_id,
-                "parent_span_id" => &mut env.parent_span_id,
-                "name" => &mut env.name,
-                "duration_ms" => &mut env.duration_ms,
-                "status" => &mut env.status,
-                "error" => &mut env.error,
-                "role" => &mut env.role,
-                "severity" => &mut env.severity,
-                "component" => &mut env.component,
-                "type" => &mut type_field,
+            match key.as_ref() {
+                "type" => type_field = Some(map.next_value::<Scalar<'de>>()?),
                 "timestamp" | "time" | "created_at" => {
                     let value = map.next_value::<Scalar<'de>>()?;
                     if ts_fallback.is_none() && value.as_str().is_some() {
                         ts_fallback = Some(value);
                     }
-                    continue;
                 }
-                "gen_ai" => {
-                    env.gen_ai = Some(map.next_value::<Node<'de>>()?);
-                    continue;
+                "gen_ai" => env.gen_ai = Some(map.next_value::<Node<'de>>()?),
+                k => {
+                    env.ts_key_present |= k == "ts";
+                    match scalar_slot(&mut env, k) {
+                        Some(slot) => *slot = Some(map.next_value::<Scalar<'de>>()?),
+                        None => {
+                            map.next_value::<UniqueAny>()?;
+                        }
+                    }
                 }
-                _ => {
-                    map.next_value::<UniqueAny>()?;
-                    continue;
-                }
-            };
-            *slot = Some(map.next_value::<Scalar<'de>>()?);
+            }
         }
         if env.ts.as_ref().and_then(Scalar::as_str).is_none() && ts_fallback.is_some() {
             env.ts = ts_fallback;
@@ -421,31 +431,6 @@ mod tests {
         assert_eq!(env.seq.as_ref().and_then(Scalar::as_i64), None);
     }
 }
-
-/// The top-level keys [`Envelope`] reads as a [`Scalar`]; every other key
-/// but `gen_ai` is skipped unparsed.
-const SCALAR_KEYS: &[&str] = &[
-    "v",
-    "ts",
-    "seq",
-    "id",
-    "event",
-    "task_id",
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "name",
-    "duration_ms",
-    "status",
-    "error",
-    "role",
-    "severity",
-    "component",
-    "type",
-    "timestamp",
-    "time",
-    "created_at",
-];
 
 /// Which of the stamped envelope keys a record already has.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -35,35 +35,103 @@ pub struct FileKey {
     pub kind: FileKind,
 }
 
-/// One indexed line.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Row {
-    pub offset: u64,
-    pub line: u64,
-    pub ts: String,
-    pub ts_source: &'static str,
-    pub seq: Option<i64>,
-    pub id: Option<String>,
-    pub event: Option<String>,
-    pub name: Option<String>,
-    pub status: Option<String>,
-    pub trace_id: Option<String>,
-    pub span_id: Option<String>,
-    pub parent_span_id: Option<String>,
-    pub duration_ms: Option<f64>,
-    pub error: Option<String>,
-    pub role: Option<String>,
-    pub severity: Option<String>,
-    pub component: Option<String>,
-    pub model: Option<String>,
-    pub provider: Option<String>,
-    pub input_tokens: Option<i64>,
-    pub output_tokens: Option<i64>,
-    pub cache_read_tokens: Option<i64>,
-    pub cache_write_tokens: Option<i64>,
-    pub cost_usd: Option<f64>,
-    pub tool_name: Option<String>,
-    pub body: String,
+/// One definition of the promoted columns of `records`: the fields of
+/// [`Row`], the column list the sink inserts and the order it binds them
+/// all come from this list. `Row::new` says where each value comes from; a
+/// test fails when the `records` schema and this list diverge.
+macro_rules! record_row {
+    ($( $(#[$doc:meta])* $field:ident : $ty:ty ),* $(,)?) => {
+        /// One indexed line: its promoted columns (FORMAT.md 4.4).
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub struct Row {
+            $( $(#[$doc])* pub $field: $ty, )*
+        }
+
+        impl Row {
+            /// The columns of `records` a row fills, in bind order (after
+            /// the `file_id`, `task_id` and `stream` of its batch).
+            pub(crate) const COLUMNS: &'static [&'static str] = &[$(stringify!($field)),*];
+
+            /// Binds every column to parameters `base + 1 ..` of `stmt`.
+            pub(crate) fn bind(
+                &self,
+                stmt: &mut rusqlite::Statement<'_>,
+                base: usize,
+            ) -> rusqlite::Result<()> {
+                let mut at = base;
+                $(
+                    at += 1;
+                    stmt.raw_bind_parameter(at, ColumnValue::sql(&self.$field)?)?;
+                )*
+                Ok(())
+            }
+        }
+    };
+}
+
+/// How a [`Row`] field is bound: SQLite's types, with byte offsets and
+/// line numbers (`u64`) as its 64-bit integers.
+trait ColumnValue {
+    fn sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>>;
+}
+
+impl ColumnValue for u64 {
+    fn sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        i64::try_from(*self)
+            .map(rusqlite::types::ToSqlOutput::from)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+    }
+}
+
+macro_rules! column_value_as_to_sql {
+    ($($ty:ty),*) => {$(
+        impl ColumnValue for $ty {
+            fn sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                rusqlite::ToSql::to_sql(self)
+            }
+        }
+    )*};
+}
+column_value_as_to_sql!(
+    String,
+    &'static str,
+    Option<String>,
+    Option<i64>,
+    Option<f64>
+);
+
+record_row! {
+    /// Byte offset of the record in its file.
+    offset: u64,
+    /// 1-based line number.
+    line: u64,
+    /// `ts`, a fallback field, or the indexing time.
+    ts: String,
+    /// Which of those: `ts`, `fallback` or `indexed`.
+    ts_source: &'static str,
+    seq: Option<i64>,
+    id: Option<String>,
+    event: Option<String>,
+    name: Option<String>,
+    status: Option<String>,
+    trace_id: Option<String>,
+    span_id: Option<String>,
+    parent_span_id: Option<String>,
+    duration_ms: Option<f64>,
+    error: Option<String>,
+    role: Option<String>,
+    severity: Option<String>,
+    component: Option<String>,
+    model: Option<String>,
+    provider: Option<String>,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    cache_read_tokens: Option<i64>,
+    cache_write_tokens: Option<i64>,
+    cost_usd: Option<f64>,
+    tool_name: Option<String>,
+    /// The line exactly as written, without its ending.
+    body: String,
 }
 
 fn owned(s: &Option<Scalar<'_>>) -> Option<String> {
@@ -228,7 +296,10 @@ pub enum Op {
         errors: Vec<Quarantine>,
     },
     /// A key of `indexer_state` (watch mode, watches in use, ...).
-    State { key: &'static str, value: String },
+    State {
+        key: crate::state::StateKey,
+        value: String,
+    },
     /// Start (`true`) or end (`false`) a bulk load: secondary indexes are
     /// dropped at the start and built at the end.
     Bulk(bool),

@@ -17,7 +17,9 @@
 //! drops them, and [`ensure`] (run at every open) finishes an interrupted
 //! bulk load. No database stays without its indexes or derived rows.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::state::{self, StateKey};
 
 /// The index that is never dropped: the second exactly-once guard.
 const GUARD_INDEX: &str = "records_file_offset";
@@ -114,22 +116,12 @@ pub(crate) const ROLLUP_CALLS_ABOVE: &str = concat!(
 /// that are filled set-based at the end.
 const BULK_TABLES: &str = "'records', 'api_calls', 'conversation_blocks'";
 
-const STATE_KEY: &str = "bulk_load";
-
 /// Sorter helper threads while indexes are built at the end of a load.
 const SORTER_THREADS: i64 = 2;
 
 /// Starts a bulk load (inside the caller's transaction).
 pub(crate) fn begin(conn: &Connection) -> rusqlite::Result<()> {
-    if conn
-        .query_row(
-            "SELECT 1 FROM indexer_state WHERE key = ?1",
-            [STATE_KEY],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some()
-    {
+    if state::get(conn, StateKey::BulkLoad)?.is_some() {
         return Ok(()); // already suspended
     }
     let watermark: i64 =
@@ -172,10 +164,7 @@ pub(crate) fn begin(conn: &Connection) -> rusqlite::Result<()> {
     let state =
         serde_json::json!({ "watermark": watermark, "triggers": triggers, "indexes": indexes })
             .to_string();
-    conn.execute(
-        "INSERT OR REPLACE INTO indexer_state (key, value) VALUES (?1, ?2)",
-        params![STATE_KEY, state],
-    )?;
+    state::set(conn, StateKey::BulkLoad, &state)?;
     Ok(())
 }
 
@@ -200,13 +189,7 @@ pub(crate) fn ensure(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 fn finish(conn: &Connection) -> rusqlite::Result<()> {
-    let state: Option<String> = conn
-        .query_row(
-            "SELECT value FROM indexer_state WHERE key = ?1",
-            [STATE_KEY],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let state = state::get(conn, StateKey::BulkLoad)?;
     let Some(state) = state else { return Ok(()) };
     let state: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
     let watermark = state["watermark"].as_i64().unwrap_or(0);
@@ -244,7 +227,7 @@ fn finish(conn: &Connection) -> rusqlite::Result<()> {
     for (_, sql) in &suspended {
         conn.execute_batch(sql)?;
     }
-    conn.execute("DELETE FROM indexer_state WHERE key = ?1", [STATE_KEY])?;
+    state::delete(conn, StateKey::BulkLoad)?;
     conn.pragma_update(None, "threads", 0)?;
     // Fresh statistics for the planner after a large load, from every
     // row: a sampled ANALYZE (analysis_limit) reads only the first entries

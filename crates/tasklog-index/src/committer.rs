@@ -367,7 +367,7 @@ mod tests {
 
     fn state_op() -> Op {
         Op::State {
-            key: "k",
+            key: crate::state::StateKey::WatchMode,
             value: "v".into(),
         }
     }

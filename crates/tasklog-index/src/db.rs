@@ -407,7 +407,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("index.db");
         let conn = open_for_writing(&db).expect("open");
-        let checkpointer = crate::checkpoint::Checkpointer::spawn(&db).expect("spawn");
+        let checkpointer = crate::wal::WalCheckpointer::spawn(&db).expect("spawn");
         conn.execute(
             "INSERT INTO indexer_state (key, value) VALUES ('k', 'v')",
             [],

@@ -16,15 +16,17 @@ use rusqlite::Connection;
 use tasklog_format::{classify_entry, EntryKind, RESULT_DOC};
 
 use crate::batch::{FileKey, FileKind, Op, Quarantine};
-use crate::checkpoint::{Checkpointer, WRITER_BACKSTOP_PAGES};
 use crate::committer::{CommitPolicy, Committer};
 use crate::db::{self, WriterLock};
 use crate::discovery::{self, Folder};
 use crate::error::{Error, Result};
+use crate::files::Checkpoint;
 use crate::options::IndexOptions;
 use crate::shutdown::Shutdown;
 use crate::sink::SqliteSink;
-use crate::tail::{self, Checkpoint, Outcome, ReadLimits};
+use crate::state::StateKey;
+use crate::tail::{self, Outcome, ReadLimits};
+use crate::wal::{WalCheckpointer, WRITER_BACKSTOP_PAGES};
 
 /// Counters of what one indexer did, for summaries and progress bars.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -65,7 +67,7 @@ pub struct Indexer {
     registered: BTreeSet<String>,
     committer: Option<Committer>,
     /// Checkpoints the WAL off the committer thread; stopped after it.
-    checkpointer: Option<Checkpointer>,
+    wal: Option<WalCheckpointer>,
     /// Scratch for stream reads, kept between them (see `tail::read_stream`).
     read_buf: Vec<u8>,
     /// Backfill or live: decides how much one read may take.
@@ -116,14 +118,14 @@ impl Indexer {
             .map_err(|e| Error::sqlite(db_path, "setting busy timeout", e))?;
         // Prices first: a changed table re-prices stored calls before new ones arrive.
         crate::prices::PriceTable::load(options.prices.as_deref())?.install(&mut conn, db_path)?;
-        let checkpoints = load_checkpoints(&conn, db_path)?;
+        let checkpoints = crate::files::load(&conn, db_path)?;
         // Tasks that already have their row: a restart then sends nothing
         // for them (100k INSERT OR IGNOREs into a cold database are seconds).
         let registered = load_task_ids(&conn, db_path)?;
         let diagnostics = diagnostics::load(&conn, db_path)?;
         conn.pragma_update(None, "wal_autocheckpoint", WRITER_BACKSTOP_PAGES)
             .map_err(|e| Error::sqlite(db_path, "configuring checkpoints", e))?;
-        let checkpointer = Checkpointer::spawn(db_path)?;
+        let checkpointer = WalCheckpointer::spawn(db_path)?;
         let sink = SqliteSink::new(conn, db_path)?;
         let shutdown = Shutdown::new();
         let committer = Committer::spawn(
@@ -151,7 +153,7 @@ impl Indexer {
             sealed: BTreeSet::new(),
             registered,
             committer: Some(committer),
-            checkpointer: Some(checkpointer),
+            wal: Some(checkpointer),
             read_buf: Vec::new(),
             mode,
             bulk: false,
@@ -230,7 +232,7 @@ impl Indexer {
         if let Some(c) = self.committer.take() {
             c.finish()?;
         }
-        if let Some(c) = self.checkpointer.take() {
+        if let Some(c) = self.wal.take() {
             c.finish();
         }
         Ok(self.stats.clone())
@@ -252,7 +254,7 @@ impl Indexer {
     }
 
     /// Records a key of `indexer_state` (shown by `tasklog status`).
-    pub fn set_state(&mut self, key: &'static str, value: String) -> Result<()> {
+    pub(crate) fn set_state(&mut self, key: StateKey, value: String) -> Result<()> {
         self.send(Op::State { key, value })
     }
 
@@ -660,43 +662,4 @@ fn load_task_ids(conn: &Connection, db: &Path) -> Result<BTreeSet<String>> {
     conn.prepare("SELECT task_id FROM tasks")
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
         .map_err(|e| Error::sqlite(db, "loading tasks", e))
-}
-
-fn load_checkpoints(conn: &Connection, db: &Path) -> Result<BTreeMap<String, Checkpoint>> {
-    let mut stmt = conn
-        .prepare(
-            r#"SELECT path, task_id, name, kind, coalesce(dev, 0), coalesce(ino, 0), generation, "offset",
-                      line_count, coalesce(anchor_hash, 0), coalesce(size, 0), coalesce(mtime_ns, 0) FROM files"#,
-        )
-        .map_err(|e| Error::sqlite(db, "loading checkpoints", e))?;
-    let rows = stmt
-        .query_map([], |r| {
-            let kind = if r.get::<_, String>(3)? == "document" {
-                FileKind::Document
-            } else {
-                FileKind::Stream
-            };
-            Ok(Checkpoint {
-                key: FileKey {
-                    path: r.get(0)?,
-                    task_id: r.get(1)?,
-                    name: r.get(2)?,
-                    kind,
-                },
-                dev: r.get::<_, i64>(4)? as u64,
-                ino: r.get::<_, i64>(5)? as u64,
-                generation: r.get::<_, i64>(6)? as u64,
-                offset: r.get::<_, i64>(7)? as u64,
-                line_count: r.get::<_, i64>(8)? as u64,
-                anchor: r.get(9)?,
-                size: r.get::<_, i64>(10)? as u64,
-                mtime_ns: r.get(11)?,
-            })
-        })
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-        .map_err(|e| Error::sqlite(db, "loading checkpoints", e))?;
-    Ok(rows
-        .into_iter()
-        .map(|cp| (cp.key.path.clone(), cp))
-        .collect())
 }

@@ -18,11 +18,11 @@
 
 mod batch;
 mod bulk;
-mod checkpoint;
 mod committer;
 mod db;
 mod discovery;
 mod error;
+mod files;
 mod indexer;
 mod options;
 mod prices;
@@ -30,9 +30,11 @@ mod rollups;
 mod schema;
 mod shutdown;
 mod sink;
+mod state;
 mod status;
 mod tail;
 mod verify;
+mod wal;
 mod watch;
 
 pub use db::{open_for_writing, open_query_connection, open_read_only, WriterLock};

@@ -15,12 +15,12 @@ use rusqlite::{params, Connection};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::state::{self, StateKey};
 
 /// The built-in price table (config/prices.toml), in USD per million tokens.
 pub const DEFAULT_PRICES: &str = include_str!("../../../config/prices.toml");
 
 /// The `indexer_state` key holding the fingerprint of the installed table.
-const PRICES_HASH_KEY: &str = "prices_hash";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -158,13 +158,7 @@ impl PriceTable {
     pub fn install(&self, conn: &mut Connection, db: &Path) -> Result<()> {
         let fingerprint = self.fingerprint();
         let err = |op| move |e| Error::sqlite(db, op, e);
-        let stored: Option<String> = conn
-            .query_row(
-                "SELECT value FROM indexer_state WHERE key = ?1",
-                [PRICES_HASH_KEY],
-                |r| r.get(0),
-            )
-            .ok();
+        let stored = state::get(conn, StateKey::PricesHash).ok().flatten();
         if stored.as_deref() == Some(fingerprint.as_str()) {
             return Ok(());
         }
@@ -200,11 +194,7 @@ impl PriceTable {
         tx.execute_batch(REPRICE).map_err(err("re-pricing calls"))?;
         tx.execute(crate::bulk::ROLLUP_CALLS_ABOVE, [0])
             .map_err(err("re-pricing calls"))?;
-        tx.execute(
-            "INSERT OR REPLACE INTO indexer_state (key, value) VALUES (?1, ?2)",
-            params![PRICES_HASH_KEY, fingerprint],
-        )
-        .map_err(err("installing prices"))?;
+        state::set(&tx, StateKey::PricesHash, &fingerprint).map_err(err("installing prices"))?;
         tx.commit().map_err(err("installing prices"))?;
         tracing::info!(rows = self.rows.len(), "installed model prices");
         Ok(())

@@ -218,3 +218,59 @@ pub(crate) fn migrate(conn: &mut Connection, now: &str) -> rusqlite::Result<()> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The promoted columns are defined once (`batch.rs`); the schema is
+    /// written in SQL. This fails when the two diverge.
+    #[test]
+    fn records_has_exactly_the_row_columns() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn, "2026-01-01T00:00:00Z").unwrap();
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('records') ORDER BY cid")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let expected: Vec<String> = ["record_id", "file_id", "task_id", "stream"]
+            .iter()
+            .chain(crate::batch::Row::COLUMNS)
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(columns, expected);
+    }
+
+    /// The full-text search text is written three times in SQL (the view
+    /// that shows it, the insert trigger that indexes it, the delete
+    /// trigger that must hand FTS5 the same text back): this fails when
+    /// the three diverge.
+    #[test]
+    fn the_search_text_is_one_expression() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn, "2026-01-01T00:00:00Z").unwrap();
+        let expression = |name: &str| -> String {
+            let sql: String = conn
+                .query_row(
+                    "SELECT sql FROM sqlite_master WHERE name = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            let start = sql.find("CASE").expect("a CASE expression");
+            let end = start + sql[start..].find("END").expect("its END") + 3;
+            let text = sql[start..end]
+                .replace("NEW.", "")
+                .replace("OLD.", "")
+                .replace("r.", "");
+            text.split_whitespace().collect::<Vec<_>>().join(" ")
+        };
+        let view = expression("records_fts_source");
+        assert!(view.contains("'message'"), "{view}");
+        assert_eq!(expression("records_fts_insert"), view);
+        assert_eq!(expression("records_fts_delete"), view);
+    }
+}

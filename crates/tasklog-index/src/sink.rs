@@ -17,6 +17,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::batch::{DocBatch, DocContent, FileKey, Op, Quarantine, Row, StreamBatch};
 use crate::error::{Error, Result};
+use crate::files;
+use crate::state::{self, StateKey};
 
 /// A transactional destination for batches.
 pub(crate) trait Sink {
@@ -40,12 +42,9 @@ pub(crate) struct SqliteSink {
     in_tx: bool,
 }
 
-/// The columns every inserted record row binds, in order.
-const RECORD_COLUMNS: &str = r#"file_id, task_id, stream, "offset", line, ts, ts_source, seq, id, event, name, status,
-    trace_id, span_id, parent_span_id, duration_ms, error, role, severity, component,
-    model, provider, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-    cost_usd, tool_name, body"#;
-const RECORD_PARAMS: usize = 29;
+/// Parameters of one inserted record: its batch's `file_id`, `task_id` and
+/// `stream`, then the row's own columns ([`Row::COLUMNS`]).
+const RECORD_PARAMS: usize = 3 + Row::COLUMNS.len();
 
 /// Rows per multi-row INSERT. One statement execution opens a cursor on
 /// `records` and on each of its (mostly partial) indexes; opening and
@@ -54,9 +53,15 @@ const ROWS_PER_INSERT: usize = 32;
 
 /// `INSERT INTO records (...) VALUES (?,...), ...` for `rows` rows.
 fn insert_records_sql(rows: usize) -> String {
+    let columns: Vec<String> = ["file_id", "task_id", "stream"]
+        .iter()
+        .chain(Row::COLUMNS)
+        .map(|c| format!("\"{c}\""))
+        .collect();
     let one = format!("({})", vec!["?"; RECORD_PARAMS].join(","));
     format!(
-        "INSERT INTO records ({RECORD_COLUMNS}) VALUES {}",
+        "INSERT INTO records ({}) VALUES {}",
+        columns.join(", "),
         vec![one; rows].join(",")
     )
 }
@@ -97,16 +102,7 @@ impl SqliteSink {
     }
 
     fn load_file_ids(&mut self) -> Result<()> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT path, file_id FROM files")
-            .map_err(self.err("loading checkpoints"))?;
-        let ids = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-            .and_then(|rows| rows.collect::<rusqlite::Result<HashMap<_, _>>>())
-            .map_err(|e| Error::sqlite(&self.path, "loading checkpoints", e))?;
-        drop(stmt);
-        self.file_ids = ids;
+        self.file_ids = files::load_ids(&self.conn).map_err(self.err("loading checkpoints"))?;
         Ok(())
     }
 
@@ -114,14 +110,7 @@ impl SqliteSink {
         if let Some(&id) = self.file_ids.get(&key.path) {
             return Ok(id);
         }
-        let id: i64 = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO files (path, task_id, name, kind, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 RETURNING file_id",
-            )
-            .and_then(|mut s| s.query_row(params![key.path, key.task_id, key.name, key.kind.as_str(), now], |r| r.get(0)))
-            .map_err(self.err("registering file"))?;
+        let id = files::register(&self.conn, key, now).map_err(self.err("registering file"))?;
         self.file_ids.insert(key.path.clone(), id);
         Ok(id)
     }
@@ -166,31 +155,6 @@ impl SqliteSink {
         })
         .map_err(self.err("recording file event"))?;
         Ok(())
-    }
-
-    /// The compare-and-set on a checkpoint.
-    fn check_checkpoint(
-        &self,
-        file_id: i64,
-        key: &FileKey,
-        offset: u64,
-        generation: u64,
-    ) -> Result<()> {
-        let found: Option<(i64, i64)> = self
-            .conn
-            .prepare_cached(r#"SELECT "offset", generation FROM files WHERE file_id = ?1"#)
-            .and_then(|mut s| {
-                s.query_row([file_id], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
-            })
-            .map_err(self.err("reading checkpoint"))?;
-        match found {
-            Some((o, g)) if o as u64 == offset && g as u64 == generation => Ok(()),
-            _ => Err(Error::CheckpointConflict {
-                path: key.path.clone(),
-                expected: offset,
-            }),
-        }
     }
 
     fn insert_errors(
@@ -245,7 +209,14 @@ impl SqliteSink {
 
     fn apply_stream(&mut self, b: &StreamBatch, now: &str) -> Result<()> {
         let file_id = self.file_id(&b.key, now)?;
-        self.check_checkpoint(file_id, &b.key, b.expected_offset, b.expected_generation)?;
+        files::check(
+            &self.conn,
+            &self.path,
+            file_id,
+            &b.key,
+            b.expected_offset,
+            b.expected_generation,
+        )?;
         if let Some(rotation) = &b.rotation {
             self.supersede(
                 file_id,
@@ -257,24 +228,7 @@ impl SqliteSink {
         }
         self.insert_rows(file_id, b)?;
         self.insert_errors(&b.key, b.generation, &b.errors, now)?;
-        self.conn
-            .prepare_cached(
-                r#"UPDATE files SET "offset" = ?2, line_count = ?3, anchor_hash = ?4, dev = ?5, ino = ?6,
-                       generation = ?7, updated_at = ?8, mtime_ns = ?9, size = ?2 WHERE file_id = ?1"#,
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    file_id,
-                    b.new_offset as i64,
-                    b.new_line_count as i64,
-                    b.anchor,
-                    b.dev as i64,
-                    b.ino as i64,
-                    b.generation as i64,
-                    now,
-                    b.mtime_ns
-                ])
-            })
+        files::advance_stream(&self.conn, file_id, b, now)
             .map_err(self.err("moving checkpoint"))?;
         Ok(())
     }
@@ -311,12 +265,7 @@ impl SqliteSink {
                 }
             }
         }
-        self.conn
-            .prepare_cached(
-                r#"UPDATE files SET dev = ?2, ino = ?3, size = ?4, mtime_ns = ?5, anchor_hash = ?6, "offset" = ?4, updated_at = ?7
-                   WHERE file_id = ?1"#,
-            )
-            .and_then(|mut s| s.execute(params![file_id, d.dev as i64, d.ino as i64, d.size as i64, d.mtime_ns, d.hash, now]))
+        files::advance_document(&self.conn, file_id, d, now)
             .map_err(self.err("moving checkpoint"))?;
         Ok(())
     }
@@ -360,7 +309,14 @@ impl SqliteSink {
         let Some(&file_id) = self.file_ids.get(&key.path) else {
             return Ok(());
         };
-        self.check_checkpoint(file_id, key, expected_offset, expected_generation)?;
+        files::check(
+            &self.conn,
+            &self.path,
+            file_id,
+            key,
+            expected_offset,
+            expected_generation,
+        )?;
         match key.kind {
             crate::batch::FileKind::Stream => {
                 self.supersede(file_id, expected_generation, "deleted", &key.path, now)?
@@ -373,10 +329,7 @@ impl SqliteSink {
                     .map_err(self.err("removing document"))?;
             }
         }
-        self.conn
-            .prepare_cached("DELETE FROM files WHERE file_id = ?1")
-            .and_then(|mut s| s.execute([file_id]))
-            .map_err(self.err("removing checkpoint"))?;
+        files::forget(&self.conn, file_id).map_err(self.err("removing checkpoint"))?;
         self.file_ids.remove(&key.path);
         Ok(())
     }
@@ -481,23 +434,15 @@ impl Sink for SqliteSink {
                 .and_then(|mut s| s.execute(params![path, now]))
                 .map(drop)
                 .map_err(self.err("resolving diagnostic")),
-            Op::State { key, value } => self
-                .conn
-                .prepare_cached("INSERT OR REPLACE INTO indexer_state (key, value) VALUES (?1, ?2)")
-                .and_then(|mut s| s.execute(params![key, value]))
-                .map(drop)
-                .map_err(self.err("recording indexer state")),
+            Op::State { key, value } => {
+                state::set(&self.conn, *key, value).map_err(self.err("recording indexer state"))
+            }
         }
     }
 
     fn commit(&mut self) -> Result<()> {
         let now = tasklog_format::now_rfc3339();
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO indexer_state (key, value) VALUES ('last_commit_at', ?1)",
-                [&now],
-            )
-            .map_err(self.err("committing"))?;
+        state::set(&self.conn, StateKey::LastCommitAt, &now).map_err(self.err("committing"))?;
         self.conn
             .execute_batch("COMMIT")
             .map_err(self.err("committing"))?;
@@ -524,39 +469,8 @@ fn bind_record(
     key: &FileKey,
     r: &Row,
 ) -> rusqlite::Result<()> {
-    let values: [&dyn rusqlite::ToSql; RECORD_PARAMS] = [
-        &file_id,
-        &key.task_id,
-        &key.name,
-        &(r.offset as i64),
-        &(r.line as i64),
-        &r.ts,
-        &r.ts_source,
-        &r.seq,
-        &r.id,
-        &r.event,
-        &r.name,
-        &r.status,
-        &r.trace_id,
-        &r.span_id,
-        &r.parent_span_id,
-        &r.duration_ms,
-        &r.error,
-        &r.role,
-        &r.severity,
-        &r.component,
-        &r.model,
-        &r.provider,
-        &r.input_tokens,
-        &r.output_tokens,
-        &r.cache_read_tokens,
-        &r.cache_write_tokens,
-        &r.cost_usd,
-        &r.tool_name,
-        &r.body,
-    ];
-    for (i, v) in values.iter().enumerate() {
-        stmt.raw_bind_parameter(base + i + 1, v)?;
-    }
-    Ok(())
+    stmt.raw_bind_parameter(base + 1, file_id)?;
+    stmt.raw_bind_parameter(base + 2, &key.task_id)?;
+    stmt.raw_bind_parameter(base + 3, &key.name)?;
+    r.bind(stmt, base + 3)
 }

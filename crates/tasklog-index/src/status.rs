@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::db::open_read_only;
 use crate::error::{Error, Result};
+use crate::state::{self, StateKey};
 
 /// Lag of one task.
 #[derive(Debug, Clone, Serialize)]
@@ -79,17 +80,7 @@ pub fn status(root: &Path, db: &Path) -> Result<Status> {
         conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
             .map_err(sql)
     };
-    let state = |key: &str| -> Result<Option<String>> {
-        match conn.query_row(
-            "SELECT value FROM indexer_state WHERE key = ?1",
-            [key],
-            |r| r.get(0),
-        ) {
-            Ok(v) => Ok(Some(v)),
-            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
-            Err(e) => Err(sql(e)),
-        }
-    };
+    let state = |key: StateKey| state::get(&conn, key).map_err(sql);
     let lag = lag_by_task(&conn, root, db)?;
     let mut lagging_tasks: Vec<TaskLag> = lag
         .into_iter()
@@ -140,13 +131,13 @@ pub fn status(root: &Path, db: &Path) -> Result<Status> {
         lag_bytes: lagging_tasks.iter().map(|t| t.lag_bytes).sum(),
         lagging_tasks,
         indexer_running,
-        watch_mode: state("watch_mode")?,
-        watches: state("watches")?.and_then(|v| v.parse().ok()),
-        polled_tasks: state("polled_tasks")?.and_then(|v| v.parse().ok()),
-        last_commit_at: state("last_commit_at")?,
+        watch_mode: state(StateKey::WatchMode)?,
+        watches: state(StateKey::Watches)?.and_then(|v| v.parse().ok()),
+        polled_tasks: state(StateKey::PolledTasks)?.and_then(|v| v.parse().ok()),
+        last_commit_at: state(StateKey::LastCommitAt)?,
         wal_bytes: std::fs::metadata(std::path::PathBuf::from(wal)).map_or(0, |m| m.len()),
         wal_reader_since: if indexer_running {
-            state(crate::checkpoint::READER_SINCE_KEY)?
+            state(StateKey::WalReaderSince)?
         } else {
             None
         },

@@ -16,7 +16,8 @@ use std::path::Path;
 use tasklog_format::decode_line;
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::batch::{DocBatch, DocContent, FileKey, Quarantine, Rotation, Row, StreamBatch};
+use crate::batch::{DocBatch, DocContent, Quarantine, Rotation, Row, StreamBatch};
+use crate::files::Checkpoint;
 
 /// Bytes hashed before the checkpoint to detect a rewritten file.
 pub(crate) const ANCHOR_LEN: u64 = 256;
@@ -25,37 +26,6 @@ pub(crate) const ANCHOR_LEN: u64 = 256;
 const CHUNK: usize = 1 << 20;
 /// The smallest read, whatever the turn's byte budget.
 const MIN_READ: usize = 64 << 10;
-
-/// The in-memory mirror of a checkpoint row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Checkpoint {
-    pub key: FileKey,
-    pub dev: u64,
-    pub ino: u64,
-    pub generation: u64,
-    pub offset: u64,
-    pub line_count: u64,
-    pub anchor: i64,
-    /// Documents: the size and mtime last read, to skip unchanged files.
-    pub size: u64,
-    pub mtime_ns: i64,
-}
-
-impl Checkpoint {
-    pub(crate) fn new(key: FileKey) -> Checkpoint {
-        Checkpoint {
-            key,
-            dev: 0,
-            ino: 0,
-            generation: 1,
-            offset: 0,
-            line_count: 0,
-            anchor: 0,
-            size: 0,
-            mtime_ns: 0,
-        }
-    }
-}
 
 /// What looking at a file found.
 #[derive(Debug)]

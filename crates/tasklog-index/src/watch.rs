@@ -26,6 +26,7 @@ use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::indexer::{Indexer, Stats};
+use crate::state::StateKey;
 
 /// Filesystem hints buffered before the loop falls back to a full reconcile.
 const EVENT_QUEUE: usize = 8192;
@@ -398,10 +399,10 @@ fn full_reconcile(indexer: &mut Indexer, watches: &mut Watches) -> Result<()> {
 }
 
 fn record_watch_state(indexer: &mut Indexer, watches: &Watches) -> Result<()> {
-    indexer.set_state("watch_mode", watches.mode().to_owned())?;
-    indexer.set_state("watches", watches.watched.len().to_string())?;
-    indexer.set_state("polled_tasks", watches.polled.len().to_string())?;
-    indexer.set_state("watcher_pid", std::process::id().to_string())
+    indexer.set_state(StateKey::WatchMode, watches.mode().to_owned())?;
+    indexer.set_state(StateKey::Watches, watches.watched.len().to_string())?;
+    indexer.set_state(StateKey::PolledTasks, watches.polled.len().to_string())?;
+    indexer.set_state(StateKey::WatcherPid, std::process::id().to_string())
 }
 
 /// Follows the hinted paths with fair reads: one batch per file per turn,

@@ -16,7 +16,7 @@ use super::Indexer;
 use crate::batch::{FileKey, Op};
 use crate::discovery::SYMLINK_FOLDER;
 use crate::error::{Error, Result};
-use crate::tail::Checkpoint;
+use crate::files::Checkpoint;
 
 /// The open file-level diagnostics of a database, by path.
 pub(super) fn load(conn: &Connection, db: &Path) -> Result<BTreeMap<String, String>> {

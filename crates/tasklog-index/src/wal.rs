@@ -1,4 +1,6 @@
-//! WAL checkpoints on their own thread and connection.
+//! WAL upkeep: checkpoints and truncation on their own thread and
+//! connection. (The `files` table holds the other kind of checkpoint, the
+//! byte offsets of the indexer; see `files.rs`.)
 //!
 //! SQLite's automatic checkpoint runs inside the commit that crosses the
 //! threshold, on the committer thread: copying WAL pages into the database
@@ -31,6 +33,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::db::WAL_SIZE_LIMIT;
 use crate::error::{Error, Result};
+use crate::state::{self, StateKey};
 
 /// How often the thread checkpoints.
 const INTERVAL: Duration = Duration::from_millis(100);
@@ -48,18 +51,15 @@ const PIN_AFTER: Duration = Duration::from_secs(1);
 /// committer holds it for one batch at most.
 const STATE_BUSY: Duration = Duration::from_millis(50);
 
-/// The `indexer_state` key saying since when a reader pins the WAL.
-pub(crate) const READER_SINCE_KEY: &str = "wal_reader_since";
-
-/// Handle to the checkpointing thread; [`Checkpointer::finish`] stops it.
-pub(crate) struct Checkpointer {
+/// Handle to the checkpointing thread; [`WalCheckpointer::finish`] stops it.
+pub(crate) struct WalCheckpointer {
     stop: Arc<(Mutex<bool>, Condvar)>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl Checkpointer {
+impl WalCheckpointer {
     /// Opens a second connection to `db` and starts checkpointing it.
-    pub(crate) fn spawn(db: &Path) -> Result<Checkpointer> {
+    pub(crate) fn spawn(db: &Path) -> Result<WalCheckpointer> {
         let conn = Connection::open_with_flags(
             db,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -74,7 +74,7 @@ impl Checkpointer {
             .name("tasklog-checkpoint".into())
             .spawn(move || run(conn, &path, &thread_stop))
             .map_err(|e| Error::io(db, "spawning checkpoint thread", e))?;
-        Ok(Checkpointer {
+        Ok(WalCheckpointer {
             stop,
             thread: Some(thread),
         })
@@ -95,7 +95,7 @@ impl Checkpointer {
     }
 }
 
-impl Drop for Checkpointer {
+impl Drop for WalCheckpointer {
     fn drop(&mut self) {
         self.stop_and_join();
     }
@@ -228,14 +228,8 @@ impl WalHealth {
         }
         let _ = conn.busy_timeout(STATE_BUSY);
         let result = match &since {
-            Some(at) => conn.execute(
-                "INSERT OR REPLACE INTO indexer_state (key, value) VALUES (?1, ?2)",
-                [READER_SINCE_KEY, at.as_str()],
-            ),
-            None => conn.execute(
-                "DELETE FROM indexer_state WHERE key = ?1",
-                [READER_SINCE_KEY],
-            ),
+            Some(at) => state::set(conn, StateKey::WalReaderSince, at),
+            None => state::delete(conn, StateKey::WalReaderSince),
         };
         match result {
             Ok(_) => {

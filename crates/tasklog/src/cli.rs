@@ -44,7 +44,7 @@ pub struct Global {
     pub quiet: bool,
 }
 
-/// Output format of commands that print data.
+/// Output format of commands that print rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// Aligned columns for people (default on a terminal).
@@ -53,8 +53,18 @@ pub enum Format {
     Json,
     /// One JSON object per line (default when piped).
     Jsonl,
-    /// Comma-separated values with a header row.
+    /// Comma-separated values with a header row (RFC 4180 quoting).
     Csv,
+}
+
+/// Output format of commands that print one report (`status`, `verify`,
+/// `index`): prose for people, or one JSON document for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Lines of text (the default).
+    Text,
+    /// One JSON document.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

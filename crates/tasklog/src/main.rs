@@ -13,7 +13,9 @@ mod cli;
 mod cmd;
 mod config;
 mod output;
-mod report;
+mod progress;
+mod rows;
+mod time_arg;
 
 use std::process::ExitCode;
 

@@ -8,7 +8,8 @@ use serde_json::Value;
 use crate::cli::Format;
 use crate::config::Config;
 use crate::output::{self, Rows};
-use crate::report;
+use crate::rows;
+use crate::time_arg;
 use crate::Outcome;
 
 #[derive(Debug, Args)]
@@ -56,16 +57,16 @@ impl By {
 
 pub fn run(config: &Config, args: CostArgs) -> Result<Outcome> {
     let since = if args.today {
-        Some(report::parse_time("today")?)
+        Some(time_arg::parse_time("today")?)
     } else {
-        args.since.as_deref().map(report::parse_time).transpose()?
+        args.since.as_deref().map(time_arg::parse_time).transpose()?
     };
-    let until = args.until.as_deref().map(report::parse_time).transpose()?;
+    let until = args.until.as_deref().map(time_arg::parse_time).transpose()?;
     let conn = tasklog_index::open_query_connection(&config.db)?;
     // Whole-day bounds read the daily rollup; others need the calls themselves.
     let days = (
-        since.as_deref().map(report::whole_day),
-        until.as_deref().map(report::whole_day),
+        since.as_deref().map(time_arg::whole_day),
+        until.as_deref().map(time_arg::whole_day),
     );
     let (source, lo, hi) = match days {
         (None | Some(Some(_)), None | Some(Some(_))) => (
@@ -85,12 +86,12 @@ pub fn run(config: &Config, args: CostArgs) -> Result<Outcome> {
                 round(sum(cost_usd), 6) AS cost_usd, sum(unpriced_calls) AS unpriced_calls
            FROM ({source}) GROUP BY 1 ORDER BY sum(cost_usd) DESC, 1"
     );
-    let mut rows = report::collect(&conn, &sql, (&lo, &hi))?;
+    let mut rows = rows::collect(&conn, &sql, (&lo, &hi))?;
     if rows.rows.is_empty() {
         eprintln!("tasklog: no model calls in that period");
         return Ok(Outcome::NotFound);
     }
-    let unpriced = report::collect(
+    let unpriced = rows::collect(
         &conn,
         &format!(
             "SELECT coalesce(nullif(model, ''), '(none)'), sum(unpriced_calls), sum(unpriced_tokens)

@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use serde_json::{Map, Value};
 
 use crate::config::Config;
-use crate::report;
+use crate::rows;
 use crate::Outcome;
 
 #[derive(Debug, Args)]
@@ -44,8 +44,8 @@ const SECTIONS: &[(&str, &str, &str)] = &[
 
 pub fn run(config: &Config, args: ExportArgs) -> Result<Outcome> {
     let conn = tasklog_index::open_query_connection(&config.db)?;
-    if !report::task_exists(&conn, &args.task)? {
-        report::unknown_task(&args.task);
+    if !rows::task_exists(&conn, &args.task)? {
+        rows::unknown_task(&args.task);
         return Ok(Outcome::NotFound);
     }
     let task = objects(&conn, "SELECT * FROM tasks WHERE task_id = ?1", &args.task)?
@@ -103,7 +103,7 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<Outcome> {
 
 /// Rows as JSON objects, with JSON-text columns embedded as JSON.
 fn objects(conn: &Connection, sql: &str, task: &str) -> Result<Vec<Value>> {
-    let rows = report::collect(conn, sql, [task])?;
+    let rows = rows::collect(conn, sql, [task])?;
     Ok(rows
         .rows
         .into_iter()

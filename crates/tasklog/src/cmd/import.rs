@@ -5,7 +5,6 @@
 //! 0 something was imported, 1 nothing new (everything already imported,
 //! empty or skipped), 2 a file failed (the others are still imported).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -59,7 +58,7 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<Outcome> {
     let candidates = discover(&args.paths)?;
     let writer = Writer::open(&config.root, config.writer.clone())?;
     let mut importer = Importer::new(writer, format);
-    let progress = progress_bar(candidates.len() as u64);
+    let progress = crate::progress::bar(candidates.len() as u64, crate::progress::ITEMS);
     let mut reports = Vec::with_capacity(candidates.len());
     for candidate in &candidates {
         if let Some(bar) = &progress {
@@ -91,19 +90,6 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<Outcome> {
     } else {
         Outcome::NotFound
     })
-}
-
-/// A bar on stderr, only when both stdout and stderr are terminals (a bar
-/// in a log file or a pipe is noise).
-fn progress_bar(len: u64) -> Option<indicatif::ProgressBar> {
-    if !(std::io::stdout().is_terminal() && std::io::stderr().is_terminal()) {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(len);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}") {
-        bar.set_style(style);
-    }
-    Some(bar)
 }
 
 /// Failures and unparseable lines go to stderr as they happen.

@@ -1,14 +1,12 @@
 //! `tasklog index`: reconcile once and exit.
 
-use std::io::IsTerminal;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use tasklog_index::{Indexer, RunMode};
 
-use crate::cli::Format;
+use crate::cli::ReportFormat;
 use crate::config::Config;
 use crate::Outcome;
 
@@ -18,9 +16,9 @@ const BULK_THRESHOLD: u64 = 32 << 20;
 
 #[derive(Debug, Args)]
 pub struct IndexArgs {
-    /// Print a summary in this format (`json` for scripts); nothing by default.
+    /// Print a summary: one line of text, or JSON for scripts; nothing by default.
     #[arg(long, value_enum)]
-    pub format: Option<Format>,
+    pub format: Option<ReportFormat>,
 }
 
 pub fn run(config: &Config, args: IndexArgs) -> Result<Outcome> {
@@ -39,19 +37,7 @@ pub fn run(config: &Config, args: IndexArgs) -> Result<Outcome> {
         );
         indexer.begin_bulk()?;
     }
-    let bar = if std::io::stdout().is_terminal() && std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(total);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg} (ETA {eta})",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.enable_steady_tick(Duration::from_millis(200));
-        Some(bar)
-    } else {
-        None
-    };
+    let bar = crate::progress::bar(total, crate::progress::BYTES);
     indexer.reconcile_all(&mut |stats| {
         if let Some(bar) = &bar {
             bar.set_position(stats.bytes);
@@ -75,7 +61,7 @@ pub fn run(config: &Config, args: IndexArgs) -> Result<Outcome> {
         "index caught up"
     );
     match args.format {
-        Some(Format::Json) | Some(Format::Jsonl) => {
+        Some(ReportFormat::Json) => {
             let mut summary = serde_json::to_value(&stats)?;
             summary["seconds"] = elapsed.as_secs_f64().into();
             summary["records_per_second"] = (stats.records as f64
@@ -86,7 +72,7 @@ pub fn run(config: &Config, args: IndexArgs) -> Result<Outcome> {
             summary["root"] = config.root.display().to_string().into();
             crate::output::print_json(&summary)?;
         }
-        Some(_) => {
+        Some(ReportFormat::Text) => {
             outln!(
                 "{} records, {} quarantined, {} documents, {} task folders in {:.2}s",
                 stats.records,

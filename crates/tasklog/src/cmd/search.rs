@@ -8,7 +8,7 @@ use clap::Args;
 use crate::cli::Format;
 use crate::config::Config;
 use crate::output;
-use crate::report;
+use crate::rows;
 use crate::Outcome;
 
 #[derive(Debug, Args)]
@@ -63,7 +63,7 @@ pub fn run(config: &Config, args: SearchArgs) -> Result<Outcome> {
         anyhow::bail!("nothing to search for");
     }
     let conn = tasklog_index::open_query_connection(&config.db)?;
-    let mut rows = report::collect(&conn, SQL, (&query, &args.task, args.limit))
+    let mut rows = rows::collect(&conn, SQL, (&query, &args.task, args.limit))
         .with_context(|| format!("search {query:?}"))?;
     let terms = terms(&args.text);
     for row in &mut rows.rows {

@@ -8,7 +8,7 @@ use clap::Args;
 use crate::cli::Format;
 use crate::config::Config;
 use crate::output;
-use crate::report;
+use crate::rows;
 use crate::Outcome;
 
 #[derive(Debug, Args)]
@@ -71,11 +71,11 @@ ORDER BY ts, ord, id
 
 pub fn run(config: &Config, args: ShowArgs) -> Result<Outcome> {
     let conn = tasklog_index::open_query_connection(&config.db)?;
-    if !report::task_exists(&conn, &args.task)? {
-        report::unknown_task(&args.task);
+    if !rows::task_exists(&conn, &args.task)? {
+        rows::unknown_task(&args.task);
         return Ok(Outcome::NotFound);
     }
-    let mut rows = report::collect(&conn, SQL, [&args.task])?;
+    let mut rows = rows::collect(&conn, SQL, [&args.task])?;
     if !args.full {
         rows.columns.pop();
         for r in &mut rows.rows {

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use clap::Args;
 
-use crate::cli::Format;
+use crate::cli::ReportFormat;
 use crate::config::Config;
 use crate::Outcome;
 
@@ -11,12 +11,12 @@ use crate::Outcome;
 pub struct StatusArgs {
     /// `json` for scripts.
     #[arg(long, value_enum)]
-    pub format: Option<Format>,
+    pub format: Option<ReportFormat>,
 }
 
 pub fn run(config: &Config, args: StatusArgs) -> Result<Outcome> {
     let s = tasklog_index::status(&config.root, &config.db)?;
-    if matches!(args.format, Some(Format::Json) | Some(Format::Jsonl)) {
+    if args.format == Some(ReportFormat::Json) {
         crate::output::print_json(&s)?;
         return Ok(Outcome::Success);
     }

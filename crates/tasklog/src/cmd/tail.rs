@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use crate::cli::Format;
 use crate::config::Config;
-use crate::output::{self, Rows};
-use crate::report;
+use crate::output::{self, RowPrinter, Rows};
+use crate::rows;
 use crate::Outcome;
 
 #[derive(Debug, Args)]
@@ -37,15 +37,10 @@ pub struct TailArgs {
     pub format: Option<Format>,
 }
 
-const COLUMNS: [&str; 7] = [
-    "record_id",
-    "ts",
-    "stream",
-    "event",
-    "name",
-    "status",
-    "body",
-];
+/// The table shows these columns of the rows below, at fixed widths so
+/// that batches printed apart line up.
+const TABLE_COLUMNS: std::ops::Range<usize> = 1..6;
+const TABLE_WIDTHS: [u16; 5] = [29, 18, 16, 26, 10];
 
 const LAST: &str = "SELECT record_id, ts, stream, event, name, status, body FROM (
     SELECT * FROM records WHERE task_id = ?1 ORDER BY record_id DESC LIMIT ?2) ORDER BY record_id";
@@ -55,9 +50,9 @@ const NEWER: &str = "SELECT record_id, ts, stream, event, name, status, body FRO
 
 pub fn run(config: &Config, args: TailArgs) -> Result<Outcome> {
     let conn = tasklog_index::open_query_connection(&config.db)?;
-    if !report::task_exists(&conn, &args.task)? {
+    if !rows::task_exists(&conn, &args.task)? {
         if !args.follow {
-            report::unknown_task(&args.task);
+            rows::unknown_task(&args.task);
             return Ok(Outcome::NotFound);
         }
         eprintln!(
@@ -70,116 +65,74 @@ pub fn run(config: &Config, args: TailArgs) -> Result<Outcome> {
         Format::Json if args.follow => Format::Jsonl,
         f => f,
     };
+    let mut printer = match format {
+        Format::Table => RowPrinter::with_widths(format, &TABLE_WIDTHS),
+        _ => RowPrinter::new(format),
+    };
     let limit = if args.lines == 0 {
         -1
     } else {
         args.lines as i64
     };
-    let first = report::collect(&conn, LAST, (&args.task, limit))?;
+    let first = rows::collect(&conn, LAST, (&args.task, limit))?;
     let mut last_id = first.rows.last().and_then(|r| r[0].as_i64()).unwrap_or(0);
-    let found = !first.rows.is_empty();
     if !args.follow {
-        if !found {
+        if first.rows.is_empty() {
             eprintln!("tasklog: task {:?} has no records yet", args.task);
             return Ok(Outcome::NotFound);
         }
-        print_rows(&first, format, true)?;
+        print_batch(&mut printer, &first, format)?;
         return Ok(Outcome::Success);
     }
-    print_rows(&first, format, true)?;
-    let mut header = first.rows.is_empty();
+    print_batch(&mut printer, &first, format)?;
     loop {
         std::thread::sleep(Duration::from_millis(args.interval.max(10)));
-        let rows = report::collect(&conn, NEWER, (&args.task, last_id))?;
+        let rows = rows::collect(&conn, NEWER, (&args.task, last_id))?;
         if let Some(id) = rows.rows.last().and_then(|r| r[0].as_i64()) {
             last_id = id;
-            print_rows(&rows, format, header)?;
-            header = false;
+            print_batch(&mut printer, &rows, format)?;
         }
     }
 }
 
-/// Prints one batch; the table and CSV header only once.
-fn print_rows(rows: &Rows, format: Format, header: bool) -> Result<()> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+/// Prints one batch: the records themselves for JSON (each body exactly
+/// as written), the index's columns for a table or CSV.
+fn print_batch(printer: &mut RowPrinter, rows: &Rows, format: Format) -> Result<()> {
+    let body = |r: &[Value]| r[6].as_str().unwrap_or_default().to_owned();
     match format {
         Format::Jsonl => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
             for r in &rows.rows {
-                writeln!(out, "{}", r[6].as_str().unwrap_or_default())?;
+                writeln!(out, "{}", body(r))?;
             }
+            out.flush()?;
         }
         Format::Json => {
             let docs: Vec<Value> = rows
                 .rows
                 .iter()
-                .map(|r| {
-                    serde_json::from_str(r[6].as_str().unwrap_or("null")).unwrap_or(Value::Null)
-                })
+                .map(|r| serde_json::from_str(&body(r)).unwrap_or(Value::Null))
                 .collect();
-            serde_json::to_writer_pretty(&mut out, &docs)?;
-            writeln!(out)?;
-        }
-        Format::Csv => {
-            drop(out);
-            let mut batch = Rows {
-                columns: COLUMNS.iter().map(|c| (*c).to_owned()).collect(),
-                rows: rows.rows.clone(),
-            };
-            if !header {
-                // output::print always writes a header; print without it.
-                batch.columns.clear();
-            }
-            print_csv(&batch)?;
-            return Ok(());
+            output::print_json(&docs)?;
         }
         Format::Table => {
-            if header {
-                writeln!(
-                    out,
-                    "{:<27}  {:<16}  {:<14}  {:<24}  status",
-                    "ts", "stream", "event", "name"
-                )?;
-            }
-            for r in &rows.rows {
-                let s = |i: usize| r[i].as_str().unwrap_or("-").to_owned();
-                writeln!(
-                    out,
-                    "{:<27}  {:<16}  {:<14}  {:<24}  {}",
-                    s(1),
-                    s(2),
-                    s(3),
-                    s(4),
-                    s(5)
-                )?;
-            }
+            let shown = Rows {
+                columns: rows.columns[TABLE_COLUMNS].to_vec(),
+                rows: rows
+                    .rows
+                    .iter()
+                    .map(|r| {
+                        r[TABLE_COLUMNS]
+                            .iter()
+                            .map(|v| if v.is_null() { "-".into() } else { v.clone() })
+                            .collect()
+                    })
+                    .collect(),
+            };
+            printer.print(&shown)?;
         }
+        Format::Csv => printer.print(rows)?,
     }
-    out.flush()?;
-    Ok(())
-}
-
-fn print_csv(rows: &Rows) -> Result<()> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let field = |v: &Value| {
-        let s = match v {
-            Value::Null => String::new(),
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        if s.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s
-        }
-    };
-    if !rows.columns.is_empty() {
-        writeln!(out, "{}", rows.columns.join(","))?;
-    }
-    for r in &rows.rows {
-        writeln!(out, "{}", r.iter().map(field).collect::<Vec<_>>().join(","))?;
-    }
-    out.flush()?;
     Ok(())
 }

@@ -6,7 +6,8 @@ use clap::Args;
 use crate::cli::Format;
 use crate::config::Config;
 use crate::output;
-use crate::report;
+use crate::rows;
+use crate::time_arg;
 use crate::Outcome;
 
 #[derive(Debug, Args)]
@@ -47,10 +48,10 @@ SELECT t.task_id, t.status, t.title,
 "#;
 
 pub fn run(config: &Config, args: TasksArgs) -> Result<Outcome> {
-    let since = args.since.as_deref().map(report::parse_time).transpose()?;
-    let until = args.until.as_deref().map(report::parse_time).transpose()?;
+    let since = args.since.as_deref().map(time_arg::parse_time).transpose()?;
+    let until = args.until.as_deref().map(time_arg::parse_time).transpose()?;
     let conn = tasklog_index::open_query_connection(&config.db)?;
-    let rows = report::collect(&conn, SQL, (args.status, since, until))?;
+    let rows = rows::collect(&conn, SQL, (args.status, since, until))?;
     if rows.rows.is_empty() {
         eprintln!("tasklog: no tasks match");
         return Ok(Outcome::NotFound);

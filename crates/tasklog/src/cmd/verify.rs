@@ -3,7 +3,7 @@
 use anyhow::Result;
 use clap::Args;
 
-use crate::cli::Format;
+use crate::cli::ReportFormat;
 use crate::config::Config;
 use crate::Outcome;
 
@@ -11,12 +11,12 @@ use crate::Outcome;
 pub struct VerifyArgs {
     /// `json` prints the full per-file report.
     #[arg(long, value_enum)]
-    pub format: Option<Format>,
+    pub format: Option<ReportFormat>,
 }
 
 pub fn run(config: &Config, args: VerifyArgs) -> Result<Outcome> {
     let report = tasklog_index::verify(&config.root, &config.db, config.index.line_limit)?;
-    if matches!(args.format, Some(Format::Json) | Some(Format::Jsonl)) {
+    if args.format == Some(ReportFormat::Json) {
         crate::output::print_json(&report)?;
     } else {
         let mut differing = 0;

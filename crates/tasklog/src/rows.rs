@@ -1,0 +1,64 @@
+//! Result sets read from the index, as every data command prints them:
+//! column names and rows of JSON values. One way to run a statement into
+//! [`Rows`] for `query` and the commands built on the views.
+
+use anyhow::{Context, Result};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, Params};
+use serde_json::Value;
+
+/// A result set: column names and rows of JSON values.
+#[derive(Debug, Default)]
+pub struct Rows {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// Converts one SQLite value to JSON (blobs as `x'..'` text).
+pub fn json_value(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => i.into(),
+        ValueRef::Real(f) => f.into(),
+        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
+        ValueRef::Blob(b) => format!(
+            "x'{}'",
+            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+        )
+        .into(),
+    }
+}
+
+/// Runs one statement with `params` and collects its rows.
+pub fn collect(conn: &Connection, sql: &str, params: impl Params) -> Result<Rows> {
+    let mut stmt = conn.prepare_cached(sql).context("invalid SQL")?;
+    let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+    let n = columns.len();
+    let mut out = Rows {
+        columns,
+        rows: Vec::new(),
+    };
+    let mut rows = stmt.query(params).context("query failed")?;
+    while let Some(row) = rows.next().context("query failed")? {
+        out.rows.push(
+            (0..n)
+                .map(|i| row.get_ref(i).map(json_value))
+                .collect::<Result<_, _>>()?,
+        );
+    }
+    Ok(out)
+}
+
+/// Whether the index knows task `task` (it has a folder under the root).
+pub fn task_exists(conn: &Connection, task: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM tasks WHERE task_id = ?1")?
+        .exists([task])?)
+}
+
+/// The message for a task the index does not know.
+pub fn unknown_task(task: &str) {
+    eprintln!(
+        "tasklog: no task {task:?} in the index (run `tasklog index`, or check the name with `tasklog tasks`)"
+    );
+}

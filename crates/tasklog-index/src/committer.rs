@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::batch::Op;
-use crate::error::{Error, Result};
+use crate::error::{CommitterStop, Error, Result};
 use crate::shutdown::ShutdownFlag;
 use crate::sink::Sink;
 
@@ -109,7 +109,9 @@ impl Committer {
         drop(self.tx.take());
         match self.thread.take().map(JoinHandle::join) {
             Some(Ok(result)) => result,
-            Some(Err(_)) => Err(Error::SinkStopped("the committer thread panicked".into())),
+            Some(Err(_)) => Err(Error::CommitterStopped {
+                cause: CommitterStop::Panicked,
+            }),
             None => Ok(()),
         }
     }
@@ -118,8 +120,12 @@ impl Committer {
         drop(self.tx.take());
         match self.thread.take().map(JoinHandle::join) {
             Some(Ok(Err(e))) => e,
-            Some(Ok(Ok(()))) | None => Error::SinkStopped("it exited".into()),
-            Some(Err(_)) => Error::SinkStopped("it panicked".into()),
+            Some(Ok(Ok(()))) | None => Error::CommitterStopped {
+                cause: CommitterStop::Exited,
+            },
+            Some(Err(_)) => Error::CommitterStopped {
+                cause: CommitterStop::Panicked,
+            },
         }
     }
 }
@@ -164,10 +170,12 @@ impl<S: Sink> Loop<S> {
                 None => return self.commit(),
                 Some(Message::Flush(ack)) => {
                     let result = self.commit();
-                    let failed = result.as_ref().err().map(ToString::to_string);
+                    let failed = result.is_err();
                     let _ = ack.send(result);
-                    if let Some(e) = failed {
-                        return Err(Error::SinkStopped(e));
+                    if failed {
+                        return Err(Error::CommitterStopped {
+                            cause: CommitterStop::FlushFailed,
+                        });
                     }
                 }
                 Some(Message::Op(op)) => {

@@ -69,13 +69,26 @@ pub enum Error {
         /// The offset the indexer expected to find.
         expected: u64,
     },
-    /// The model price table could not be read or is invalid.
-    #[error("{path}: invalid price table: {message}")]
-    Prices {
+    /// A price file is not the TOML shape of `config/prices.toml`.
+    #[error("{path}: invalid price table")]
+    PriceFile {
         /// The price file (`built-in` for the compiled-in table).
         path: PathBuf,
-        /// What is wrong, with the entry it concerns.
-        message: String,
+        /// The TOML parser's error, with line and column.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// One entry of a price file is unusable.
+    #[error("{path}: price of model {model:?} from {effective_from:?}: {problem}")]
+    PriceEntry {
+        /// The price file.
+        path: PathBuf,
+        /// The entry's model name.
+        model: String,
+        /// The entry's first day.
+        effective_from: String,
+        /// What is wrong with it.
+        problem: PriceProblem,
     },
     /// Shutdown was requested while the database could not be written
     /// (locked by another process, say): the open batch was rolled back
@@ -86,11 +99,42 @@ pub enum Error {
         uncommitted_ops: usize,
     },
     /// The indexer's writer thread stopped.
-    #[error("the index writer thread stopped: {0}")]
-    SinkStopped(String),
-    /// The watch loop's runtime or watcher could not start.
-    #[error("{0}")]
-    Watch(String),
+    #[error("the index writer thread stopped: {cause}")]
+    CommitterStopped {
+        /// Why.
+        cause: CommitterStop,
+    },
+}
+
+/// What is wrong with a price entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PriceProblem {
+    /// `name` is empty.
+    #[error("the name is empty")]
+    EmptyName,
+    /// `effective_from` is not `YYYY-MM-DD`.
+    #[error("effective_from must be a date written YYYY-MM-DD")]
+    BadDay,
+    /// A price is negative or not a number.
+    #[error("{0} must be a non-negative number of USD per million tokens")]
+    BadPrice(&'static str),
+}
+
+/// Why the committer thread is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CommitterStop {
+    /// `finish` already stopped it.
+    #[error("it was already finished")]
+    Finished,
+    /// It returned without an error of its own (its channel closed).
+    #[error("it exited")]
+    Exited,
+    /// It panicked.
+    #[error("it panicked")]
+    Panicked,
+    /// A flush failed; the flush's caller got that error.
+    #[error("a flush failed")]
+    FlushFailed,
 }
 
 impl Error {

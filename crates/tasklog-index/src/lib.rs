@@ -7,9 +7,9 @@
 //!
 //! ```no_run
 //! use std::path::Path;
-//! use tasklog_index::{Indexer, IndexOptions, RunMode};
+//! use tasklog_index::{Tailer, IndexOptions, RunMode};
 //!
-//! let mut indexer = Indexer::open(Path::new("logs"), Path::new("index.db"), IndexOptions::default(), RunMode::Once)?;
+//! let mut indexer = Tailer::open(Path::new("logs"), Path::new("index.db"), IndexOptions::default(), RunMode::Once)?;
 //! indexer.reconcile_all(&mut |_| {})?;
 //! let stats = indexer.finish()?;
 //! println!("{} records", stats.records);
@@ -23,7 +23,6 @@ mod db;
 mod discovery;
 mod error;
 mod files;
-mod indexer;
 mod options;
 mod prices;
 mod rollups;
@@ -33,17 +32,18 @@ mod sink;
 mod state;
 mod status;
 mod tail;
+mod tailer;
 mod verify;
 mod wal;
 mod watch;
 
 pub use db::{open_for_writing, open_query_connection, open_read_only, WriterLock};
-pub use error::{Error, Result};
-pub use indexer::{Indexer, RunMode, Stats};
+pub use error::{CommitterStop, Error, PriceProblem, Result};
 pub use options::IndexOptions;
 pub use prices::{Price, PriceTable, DEFAULT_PRICES};
 pub use schema::SCHEMA_VERSION;
 pub use shutdown::Shutdown;
 pub use status::{status, Diagnostic, Status, TaskLag};
+pub use tailer::{RunMode, Stats, Tailer};
 pub use verify::{verify, FileReport, VerifyReport};
 pub use watch::watch;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection};
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, PriceProblem, Result};
 use crate::state::{self, StateKey};
 
 /// The built-in price table (config/prices.toml), in USD per million tokens.
@@ -85,20 +85,22 @@ impl PriceTable {
 
     /// Adds the entries of one TOML price file; same (model, day) replaces.
     pub fn merge(&mut self, text: &str, path: &Path) -> Result<()> {
-        let bad = |message: String| Error::Prices {
+        let file: PriceFile = toml::from_str(text).map_err(|source| Error::PriceFile {
             path: PathBuf::from(path),
-            message,
-        };
-        let file: PriceFile = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+            source,
+        })?;
         for entry in file.model {
-            let what = format!("model {:?} from {}", entry.name, entry.effective_from);
+            let bad = |problem| Error::PriceEntry {
+                path: PathBuf::from(path),
+                model: entry.name.clone(),
+                effective_from: entry.effective_from.clone(),
+                problem,
+            };
             if entry.name.trim().is_empty() {
-                return Err(bad("a [[model]] entry has an empty name".into()));
+                return Err(bad(PriceProblem::EmptyName));
             }
             if !is_day(&entry.effective_from) {
-                return Err(bad(format!(
-                    "{what}: effective_from must be a date written YYYY-MM-DD"
-                )));
+                return Err(bad(PriceProblem::BadDay));
             }
             let cache_read = entry.cache_read.unwrap_or(entry.input);
             let cache_write = entry.cache_write.unwrap_or(entry.input);
@@ -109,9 +111,7 @@ impl PriceTable {
                 ("cache_write", cache_write),
             ] {
                 if !v.is_finite() || v < 0.0 {
-                    return Err(bad(format!(
-                        "{what}: {label} must be a non-negative number of USD per million tokens"
-                    )));
+                    return Err(bad(PriceProblem::BadPrice(label)));
                 }
             }
             for model in std::iter::once(&entry.name).chain(&entry.aliases) {

@@ -168,7 +168,7 @@ CREATE TABLE tasks (
 );
 CREATE INDEX tasks_status ON tasks(status, detected_at);
 
--- Indexer state for `tasklog status`: last commit, watch mode, watches.
+-- Tailer state for `tasklog status`: last commit, watch mode, watches.
 CREATE TABLE indexer_state (
     key   TEXT PRIMARY KEY,
     value TEXT

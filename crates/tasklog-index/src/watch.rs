@@ -1,15 +1,15 @@
 //! The long-running sidecar loop.
 //!
-//! One task owns the indexer and wakes for one of a closed set of reasons
+//! One task owns the tailer and wakes for one of a closed set of reasons
 //! ([`Wake`]): a filesystem hint, the poll timer, the reconcile timer, or
-//! shutdown. Hints are only hints: every one makes the indexer read from its
+//! shutdown. Hints are only hints: every one makes the tailer read from its
 //! checkpoint, and a lost or overflowed hint is repaired by the timers,
 //! which reconcile from disk.
 //!
 //! Folder-level changes are handled when their event arrives, not at the
 //! next reconcile: a task folder renamed in, out, or to a name that is no
 //! task (`.a`), removed, re-created, or moved in from outside the root is
-//! looked at by name at once (see `Indexer::reconcile_task`), and its watch
+//! looked at by name at once (see `Tailer::reconcile_task`), and its watch
 //! follows the folder's identity (device, inode), so a re-created folder is
 //! watched again. The root itself is checked the same way on every event
 //! about it and every [`ROOT_CHECK`]: removed, it is an empty root; back
@@ -25,8 +25,8 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
-use crate::indexer::{Indexer, Stats};
 use crate::state::StateKey;
+use crate::tailer::{Stats, Tailer};
 
 /// Filesystem hints buffered before the loop falls back to a full reconcile.
 const EVENT_QUEUE: usize = 8192;
@@ -73,7 +73,7 @@ enum Wake {
     RootCheck,
     /// Hinted files are still queued from the last slice.
     Pending,
-    /// The indexer's [`Shutdown`](crate::Shutdown) was requested.
+    /// The tailer's [`Shutdown`](crate::Shutdown) was requested.
     Shutdown,
 }
 
@@ -210,16 +210,16 @@ impl Watches {
 }
 
 /// Runs the sidecar until its [`Shutdown`](crate::Shutdown) is requested
-/// (`Indexer::shutdown`): reconciles everything, then follows changes. On
+/// (`Tailer::shutdown`): reconciles everything, then follows changes. On
 /// shutdown the open batch commits before returning when the database
 /// allows; when it does not (locked by another process), the batch is
 /// rolled back with its checkpoints and read again at the next start. A
 /// request reaches every state within about the busy timeout: waiting, a
 /// backfill, a stream written without pause, a locked database.
-pub async fn watch(mut indexer: Indexer) -> Result<Stats> {
-    let shutdown = indexer.shutdown();
-    let result = run(&mut indexer, &shutdown).await;
-    let finished = indexer.finish();
+pub async fn watch(mut tailer: Tailer) -> Result<Stats> {
+    let shutdown = tailer.shutdown();
+    let result = run(&mut tailer, &shutdown).await;
+    let finished = tailer.finish();
     let stopping = shutdown.is_requested();
     match (result, finished) {
         (Err(Error::ShuttingDown { .. }), Ok(stats)) if stopping => Ok(stats),
@@ -232,8 +232,8 @@ pub async fn watch(mut indexer: Indexer) -> Result<Stats> {
     }
 }
 
-async fn run(indexer: &mut Indexer, shutdown: &crate::Shutdown) -> Result<()> {
-    let root = indexer.root().to_owned();
+async fn run(tailer: &mut Tailer, shutdown: &crate::Shutdown) -> Result<()> {
+    let root = tailer.root().to_owned();
     std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, "creating log root", e))?;
     let (tx, mut rx) = mpsc::channel::<Wake>(EVENT_QUEUE);
     let overflow = Arc::new(AtomicBool::new(false));
@@ -241,24 +241,24 @@ async fn run(indexer: &mut Indexer, shutdown: &crate::Shutdown) -> Result<()> {
     // seen as changed by the first root check.
     let root_id = dir_identity(&root, true);
     let watcher = start_watcher(&root, tx, Arc::clone(&overflow));
-    let options = indexer_options(indexer);
+    let options = tailer.options().clone();
     let mut watches = Watches {
         watcher,
         watched: BTreeMap::new(),
         root_id,
         polled: BTreeSet::new(),
         poll_cursor: None,
-        limit: options.0,
+        limit: options.max_watches,
     };
 
     // Watch first, then list: a file created between the two is then seen
     // by the listing or by an event, never by neither.
-    full_reconcile(indexer, &mut watches)?;
-    indexer.flush()?;
+    full_reconcile(tailer, &mut watches)?;
+    tailer.flush()?;
     tracing::info!(root = %root.display(), mode = watches.mode(), watches = watches.watched.len(), "watching");
 
-    let mut poll = tokio::time::interval(options.1);
-    let mut reconcile = tokio::time::interval(options.2);
+    let mut poll = tokio::time::interval(options.poll_interval);
+    let mut reconcile = tokio::time::interval(options.reconcile_interval);
     let mut root_check = tokio::time::interval(ROOT_CHECK);
     root_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -282,27 +282,27 @@ async fn run(indexer: &mut Indexer, shutdown: &crate::Shutdown) -> Result<()> {
         };
         match wake {
             Wake::Shutdown => return Ok(()),
-            Wake::Reconcile => full_reconcile(indexer, &mut watches)?,
+            Wake::Reconcile => full_reconcile(tailer, &mut watches)?,
             Wake::RootCheck => {
                 if watches.root_changed(&root, false) {
-                    full_reconcile(indexer, &mut watches)?;
+                    full_reconcile(tailer, &mut watches)?;
                 }
             }
             Wake::Poll => {
                 if overflow.swap(false, Ordering::SeqCst) {
                     tracing::warn!("filesystem event queue overflowed; reconciling from disk");
-                    full_reconcile(indexer, &mut watches)?;
+                    full_reconcile(tailer, &mut watches)?;
                 } else {
                     for task in watches.next_polled() {
-                        indexer.reconcile_task(&task)?;
+                        tailer.reconcile_task(&task)?;
                     }
                 }
             }
             Wake::FsError(e) => {
                 tracing::warn!(error = %e, "filesystem watcher error; reconciling from disk");
-                full_reconcile(indexer, &mut watches)?;
+                full_reconcile(tailer, &mut watches)?;
             }
-            Wake::Pending => follow(indexer, &mut watches, &root, &mut pending, &mut rx)?,
+            Wake::Pending => follow(tailer, &mut watches, &root, &mut pending, &mut rx)?,
             Wake::Fs(event) => {
                 let mut rescan = event.need_rescan();
                 for path in event.paths {
@@ -323,18 +323,13 @@ async fn run(indexer: &mut Indexer, shutdown: &crate::Shutdown) -> Result<()> {
                 }
                 if rescan {
                     pending.clear();
-                    full_reconcile(indexer, &mut watches)?;
+                    full_reconcile(tailer, &mut watches)?;
                 } else {
-                    follow(indexer, &mut watches, &root, &mut pending, &mut rx)?;
+                    follow(tailer, &mut watches, &root, &mut pending, &mut rx)?;
                 }
             }
         }
     }
-}
-
-fn indexer_options(indexer: &Indexer) -> (usize, std::time::Duration, std::time::Duration) {
-    let o = indexer.options();
-    (o.max_watches, o.poll_interval, o.reconcile_interval)
 }
 
 fn start_watcher(
@@ -370,17 +365,17 @@ fn start_watcher(
     }
 }
 
-fn full_reconcile(indexer: &mut Indexer, watches: &mut Watches) -> Result<()> {
-    let root = indexer.root().to_owned();
-    let tasks = indexer.survey_root()?;
+fn full_reconcile(tailer: &mut Tailer, watches: &mut Watches) -> Result<()> {
+    let root = tailer.root().to_owned();
+    let tasks = tailer.survey_root()?;
     for task in &tasks {
-        if !indexer.is_sealed(task) {
+        if !tailer.is_sealed(task) {
             watches.add(&root, task, false);
         }
     }
-    indexer.reconcile_listed(&tasks, &mut |_| {})?;
+    tailer.reconcile_listed(&tasks, &mut |_| {})?;
     for task in &tasks {
-        if indexer.is_sealed(task) {
+        if tailer.is_sealed(task) {
             watches.remove(&root, task);
         }
     }
@@ -395,14 +390,14 @@ fn full_reconcile(indexer: &mut Indexer, watches: &mut Watches) -> Result<()> {
     {
         watches.remove(&root, &gone);
     }
-    record_watch_state(indexer, watches)
+    record_watch_state(tailer, watches)
 }
 
-fn record_watch_state(indexer: &mut Indexer, watches: &Watches) -> Result<()> {
-    indexer.set_state(StateKey::WatchMode, watches.mode().to_owned())?;
-    indexer.set_state(StateKey::Watches, watches.watched.len().to_string())?;
-    indexer.set_state(StateKey::PolledTasks, watches.polled.len().to_string())?;
-    indexer.set_state(StateKey::WatcherPid, std::process::id().to_string())
+fn record_watch_state(tailer: &mut Tailer, watches: &Watches) -> Result<()> {
+    tailer.set_state(StateKey::WatchMode, watches.mode().to_owned())?;
+    tailer.set_state(StateKey::Watches, watches.watched.len().to_string())?;
+    tailer.set_state(StateKey::PolledTasks, watches.polled.len().to_string())?;
+    tailer.set_state(StateKey::WatcherPid, std::process::id().to_string())
 }
 
 /// Follows the hinted paths with fair reads: one batch per file per turn,
@@ -410,7 +405,7 @@ fn record_watch_state(indexer: &mut Indexer, watches: &Watches) -> Result<()> {
 /// queue between turns. Returns after [`FOLLOW_SLICE`] with the rest still
 /// queued, so the caller's timers and shutdown get their turn.
 fn follow(
-    indexer: &mut Indexer,
+    tailer: &mut Tailer,
     watches: &mut Watches,
     root: &Path,
     queue: &mut FairQueue,
@@ -428,7 +423,7 @@ fn follow(
             // An event about the root itself: removed, moved, replaced.
             if watches.root_changed(root, true) {
                 queue.clear();
-                full_reconcile(indexer, watches)?;
+                full_reconcile(tailer, watches)?;
                 return Ok(());
             }
         } else if depth == 1 {
@@ -443,12 +438,12 @@ fn follow(
                 watches.remove(root, &task);
             }
             changed_watches = true;
-            indexer.reconcile_task(&task)?;
-        } else if depth == 2 && indexer.touch_once(&path)? {
+            tailer.reconcile_task(&task)?;
+        } else if depth == 2 && tailer.read_hinted(&path)? {
             queue.push(path.clone());
         }
         if let Some(task) = rel.components().next().and_then(|c| c.as_os_str().to_str()) {
-            if depth == 2 && indexer.is_sealed(task) && watches.watched.contains_key(task) {
+            if depth == 2 && tailer.is_sealed(task) && watches.watched.contains_key(task) {
                 watches.remove(root, task);
                 changed_watches = true;
             }
@@ -462,14 +457,14 @@ fn follow(
                 }
                 _ => {
                     queue.clear();
-                    full_reconcile(indexer, watches)?;
+                    full_reconcile(tailer, watches)?;
                     return Ok(());
                 }
             }
         }
     }
     if changed_watches {
-        record_watch_state(indexer, watches)?;
+        record_watch_state(tailer, watches)?;
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use tasklog_index::{IndexOptions, Indexer, RunMode};
+use tasklog_index::{IndexOptions, RunMode, Tailer};
 
 const FILES: &[(&str, &str)] = &[("alpha", "events"), ("alpha", "out"), ("beta", "events")];
 
@@ -50,7 +50,7 @@ struct Harness {
     db: PathBuf,
     model: BTreeMap<(String, String), ModelFile>,
     counter: u64,
-    indexer: Option<Indexer>,
+    indexer: Option<Tailer>,
 }
 
 impl Harness {
@@ -85,7 +85,7 @@ impl Harness {
             indexer.finish().unwrap();
         }
         self.indexer =
-            Some(Indexer::open(&self.root, &self.db, Self::options(), RunMode::Once).unwrap());
+            Some(Tailer::open(&self.root, &self.db, Self::options(), RunMode::Once).unwrap());
     }
 
     fn path(&self, task: &str, stream: &str) -> PathBuf {
@@ -258,7 +258,7 @@ fn run(seed: u64, steps: usize) {
     // The database is disposable: a rebuild from the files gives the same rows.
     h.indexer.take().unwrap().finish().unwrap();
     let rebuilt = h.dir.path().join("rebuilt.db");
-    let mut fresh = Indexer::open(&h.root, &rebuilt, Harness::options(), RunMode::Once).unwrap();
+    let mut fresh = Tailer::open(&h.root, &rebuilt, Harness::options(), RunMode::Once).unwrap();
     fresh.reconcile_all(&mut |_| {}).unwrap();
     fresh.finish().unwrap();
     let rows = |db: &Path| -> Vec<(String, String, i64, String)> {

@@ -44,6 +44,12 @@ pub enum Error {
         /// The offending path.
         path: PathBuf,
     },
+    /// `prune` was asked to remove a task that is still open.
+    #[error("{path}: the task is not sealed (no result.json); refusing to remove it")]
+    NotSealed {
+        /// The task folder.
+        path: PathBuf,
+    },
     /// The background queue is full; the record is handed back, not dropped.
     #[error("background queue is full ({capacity} records); the record was not queued")]
     QueueFull {
@@ -81,7 +87,11 @@ impl Error {
     pub fn is_refusal(&self) -> bool {
         matches!(
             self,
-            Error::Name(_) | Error::Record { .. } | Error::Document { .. } | Error::Symlink { .. }
+            Error::Name(_)
+                | Error::Record { .. }
+                | Error::Document { .. }
+                | Error::Symlink { .. }
+                | Error::NotSealed { .. }
         )
     }
 }

@@ -31,7 +31,7 @@
 mod background;
 mod document;
 mod error;
-mod helpers;
+mod event_kinds;
 mod options;
 mod redact;
 mod retention;
@@ -41,7 +41,7 @@ mod writer;
 
 pub use background::{BackgroundWriter, Pending};
 pub use error::{Error, Result};
-pub use helpers::{CycleSpan, Decision, LlmCall, ToolSpan, EVENTS_STREAM, STATE_DOC};
+pub use event_kinds::{CycleSpan, Decision, LlmCall, ToolSpan, EVENTS_STREAM, STATE_DOC};
 pub use options::{FsyncPolicy, WriterOptions};
 pub use redact::{Redactor, DEFAULT_PATTERNS, MASK};
 pub use retention::Expired;

@@ -73,13 +73,7 @@ impl Writer {
         }
         let result = dir.join(format!("{RESULT_DOC}.json"));
         if !result.is_file() {
-            return Err(Error::io(
-                &dir,
-                "removing task folder",
-                std::io::Error::other(
-                    "the task is not sealed (no result.json); refusing to remove it",
-                ),
-            ));
+            return Err(Error::NotSealed { path: dir });
         }
         std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, "removing task folder", e))
     }

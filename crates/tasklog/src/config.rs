@@ -54,7 +54,7 @@ pub struct Config {
     pub db: PathBuf,
     /// Writer behaviour.
     pub writer: WriterOptions,
-    /// Indexer behaviour.
+    /// Tailer behaviour.
     pub index: IndexOptions,
     /// Where the configuration came from, for `tasklog status` and -v.
     pub source: Option<PathBuf>,

@@ -29,8 +29,10 @@ use crate::config::Config;
 pub enum Outcome {
     /// Exit 0: done, or something was found.
     Success,
-    /// Exit 1: nothing found, or differences found.
-    NotFound,
+    /// Exit 1: a question found nothing (no rows, no match, no such task).
+    NothingFound,
+    /// Exit 1: `verify` found the index differs from the files.
+    Differences,
 }
 
 fn main() -> ExitCode {
@@ -38,7 +40,7 @@ fn main() -> ExitCode {
     init_tracing(cli.global.verbose, cli.global.quiet);
     match run(cli) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
-        Ok(Outcome::NotFound) => ExitCode::from(1),
+        Ok(Outcome::NothingFound | Outcome::Differences) => ExitCode::from(1),
         Err(e) => {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;

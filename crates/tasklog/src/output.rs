@@ -187,7 +187,13 @@ mod tests {
     /// Display width as terminals count it: CJK ideographs take two columns.
     fn unicode_width(s: &str) -> usize {
         s.chars()
-            .map(|c| if ('\u{4e00}'..='\u{9fff}').contains(&c) { 2 } else { 1 })
+            .map(|c| {
+                if ('\u{4e00}'..='\u{9fff}').contains(&c) {
+                    2
+                } else {
+                    1
+                }
+            })
             .sum()
     }
 }

@@ -20,7 +20,9 @@ pub fn bar(len: u64, template: &str) -> Option<ProgressBar> {
         return None;
     }
     let bar = ProgressBar::new(len);
-    bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar.set_style(
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     bar.enable_steady_tick(Duration::from_millis(200));
     Some(bar)
 }

@@ -44,7 +44,9 @@ pub fn whole_day(ts: &str) -> Option<&str> {
 fn utc_midnight(now: Timestamp, days_back: i64) -> Option<Timestamp> {
     let day = TimeZone::UTC.to_datetime(now).date();
     let day = day.checked_sub(days_back.days()).ok()?;
-    TimeZone::UTC.to_timestamp(day.to_datetime(Time::midnight())).ok()
+    TimeZone::UTC
+        .to_timestamp(day.to_datetime(Time::midnight()))
+        .ok()
 }
 
 /// RFC 3339 with `T` or a space and `Z` or `±HH:MM`; the same without a
@@ -58,9 +60,13 @@ fn absolute(s: &str) -> Option<Timestamp> {
     }
     if b.len() == 10 {
         let date: Date = s.parse().ok()?;
-        return TimeZone::UTC.to_timestamp(date.to_datetime(Time::midnight())).ok();
+        return TimeZone::UTC
+            .to_timestamp(date.to_datetime(Time::midnight()))
+            .ok();
     }
-    let zone = s.rfind(['Z', 'z', '+']).or_else(|| s[10..].rfind('-').map(|i| i + 10));
+    let zone = s
+        .rfind(['Z', 'z', '+'])
+        .or_else(|| s[10..].rfind('-').map(|i| i + 10));
     match zone {
         Some(i) if !s[i..].eq_ignore_ascii_case("z") && !is_offset(&s[i..]) => None,
         Some(_) => s.parse::<Timestamp>().ok(),

@@ -59,9 +59,16 @@ pub fn run(config: &Config, args: CostArgs) -> Result<Outcome> {
     let since = if args.today {
         Some(time_arg::parse_time("today")?)
     } else {
-        args.since.as_deref().map(time_arg::parse_time).transpose()?
+        args.since
+            .as_deref()
+            .map(time_arg::parse_time)
+            .transpose()?
     };
-    let until = args.until.as_deref().map(time_arg::parse_time).transpose()?;
+    let until = args
+        .until
+        .as_deref()
+        .map(time_arg::parse_time)
+        .transpose()?;
     let conn = tasklog_index::open_query_connection(&config.db)?;
     // Whole-day bounds read the daily rollup; others need the calls themselves.
     let days = (
@@ -89,7 +96,7 @@ pub fn run(config: &Config, args: CostArgs) -> Result<Outcome> {
     let mut rows = rows::collect(&conn, &sql, (&lo, &hi))?;
     if rows.rows.is_empty() {
         eprintln!("tasklog: no model calls in that period");
-        return Ok(Outcome::NotFound);
+        return Ok(Outcome::NothingFound);
     }
     let unpriced = rows::collect(
         &conn,

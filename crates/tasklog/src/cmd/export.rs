@@ -46,7 +46,7 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<Outcome> {
     let conn = tasklog_index::open_query_connection(&config.db)?;
     if !rows::task_exists(&conn, &args.task)? {
         rows::unknown_task(&args.task);
-        return Ok(Outcome::NotFound);
+        return Ok(Outcome::NothingFound);
     }
     let task = objects(&conn, "SELECT * FROM tasks WHERE task_id = ?1", &args.task)?
         .pop()

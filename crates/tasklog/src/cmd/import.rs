@@ -88,7 +88,7 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<Outcome> {
     Ok(if imported {
         Outcome::Success
     } else {
-        Outcome::NotFound
+        Outcome::NothingFound
     })
 }
 

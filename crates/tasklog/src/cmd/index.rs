@@ -4,14 +4,14 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
-use tasklog_index::{Indexer, RunMode};
+use tasklog_index::{RunMode, Tailer};
 
 use crate::cli::ReportFormat;
 use crate::config::Config;
 use crate::Outcome;
 
 /// Backfills larger than this drop the secondary indexes and build them
-/// once at the end (see `Indexer::begin_bulk`).
+/// once at the end (see `Tailer::begin_bulk`).
 const BULK_THRESHOLD: u64 = 32 << 20;
 
 #[derive(Debug, Args)]
@@ -23,7 +23,7 @@ pub struct IndexArgs {
 
 pub fn run(config: &Config, args: IndexArgs) -> Result<Outcome> {
     let started = Instant::now();
-    let mut indexer = Indexer::open(
+    let mut indexer = Tailer::open(
         &config.root,
         &config.db,
         config.index.clone(),

@@ -54,7 +54,7 @@ pub fn run(config: &Config, args: PruneArgs) -> Result<Outcome> {
     tracing::info!(tasks = expired.len(), dry_run = args.dry_run, "prune");
     output::print(&rows, output::resolve(args.format))?;
     Ok(if expired.is_empty() {
-        Outcome::NotFound
+        Outcome::NothingFound
     } else {
         Outcome::Success
     })

@@ -26,6 +26,6 @@ pub fn run(config: &Config, args: QueryArgs) -> Result<Outcome> {
     Ok(if found {
         Outcome::Success
     } else {
-        Outcome::NotFound
+        Outcome::NothingFound
     })
 }

@@ -73,7 +73,7 @@ pub fn run(config: &Config, args: ShowArgs) -> Result<Outcome> {
     let conn = tasklog_index::open_query_connection(&config.db)?;
     if !rows::task_exists(&conn, &args.task)? {
         rows::unknown_task(&args.task);
-        return Ok(Outcome::NotFound);
+        return Ok(Outcome::NothingFound);
     }
     let mut rows = rows::collect(&conn, SQL, [&args.task])?;
     if !args.full {
@@ -87,7 +87,7 @@ pub fn run(config: &Config, args: ShowArgs) -> Result<Outcome> {
             "tasklog: task {:?} has no records or documents yet",
             args.task
         );
-        return Ok(Outcome::NotFound);
+        return Ok(Outcome::NothingFound);
     }
     output::print(&rows, output::resolve(args.format))?;
     Ok(Outcome::Success)

@@ -53,7 +53,7 @@ pub fn run(config: &Config, args: TailArgs) -> Result<Outcome> {
     if !rows::task_exists(&conn, &args.task)? {
         if !args.follow {
             rows::unknown_task(&args.task);
-            return Ok(Outcome::NotFound);
+            return Ok(Outcome::NothingFound);
         }
         eprintln!(
             "tasklog: no task {:?} in the index yet; waiting for it",
@@ -79,7 +79,7 @@ pub fn run(config: &Config, args: TailArgs) -> Result<Outcome> {
     if !args.follow {
         if first.rows.is_empty() {
             eprintln!("tasklog: task {:?} has no records yet", args.task);
-            return Ok(Outcome::NotFound);
+            return Ok(Outcome::NothingFound);
         }
         print_batch(&mut printer, &first, format)?;
         return Ok(Outcome::Success);

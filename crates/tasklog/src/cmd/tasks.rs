@@ -48,13 +48,21 @@ SELECT t.task_id, t.status, t.title,
 "#;
 
 pub fn run(config: &Config, args: TasksArgs) -> Result<Outcome> {
-    let since = args.since.as_deref().map(time_arg::parse_time).transpose()?;
-    let until = args.until.as_deref().map(time_arg::parse_time).transpose()?;
+    let since = args
+        .since
+        .as_deref()
+        .map(time_arg::parse_time)
+        .transpose()?;
+    let until = args
+        .until
+        .as_deref()
+        .map(time_arg::parse_time)
+        .transpose()?;
     let conn = tasklog_index::open_query_connection(&config.db)?;
     let rows = rows::collect(&conn, SQL, (args.status, since, until))?;
     if rows.rows.is_empty() {
         eprintln!("tasklog: no tasks match");
-        return Ok(Outcome::NotFound);
+        return Ok(Outcome::NothingFound);
     }
     output::print(&rows, output::resolve(args.format))?;
     Ok(Outcome::Success)

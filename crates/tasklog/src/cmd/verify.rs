@@ -53,6 +53,6 @@ pub fn run(config: &Config, args: VerifyArgs) -> Result<Outcome> {
     Ok(if report.equal {
         Outcome::Success
     } else {
-        Outcome::NotFound
+        Outcome::Differences
     })
 }

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use tasklog_index::{Indexer, RunMode, Shutdown};
+use tasklog_index::{RunMode, Shutdown, Tailer};
 
 use crate::config::Config;
 use crate::Outcome;
@@ -15,7 +15,7 @@ pub fn run(config: &Config, _args: WatchArgs) -> Result<Outcome> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let indexer = Indexer::open(
+    let indexer = Tailer::open(
         &config.root,
         &config.db,
         config.index.clone(),

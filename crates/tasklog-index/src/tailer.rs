@@ -50,7 +50,7 @@ pub struct Stats {
 }
 
 /// The sidecar's reader: owns the checkpoints and feeds the committer.
-pub struct Indexer {
+pub struct Tailer {
     root: PathBuf,
     options: IndexOptions,
     /// By path (`task/file`), ordered so one task's files are a range.
@@ -81,9 +81,9 @@ pub struct Indexer {
     _lock: WriterLock,
 }
 
-impl std::fmt::Debug for Indexer {
+impl std::fmt::Debug for Tailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Indexer")
+        f.debug_struct("Tailer")
             .field("root", &self.root)
             .field("files", &self.checkpoints.len())
             .finish()
@@ -103,7 +103,7 @@ pub enum RunMode {
 /// transactions are what a backfill wants, and nobody waits on freshness.
 const ONCE_BATCH_INTERVAL: Duration = Duration::from_secs(1);
 
-impl Indexer {
+impl Tailer {
     /// Takes the database's writer lock, migrates it, loads the checkpoints
     /// and starts the committer thread.
     pub fn open(
@@ -111,7 +111,7 @@ impl Indexer {
         db_path: &Path,
         options: IndexOptions,
         mode: RunMode,
-    ) -> Result<Indexer> {
+    ) -> Result<Tailer> {
         let lock = WriterLock::acquire(db_path)?;
         let mut conn = db::open_for_writing(db_path)?;
         conn.busy_timeout(options.busy_timeout)
@@ -144,7 +144,7 @@ impl Indexer {
             },
             shutdown.flag(),
         )?;
-        Ok(Indexer {
+        Ok(Tailer {
             root: root.to_owned(),
             options,
             checkpoints,
@@ -204,7 +204,9 @@ impl Indexer {
     fn send(&mut self, op: Op) -> Result<()> {
         match &mut self.committer {
             Some(c) => c.send(op),
-            None => Err(Error::SinkStopped("already finished".into())),
+            None => Err(Error::CommitterStopped {
+                cause: crate::error::CommitterStop::Finished,
+            }),
         }
     }
 
@@ -216,7 +218,7 @@ impl Indexer {
         }
     }
 
-    /// Drops the secondary indexes until [`Indexer::finish`] rebuilds them:
+    /// Drops the secondary indexes until [`Tailer::finish`] rebuilds them:
     /// for a large backfill, where building them once beats maintaining
     /// them row by row. Readers see a slower but correct database meanwhile.
     pub fn begin_bulk(&mut self) -> Result<()> {
@@ -280,7 +282,7 @@ impl Indexer {
         self.reconcile_listed(&tasks, progress)
     }
 
-    /// [`Indexer::reconcile_all`] over a listing the caller already made
+    /// [`Tailer::reconcile_all`] over a listing the caller already made
     /// (the watcher lists once, watches the folders, then reconciles them).
     pub fn reconcile_listed(
         &mut self,
@@ -385,7 +387,7 @@ impl Indexer {
 
     /// Reads at most one batch of the file `path` names; returns whether
     /// there may be more. Paths that are not task files are no-ops.
-    pub fn touch_once(&mut self, path: &Path) -> Result<bool> {
+    pub fn read_hinted(&mut self, path: &Path) -> Result<bool> {
         let rel = path.strip_prefix(&self.root).unwrap_or(path);
         let mut parts = rel.components().map(|c| c.as_os_str().to_str());
         let (Some(Some(task)), Some(Some(file)), None) = (parts.next(), parts.next(), parts.next())

@@ -1,4 +1,4 @@
-//! Typed helpers: one method per concept of the reference designs, each
+//! One typed method per event kind: one per concept of the reference designs, each
 //! writing the event documented in docs/FORMAT.md to the `events` stream.
 
 use std::time::Instant;
@@ -9,7 +9,7 @@ use tasklog_format::{now_rfc3339, EventKind, RESULT_DOC, TASK_DOC};
 use crate::error::{Error, Result};
 use crate::writer::{Record, Task};
 
-/// The stream the typed helpers write to.
+/// The stream the typed methods write to.
 pub const EVENTS_STREAM: &str = "events";
 
 /// The document holding agent state (latest value per key).

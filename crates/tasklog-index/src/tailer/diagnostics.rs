@@ -12,7 +12,7 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use super::Indexer;
+use super::Tailer;
 use crate::batch::{FileKey, Op};
 use crate::discovery::SYMLINK_FOLDER;
 use crate::error::{Error, Result};
@@ -27,7 +27,7 @@ pub(super) fn load(conn: &Connection, db: &Path) -> Result<BTreeMap<String, Stri
     .map_err(|e| Error::sqlite(db, "loading diagnostics", e))
 }
 
-impl Indexer {
+impl Tailer {
     /// Records that `path` cannot be indexed, once per reason.
     fn open_diagnostic(
         &mut self,

@@ -255,7 +255,8 @@ mod tests {
             ("[[model]]\nname = \"x\"\n", "missing field"),
             ("[[model]]\nnam = \"x\"\n", "unknown field"),
         ] {
-            let e = t.merge(text, Path::new("p.toml")).expect_err(text).to_string();
+            // As the user reads it: the error and its sources.
+            let e = crate::committer::format_chain(&t.merge(text, Path::new("p.toml")).expect_err(text));
             assert!(e.contains(needle) && e.contains("p.toml"), "{e}");
         }
     }

@@ -5,9 +5,9 @@
 //! Every scenario waits with a deadline, never a fixed sleep. The browser
 //! scenario skips with one line on stderr when Chromium is absent.
 
-mod support;
 #[path = "serve_support/http.rs"]
 mod http;
+mod support;
 #[path = "serve_support/webdriver.rs"]
 mod webdriver;
 
@@ -58,7 +58,12 @@ impl Server {
         });
         let addr = rx
             .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("serve did not start: {}", log.lock().map(|l| l.clone()).unwrap_or_default()));
+            .unwrap_or_else(|_| {
+                panic!(
+                    "serve did not start: {}",
+                    log.lock().map(|l| l.clone()).unwrap_or_default()
+                )
+            });
         Server { child, addr, log }
     }
 
@@ -135,39 +140,90 @@ fn design_layout_is_served_as_the_design_shows_it() {
     let env = Env::new();
     let dir = write_design_layout(&env, "task-abc123");
     let server = Server::start(&env, &[], &[]);
-    assert!(server.log().contains("indexer: in-process"), "{}", server.log());
+    assert!(
+        server.log().contains("indexer: in-process"),
+        "{}",
+        server.log()
+    );
     indexed(&server, "task-abc123", "final-result");
     wait_until("agent output indexed", LONG, || {
-        server.get("/api/tasks/task-abc123/logs/agent-output").json().as_array().map(Vec::len) == Some(3)
+        server
+            .get("/api/tasks/task-abc123/logs/agent-output")
+            .json()
+            .as_array()
+            .map(Vec::len)
+            == Some(3)
     });
     let disk = |f: &str| std::fs::read_to_string(dir.join(f)).expect("read");
     // The six endpoints of the design, with their paths unchanged.
-    for (endpoint, file) in [("metadata", "metadata.json"), ("input", "01-input.json"), ("final-result", "04-final-result.json")] {
+    for (endpoint, file) in [
+        ("metadata", "metadata.json"),
+        ("input", "01-input.json"),
+        ("final-result", "04-final-result.json"),
+    ] {
         let r = server.get(&format!("/api/tasks/task-abc123/logs/{endpoint}"));
         assert_eq!(r.status, 200, "{endpoint}");
         assert_eq!(r.header("content-type"), Some("application/json"));
-        assert_eq!(r.text(), disk(file), "{endpoint} is the document exactly as on disk");
+        assert_eq!(
+            r.text(),
+            disk(file),
+            "{endpoint} is the document exactly as on disk"
+        );
         // The file's own name works too.
-        assert_eq!(server.get(&format!("/api/tasks/task-abc123/logs/{file}")).text(), disk(file));
+        assert_eq!(
+            server
+                .get(&format!("/api/tasks/task-abc123/logs/{file}"))
+                .text(),
+            disk(file)
+        );
     }
-    for (endpoint, file) in [("webhook-flow", "02-webhook-flow.jsonl"), ("agent-output", "03-agent-output.jsonl")] {
-        let lines: Vec<Value> = disk(file).lines().map(|l| serde_json::from_str(l).expect("line")).collect();
+    for (endpoint, file) in [
+        ("webhook-flow", "02-webhook-flow.jsonl"),
+        ("agent-output", "03-agent-output.jsonl"),
+    ] {
+        let lines: Vec<Value> = disk(file)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("line"))
+            .collect();
         let r = server.get(&format!("/api/tasks/task-abc123/logs/{endpoint}"));
         assert_eq!(r.json(), Value::Array(lines), "{endpoint} as a JSON array");
-        let nd = request(&server.addr, "GET", &format!("/api/tasks/task-abc123/logs/{endpoint}"), &[("Accept", "application/x-ndjson")], b"");
+        let nd = request(
+            &server.addr,
+            "GET",
+            &format!("/api/tasks/task-abc123/logs/{endpoint}"),
+            &[("Accept", "application/x-ndjson")],
+            b"",
+        );
         assert_eq!(nd.header("content-type"), Some("application/x-ndjson"));
-        assert_eq!(nd.text(), disk(file), "{endpoint} as JSON Lines is the file's bytes");
-        assert_eq!(server.get(&format!("/api/tasks/task-abc123/logs/{file}")).status, 200);
+        assert_eq!(
+            nd.text(),
+            disk(file),
+            "{endpoint} as JSON Lines is the file's bytes"
+        );
+        assert_eq!(
+            server
+                .get(&format!("/api/tasks/task-abc123/logs/{file}"))
+                .status,
+            200
+        );
     }
     let full = server.get("/api/tasks/task-abc123/logs/full").json();
     assert_eq!(full["task_id"], "task-abc123");
     assert_eq!(full["documents"]["01-input"]["issue"], 450);
     assert_eq!(full["documents"]["metadata"]["status"], "completed");
     assert_eq!(full["documents"]["04-final-result"]["summary"], "fixed");
-    assert_eq!(full["streams"]["02-webhook-flow"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        full["streams"]["02-webhook-flow"].as_array().map(Vec::len),
+        Some(2)
+    );
     assert_eq!(full["streams"]["03-agent-output"][1]["event"], "tool.start");
     // Any other name works the same way.
-    let other = env.ok(&["append", "task-abc123", "notes", r#"{"event":"message","content":"n"}"#]);
+    let other = env.ok(&[
+        "append",
+        "task-abc123",
+        "notes",
+        r#"{"event":"message","content":"n"}"#,
+    ]);
     drop(other);
     indexed(&server, "task-abc123", "notes");
 }
@@ -177,27 +233,49 @@ fn streams_page_by_byte_offset() {
     let env = Env::new();
     let server = Server::start(&env, &[], &[]);
     for i in 0..25 {
-        env.ok(&["append", "pager", "events", &format!(r#"{{"event":"message","content":"m{i}"}}"#)]);
+        env.ok(&[
+            "append",
+            "pager",
+            "events",
+            &format!(r#"{{"event":"message","content":"m{i}"}}"#),
+        ]);
     }
     let file = std::fs::read_to_string(env.stream("pager", "events")).expect("stream");
     wait_until("25 records", LONG, || {
-        server.get("/api/tasks/pager/logs/events?limit=100").json().as_array().map(Vec::len) == Some(25)
+        server
+            .get("/api/tasks/pager/logs/events?limit=100")
+            .json()
+            .as_array()
+            .map(Vec::len)
+            == Some(25)
     });
     let mut after = 0u64;
     let mut got = Vec::new();
     let mut pages = 0;
     loop {
-        let r = server.get(&format!("/api/tasks/pager/logs/events?after={after}&limit=10"));
+        let r = server.get(&format!(
+            "/api/tasks/pager/logs/events?after={after}&limit=10"
+        ));
         assert_eq!(r.status, 200);
-        let next: u64 = r.header("x-next-offset").and_then(|v| v.parse().ok()).expect("next offset header");
+        let next: u64 = r
+            .header("x-next-offset")
+            .and_then(|v| v.parse().ok())
+            .expect("next offset header");
         let page = r.json();
         let page = page.as_array().expect("array");
         pages += 1;
         // The next page starts where a line of the file starts (or at its end).
         assert!(next as usize == file.len() || file.as_bytes()[next as usize - 1] == b'\n');
-        got.extend(page.iter().map(|v| v["content"].as_str().unwrap_or("").to_owned()));
+        got.extend(
+            page.iter()
+                .map(|v| v["content"].as_str().unwrap_or("").to_owned()),
+        );
         if r.header("x-has-more") == Some("false") {
-            assert_eq!(next as usize, file.len(), "the last page ends at the end of the file");
+            assert_eq!(
+                next as usize,
+                file.len(),
+                "the last page ends at the end of the file"
+            );
             break;
         }
         after = next;
@@ -206,10 +284,25 @@ fn streams_page_by_byte_offset() {
     assert_eq!(got, (0..25).map(|i| format!("m{i}")).collect::<Vec<_>>());
     // An offset inside a line starts at the next line.
     let second = file.find('\n').expect("newline") + 1;
-    let r = server.get(&format!("/api/tasks/pager/logs/events?after={}&limit=1", second - 3));
+    let r = server.get(&format!(
+        "/api/tasks/pager/logs/events?after={}&limit=1",
+        second - 3
+    ));
     assert_eq!(r.json()[0]["content"], "m1");
-    let nd = request(&server.addr, "GET", "/api/tasks/pager/logs/events?limit=2", &[("Accept", "application/x-ndjson")], b"");
-    assert_eq!(nd.text(), file.lines().take(2).map(|l| format!("{l}\n")).collect::<String>());
+    let nd = request(
+        &server.addr,
+        "GET",
+        "/api/tasks/pager/logs/events?limit=2",
+        &[("Accept", "application/x-ndjson")],
+        b"",
+    );
+    assert_eq!(
+        nd.text(),
+        file.lines()
+            .take(2)
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    );
 }
 
 /// A task with a failed tool call, priced and unpriced model calls, a
@@ -230,9 +323,17 @@ fn write_rich_task(env: &Env, task: &str) {
     for r in records {
         env.ok(&["append", task, "events", r]);
     }
-    env.ok(&["put", task, "task", &format!(r#"{{"task_id":"{task}","status":"active","title":"Fix the widget"}}"#)]);
+    env.ok(&[
+        "put",
+        task,
+        "task",
+        &format!(r#"{{"task_id":"{task}","status":"active","title":"Fix the widget"}}"#),
+    ]);
     use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().append(true).open(env.stream(task, "events")).expect("open");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(env.stream(task, "events"))
+        .expect("open");
     f.write_all(b"this line is not json\n").expect("garbage");
 }
 
@@ -240,11 +341,17 @@ fn write_rich_task(env: &Env, task: &str) {
 fn the_cli_questions_answer_over_http() {
     let env = Env::new();
     write_rich_task(&env, "rich");
-    env.ok(&["put", "other", "task", r#"{"task_id":"other","status":"completed","title":"Something else"}"#]);
+    env.ok(&[
+        "put",
+        "other",
+        "task",
+        r#"{"task_id":"other","status":"completed","title":"Something else"}"#,
+    ]);
     let server = Server::start(&env, &[], &[]);
     wait_until("rich indexed", LONG, || {
         let r = server.get("/api/tasks/rich");
-        r.status == 200 && r.json()["quarantined"].as_array().map(Vec::len) == Some(1)
+        r.status == 200
+            && r.json()["quarantined"].as_array().map(Vec::len) == Some(1)
             && r.json()["summary"]["llm_calls"] == 3
     });
     assert_eq!(server.get("/healthz").json()["ok"], true);
@@ -255,9 +362,24 @@ fn the_cli_questions_answer_over_http() {
     assert_eq!(active["tasks"][0]["task_id"], "rich");
     assert_eq!(active["tasks"][0]["cost_usd"], 0.75);
     assert_eq!(active["tasks"][0]["unpriced_calls"], 1);
-    assert_eq!(server.get("/api/tasks?text=WIDGET").json()["tasks"].as_array().map(Vec::len), Some(1));
-    assert_eq!(server.get("/api/tasks?since=2000-01-01").json()["tasks"].as_array().map(Vec::len), Some(2));
-    assert_eq!(server.get("/api/tasks?since=2999-01-01").json()["tasks"].as_array().map(Vec::len), Some(0));
+    assert_eq!(
+        server.get("/api/tasks?text=WIDGET").json()["tasks"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        server.get("/api/tasks?since=2000-01-01").json()["tasks"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(
+        server.get("/api/tasks?since=2999-01-01").json()["tasks"]
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
     let page = server.get("/api/tasks?limit=1").json();
     assert_eq!(page["next_offset"], 1);
     let page2 = server.get("/api/tasks?limit=1&offset=1").json();
@@ -266,15 +388,27 @@ fn the_cli_questions_answer_over_http() {
 
     let d = server.get("/api/tasks/rich").json();
     assert_eq!(d["summary"]["title"], "Fix the widget");
-    let failed: Vec<&Value> = d["tool_calls"].as_array().expect("tool calls").iter().filter(|t| t["status"] == "failure").collect();
+    let failed: Vec<&Value> = d["tool_calls"]
+        .as_array()
+        .expect("tool calls")
+        .iter()
+        .filter(|t| t["status"] == "failure")
+        .collect();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["error"], "exit status 101");
-    assert_eq!(d["decisions"][0]["decision_reason"], "the log shows a timeout, so rerun with tracing");
+    assert_eq!(
+        d["decisions"][0]["decision_reason"],
+        "the log shows a timeout, so rerun with tracing"
+    );
     assert!(d["conversation"].as_array().map(Vec::len) >= Some(2));
     let timeline = d["timeline"].as_array().expect("timeline");
-    assert!(timeline.iter().any(|r| r["event"] == "tool.fail" && r["error"] == "exit status 101"));
+    assert!(timeline
+        .iter()
+        .any(|r| r["event"] == "tool.fail" && r["error"] == "exit status 101"));
     assert!(timeline.iter().any(|r| r["event"] == "quarantined"));
-    assert!(timeline.iter().any(|r| r["event"] == "document" && r["body"]["title"] == "Fix the widget"));
+    assert!(timeline
+        .iter()
+        .any(|r| r["event"] == "document" && r["body"]["title"] == "Fix the widget"));
 
     let cost = server.get("/api/cost?by=model").json();
     assert_eq!(cost["total"]["cost_usd"], 0.75);
@@ -286,11 +420,19 @@ fn the_cli_questions_answer_over_http() {
         assert_eq!(r.status, 200, "{by}: {}", r.text());
         assert_eq!(r.json()["total"]["cost_usd"], 0.75, "{by}");
     }
-    assert_eq!(server.get("/api/cost?by=task&since=2000-01-01").json()["rows"][0]["task_id"], "rich");
+    assert_eq!(
+        server.get("/api/cost?by=task&since=2000-01-01").json()["rows"][0]["task_id"],
+        "rich"
+    );
 
     let found = server.get("/api/search?q=budget").json();
     assert_eq!(found["results"][0]["task_id"], "rich");
-    assert_eq!(server.get("/api/search?q=zebra").json()["results"].as_array().map(Vec::len), Some(0));
+    assert_eq!(
+        server.get("/api/search?q=zebra").json()["results"]
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
 
     let status = server.get("/api/status").json();
     assert_eq!(status["indexer"], "in-process");
@@ -301,9 +443,17 @@ fn the_cli_questions_answer_over_http() {
     assert!(q["reason"].as_str().is_some_and(|r| !r.is_empty()));
 
     let metrics = server.get("/metrics");
-    assert!(metrics.header("content-type").is_some_and(|c| c.starts_with("text/plain")));
+    assert!(metrics
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("text/plain")));
     let text = metrics.text();
-    for name in ["tasklog_records ", "tasklog_lag_bytes 0", "tasklog_quarantined_lines 1", "tasklog_seconds_since_last_commit ", "tasklog_wal_bytes "] {
+    for name in [
+        "tasklog_records ",
+        "tasklog_lag_bytes 0",
+        "tasklog_quarantined_lines 1",
+        "tasklog_seconds_since_last_commit ",
+        "tasklog_wal_bytes ",
+    ] {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }
     assert!(text.contains("# TYPE tasklog_records gauge"));
@@ -314,7 +464,11 @@ fn errors_are_json_with_their_codes_and_names_never_reach_the_filesystem() {
     let env = Env::new();
     write_design_layout(&env, "task-abc123");
     // A secret beside the root that a traversal would reach.
-    std::fs::write(env.dir.path().join("secret.json"), "{\"secret\":\"hunter2\"}").expect("secret");
+    std::fs::write(
+        env.dir.path().join("secret.json"),
+        "{\"secret\":\"hunter2\"}",
+    )
+    .expect("secret");
     let server = Server::start(&env, &[], &[]);
     indexed(&server, "task-abc123", "metadata");
     let long = "x".repeat(300);
@@ -344,19 +498,39 @@ fn errors_are_json_with_their_codes_and_names_never_reach_the_filesystem() {
         assert!(!r.text().contains("hunter2"));
     }
     // Raw `..` segments, as a client that does not normalize sends them.
-    for path in ["/api/tasks/../logs/metadata", "/api/tasks/task-abc123/logs/..", "/api/tasks/../../secret.json"] {
+    for path in [
+        "/api/tasks/../logs/metadata",
+        "/api/tasks/task-abc123/logs/..",
+        "/api/tasks/../../secret.json",
+    ] {
         let r = server.get(path);
         assert!(matches!(r.status, 400 | 404), "{path}: {}", r.status);
         assert!(!r.text().contains("hunter2"), "{path}");
     }
-    for path in ["/api/tasks/nope", "/api/tasks/nope/logs/metadata", "/api/tasks/task-abc123/logs/nothing", "/api/nothing", "/assets/nothing.js"] {
+    for path in [
+        "/api/tasks/nope",
+        "/api/tasks/nope/logs/metadata",
+        "/api/tasks/task-abc123/logs/nothing",
+        "/api/nothing",
+        "/assets/nothing.js",
+    ] {
         let r = server.get(path);
         assert_eq!(r.status, 404, "{path}: {}", r.text());
         assert!(r.json()["error"].is_string(), "{path}");
     }
     // A `.jsonl` suffix asks for a stream, `.json` for a document.
-    assert_eq!(server.get("/api/tasks/task-abc123/logs/metadata.jsonl").status, 404);
-    assert_eq!(server.get("/api/tasks/task-abc123/logs/agent-output.json").status, 404);
+    assert_eq!(
+        server
+            .get("/api/tasks/task-abc123/logs/metadata.jsonl")
+            .status,
+        404
+    );
+    assert_eq!(
+        server
+            .get("/api/tasks/task-abc123/logs/agent-output.json")
+            .status,
+        404
+    );
 }
 
 #[test]
@@ -369,14 +543,33 @@ fn the_token_rule() {
     write_design_layout(&env, "t1");
     let server = Server::start(&env, &[], &[("TASKLOG_TOKEN", "s3cret-token")]);
     assert_eq!(server.get("/healthz").status, 200, "healthz needs no token");
-    for path in ["/api/tasks", "/api/tasks/t1/logs/metadata", "/metrics", "/", "/assets/app.js", "/api/events"] {
+    for path in [
+        "/api/tasks",
+        "/api/tasks/t1/logs/metadata",
+        "/metrics",
+        "/",
+        "/assets/app.js",
+        "/api/events",
+    ] {
         let r = server.get(path);
         assert_eq!(r.status, 401, "{path}");
         assert!(r.json()["error"].is_string());
-        let wrong = request(&server.addr, "GET", path, &[("Authorization", "Bearer s3cret-tokeX")], b"");
+        let wrong = request(
+            &server.addr,
+            "GET",
+            path,
+            &[("Authorization", "Bearer s3cret-tokeX")],
+            b"",
+        );
         assert_eq!(wrong.status, 401, "{path} with a wrong token");
     }
-    let ok = request(&server.addr, "GET", "/api/tasks", &[("Authorization", "Bearer s3cret-token")], b"");
+    let ok = request(
+        &server.addr,
+        "GET",
+        "/api/tasks",
+        &[("Authorization", "Bearer s3cret-token")],
+        b"",
+    );
     assert_eq!(ok.status, 200);
     let post = request(&server.addr, "POST", "/api/query", &[], b"SELECT 1");
     assert_eq!(post.status, 401);
@@ -385,27 +578,52 @@ fn the_token_rule() {
     assert_eq!(first.status, 303);
     assert_eq!(first.header("location"), Some("/"));
     let cookie = first.header("set-cookie").expect("cookie").to_owned();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     let pair = cookie.split(';').next().expect("pair").to_owned();
     for path in ["/", "/api/tasks", "/assets/app.js"] {
         let r = request(&server.addr, "GET", path, &[("Cookie", &pair)], b"");
         assert_eq!(r.status, 200, "{path} with the cookie");
     }
     assert_eq!(server.get("/?token=wrong").status, 401);
-    assert_eq!(server.get("/api/tasks?token=s3cret-token").status, 401, "the API takes no token in the address");
+    assert_eq!(
+        server.get("/api/tasks?token=s3cret-token").status,
+        401,
+        "the API takes no token in the address"
+    );
 }
 
 #[test]
 fn query_is_read_only_and_bounded() {
     let env = Env::new();
     write_design_layout(&env, "q1");
-    let server = Server::start(&env, &["--query-timeout-ms", "300", "--query-rows", "5"], &[]);
+    let server = Server::start(
+        &env,
+        &["--query-timeout-ms", "300", "--query-rows", "5"],
+        &[],
+    );
     indexed(&server, "q1", "metadata");
-    let post = |sql: &str| request(&server.addr, "POST", "/api/query", &[("Content-Type", "text/plain")], sql.as_bytes());
+    let post = |sql: &str| {
+        request(
+            &server.addr,
+            "POST",
+            "/api/query",
+            &[("Content-Type", "text/plain")],
+            sql.as_bytes(),
+        )
+    };
     let r = post("SELECT task_id, count(*) AS n FROM records GROUP BY task_id");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["columns"], serde_json::json!(["task_id", "n"]));
-    let as_json = request(&server.addr, "POST", "/api/query", &[("Content-Type", "application/json")], br#"{"sql":"SELECT 41 + 1 AS answer"}"#);
+    let as_json = request(
+        &server.addr,
+        "POST",
+        "/api/query",
+        &[("Content-Type", "application/json")],
+        br#"{"sql":"SELECT 41 + 1 AS answer"}"#,
+    );
     assert_eq!(as_json.json()["rows"][0][0], 42);
     let capped = post("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10) SELECT i FROM n");
     assert_eq!(capped.json()["rows"].as_array().map(Vec::len), Some(5));
@@ -423,17 +641,42 @@ fn query_is_read_only_and_bounded() {
         assert_eq!(r.status, 400, "{sql}: {}", r.text());
         assert!(r.json()["error"].is_string());
     }
-    assert_eq!(env.count("SELECT count(*) FROM records WHERE task_id = 'q1'"), 5, "nothing was deleted");
+    assert_eq!(
+        env.count("SELECT count(*) FROM records WHERE task_id = 'q1'"),
+        5,
+        "nothing was deleted"
+    );
     let start = Instant::now();
-    let runaway = post("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c");
+    let runaway = post(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c",
+    );
     assert_eq!(runaway.status, 400);
-    assert!(runaway.json()["error"].as_str().is_some_and(|e| e.contains("time limit")), "{}", runaway.text());
-    assert!(start.elapsed() < Duration::from_secs(5), "stopped after {:?}", start.elapsed());
-    assert_eq!(server.get("/healthz").status, 200, "the server still answers");
+    assert!(
+        runaway.json()["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("time limit")),
+        "{}",
+        runaway.text()
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "stopped after {:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        server.get("/healthz").status,
+        200,
+        "the server still answers"
+    );
 }
 
 fn append(env: &Env, task: &str, content: &str) {
-    env.ok(&["append", task, "events", &format!(r#"{{"event":"message","role":"assistant","content":"{content}"}}"#)]);
+    env.ok(&[
+        "append",
+        task,
+        "events",
+        &format!(r#"{{"event":"message","role":"assistant","content":"{content}"}}"#),
+    ]);
 }
 
 #[test]
@@ -457,15 +700,34 @@ fn events_arrive_after_commit_and_resume_with_last_event_id() {
         assert_eq!(e.data["record_id"], e.id);
     }
     assert!(got.windows(2).all(|w| w[0].id < w[1].id));
-    assert!(sse.take(1, Duration::from_millis(400)).is_empty(), "the filter keeps other tasks out");
-    assert_eq!(all.take(6, LONG).len(), 6, "an unfiltered stream sees both tasks");
+    assert!(
+        sse.take(1, Duration::from_millis(400)).is_empty(),
+        "the filter keeps other tasks out"
+    );
+    assert_eq!(
+        all.take(6, LONG).len(),
+        6,
+        "an unfiltered stream sees both tasks"
+    );
     // Resume after the first event: the other two arrive, nothing twice.
     let mut resumed = Sse::open(&server.addr, "/api/events?task=ev", Some(got[0].id), &[]);
     let again = resumed.take(2, LONG);
-    assert_eq!(again.iter().map(|e| e.id).collect::<Vec<_>>(), vec![got[1].id, got[2].id]);
+    assert_eq!(
+        again.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![got[1].id, got[2].id]
+    );
     let mut from_start = Sse::open(&server.addr, "/api/events?task=ev&after=0", None, &[]);
-    assert_eq!(from_start.take(4, LONG).len(), 4, "after=0 replays the task");
-    let bad = Sse::open(&server.addr, "/api/events", None, &[("Last-Event-ID", "abc")]);
+    assert_eq!(
+        from_start.take(4, LONG).len(),
+        4,
+        "after=0 replays the task"
+    );
+    let bad = Sse::open(
+        &server.addr,
+        "/api/events",
+        None,
+        &[("Last-Event-ID", "abc")],
+    );
     assert_eq!(bad.status, 400);
 }
 
@@ -480,7 +742,10 @@ fn sigterm_closes_streams_and_exits_within_two_seconds() {
     let (took, status) = server.terminate().expect("serve exits after SIGTERM");
     assert!(took < Duration::from_secs(2), "took {took:?}");
     assert_eq!(status, 0, "{}", server.log());
-    assert!(sse.closed_within(Duration::from_secs(1)), "the event stream was closed");
+    assert!(
+        sse.closed_within(Duration::from_secs(1)),
+        "the event stream was closed"
+    );
     assert!(support::stdout(&env.run(&["verify"])).is_empty() || code(&env.run(&["verify"])) == 0);
 }
 
@@ -493,10 +758,19 @@ fn only_reads_when_another_indexer_holds_the_database() {
         env.count("SELECT count(*) FROM indexer_state WHERE key = 'watcher_pid'") > 0
     });
     let server = Server::start(&env, &[], &[]);
-    assert!(server.log().contains("indexer: external"), "{}", server.log());
+    assert!(
+        server.log().contains("indexer: external"),
+        "{}",
+        server.log()
+    );
     append(&env, "ext", "second");
     wait_until("watch indexed the record the server shows", LONG, || {
-        server.get("/api/tasks/ext/logs/events").json().as_array().map(Vec::len) == Some(2)
+        server
+            .get("/api/tasks/ext/logs/events")
+            .json()
+            .as_array()
+            .map(Vec::len)
+            == Some(2)
     });
     assert_eq!(server.get("/api/status").json()["indexer"], "external");
     let _ = watch.kill();
@@ -507,7 +781,10 @@ fn only_reads_when_another_indexer_holds_the_database() {
 fn screenshot_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary");
     // <target>/<profile>/deps/serve_scenarios-<hash>
-    exe.ancestors().nth(3).expect("target dir").join("serve-screenshots")
+    exe.ancestors()
+        .nth(3)
+        .expect("target dir")
+        .join("serve-screenshots")
 }
 
 #[test]
@@ -537,21 +814,43 @@ fn dashboard_in_headless_chromium() {
     b.wait_for("tasks page", &ready("/"), LONG);
     b.wait_for("task rows", "return !!document.querySelector('[data-task=\"rich\"]') && !!document.querySelector('[data-task=\"task-abc123\"]');", LONG);
     let row = b.eval("return document.querySelector('[data-task=\"rich\"]').textContent;");
-    assert!(row.as_str().is_some_and(|t| t.contains("Fix the widget") && t.contains("$0.7500")), "{row}");
+    assert!(
+        row.as_str()
+            .is_some_and(|t| t.contains("Fix the widget") && t.contains("$0.7500")),
+        "{row}"
+    );
     b.screenshot(&shots.join("tasks.png"));
 
     // Task: the failed tool call is marked; a record appended while the
     // page is open appears without a reload within 2 s.
     b.goto(&format!("{base}/#/task/rich"));
     b.wait_for("task page", &ready("/task/rich"), LONG);
-    let failed = b.eval("return [...document.querySelectorAll('.wf-row.failure')].map(e => e.textContent);");
+    let failed =
+        b.eval("return [...document.querySelectorAll('.wf-row.failure')].map(e => e.textContent);");
     assert_eq!(failed.as_array().map(Vec::len), Some(1), "{failed}");
-    assert!(failed[0].as_str().is_some_and(|t| t.contains("Bash") && t.contains("failed")), "{failed}");
-    assert_eq!(b.eval("return document.querySelectorAll('.wf-row.success').length;"), 1);
+    assert!(
+        failed[0]
+            .as_str()
+            .is_some_and(|t| t.contains("Bash") && t.contains("failed")),
+        "{failed}"
+    );
+    assert_eq!(
+        b.eval("return document.querySelectorAll('.wf-row.success').length;"),
+        1
+    );
     let errors = b.eval("return document.getElementById('errors').textContent;");
-    assert!(errors.as_str().is_some_and(|t| t.contains("exit status 101")), "{errors}");
+    assert!(
+        errors
+            .as_str()
+            .is_some_and(|t| t.contains("exit status 101")),
+        "{errors}"
+    );
     b.eval("window.__marker = 1; return true;");
-    b.wait_for("live stream open", "return document.getElementById('live').classList.contains('on');", LONG);
+    b.wait_for(
+        "live stream open",
+        "return document.getElementById('live').classList.contains('on');",
+        LONG,
+    );
     let appended = Instant::now();
     append(&env, "rich", "live-marker-4711");
     b.wait_for(
@@ -559,7 +858,11 @@ fn dashboard_in_headless_chromium() {
         "return document.getElementById('timeline').textContent.includes('live-marker-4711');",
         Duration::from_secs(2).saturating_sub(appended.elapsed()),
     );
-    assert_eq!(b.eval("return window.__marker === 1;"), true, "no reload happened");
+    assert_eq!(
+        b.eval("return window.__marker === 1;"),
+        true,
+        "no reload happened"
+    );
     b.screenshot(&shots.join("task.png"));
     b.eval("document.querySelector('tr.fresh').scrollIntoView({block: 'center'}); return true;");
     b.screenshot(&shots.join("task-timeline.png"));
@@ -567,16 +870,30 @@ fn dashboard_in_headless_chromium() {
     // Cost: the total is the sum of the priced calls; unpriced calls are listed.
     b.goto(&format!("{base}/#/cost"));
     b.wait_for("cost page", &ready("/cost"), LONG);
-    assert_eq!(b.eval("return document.getElementById('cost-total').textContent;"), "$0.7500");
-    assert_eq!(b.eval("return !!document.querySelector('#cost-chart canvas');"), true, "the chart is drawn");
-    assert_eq!(b.eval("return document.querySelectorAll('tr.unpriced').length;"), 1);
+    assert_eq!(
+        b.eval("return document.getElementById('cost-total').textContent;"),
+        "$0.7500"
+    );
+    assert_eq!(
+        b.eval("return !!document.querySelector('#cost-chart canvas');"),
+        true,
+        "the chart is drawn"
+    );
+    assert_eq!(
+        b.eval("return document.querySelectorAll('tr.unpriced').length;"),
+        1
+    );
     b.screenshot(&shots.join("cost.png"));
 
     // Status: the quarantined line with its file and line.
     b.goto(&format!("{base}/#/status"));
     b.wait_for("status page", &ready("/status"), LONG);
     let text = b.eval("return document.getElementById('main').textContent;");
-    assert!(text.as_str().is_some_and(|t| t.contains("rich/events.jsonl:11")), "{text}");
+    assert!(
+        text.as_str()
+            .is_some_and(|t| t.contains("rich/events.jsonl:11")),
+        "{text}"
+    );
     b.screenshot(&shots.join("status.png"));
     eprintln!("screenshots in {}", shots.display());
 }

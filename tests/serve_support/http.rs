@@ -34,9 +34,16 @@ impl Resp {
 }
 
 /// Sends one request and reads the whole answer.
-pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
     let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -108,13 +115,18 @@ fn parse(raw: &[u8]) -> Resp {
     {
         body = dechunk(&body);
     }
-    Resp { status, headers, body }
+    Resp {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
         if size == 0 {
             break;
         }
@@ -145,7 +157,8 @@ impl Sse {
     /// Opens `path` with optional `Last-Event-ID` and extra headers.
     pub fn open(addr: &str, path: &str, last_id: Option<i64>, headers: &[(&str, &str)]) -> Sse {
         let mut stream = TcpStream::connect(addr).expect("connect");
-        let mut head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n");
+        let mut head =
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n");
         if let Some(id) = last_id {
             head.push_str(&format!("Last-Event-ID: {id}\r\n"));
         }
@@ -154,15 +167,27 @@ impl Sse {
         }
         head.push_str("\r\n");
         stream.write_all(head.as_bytes()).expect("write");
-        stream.set_read_timeout(Some(Duration::from_millis(50))).expect("timeout");
-        let mut sse = Sse { stream, pending: String::new(), id: None, data: None, status: 0 };
+        stream
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("timeout");
+        let mut sse = Sse {
+            stream,
+            pending: String::new(),
+            id: None,
+            data: None,
+            status: 0,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while !sse.pending.contains("\r\n\r\n") {
             assert!(Instant::now() < deadline, "no answer head from {path}");
             sse.fill();
         }
         let (head, rest) = sse.pending.split_once("\r\n\r\n").expect("head");
-        sse.status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        sse.status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
         sse.pending = rest.to_owned();
         sse
     }
@@ -176,7 +201,14 @@ impl Sse {
                 self.pending.push_str(&String::from_utf8_lossy(&buf[..n]));
                 true
             }
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => true,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                true
+            }
             Err(_) => false,
         }
     }

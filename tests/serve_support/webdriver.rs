@@ -69,7 +69,12 @@ impl Browser {
                          format!("--user-data-dir={}", profile.path().display())]
             }
         }}});
-        let mut b = Browser { driver: child, base, session: String::new(), _profile: profile };
+        let mut b = Browser {
+            driver: child,
+            base,
+            session: String::new(),
+            _profile: profile,
+        };
         let created = b.call("POST", "/session", caps);
         b.session = created["sessionId"]
             .as_str()
@@ -79,8 +84,18 @@ impl Browser {
     }
 
     fn call(&self, method: &str, path: &str, body: Value) -> Value {
-        let body = if method == "GET" { Vec::new() } else { body.to_string().into_bytes() };
-        let resp = http::request(&self.base, method, path, &[("Content-Type", "application/json")], &body);
+        let body = if method == "GET" {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        };
+        let resp = http::request(
+            &self.base,
+            method,
+            path,
+            &[("Content-Type", "application/json")],
+            &body,
+        );
         let v = resp.json();
         assert!(resp.status == 200, "webdriver {path}: {v}");
         v["value"].clone()
@@ -96,7 +111,11 @@ impl Browser {
 
     /// Runs `script` (a function body; `return` gives the value) in the page.
     pub fn eval(&self, script: &str) -> Value {
-        self.session("POST", "/execute/sync", json!({ "script": script, "args": [] }))
+        self.session(
+            "POST",
+            "/execute/sync",
+            json!({ "script": script, "args": [] }),
+        )
     }
 
     /// Polls `script` until it returns true, or fails after `within`.
@@ -106,7 +125,10 @@ impl Browser {
             if self.eval(script) == Value::Bool(true) {
                 return start.elapsed();
             }
-            assert!(start.elapsed() < within, "browser: {what} not seen within {within:?}");
+            assert!(
+                start.elapsed() < within,
+                "browser: {what} not seen within {within:?}"
+            );
             std::thread::sleep(Duration::from_millis(25));
         }
     }
@@ -123,7 +145,13 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         if !self.session.is_empty() {
-            let _ = http::request(&self.base, "DELETE", &format!("/session/{}", self.session), &[], b"");
+            let _ = http::request(
+                &self.base,
+                "DELETE",
+                &format!("/session/{}", self.session),
+                &[],
+                b"",
+            );
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();

@@ -239,7 +239,7 @@ async function pageTask(id) {
     tbody.append(timelineRow({
       record_id: e.record_id, ts: e.ts, source: e.stream + ":" + e.line, event: e.event, name: e.name,
       status: e.status, duration_ms: rec.duration_ms ?? null, error: rec.error ? show(rec.error) : null,
-      detail: "", body: rec,
+      detail: e.event === "message" ? (rec.role || "") : "", body: rec,
     }, true));
     // The tool spans, decisions and conversation are derived in the index:
     // reload them shortly, keeping the appended timeline rows.
@@ -292,7 +292,10 @@ async function pageCost() {
 
 function drawCostChart(box, rows) {
   if (rows.length === 0) { box.append(h("p", { class: "muted" }, "No model calls yet.")); return; }
-  const days = [...new Set(rows.map((r) => r.day))].sort();
+  const seen = [...new Set(rows.map((r) => r.day))].sort();
+  // An empty day either side, so that one day of data is not stretched over years.
+  const shift = (d, n) => new Date(Date.parse(d + "T00:00:00Z") + n * 86400000).toISOString().slice(0, 10);
+  const days = [shift(seen[0], -1), ...seen, shift(seen[seen.length - 1], 1)];
   const models = [...new Set(rows.map((r) => r.model))].sort();
   const xs = days.map((d) => Date.parse(d + "T00:00:00Z") / 1000);
   const series = models.map((m) => days.map((d) => {
@@ -303,9 +306,7 @@ function drawCostChart(box, rows) {
   const palette = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777"];
   const opts = {
     width: Math.max(320, box.clientWidth - 30), height: 260,
-    // A day either side, so that one day of data is not stretched over years.
-    scales: { x: { time: true, range: (u, min, max) => [min - 86400, max + 86400] },
-              y: { range: (u, min, max) => [0, Math.max(max * 1.15, 0.01)] } },
+    scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(max * 1.15, 0.01)] } },
     axes: [{}, { values: (u, vals) => vals.map((v) => "$" + v.toFixed(2)) }],
     series: [{}].concat(models.map((m, i) => ({
       label: m, stroke: palette[i % palette.length], width: 2,

@@ -9,11 +9,31 @@ use crate::error::ApiError;
 
 /// `(file name, content type, bytes)` of every asset.
 const ASSETS: &[(&str, &str, &[u8])] = &[
-    ("app.js", "text/javascript; charset=utf-8", include_bytes!("../assets/app.js")),
-    ("app.css", "text/css; charset=utf-8", include_bytes!("../assets/app.css")),
-    ("uPlot.iife.min.js", "text/javascript; charset=utf-8", include_bytes!("../assets/uPlot.iife.min.js")),
-    ("uPlot.min.css", "text/css; charset=utf-8", include_bytes!("../assets/uPlot.min.css")),
-    ("uPlot.LICENSE", "text/plain; charset=utf-8", include_bytes!("../assets/uPlot.LICENSE")),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/app.js"),
+    ),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../assets/app.css"),
+    ),
+    (
+        "uPlot.iife.min.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/uPlot.iife.min.js"),
+    ),
+    (
+        "uPlot.min.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../assets/uPlot.min.css"),
+    ),
+    (
+        "uPlot.LICENSE",
+        "text/plain; charset=utf-8",
+        include_bytes!("../assets/uPlot.LICENSE"),
+    ),
 ];
 
 const INDEX: &str = include_str!("../assets/index.html");
@@ -37,7 +57,10 @@ pub async fn file(Path(name): Path<String>) -> Result<Response, ApiError> {
         .find(|(n, _, _)| *n == name)
         .ok_or_else(|| ApiError::not_found(format!("no asset {name:?}")))?;
     Ok((
-        [(header::CONTENT_TYPE, *kind), (header::CACHE_CONTROL, "no-cache")],
+        [
+            (header::CONTENT_TYPE, *kind),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
         *bytes,
     )
         .into_response())

@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Response};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A non-loopback address without a token.
-    #[error("{addr} is not a loopback address: serving it needs a token (--token or TASKLOG_TOKEN)")]
+    #[error(
+        "{addr} is not a loopback address: serving it needs a token (--token or TASKLOG_TOKEN)"
+    )]
     TokenRequired {
         /// The address asked for.
         addr: SocketAddr,

@@ -55,7 +55,13 @@ pub async fn events(
         Some(id) => id,
         None => {
             state
-                .read(|c| Ok(c.query_row("SELECT coalesce(max(record_id), 0) FROM records", [], |r| r.get(0))?))
+                .read(|c| {
+                    Ok(
+                        c.query_row("SELECT coalesce(max(record_id), 0) FROM records", [], |r| {
+                            r.get(0)
+                        })?,
+                    )
+                })
                 .await?
         }
     };
@@ -67,7 +73,12 @@ pub async fn events(
 }
 
 /// Sends new records until the client goes away or the server stops.
-async fn follow(state: Arc<AppState>, task: Option<String>, mut last: i64, tx: mpsc::Sender<Event>) {
+async fn follow(
+    state: Arc<AppState>,
+    task: Option<String>,
+    mut last: i64,
+    tx: mpsc::Sender<Event>,
+) {
     let mut stopping = state.stopping();
     let poll = state.options.event_poll;
     loop {
@@ -106,7 +117,11 @@ async fn follow(state: Arc<AppState>, task: Option<String>, mut last: i64, tx: m
 }
 
 /// Records after `last`, as events with their id.
-fn fetch(conn: &rusqlite::Connection, last: i64, task: Option<&str>) -> Result<Vec<(i64, Event)>, ApiError> {
+fn fetch(
+    conn: &rusqlite::Connection,
+    last: i64,
+    task: Option<&str>,
+) -> Result<Vec<(i64, Event)>, ApiError> {
     let mut stmt = conn.prepare_cached(
         r#"SELECT record_id, task_id, stream, "offset", line, ts, event, name, status, body
              FROM records WHERE record_id > ?1 AND (?2 IS NULL OR task_id = ?2)
@@ -123,7 +138,11 @@ fn fetch(conn: &rusqlite::Connection, last: i64, task: Option<&str>) -> Result<V
         let body: String = r.get(9)?;
         // The record's bytes are embedded as written; a stray CR between
         // JSON tokens would end the SSE line, and is only whitespace.
-        let body = if body.contains('\r') { body.replace('\r', " ") } else { body };
+        let body = if body.contains('\r') {
+            body.replace('\r', " ")
+        } else {
+            body
+        };
         let data = format!(
             r#"{{"record_id":{id},"task_id":{},"stream":{},"offset":{},"line":{},"ts":{},"event":{},"name":{},"status":{},"record":{body}}}"#,
             text(1)?,
@@ -135,7 +154,13 @@ fn fetch(conn: &rusqlite::Connection, last: i64, task: Option<&str>) -> Result<V
             text(7)?,
             text(8)?,
         );
-        out.push((id, Event::default().id(id.to_string()).event("record").data(data)));
+        out.push((
+            id,
+            Event::default()
+                .id(id.to_string())
+                .event("record")
+                .data(data),
+        ));
     }
     Ok(out)
 }

@@ -52,7 +52,11 @@ pub fn resolve(conn: &Connection, task: &str, raw: &str) -> Result<Entry, ApiErr
     let documents: Vec<String> = if wanted == Wanted::Stream {
         Vec::new()
     } else {
-        names(conn, "SELECT name FROM documents WHERE task_id = ?1 ORDER BY name", task)?
+        names(
+            conn,
+            "SELECT name FROM documents WHERE task_id = ?1 ORDER BY name",
+            task,
+        )?
     };
     let streams: Vec<String> = if wanted == Wanted::Document {
         Vec::new()
@@ -102,7 +106,9 @@ fn strip_order_prefix(name: &str) -> Option<&str> {
     if digits == 0 {
         return None;
     }
-    name[digits..].strip_prefix('-').filter(|rest| !rest.is_empty())
+    name[digits..]
+        .strip_prefix('-')
+        .filter(|rest| !rest.is_empty())
 }
 
 /// Whether the task is in the index.
@@ -113,7 +119,9 @@ pub fn require_task(conn: &Connection, task: &str) -> Result<(), ApiError> {
     if known {
         Ok(())
     } else {
-        Err(ApiError::not_found(format!("no task {task:?} in the index")))
+        Err(ApiError::not_found(format!(
+            "no task {task:?} in the index"
+        )))
     }
 }
 

@@ -56,7 +56,10 @@ impl Server {
     }
 
     /// Serves until `shutdown` resolves, then stops within [`GRACE`].
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), Error> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
         let state = Arc::clone(&self.state);
         let app = crate::api::router(Arc::clone(&state));
         let signal_state = Arc::clone(&state);

@@ -25,7 +25,11 @@ impl Sidecar {
     /// Starts indexing `root` into `db`, or returns `None` when another
     /// indexer holds the database. Returns once the database is open and
     /// migrated, so readers can open it.
-    pub fn start(root: PathBuf, db: PathBuf, options: IndexOptions) -> Result<Option<Sidecar>, Error> {
+    pub fn start(
+        root: PathBuf,
+        db: PathBuf,
+        options: IndexOptions,
+    ) -> Result<Option<Sidecar>, Error> {
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
         let (stop, stop_rx) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -68,7 +72,9 @@ impl Sidecar {
                 let _ = thread.join();
                 Err(e)
             }
-            Err(_) => Err(Error::Sidecar("the thread ended before the database opened".into())),
+            Err(_) => Err(Error::Sidecar(
+                "the thread ended before the database opened".into(),
+            )),
         }
     }
 

@@ -72,7 +72,8 @@ pub fn parse_time(conn: &Connection, arg: &str) -> Result<String, ApiError> {
     } else {
         "SELECT strftime('%Y-%m-%dT%H:%M:%f', ?1, ?2) || '000Z'"
     };
-    let looks_like_time = value == "now" || s.as_bytes().first().is_some_and(u8::is_ascii_digit) && s.contains('-');
+    let looks_like_time =
+        value == "now" || s.as_bytes().first().is_some_and(u8::is_ascii_digit) && s.contains('-');
     let parsed: Option<String> = if looks_like_time {
         conn.query_row(sql, (&value, &modifier), |r| r.get(0))?
     } else {
@@ -110,7 +111,10 @@ mod tests {
         let conn = Connection::open_in_memory().expect("memory db");
         let ok = |s: &str| parse_time(&conn, s).expect(s);
         assert_eq!(ok("2026-11-22"), "2026-11-22T00:00:00.000000Z");
-        assert_eq!(ok("2026-11-22T12:00:00+02:00"), "2026-11-22T10:00:00.000000Z");
+        assert_eq!(
+            ok("2026-11-22T12:00:00+02:00"),
+            "2026-11-22T10:00:00.000000Z"
+        );
         assert!(ok("7d") < ok("now"));
         assert!(ok("yesterday") < ok("today"));
         for bad in ["", "42", "last week", "2026-13-45", "7 parsecs", "x-1"] {

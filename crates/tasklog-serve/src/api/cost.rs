@@ -29,7 +29,8 @@ const ROLLUP: &str = "SELECT day, task_id, model, provider, calls, tokens_input,
    FROM cost_rollup WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day < ?2)";
 
 /// The rollup summed over tasks, tens of rows a day.
-const DAILY: &str = "SELECT day, '' AS task_id, model, provider, calls, tokens_input, tokens_output,
+const DAILY: &str =
+    "SELECT day, '' AS task_id, model, provider, calls, tokens_input, tokens_output,
         tokens_cached_read, tokens_cached_write, cost_usd, unpriced_calls, unpriced_tokens
    FROM cost_daily WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day < ?2)";
 
@@ -62,12 +63,16 @@ pub async fn cost(
         .split(',')
         .map(|k| {
             key_column(k).ok_or_else(|| {
-                ApiError::bad_request(format!("by={k:?}: use model, day, task or provider (two with a comma)"))
+                ApiError::bad_request(format!(
+                    "by={k:?}: use model, day, task or provider (two with a comma)"
+                ))
             })
         })
         .collect::<Result<_, _>>()?;
     if keys.is_empty() || keys.len() > 2 {
-        return Err(ApiError::bad_request("by takes one or two of model, day, task, provider"));
+        return Err(ApiError::bad_request(
+            "by takes one or two of model, day, task, provider",
+        ));
     }
     state
         .read(move |c| {

@@ -42,7 +42,10 @@ pub async fn status(State(state): State<Arc<AppState>>) -> Result<Json<Value>, A
     if let Some(map) = value.as_object_mut() {
         map.insert("indexer".into(), indexer.into());
         map.insert("seconds_since_last_commit".into(), json!(ago));
-        map.insert("quarantined_lines".into(), Value::Array(quarantined.into_iter().map(Value::Object).collect()));
+        map.insert(
+            "quarantined_lines".into(),
+            Value::Array(quarantined.into_iter().map(Value::Object).collect()),
+        );
     }
     Ok(Json(value))
 }
@@ -72,26 +75,56 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, Api
     let wal_bytes = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
     let mut out = String::new();
     let mut gauge = |name: &str, help: &str, value: f64| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
     };
-    gauge("tasklog_records", "Rows in the records table.", report.records as f64);
-    gauge("tasklog_tasks", "Task folders indexed.", report.tasks as f64);
-    gauge("tasklog_documents", "Current documents indexed.", report.documents as f64);
-    gauge("tasklog_lag_bytes", "Bytes on disk not indexed yet, over all streams.", report.lag_bytes as f64);
-    gauge("tasklog_quarantined_lines", "Lines and documents quarantined (ingest_errors).", report.quarantined as f64);
+    gauge(
+        "tasklog_records",
+        "Rows in the records table.",
+        report.records as f64,
+    );
+    gauge(
+        "tasklog_tasks",
+        "Task folders indexed.",
+        report.tasks as f64,
+    );
+    gauge(
+        "tasklog_documents",
+        "Current documents indexed.",
+        report.documents as f64,
+    );
+    gauge(
+        "tasklog_lag_bytes",
+        "Bytes on disk not indexed yet, over all streams.",
+        report.lag_bytes as f64,
+    );
+    gauge(
+        "tasklog_quarantined_lines",
+        "Lines and documents quarantined (ingest_errors).",
+        report.quarantined as f64,
+    );
     gauge(
         "tasklog_seconds_since_last_commit",
         "Seconds since the indexer last committed a batch (NaN: never).",
         ago.unwrap_or(f64::NAN),
     );
-    gauge("tasklog_wal_bytes", "Size of the database's write-ahead log.", wal_bytes as f64);
+    gauge(
+        "tasklog_wal_bytes",
+        "Size of the database's write-ahead log.",
+        wal_bytes as f64,
+    );
     gauge(
         "tasklog_indexer_running",
         "1 when an indexer holds the database.",
         if report.indexer_running { 1.0 } else { 0.0 },
     );
     Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         out,
     )
         .into_response())

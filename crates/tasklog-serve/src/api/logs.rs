@@ -47,7 +47,9 @@ pub async fn log(
     let limit = super::limit(p.limit, 1000, 100_000)?;
     let after = p.after.unwrap_or(0);
     if after < 0 {
-        return Err(ApiError::bad_request("after must be a byte offset (0 or more)"));
+        return Err(ApiError::bad_request(
+            "after must be a byte offset (0 or more)",
+        ));
     }
     let ndjson = headers
         .get(header::ACCEPT)
@@ -62,7 +64,9 @@ pub async fn log(
             match names::resolve(c, &task, &raw_name)? {
                 Entry::Document(name) => {
                     let body: String = c
-                        .prepare_cached("SELECT body FROM documents WHERE task_id = ?1 AND name = ?2")?
+                        .prepare_cached(
+                            "SELECT body FROM documents WHERE task_id = ?1 AND name = ?2",
+                        )?
                         .query_row((&task, &name), |r| r.get(0))?;
                     Ok(json_response(body, None))
                 }
@@ -133,7 +137,11 @@ fn page(c: &Connection, file_id: i64, after: i64, limit: i64) -> Result<Page, Ap
         next = offset + body.len() as i64 + 1;
         records.push(body);
     }
-    Ok(Page { records, next, more })
+    Ok(Page {
+        records,
+        next,
+        more,
+    })
 }
 
 /// `[r1,r2,...]` from records' bytes, without re-serializing them.
@@ -154,17 +162,26 @@ fn array(records: &[String]) -> String {
 fn full(c: &Connection, task: &str) -> Result<String, ApiError> {
     let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
     let mut out = format!("{{\"task_id\":{},\"documents\":{{", quote(task));
-    let mut stmt = c.prepare_cached("SELECT name, body FROM documents WHERE task_id = ?1 ORDER BY name")?;
+    let mut stmt =
+        c.prepare_cached("SELECT name, body FROM documents WHERE task_id = ?1 ORDER BY name")?;
     let mut rows = stmt.query([task])?;
     let mut first = true;
     while let Some(r) = rows.next()? {
         let (name, body): (String, String) = (r.get(0)?, r.get(1)?);
-        let _ = write!(out, "{}{}:{}", if first { "" } else { "," }, quote(&name), body);
+        let _ = write!(
+            out,
+            "{}{}:{}",
+            if first { "" } else { "," },
+            quote(&name),
+            body
+        );
         first = false;
     }
     out.push_str("},\"streams\":{");
     let streams: Vec<(String, i64)> = c
-        .prepare_cached("SELECT name, file_id FROM files WHERE task_id = ?1 AND kind = 'stream' ORDER BY name")?
+        .prepare_cached(
+            "SELECT name, file_id FROM files WHERE task_id = ?1 AND kind = 'stream' ORDER BY name",
+        )?
         .query_map([task], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     for (i, (name, file_id)) in streams.iter().enumerate() {
@@ -172,7 +189,13 @@ fn full(c: &Connection, task: &str) -> Result<String, ApiError> {
             .prepare_cached(r#"SELECT body FROM records WHERE file_id = ?1 ORDER BY "offset""#)?
             .query_map([file_id], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
-        let _ = write!(out, "{}{}:{}", if i == 0 { "" } else { "," }, quote(name), array(&records));
+        let _ = write!(
+            out,
+            "{}{}:{}",
+            if i == 0 { "" } else { "," },
+            quote(name),
+            array(&records)
+        );
     }
     out.push_str("}}");
     Ok(out)

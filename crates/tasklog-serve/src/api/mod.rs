@@ -53,6 +53,8 @@ fn limit(value: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
     match value {
         None => Ok(default),
         Some(n) if (1..=max).contains(&n) => Ok(n),
-        Some(n) => Err(ApiError::bad_request(format!("limit {n} is outside 1..={max}"))),
+        Some(n) => Err(ApiError::bad_request(format!(
+            "limit {n} is outside 1..={max}"
+        ))),
     }
 }

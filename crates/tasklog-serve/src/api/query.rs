@@ -27,13 +27,15 @@ pub async fn query(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the SQL is not UTF-8"))?;
+    let text =
+        std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the SQL is not UTF-8"))?;
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     let sql = if is_json {
-        let v: Value = serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
+        let v: Value =
+            serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
         v.get("sql")
             .and_then(Value::as_str)
             .map(str::to_owned)

@@ -68,7 +68,15 @@ pub async fn list(
             let tasks = objects(
                 c,
                 LIST,
-                (&p.status, &since, &until, &text, limit + 1, offset, None::<String>),
+                (
+                    &p.status,
+                    &since,
+                    &until,
+                    &text,
+                    limit + 1,
+                    offset,
+                    None::<String>,
+                ),
                 &[],
             )?;
             let more = tasks.len() as i64 > limit;

@@ -18,7 +18,12 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:7070", value_name = "ADDR")]
     pub addr: SocketAddr,
     /// Bearer token every request but /healthz must carry (the dashboard takes it once as ?token=).
-    #[arg(long, env = "TASKLOG_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    #[arg(
+        long,
+        env = "TASKLOG_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub token: Option<String>,
     /// Only read: do not run the indexer in this process.
     #[arg(long)]

@@ -55,7 +55,8 @@ impl Server {
         self.listener.local_addr().map_err(Error::Serve)
     }
 
-    /// Serves until `shutdown` resolves, then stops within [`GRACE`].
+    /// Serves until `shutdown` resolves, then stops: event streams end at once,
+    /// in-flight requests get 1.5 s, and whatever is still open is dropped.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,

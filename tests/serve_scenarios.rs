@@ -746,7 +746,8 @@ fn sigterm_closes_streams_and_exits_within_two_seconds() {
         sse.closed_within(Duration::from_secs(1)),
         "the event stream was closed"
     );
-    assert!(support::stdout(&env.run(&["verify"])).is_empty() || code(&env.run(&["verify"])) == 0);
+    // The in-process indexer committed what it had before the process ended.
+    support::verify_equal(&env);
 }
 
 #[test]

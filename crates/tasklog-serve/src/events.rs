@@ -1,12 +1,12 @@
 //! `GET /api/events`: Server-Sent Events, one per record as soon as its
-//! batch is committed.
+//! batch is committed, with the record's `record_id` as the event id.
 //!
-//! Each stream polls the index for records with a larger `record_id` than
-//! the last one it sent (a range seek on the primary key, so an idle poll
-//! costs microseconds) and uses the `record_id` as the event id, so a client
-//! reconnecting with `Last-Event-ID` resumes exactly after the last event it
-//! saw. Polling reads only committed rows, which is the contract: an event
-//! is never sent for a record a reader could not see yet.
+//! A stream first catches up from the index (everything after the client's
+//! `Last-Event-ID`, or nothing for a new client), then follows the shared
+//! feed ([`crate::feed`]). It subscribes to the feed before catching up and
+//! skips ids it already sent, so a record committed in between is sent
+//! once, never zero or two times. A stream that falls more than the feed's
+//! capacity behind catches up from the index again.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -18,14 +18,12 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::error::ApiError;
+use crate::feed::{self, Row};
 use crate::names;
 use crate::state::AppState;
-
-/// Most records read per poll; a full batch polls again at once.
-const BATCH: usize = 500;
 
 #[derive(Debug, Deserialize)]
 pub struct EventParams {
@@ -51,118 +49,99 @@ pub async fn events(
         ),
         None => params.after,
     };
+    // Subscribe before reading where to start: nothing committed after
+    // that read can be missed.
+    let feed = state.feed.subscribe();
     let start = match resume {
         Some(id) => id,
-        None => {
-            state
-                .read(|c| {
-                    Ok(
-                        c.query_row("SELECT coalesce(max(record_id), 0) FROM records", [], |r| {
-                            r.get(0)
-                        })?,
-                    )
-                })
-                .await?
-        }
+        None => state.read(feed::newest).await?,
     };
-    let (tx, rx) = mpsc::channel(BATCH);
-    tokio::spawn(follow(state, task, start, tx));
+    let (tx, rx) = mpsc::channel(feed::BATCH);
+    tokio::spawn(follow(state, task, start, feed, tx));
     Ok(Sse::new(EventStream { rx })
         .keep_alive(KeepAlive::default())
         .into_response())
 }
 
-/// Sends new records until the client goes away or the server stops.
+/// Why a stream stopped.
+enum End {
+    /// The client went away or the server is stopping.
+    Gone,
+}
+
+/// Sends records until the client goes away or the server stops.
 async fn follow(
     state: Arc<AppState>,
     task: Option<String>,
     mut last: i64,
+    mut feed: broadcast::Receiver<Arc<Row>>,
     tx: mpsc::Sender<Event>,
 ) {
     let mut stopping = state.stopping();
-    let poll = state.options.event_poll;
+    if catch_up(&state, &task, &mut last, &tx).await.is_err() {
+        return;
+    }
     loop {
-        let task_filter = task.clone();
-        let batch = state
-            .read(move |c| fetch(c, last, task_filter.as_deref()))
-            .await;
-        let full = match batch {
-            Ok(events) => {
-                let full = events.len() == BATCH;
-                for (id, event) in events {
-                    last = id;
-                    if tx.send(event).await.is_err() {
-                        return;
-                    }
-                }
-                full
-            }
-            Err(e) => {
-                tracing::debug!(error = %e.message, "event stream: reading the index failed; retrying");
-                false
-            }
-        };
-        if *stopping.borrow() {
-            return;
-        }
-        if full {
-            continue;
-        }
-        tokio::select! {
+        let next = tokio::select! {
             _ = stopping.wait_for(|s| *s) => return,
             () = tx.closed() => return,
-            () = tokio::time::sleep(poll) => {}
+            next = feed.recv() => next,
+        };
+        match next {
+            Ok(row) => {
+                if row.id <= last || task.as_deref().is_some_and(|t| t != row.task_id) {
+                    continue;
+                }
+                last = row.id;
+                if tx.send(event(&row)).await.is_err() {
+                    return;
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                if catch_up(&state, &task, &mut last, &tx).await.is_err() {
+                    return;
+                }
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
         }
     }
 }
 
-/// Records after `last`, as events with their id.
-fn fetch(
-    conn: &rusqlite::Connection,
-    last: i64,
-    task: Option<&str>,
-) -> Result<Vec<(i64, Event)>, ApiError> {
-    let mut stmt = conn.prepare_cached(
-        r#"SELECT record_id, task_id, stream, "offset", line, ts, event, name, status, body
-             FROM records WHERE record_id > ?1 AND (?2 IS NULL OR task_id = ?2)
-            ORDER BY record_id LIMIT ?3"#,
-    )?;
-    let mut rows = stmt.query((last, task, BATCH as i64))?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        let id: i64 = r.get(0)?;
-        let text = |i: usize| -> rusqlite::Result<String> {
-            let v: Option<String> = r.get(i)?;
-            Ok(serde_json::to_string(&v).unwrap_or_else(|_| "null".into()))
+/// Sends everything after `last` from the index, up to the present.
+async fn catch_up(
+    state: &Arc<AppState>,
+    task: &Option<String>,
+    last: &mut i64,
+    tx: &mpsc::Sender<Event>,
+) -> Result<(), End> {
+    loop {
+        let (from, filter) = (*last, task.clone());
+        let rows = match state
+            .read(move |c| feed::fetch(c, from, filter.as_deref()))
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::debug!(error = %e.message, "event stream: catching up failed; following the feed");
+                return Ok(());
+            }
         };
-        let body: String = r.get(9)?;
-        // The record's bytes are embedded as written; a stray CR between
-        // JSON tokens would end the SSE line, and is only whitespace.
-        let body = if body.contains('\r') {
-            body.replace('\r', " ")
-        } else {
-            body
-        };
-        let data = format!(
-            r#"{{"record_id":{id},"task_id":{},"stream":{},"offset":{},"line":{},"ts":{},"event":{},"name":{},"status":{},"record":{body}}}"#,
-            text(1)?,
-            text(2)?,
-            r.get::<_, i64>(3)?,
-            r.get::<_, i64>(4)?,
-            text(5)?,
-            text(6)?,
-            text(7)?,
-            text(8)?,
-        );
-        out.push((
-            id,
-            Event::default()
-                .id(id.to_string())
-                .event("record")
-                .data(data),
-        ));
+        let full = rows.len() == feed::BATCH;
+        for row in rows {
+            *last = row.id;
+            tx.send(event(&row)).await.map_err(|_| End::Gone)?;
+        }
+        if !full {
+            return Ok(());
+        }
     }
-    Ok(out)
+}
+
+fn event(row: &Row) -> Event {
+    Event::default()
+        .id(row.id.to_string())
+        .event("record")
+        .data(&row.data)
 }
 
 /// The receiving end of a stream's channel as the `Stream` SSE needs.

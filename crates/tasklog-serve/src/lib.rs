@@ -30,6 +30,7 @@ mod assets;
 mod auth;
 mod error;
 mod events;
+mod feed;
 mod names;
 mod server;
 mod sidecar;

@@ -63,6 +63,7 @@ impl Server {
     ) -> Result<(), Error> {
         let state = Arc::clone(&self.state);
         let app = crate::api::router(Arc::clone(&state));
+        tokio::spawn(crate::feed::run(Arc::clone(&state)));
         let signal_state = Arc::clone(&state);
         let serve = axum::serve(self.listener, app).with_graceful_shutdown(async move {
             shutdown.await;

@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::Connection;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use crate::error::ApiError;
+use crate::feed::Row;
 
 /// Idle connections kept for reuse; more are opened under load and dropped after.
 const POOL_SIZE: usize = 8;
@@ -26,14 +27,14 @@ pub struct ServeOptions {
     pub query_timeout: Duration,
     /// Most rows a `POST /api/query` answer holds.
     pub query_rows: usize,
-    /// How often an event stream looks for new records.
+    /// How often the event feed looks for new records.
     pub event_poll: Duration,
     /// Who indexes: `in-process`, `external` or `none`, for `/api/status`.
     pub indexer: &'static str,
 }
 
 impl ServeOptions {
-    /// Defaults: no token, 2 s and 10,000 rows per query, events polled every 150 ms.
+    /// Defaults: no token, 2 s and 10,000 rows per query, events polled every 50 ms.
     pub fn new(root: PathBuf, db: PathBuf) -> ServeOptions {
         ServeOptions {
             root,
@@ -41,7 +42,7 @@ impl ServeOptions {
             token: None,
             query_timeout: Duration::from_secs(2),
             query_rows: 10_000,
-            event_poll: Duration::from_millis(150),
+            event_poll: Duration::from_millis(50),
             indexer: "none",
         }
     }
@@ -58,6 +59,10 @@ pub(crate) struct AppState {
     /// graceful shutdown can finish. A watch channel: every stream sees the
     /// latest value, even one that subscribes after the change.
     stop: watch::Sender<bool>,
+    /// New records for every event stream. A broadcast channel: one
+    /// poller, many streams, each with its own cursor; a stream that falls
+    /// behind is told so (`Lagged`) and re-reads from the index.
+    pub feed: broadcast::Sender<Arc<Row>>,
 }
 
 impl AppState {
@@ -66,6 +71,7 @@ impl AppState {
             options,
             pool: Mutex::new(Vec::new()),
             stop: watch::Sender::new(false),
+            feed: crate::feed::channel(),
         })
     }
 

@@ -44,7 +44,6 @@ SELECT t.task_id, t.status, t.title,
    AND (?2 IS NULL OR coalesce(t.detected_at, t.created_at, t.first_seen_at) >= ?2)
    AND (?3 IS NULL OR coalesce(t.detected_at, t.created_at, t.first_seen_at) < ?3)
    AND (?4 IS NULL OR instr(lower(t.task_id), lower(?4)) > 0 OR instr(lower(coalesce(t.title, '')), lower(?4)) > 0)
-   AND (?7 IS NULL OR t.task_id = ?7)
  GROUP BY t.task_id
  ORDER BY started_at DESC, t.task_id
  LIMIT ?5 OFFSET ?6
@@ -68,15 +67,7 @@ pub async fn list(
             let tasks = objects(
                 c,
                 LIST,
-                (
-                    &p.status,
-                    &since,
-                    &until,
-                    &text,
-                    limit + 1,
-                    offset,
-                    None::<String>,
-                ),
+                (&p.status, &since, &until, &text, limit + 1, offset),
                 &[],
             )?;
             let more = tasks.len() as i64 > limit;
@@ -88,6 +79,24 @@ pub async fn list(
         })
         .await
 }
+
+/// One row of [`LIST`], by primary key (the list's filters would make
+/// SQLite read every task).
+const SUMMARY: &str = r#"
+SELECT t.task_id, t.status, t.title,
+       coalesce(t.detected_at, t.created_at, t.first_seen_at) AS started_at,
+       t.updated_at,
+       coalesce(t.completed_at, t.failed_at) AS finished_at,
+       t.sealed,
+       coalesce(sum(c.calls), 0) AS llm_calls,
+       coalesce(sum(c.tokens_input + c.tokens_output), 0) AS tokens,
+       round(coalesce(sum(c.cost_usd), 0), 6) AS cost_usd,
+       coalesce(sum(c.unpriced_calls), 0) AS unpriced_calls
+  FROM tasks t
+  LEFT JOIN cost_rollup c ON c.task_id = t.task_id
+ WHERE t.task_id = ?1
+ GROUP BY t.task_id
+"#;
 
 /// How much of the timeline one answer holds.
 #[derive(Debug, Deserialize)]
@@ -144,10 +153,7 @@ pub async fn detail(
     state
         .read(move |c| {
             names::require_task(c, &task)?;
-            let none = None::<String>;
-            let summary = objects(c, LIST, (&none, &none, &none, &none, 1, 0, &task), &[])?
-                .into_iter()
-                .next();
+            let summary = objects(c, SUMMARY, [&task], &[])?.into_iter().next();
             let mut task_row = objects(c, "SELECT * FROM tasks WHERE task_id = ?1", [&task], &["labels", "commits"])?;
             for row in &mut task_row {
                 row.remove("document"); // task.json itself is among the documents
@@ -175,11 +181,15 @@ pub async fn detail(
                 (&task, limit),
                 &[],
             )?;
+            // logic_flow and conversations have no index by task: reach their
+            // rows through the task's records (`+event` keeps SQLite on
+            // records(task_id, ts) rather than reading every row of the kind).
             let decisions = objects(
                 c,
                 "SELECT flow_id, timestamp, decision_point, function_name, decision_input, decision_output,
                         decision_reason, duration_ms
-                   FROM logic_flow WHERE task_id = ?1 ORDER BY timestamp, flow_id LIMIT ?2",
+                   FROM logic_flow WHERE flow_id IN (SELECT record_id FROM records WHERE task_id = ?1 AND +event = 'decision')
+                  ORDER BY timestamp, flow_id LIMIT ?2",
                 (&task, limit),
                 &[],
             )?;
@@ -187,7 +197,8 @@ pub async fn detail(
                 c,
                 "SELECT conversation_id, message_index, block_index, timestamp, role, content_type, content,
                         tool_name, tool_input, tool_output, tool_success
-                   FROM conversations WHERE task_id = ?1 ORDER BY timestamp, conversation_id, block_index LIMIT ?2",
+                   FROM conversations WHERE conversation_id IN (SELECT record_id FROM records WHERE task_id = ?1 AND +event = 'message')
+                  ORDER BY timestamp, conversation_id, block_index LIMIT ?2",
                 (&task, limit),
                 &[],
             )?;

@@ -50,6 +50,76 @@ pub fn objects(
     Ok(out)
 }
 
+/// Runs a cached statement and writes its rows straight into a JSON array
+/// of objects, without building a tree: a task page has thousands of rows,
+/// and allocating a map per row cost more than the query. Columns named in
+/// `json` hold JSON text and are embedded as written when valid. Stops
+/// after `max` rows; the flag says whether more were there.
+pub fn json_rows(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    json: &[&str],
+    max: usize,
+) -> rusqlite::Result<(String, bool)> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let keys: Vec<String> = stmt.column_names().map(quote).collect();
+    let embed: Vec<bool> = stmt.column_names().map(|c| json.contains(&c)).collect();
+    let mut rows = stmt.query(params)?;
+    let mut out = String::from("[");
+    let mut n = 0;
+    while let Some(row) = rows.next()? {
+        if n == max {
+            out.push(']');
+            return Ok((out, true));
+        }
+        if n > 0 {
+            out.push(',');
+        }
+        out.push('{');
+        for (i, key) in keys.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(key);
+            out.push(':');
+            write_value(&mut out, row.get_ref(i)?, embed[i]);
+        }
+        out.push('}');
+        n += 1;
+    }
+    out.push(']');
+    Ok((out, false))
+}
+
+/// A JSON string literal.
+pub fn quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+fn write_value(out: &mut String, v: ValueRef<'_>, embed: bool) {
+    use std::fmt::Write as _;
+    match v {
+        ValueRef::Null => out.push_str("null"),
+        ValueRef::Integer(i) => {
+            let _ = write!(out, "{i}");
+        }
+        ValueRef::Real(f) => {
+            out.push_str(&serde_json::to_string(&f).unwrap_or_else(|_| "null".into()))
+        }
+        ValueRef::Text(t) => {
+            let text = String::from_utf8_lossy(t);
+            let valid = embed && serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok();
+            if valid {
+                out.push_str(text.trim());
+            } else {
+                out.push_str(&quote(&text));
+            }
+        }
+        ValueRef::Blob(_) => out.push_str(&json_value(v).to_string()),
+    }
+}
+
 /// A `since`/`until` argument in the canonical record form
 /// (`YYYY-MM-DDTHH:MM:SS.ffffffZ`), which compares as text with `records.ts`.
 ///
@@ -105,6 +175,26 @@ fn duration_seconds(s: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_as_json_text() {
+        let conn = Connection::open_in_memory().expect("memory db");
+        let (text, more) = json_rows(
+            &conn,
+            "SELECT 1 AS a, 'x\"y' AS b, '{\"k\": [1]}' AS j, 'not json' AS j2, NULL AS n, 2.5 AS r
+             UNION ALL SELECT 2, '', '[]', '{', NULL, 1.0",
+            [],
+            &["j", "j2"],
+            1,
+        )
+        .expect("rows");
+        assert!(more);
+        let v: Value = serde_json::from_str(&text).expect("valid JSON");
+        assert_eq!(
+            v,
+            serde_json::json!([{"a": 1, "b": "x\"y", "j": {"k": [1]}, "j2": "not json", "n": null, "r": 2.5}])
+        );
+    }
 
     #[test]
     fn times() {

@@ -6,13 +6,15 @@ use std::sync::Arc;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::names;
-use crate::sql::{objects, parse_time};
+use crate::sql::{json_rows, objects, parse_time, quote};
 use crate::state::AppState;
 
 /// Filters and paging of the task list.
@@ -145,7 +147,7 @@ pub async fn detail(
     State(state): State<Arc<AppState>>,
     path: Result<Path<String>, PathRejection>,
     params: Result<Query<DetailParams>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let Path(raw) = path.map_err(super::path_error)?;
     let Query(p) = params.map_err(super::query_error)?;
     let task = names::task_id(&raw)?;
@@ -153,38 +155,45 @@ pub async fn detail(
     state
         .read(move |c| {
             names::require_task(c, &task)?;
+            let max = limit as usize;
             let summary = objects(c, SUMMARY, [&task], &[])?.into_iter().next();
-            let mut task_row = objects(c, "SELECT * FROM tasks WHERE task_id = ?1", [&task], &["labels", "commits"])?;
+            let mut task_row = objects(
+                c,
+                "SELECT * FROM tasks WHERE task_id = ?1",
+                [&task],
+                &["labels", "commits"],
+            )?;
             for row in &mut task_row {
                 row.remove("document"); // task.json itself is among the documents
             }
-            let documents = objects(
+            let (documents, _) = json_rows(
                 c,
                 "SELECT name, version, size, updated_at, body FROM documents WHERE task_id = ?1 ORDER BY name",
                 [&task],
                 &["body"],
+                usize::MAX,
             )?;
-            let streams = objects(
+            let (streams, _) = json_rows(
                 c,
                 r#"SELECT name, "offset" AS bytes, line_count AS records FROM files
                     WHERE task_id = ?1 AND kind = 'stream' ORDER BY name"#,
                 [&task],
                 &[],
+                usize::MAX,
             )?;
-            let timeline = objects(c, TIMELINE, (&task, limit + 1), &["body"])?;
-            let truncated = timeline.len() as i64 > limit;
-            let timeline: Vec<_> = timeline.into_iter().take(limit as usize).collect();
-            let tool_calls = objects(
+            let (timeline, truncated) = json_rows(c, TIMELINE, (&task, limit + 1), &["body"], max)?;
+            let (tool_calls, _) = json_rows(
                 c,
                 "SELECT id, span_id, tool_name, status, input, output, error, duration_ms, started_at, completed_at
                    FROM tool_calls WHERE task_id = ?1 ORDER BY started_at, id LIMIT ?2",
                 (&task, limit),
                 &[],
+                max,
             )?;
             // logic_flow and conversations have no index by task: reach their
             // rows through the task's records (`+event` keeps SQLite on
             // records(task_id, ts) rather than reading every row of the kind).
-            let decisions = objects(
+            let (decisions, _) = json_rows(
                 c,
                 "SELECT flow_id, timestamp, decision_point, function_name, decision_input, decision_output,
                         decision_reason, duration_ms
@@ -192,8 +201,9 @@ pub async fn detail(
                   ORDER BY timestamp, flow_id LIMIT ?2",
                 (&task, limit),
                 &[],
+                max,
             )?;
-            let conversation = objects(
+            let (conversation, _) = json_rows(
                 c,
                 "SELECT conversation_id, message_index, block_index, timestamp, role, content_type, content,
                         tool_name, tool_input, tool_output, tool_success
@@ -201,27 +211,26 @@ pub async fn detail(
                   ORDER BY timestamp, conversation_id, block_index LIMIT ?2",
                 (&task, limit),
                 &[],
+                max,
             )?;
-            let quarantined = objects(
+            let (quarantined, _) = json_rows(
                 c,
                 r#"SELECT path, line, "offset", reason, prefix, detected_at FROM ingest_errors
                     WHERE task_id = ?1 ORDER BY path, "offset""#,
                 [&task],
                 &[],
+                usize::MAX,
             )?;
-            Ok(Json(json!({
-                "task_id": task,
-                "summary": summary,
-                "task": task_row.into_iter().next(),
-                "documents": documents,
-                "streams": streams,
-                "timeline": timeline,
-                "timeline_truncated": truncated,
-                "tool_calls": tool_calls,
-                "decisions": decisions,
-                "conversation": conversation,
-                "quarantined": quarantined,
-            })))
+            let object = |v: Option<serde_json::Map<String, Value>>| {
+                v.map_or_else(|| "null".to_owned(), |m| Value::Object(m).to_string())
+            };
+            let body = format!(
+                r#"{{"task_id":{},"summary":{},"task":{},"documents":{documents},"streams":{streams},"timeline":{timeline},"timeline_truncated":{truncated},"tool_calls":{tool_calls},"decisions":{decisions},"conversation":{conversation},"quarantined":{quarantined}}}"#,
+                quote(&task),
+                object(summary),
+                object(task_row.into_iter().next()),
+            );
+            Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
         })
         .await
 }

@@ -5,135 +5,23 @@
 //! Every scenario waits with a deadline, never a fixed sleep. The browser
 //! scenario skips with one line on stderr when Chromium is absent.
 
+#[path = "serve_support/browser.rs"]
+mod browser;
+#[path = "serve_support/fixture.rs"]
+mod fixture;
 #[path = "serve_support/http.rs"]
 mod http;
 mod support;
 #[path = "serve_support/webdriver.rs"]
 mod webdriver;
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use http::{get, request, Sse};
+use fixture::{append, indexed, wait_until, write_design_layout, write_rich_task, Server, LONG};
+use http::{request, Sse};
 use support::{code, stderr, Env};
-
-/// A running `tasklog serve`.
-struct Server {
-    child: Child,
-    addr: String,
-    log: Arc<Mutex<String>>,
-}
-
-impl Server {
-    fn start(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> Server {
-        let mut cmd = env.cmd();
-        cmd.args(["serve", "--addr", "127.0.0.1:0"])
-            .args(args)
-            .env("TASKLOG_RECONCILE_MS", "60000")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in vars {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("spawn serve");
-        let err = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("serving http://").nth(1) {
-                    let _ = tx.send(rest.split('/').next().unwrap_or("").to_owned());
-                }
-                if let Ok(mut l) = sink.lock() {
-                    l.push_str(&line);
-                    l.push('\n');
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| {
-                panic!(
-                    "serve did not start: {}",
-                    log.lock().map(|l| l.clone()).unwrap_or_default()
-                )
-            });
-        Server { child, addr, log }
-    }
-
-    fn get(&self, path: &str) -> http::Resp {
-        get(&self.addr, path)
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
-    }
-
-    /// SIGTERM, and how long the process took to exit (None: not within 5 s).
-    fn terminate(&mut self) -> Option<(Duration, i32)> {
-        let start = Instant::now();
-        let sent = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(sent.success(), "kill -TERM");
-        while start.elapsed() < Duration::from_secs(5) {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some((start.elapsed(), status.code().unwrap_or(-1)));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        None
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Polls `check` until it holds, or fails naming `what`.
-fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-const LONG: Duration = Duration::from_secs(20);
-
-/// The per-task layout of the structured task logging design, written the
-/// way an agent without our library would: plain files.
-fn write_design_layout(env: &Env, task: &str) -> PathBuf {
-    let dir = env.task_dir(task);
-    std::fs::create_dir_all(&dir).expect("task dir");
-    let files: [(&str, &str); 5] = [
-        ("metadata.json", "{\n  \"task_id\": \"TASK\",\n  \"status\": \"completed\",\n  \"created_at\": \"2026-11-22T10:00:00Z\"\n}\n"),
-        ("01-input.json", "{\"issue\": 450, \"prompt\": \"fix the build\"}"),
-        ("02-webhook-flow.jsonl", "{\"ts\":\"2026-11-22T10:00:01Z\",\"event\":\"webhook.received\",\"source\":\"github\"}\n{\"ts\":\"2026-11-22T10:00:02Z\",\"event\":\"webhook.routed\",\"to\":\"worker-1\"}\n"),
-        ("03-agent-output.jsonl", "{\"ts\":\"2026-11-22T10:00:03Z\",\"event\":\"message\",\"role\":\"assistant\",\"content\":\"looking\"}\n{\"ts\":\"2026-11-22T10:00:04Z\",\"event\":\"tool.start\",\"name\":\"Bash\",\"span_id\":\"b1\",\"input\":\"cargo build\"}\n{\"ts\":\"2026-11-22T10:00:05Z\",\"event\":\"tool.complete\",\"name\":\"Bash\",\"span_id\":\"b1\",\"output\":\"ok\",\"duration_ms\":1000}\n"),
-        ("04-final-result.json", "{\"status\": \"success\", \"summary\": \"fixed\"}\n"),
-    ];
-    for (name, body) in files {
-        std::fs::write(dir.join(name), body.replace("TASK", task)).expect("write layout file");
-    }
-    dir
-}
-
-fn indexed(server: &Server, task: &str, name: &str) {
-    wait_until(&format!("{task}/{name} indexed"), LONG, || {
-        server.get(&format!("/api/tasks/{task}/logs/{name}")).status == 200
-    });
-}
 
 #[test]
 fn design_layout_is_served_as_the_design_shows_it() {
@@ -303,38 +191,6 @@ fn streams_page_by_byte_offset() {
             .map(|l| format!("{l}\n"))
             .collect::<String>()
     );
-}
-
-/// A task with a failed tool call, priced and unpriced model calls, a
-/// decision, a conversation and a quarantined line.
-fn write_rich_task(env: &Env, task: &str) {
-    let records = [
-        r#"{"event":"message","role":"user","content":"please fix the flaky widget test"}"#,
-        r#"{"event":"decision","name":"pick-tool","reason":"the log shows a timeout, so rerun with tracing","output":"rerun"}"#,
-        r#"{"event":"tool.start","name":"Bash","span_id":"t1","input":"cargo test widget"}"#,
-        r#"{"event":"tool.fail","name":"Bash","span_id":"t1","error":"exit status 101","duration_ms":250}"#,
-        r#"{"event":"tool.start","name":"Read","span_id":"t2","input":"src/widget.rs"}"#,
-        r#"{"event":"tool.complete","name":"Read","span_id":"t2","output":"fn widget() {}","duration_ms":40}"#,
-        r#"{"event":"llm.call","gen_ai":{"request":{"model":"model-a"},"provider":{"name":"acme"},"usage":{"input_tokens":1000,"output_tokens":100,"cost":{"amount":0.25}}}}"#,
-        r#"{"event":"llm.call","gen_ai":{"request":{"model":"model-b"},"usage":{"input_tokens":2000,"output_tokens":300,"cost":{"amount":0.5}}}}"#,
-        r#"{"event":"llm.call","gen_ai":{"request":{"model":"no-such-model-xyz"},"usage":{"input_tokens":10,"output_tokens":5}}}"#,
-        r#"{"event":"message","role":"assistant","content":"the widget budget was exceeded"}"#,
-    ];
-    for r in records {
-        env.ok(&["append", task, "events", r]);
-    }
-    env.ok(&[
-        "put",
-        task,
-        "task",
-        &format!(r#"{{"task_id":"{task}","status":"active","title":"Fix the widget"}}"#),
-    ]);
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(env.stream(task, "events"))
-        .expect("open");
-    f.write_all(b"this line is not json\n").expect("garbage");
 }
 
 #[test]
@@ -670,15 +526,6 @@ fn query_is_read_only_and_bounded() {
     );
 }
 
-fn append(env: &Env, task: &str, content: &str) {
-    env.ok(&[
-        "append",
-        task,
-        "events",
-        &format!(r#"{{"event":"message","role":"assistant","content":"{content}"}}"#),
-    ]);
-}
-
 #[test]
 fn events_arrive_after_commit_and_resume_with_last_event_id() {
     let env = Env::new();
@@ -776,125 +623,4 @@ fn only_reads_when_another_indexer_holds_the_database() {
     assert_eq!(server.get("/api/status").json()["indexer"], "external");
     let _ = watch.kill();
     let _ = watch.wait();
-}
-
-/// Where screenshots go: `<target dir>/serve-screenshots/`.
-fn screenshot_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary");
-    // <target>/<profile>/deps/serve_scenarios-<hash>
-    exe.ancestors()
-        .nth(3)
-        .expect("target dir")
-        .join("serve-screenshots")
-}
-
-#[test]
-fn dashboard_in_headless_chromium() {
-    let (browser, driver) = match webdriver::find() {
-        Ok(found) => found,
-        Err(why) => {
-            eprintln!("skipping dashboard_in_headless_chromium: {why}");
-            return;
-        }
-    };
-    let env = Env::new();
-    write_rich_task(&env, "rich");
-    write_design_layout(&env, "task-abc123");
-    let server = Server::start(&env, &[], &[]);
-    wait_until("rich indexed", LONG, || {
-        server.get("/api/tasks/rich").json()["summary"]["llm_calls"] == 3
-    });
-    indexed(&server, "task-abc123", "final-result");
-    let b = webdriver::Browser::start(&browser, &driver);
-    let base = format!("http://{}", server.addr);
-    let shots = screenshot_dir();
-    let ready = |hash: &str| format!("return document.body.dataset.ready === {hash:?};");
-
-    // Tasks: the list shows the tasks the test wrote.
-    b.goto(&format!("{base}/#/"));
-    b.wait_for("tasks page", &ready("/"), LONG);
-    b.wait_for("task rows", "return !!document.querySelector('[data-task=\"rich\"]') && !!document.querySelector('[data-task=\"task-abc123\"]');", LONG);
-    let row = b.eval("return document.querySelector('[data-task=\"rich\"]').textContent;");
-    assert!(
-        row.as_str()
-            .is_some_and(|t| t.contains("Fix the widget") && t.contains("$0.7500")),
-        "{row}"
-    );
-    b.screenshot(&shots.join("tasks.png"));
-
-    // Task: the failed tool call is marked; a record appended while the
-    // page is open appears without a reload within 2 s.
-    b.goto(&format!("{base}/#/task/rich"));
-    b.wait_for("task page", &ready("/task/rich"), LONG);
-    let failed =
-        b.eval("return [...document.querySelectorAll('.wf-row.failure')].map(e => e.textContent);");
-    assert_eq!(failed.as_array().map(Vec::len), Some(1), "{failed}");
-    assert!(
-        failed[0]
-            .as_str()
-            .is_some_and(|t| t.contains("Bash") && t.contains("failed")),
-        "{failed}"
-    );
-    assert_eq!(
-        b.eval("return document.querySelectorAll('.wf-row.success').length;"),
-        1
-    );
-    let errors = b.eval("return document.getElementById('errors').textContent;");
-    assert!(
-        errors
-            .as_str()
-            .is_some_and(|t| t.contains("exit status 101")),
-        "{errors}"
-    );
-    b.eval("window.__marker = 1; return true;");
-    b.wait_for(
-        "live stream open",
-        "return document.getElementById('live').classList.contains('on');",
-        LONG,
-    );
-    let appended = Instant::now();
-    append(&env, "rich", "live-marker-4711");
-    b.wait_for(
-        "the appended record",
-        "return document.getElementById('timeline').textContent.includes('live-marker-4711');",
-        Duration::from_secs(2).saturating_sub(appended.elapsed()),
-    );
-    assert_eq!(
-        b.eval("return window.__marker === 1;"),
-        true,
-        "no reload happened"
-    );
-    b.screenshot(&shots.join("task.png"));
-    b.eval("document.querySelector('tr.fresh').scrollIntoView({block: 'center'}); return true;");
-    b.screenshot(&shots.join("task-timeline.png"));
-
-    // Cost: the total is the sum of the priced calls; unpriced calls are listed.
-    b.goto(&format!("{base}/#/cost"));
-    b.wait_for("cost page", &ready("/cost"), LONG);
-    assert_eq!(
-        b.eval("return document.getElementById('cost-total').textContent;"),
-        "$0.7500"
-    );
-    assert_eq!(
-        b.eval("return !!document.querySelector('#cost-chart canvas');"),
-        true,
-        "the chart is drawn"
-    );
-    assert_eq!(
-        b.eval("return document.querySelectorAll('tr.unpriced').length;"),
-        1
-    );
-    b.screenshot(&shots.join("cost.png"));
-
-    // Status: the quarantined line with its file and line.
-    b.goto(&format!("{base}/#/status"));
-    b.wait_for("status page", &ready("/status"), LONG);
-    let text = b.eval("return document.getElementById('main').textContent;");
-    assert!(
-        text.as_str()
-            .is_some_and(|t| t.contains("rich/events.jsonl:11")),
-        "{text}"
-    );
-    b.screenshot(&shots.join("status.png"));
-    eprintln!("screenshots in {}", shots.display());
 }

@@ -48,6 +48,29 @@ fn dashboard_in_headless_chromium() {
     );
     b.screenshot(&shots.join("tasks.png"));
 
+    // Filter by text and by status, and search the records.
+    b.goto(&format!("{base}/#/?text=widget"));
+    b.wait_for("text filter", &ready("/?text=widget"), LONG);
+    assert_eq!(
+        b.eval("return [...document.querySelectorAll('[data-task]')].map(e => e.dataset.task);"),
+        serde_json::json!(["rich"])
+    );
+    b.goto(&format!("{base}/#/?status=completed"));
+    b.wait_for("status filter", &ready("/?status=completed"), LONG);
+    assert_eq!(
+        b.eval("return document.querySelectorAll('[data-task]').length;"),
+        0
+    );
+    b.goto(&format!("{base}/#/?q=budget"));
+    b.wait_for("search", &ready("/?q=budget"), LONG);
+    let found = b.eval("return document.getElementById('search-results').textContent;");
+    assert!(
+        found
+            .as_str()
+            .is_some_and(|t| t.contains("rich") && t.contains("budget")),
+        "{found}"
+    );
+
     // Task: the failed tool call is marked; a record appended while the
     // page is open appears without a reload within 2 s.
     b.goto(&format!("{base}/#/task/rich"));

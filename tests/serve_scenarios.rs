@@ -624,3 +624,19 @@ fn only_reads_when_another_indexer_holds_the_database() {
     let _ = watch.kill();
     let _ = watch.wait();
 }
+
+#[test]
+fn without_an_index_the_api_answers_503_and_healthz_200() {
+    let env = Env::new();
+    let server = Server::start(&env, &["--no-index"], &[]);
+    assert!(server.log().contains("indexer: none"), "{}", server.log());
+    assert_eq!(server.get("/healthz").status, 200);
+    for path in ["/api/tasks", "/api/tasks/x/logs/metadata", "/api/status"] {
+        let r = server.get(path);
+        assert_eq!(r.status, 503, "{path}: {}", r.text());
+        assert!(r.json()["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("tasklog index")));
+    }
+    assert!(!env.db.exists(), "serving never creates the database");
+}

@@ -145,5 +145,33 @@ fn dashboard_in_headless_chromium() {
         "{text}"
     );
     b.screenshot(&shots.join("status.png"));
+
+    // With a token: the dashboard takes it once from the address, keeps it
+    // in its cookie, and the API calls and the event stream carry it.
+    drop(server);
+    let guarded = Server::start(&env, &["--no-index"], &[("TASKLOG_TOKEN", "browser-token")]);
+    let base = format!("http://{}", guarded.addr);
+    b.goto(&format!("{base}/?token=browser-token#/"));
+    b.wait_for("tasks page with a token", &ready("/"), LONG);
+    b.wait_for(
+        "task rows with a token",
+        "return !!document.querySelector('[data-task=\"rich\"]');",
+        LONG,
+    );
+    b.wait_for(
+        "event stream with a token",
+        "return document.getElementById('live').classList.contains('on');",
+        LONG,
+    );
+    assert_eq!(
+        b.eval("return location.search;"),
+        "",
+        "the token left the address"
+    );
+    assert_eq!(
+        b.eval("return document.cookie;"),
+        "",
+        "scripts cannot read the cookie"
+    );
     eprintln!("screenshots in {}", shots.display());
 }

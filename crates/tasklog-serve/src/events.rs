@@ -157,3 +157,70 @@ impl futures_core::Stream for EventStream {
         self.rx.poll_recv(cx).map(|e| e.map(Ok))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::ServeOptions;
+
+    /// A database with `n` message records of task `t`, and the state over it.
+    fn fixture(n: i64) -> (tempfile::TempDir, Arc<AppState>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("index.db");
+        let conn = tasklog_index::open_for_writing(&db).expect("create index");
+        for i in 1..=n {
+            conn.execute(
+                r#"INSERT INTO records (file_id, task_id, stream, "offset", line, ts, ts_source, event, body)
+                   VALUES (1, 't', 'events', ?1, ?1, '2026-11-30T00:00:00.000000Z', 'ts', 'x', ?2)"#,
+                (i, format!(r#"{{"event":"x","i":{i}}}"#)),
+            )
+            .expect("insert record");
+        }
+        let options = ServeOptions::new(dir.path().join("tasks"), db);
+        (dir, AppState::new(options))
+    }
+
+    async fn ids(
+        rx: &mut mpsc::Receiver<Event>,
+        n: usize,
+        wait: std::time::Duration,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let got = tokio::time::timeout(wait, rx.recv()).await;
+            let Ok(Some(event)) = got else { break };
+            // The id is the only `id:` line of the rendered event.
+            let text = format!("{event:?}");
+            out.push(text);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_lagging_stream_catches_up_from_the_index_once_each() {
+        let (_dir, state) = fixture(6);
+        // A feed that overflowed: the stream must notice and re-read.
+        let (feed_tx, feed_rx) = broadcast::channel::<Arc<Row>>(2);
+        let rows = state.read(|c| feed::fetch(c, 0, None)).await.expect("rows");
+        assert_eq!(rows.len(), 6);
+        for row in rows {
+            let _ = feed_tx.send(Arc::new(row));
+        }
+        let (tx, mut rx) = mpsc::channel(16);
+        let task = tokio::spawn(follow(Arc::clone(&state), None, 2, feed_rx, tx));
+        // Ask for one more than expected: a duplicate would show up here.
+        let got = ids(&mut rx, 5, std::time::Duration::from_millis(500)).await;
+        assert_eq!(got.len(), 4, "records 3 to 6, each once: {got:?}");
+        for (event, id) in got.iter().zip(3..) {
+            assert!(
+                event.contains(&format!("id: {id}\\n")) || event.contains(&format!("id:{id}")),
+                "{event}"
+            );
+        }
+        state.stop();
+        tokio::time::timeout(std::time::Duration::from_secs(2), task)
+            .await
+            .expect("the stream ends on stop")
+            .expect("no panic");
+    }
+}

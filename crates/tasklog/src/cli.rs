@@ -112,4 +112,10 @@ pub enum Command {
     /// removed. At its next reconcile the index moves the task's rows to
     /// superseded_records. Exit 0 when something was (or would be) removed, 1 when nothing.
     Prune(crate::cmd::prune::PruneArgs),
+    /// Serve the REST API, live events and the dashboard over the index (runs the indexer too).
+    ///
+    /// Binds 127.0.0.1:7070 by default; a non-loopback address needs --token. The
+    /// indexer runs in the same process unless another one holds the database.
+    /// Stops on SIGINT/SIGTERM. See docs/SERVE.md.
+    Serve(crate::cmd::serve::ServeArgs),
 }

@@ -9,6 +9,7 @@ pub mod prune;
 pub mod put;
 pub mod query;
 pub mod search;
+pub mod serve;
 pub mod show;
 pub mod status;
 pub mod tail;

@@ -1,0 +1,131 @@
+//! `GET /healthz`, `GET /api/status` and `GET /metrics` (Prometheus text).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::sql::objects;
+use crate::state::AppState;
+
+/// Liveness: answers without the token and without the database.
+pub async fn healthz() -> Json<Value> {
+    Json(json!({ "ok": true }))
+}
+
+/// The health report of `tasklog status`, who indexes, and the quarantined lines.
+pub async fn status(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    let root = state.options.root.clone();
+    let db = state.options.db.clone();
+    let indexer = state.options.indexer;
+    let report = tokio::task::spawn_blocking(move || tasklog_index::status(&root, &db))
+        .await
+        .map_err(|e| ApiError::internal(format!("status task failed: {e}")))??;
+    let (quarantined, ago) = state
+        .read(|c| {
+            let lines = objects(
+                c,
+                r#"SELECT task_id, path, line, "offset", length, reason, prefix, detected_at
+                     FROM ingest_errors ORDER BY detected_at DESC, error_id DESC LIMIT 500"#,
+                [],
+                &[],
+            )?;
+            Ok((lines, seconds_since_commit(c)?))
+        })
+        .await?;
+    let mut value = serde_json::to_value(&report).map_err(|e| ApiError::internal(e.to_string()))?;
+    if let Some(map) = value.as_object_mut() {
+        map.insert("indexer".into(), indexer.into());
+        map.insert("seconds_since_last_commit".into(), json!(ago));
+        map.insert(
+            "quarantined_lines".into(),
+            Value::Array(quarantined.into_iter().map(Value::Object).collect()),
+        );
+    }
+    Ok(Json(value))
+}
+
+fn seconds_since_commit(c: &rusqlite::Connection) -> Result<Option<f64>, ApiError> {
+    Ok(c.query_row(
+        "SELECT (julianday('now') - julianday(value)) * 86400.0 FROM indexer_state WHERE key = 'last_commit_at'",
+        [],
+        |r| r.get(0),
+    )
+    .or_else(|e| match e {
+        rusqlite::Error::QueryReturnedNoRows => Ok(None),
+        e => Err(e),
+    })?)
+}
+
+/// The gauges a scraper wants, in the Prometheus text format.
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let root = state.options.root.clone();
+    let db = state.options.db.clone();
+    let report = tokio::task::spawn_blocking(move || tasklog_index::status(&root, &db))
+        .await
+        .map_err(|e| ApiError::internal(format!("status task failed: {e}")))??;
+    let ago = state.read(seconds_since_commit).await?;
+    let mut wal = state.options.db.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal_bytes = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    let mut out = String::new();
+    let mut gauge = |name: &str, help: &str, value: f64| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
+    };
+    gauge(
+        "tasklog_records",
+        "Rows in the records table.",
+        report.records as f64,
+    );
+    gauge(
+        "tasklog_tasks",
+        "Task folders indexed.",
+        report.tasks as f64,
+    );
+    gauge(
+        "tasklog_documents",
+        "Current documents indexed.",
+        report.documents as f64,
+    );
+    gauge(
+        "tasklog_lag_bytes",
+        "Bytes on disk not indexed yet, over all streams.",
+        report.lag_bytes as f64,
+    );
+    gauge(
+        "tasklog_quarantined_lines",
+        "Lines and documents quarantined (ingest_errors).",
+        report.quarantined as f64,
+    );
+    gauge(
+        "tasklog_seconds_since_last_commit",
+        "Seconds since the indexer last committed a batch (NaN: never).",
+        ago.unwrap_or(f64::NAN),
+    );
+    gauge(
+        "tasklog_wal_bytes",
+        "Size of the database's write-ahead log.",
+        wal_bytes as f64,
+    );
+    gauge(
+        "tasklog_indexer_running",
+        "1 when an indexer holds the database.",
+        if report.indexer_running { 1.0 } else { 0.0 },
+    );
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response())
+}

@@ -1,0 +1,236 @@
+//! `GET /api/tasks` (the task list of `tasklog tasks`) and
+//! `GET /api/tasks/{task_id}` (summary, documents, the timeline of
+//! `tasklog show`, tool calls, decisions, conversation, quarantined lines).
+
+use std::sync::Arc;
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::names;
+use crate::sql::{json_rows, objects, parse_time, quote};
+use crate::state::AppState;
+
+/// Filters and paging of the task list.
+#[derive(Debug, Deserialize)]
+pub struct ListParams {
+    status: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    /// Substring of the task id or title (case-insensitive for ASCII).
+    text: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// As `tasklog tasks`, plus a text filter, paging and the last activity.
+const LIST: &str = r#"
+SELECT t.task_id, t.status, t.title,
+       coalesce(t.detected_at, t.created_at, t.first_seen_at) AS started_at,
+       t.updated_at,
+       coalesce(t.completed_at, t.failed_at) AS finished_at,
+       t.sealed,
+       coalesce(sum(c.calls), 0) AS llm_calls,
+       coalesce(sum(c.tokens_input + c.tokens_output), 0) AS tokens,
+       round(coalesce(sum(c.cost_usd), 0), 6) AS cost_usd,
+       coalesce(sum(c.unpriced_calls), 0) AS unpriced_calls
+  FROM tasks t
+  LEFT JOIN cost_rollup c ON c.task_id = t.task_id
+ WHERE (?1 IS NULL OR t.status = ?1)
+   AND (?2 IS NULL OR coalesce(t.detected_at, t.created_at, t.first_seen_at) >= ?2)
+   AND (?3 IS NULL OR coalesce(t.detected_at, t.created_at, t.first_seen_at) < ?3)
+   AND (?4 IS NULL OR instr(lower(t.task_id), lower(?4)) > 0 OR instr(lower(coalesce(t.title, '')), lower(?4)) > 0)
+ GROUP BY t.task_id
+ ORDER BY started_at DESC, t.task_id
+ LIMIT ?5 OFFSET ?6
+"#;
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(p) = params.map_err(super::query_error)?;
+    let limit = super::limit(p.limit, 100, 1000)?;
+    let offset = p.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::bad_request("offset must not be negative"));
+    }
+    state
+        .read(move |c| {
+            let since = p.since.as_deref().map(|s| parse_time(c, s)).transpose()?;
+            let until = p.until.as_deref().map(|s| parse_time(c, s)).transpose()?;
+            let text = p.text.filter(|t| !t.is_empty());
+            let tasks = objects(
+                c,
+                LIST,
+                (&p.status, &since, &until, &text, limit + 1, offset),
+                &[],
+            )?;
+            let more = tasks.len() as i64 > limit;
+            let tasks: Vec<_> = tasks.into_iter().take(limit as usize).collect();
+            Ok(Json(json!({
+                "tasks": tasks,
+                "next_offset": more.then_some(offset + limit),
+            })))
+        })
+        .await
+}
+
+/// One row of [`LIST`], by primary key (the list's filters would make
+/// SQLite read every task).
+const SUMMARY: &str = r#"
+SELECT t.task_id, t.status, t.title,
+       coalesce(t.detected_at, t.created_at, t.first_seen_at) AS started_at,
+       t.updated_at,
+       coalesce(t.completed_at, t.failed_at) AS finished_at,
+       t.sealed,
+       coalesce(sum(c.calls), 0) AS llm_calls,
+       coalesce(sum(c.tokens_input + c.tokens_output), 0) AS tokens,
+       round(coalesce(sum(c.cost_usd), 0), 6) AS cost_usd,
+       coalesce(sum(c.unpriced_calls), 0) AS unpriced_calls
+  FROM tasks t
+  LEFT JOIN cost_rollup c ON c.task_id = t.task_id
+ WHERE t.task_id = ?1
+ GROUP BY t.task_id
+"#;
+
+/// How much of the timeline one answer holds.
+#[derive(Debug, Deserialize)]
+pub struct DetailParams {
+    limit: Option<i64>,
+}
+
+/// The timeline of `tasklog show --full`: documents, records and
+/// quarantined lines in time order, errors in `error`.
+const TIMELINE: &str = r#"
+SELECT ts, source, event, name, status, duration_ms, detail, error, record_id, span_id, body
+FROM (
+    SELECT d.updated_at AS ts, d.name || '.json' AS source, 'document' AS event, d.name AS name,
+           NULL AS status, NULL AS duration_ms, 'version ' || d.version || ', ' || d.size || ' bytes' AS detail,
+           NULL AS error, NULL AS record_id, NULL AS span_id, d.body AS body, 0 AS ord, 0 AS id
+      FROM documents d WHERE d.task_id = ?1
+    UNION ALL
+    SELECT r.ts, r.stream || ':' || r.line, r.event, r.name, r.status, r.duration_ms,
+           CASE
+             WHEN r.event = 'llm.call' THEN
+               coalesce(a.model, '?') || ' in ' || coalesce(a.tokens_input, '?') || ' out ' || coalesce(a.tokens_output, '?')
+               || CASE WHEN a.estimated_cost_usd IS NULL THEN ' unpriced'
+                       ELSE ' $' || printf('%.6f', a.estimated_cost_usd) END
+             WHEN r.event = 'message' THEN r.role
+             WHEN r.event = 'system' THEN r.severity || ' ' || coalesce(r.component, '-')
+           END,
+           CASE
+             WHEN r.event IN ('tool.fail', 'llm.call') OR r.error IS NOT NULL
+               THEN coalesce(r.error, json_extract(r.body, '$.error'))
+             WHEN r.severity IN ('error', 'critical') THEN coalesce(json_extract(r.body, '$.message'), r.severity)
+             WHEN r.status IN ('error', 'failed') THEN r.status
+           END,
+           r.record_id, r.span_id, r.body, 1, r.record_id
+      FROM records r LEFT JOIN api_calls a ON a.call_id = r.record_id
+     WHERE r.task_id = ?1
+    UNION ALL
+    SELECT e.detected_at, e.path || ':' || coalesce(e.line, '?'), 'quarantined', NULL, NULL, NULL,
+           'byte ' || e."offset" || ': ' || coalesce(e.prefix, ''), e.reason, NULL, NULL, NULL, 2, e.error_id
+      FROM ingest_errors e WHERE e.task_id = ?1
+)
+ORDER BY ts, ord, id
+LIMIT ?2
+"#;
+
+pub async fn detail(
+    State(state): State<Arc<AppState>>,
+    path: Result<Path<String>, PathRejection>,
+    params: Result<Query<DetailParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Path(raw) = path.map_err(super::path_error)?;
+    let Query(p) = params.map_err(super::query_error)?;
+    let task = names::task_id(&raw)?;
+    let limit = super::limit(p.limit, 5000, 100_000)?;
+    state
+        .read(move |c| {
+            names::require_task(c, &task)?;
+            let max = limit as usize;
+            let summary = objects(c, SUMMARY, [&task], &[])?.into_iter().next();
+            let mut task_row = objects(
+                c,
+                "SELECT * FROM tasks WHERE task_id = ?1",
+                [&task],
+                &["labels", "commits"],
+            )?;
+            for row in &mut task_row {
+                row.remove("document"); // task.json itself is among the documents
+            }
+            let (documents, _) = json_rows(
+                c,
+                "SELECT name, version, size, updated_at, body FROM documents WHERE task_id = ?1 ORDER BY name",
+                [&task],
+                &["body"],
+                usize::MAX,
+            )?;
+            let (streams, _) = json_rows(
+                c,
+                r#"SELECT name, "offset" AS bytes, line_count AS records FROM files
+                    WHERE task_id = ?1 AND kind = 'stream' ORDER BY name"#,
+                [&task],
+                &[],
+                usize::MAX,
+            )?;
+            let (timeline, truncated) = json_rows(c, TIMELINE, (&task, limit + 1), &["body"], max)?;
+            let (tool_calls, _) = json_rows(
+                c,
+                "SELECT id, span_id, tool_name, status, input, output, error, duration_ms, started_at, completed_at
+                   FROM tool_calls WHERE task_id = ?1 ORDER BY started_at, id LIMIT ?2",
+                (&task, limit),
+                &[],
+                max,
+            )?;
+            // logic_flow and conversations have no index by task: reach their
+            // rows through the task's records (`+event` keeps SQLite on
+            // records(task_id, ts) rather than reading every row of the kind).
+            let (decisions, _) = json_rows(
+                c,
+                "SELECT flow_id, timestamp, decision_point, function_name, decision_input, decision_output,
+                        decision_reason, duration_ms
+                   FROM logic_flow WHERE flow_id IN (SELECT record_id FROM records WHERE task_id = ?1 AND +event = 'decision')
+                  ORDER BY timestamp, flow_id LIMIT ?2",
+                (&task, limit),
+                &[],
+                max,
+            )?;
+            let (conversation, _) = json_rows(
+                c,
+                "SELECT conversation_id, message_index, block_index, timestamp, role, content_type, content,
+                        tool_name, tool_input, tool_output, tool_success
+                   FROM conversations WHERE conversation_id IN (SELECT record_id FROM records WHERE task_id = ?1 AND +event = 'message')
+                  ORDER BY timestamp, conversation_id, block_index LIMIT ?2",
+                (&task, limit),
+                &[],
+                max,
+            )?;
+            let (quarantined, _) = json_rows(
+                c,
+                r#"SELECT path, line, "offset", reason, prefix, detected_at FROM ingest_errors
+                    WHERE task_id = ?1 ORDER BY path, "offset""#,
+                [&task],
+                &[],
+                usize::MAX,
+            )?;
+            let object = |v: Option<serde_json::Map<String, Value>>| {
+                v.map_or_else(|| "null".to_owned(), |m| Value::Object(m).to_string())
+            };
+            let body = format!(
+                r#"{{"task_id":{},"summary":{},"task":{},"documents":{documents},"streams":{streams},"timeline":{timeline},"timeline_truncated":{truncated},"tool_calls":{tool_calls},"decisions":{decisions},"conversation":{conversation},"quarantined":{quarantined}}}"#,
+                quote(&task),
+                object(summary),
+                object(task_row.into_iter().next()),
+            );
+            Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+        })
+        .await
+}

@@ -1,0 +1,126 @@
+//! The shared feed of newly committed records: one poller per server reads
+//! the index and broadcasts each new record to every event stream.
+//!
+//! One query per tick serves any number of clients, so the tick can be
+//! short (50 ms) and a record reaches a hundred streams as fast as one.
+//! Polling reads only committed rows: an event never names a record a
+//! reader could not fetch yet, whichever process indexes.
+
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use tokio::sync::broadcast;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Most records read per query; a full batch is followed by another at once.
+pub const BATCH: usize = 500;
+
+/// Records a slow stream may fall behind before it re-reads from the index.
+pub const CAPACITY: usize = 4096;
+
+/// One record as an event: its id, its task, and the event's JSON data.
+#[derive(Debug)]
+pub struct Row {
+    /// `records.record_id`, the event id.
+    pub id: i64,
+    /// For the `task=` filter.
+    pub task_id: String,
+    /// The data line: the record's place and its bytes as written.
+    pub data: String,
+}
+
+/// Polls the index until the server stops, broadcasting every new record.
+pub async fn run(state: Arc<AppState>) {
+    let mut stopping = state.stopping();
+    let mut last = loop {
+        match state.read(newest).await {
+            Ok(id) => break id,
+            Err(e) => {
+                tracing::debug!(error = %e.message, "event feed: index not readable yet");
+                tokio::select! {
+                    _ = stopping.wait_for(|s| *s) => return,
+                    () = tokio::time::sleep(state.options.event_poll * 4) => {}
+                }
+            }
+        }
+    };
+    loop {
+        let from = last;
+        match state.read(move |c| fetch(c, from, None)).await {
+            Ok(rows) => {
+                let full = rows.len() == BATCH;
+                for row in rows {
+                    last = row.id;
+                    // No receiver is fine: nobody is listening right now.
+                    let _ = state.feed.send(Arc::new(row));
+                }
+                if full {
+                    continue;
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e.message, "event feed: reading the index failed; retrying")
+            }
+        }
+        tokio::select! {
+            _ = stopping.wait_for(|s| *s) => return,
+            () = tokio::time::sleep(state.options.event_poll) => {}
+        }
+    }
+}
+
+/// The newest record id (0 when there is none).
+pub fn newest(c: &Connection) -> Result<i64, ApiError> {
+    Ok(
+        c.query_row("SELECT coalesce(max(record_id), 0) FROM records", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+/// Up to [`BATCH`] records after `last`, optionally of one task, by id.
+pub fn fetch(c: &Connection, last: i64, task: Option<&str>) -> Result<Vec<Row>, ApiError> {
+    let mut stmt = c.prepare_cached(
+        r#"SELECT record_id, task_id, stream, "offset", line, ts, event, name, status, body
+             FROM records WHERE record_id > ?1 AND (?2 IS NULL OR task_id = ?2)
+            ORDER BY record_id LIMIT ?3"#,
+    )?;
+    let mut rows = stmt.query((last, task, BATCH as i64))?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        let task_id: String = r.get(1)?;
+        let text = |i: usize| -> rusqlite::Result<String> {
+            let v: Option<String> = r.get(i)?;
+            Ok(serde_json::to_string(&v).unwrap_or_else(|_| "null".into()))
+        };
+        let body: String = r.get(9)?;
+        // The record's bytes are embedded as written; a stray CR between
+        // JSON tokens would end the SSE line, and is only whitespace.
+        let body = if body.contains('\r') {
+            body.replace('\r', " ")
+        } else {
+            body
+        };
+        let data = format!(
+            r#"{{"record_id":{id},"task_id":{},"stream":{},"offset":{},"line":{},"ts":{},"event":{},"name":{},"status":{},"record":{body}}}"#,
+            serde_json::to_string(&task_id).unwrap_or_else(|_| "null".into()),
+            text(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, i64>(4)?,
+            text(5)?,
+            text(6)?,
+            text(7)?,
+            text(8)?,
+        );
+        out.push(Row { id, task_id, data });
+    }
+    Ok(out)
+}
+
+/// The feed's sending end, for [`AppState`].
+pub fn channel() -> broadcast::Sender<Arc<Row>> {
+    broadcast::Sender::new(CAPACITY)
+}

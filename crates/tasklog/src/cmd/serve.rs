@@ -1,0 +1,95 @@
+//! `tasklog serve`: the REST API, live events and the dashboard over the
+//! index, with the sidecar in the same process unless another indexer
+//! holds the database. The work is in the `tasklog-serve` crate.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use tasklog_serve::{ServeOptions, Server, Sidecar};
+
+use crate::config::Config;
+use crate::Outcome;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; a non-loopback address needs --token. Port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:7070", value_name = "ADDR")]
+    pub addr: SocketAddr,
+    /// Bearer token every request but /healthz must carry (the dashboard takes it once as ?token=).
+    #[arg(
+        long,
+        env = "TASKLOG_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+    /// Only read: do not run the indexer in this process.
+    #[arg(long)]
+    pub no_index: bool,
+    /// Time limit of one POST /api/query, in milliseconds.
+    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    pub query_timeout_ms: u64,
+    /// Most rows one POST /api/query returns.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub query_rows: usize,
+}
+
+pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
+    let token = args.token.filter(|t| !t.is_empty());
+    tasklog_serve::check_addr(args.addr, token.as_deref())?;
+    let sidecar = if args.no_index {
+        None
+    } else {
+        Sidecar::start(config.root.clone(), config.db.clone(), config.index.clone())
+            .context("starting the in-process indexer")?
+    };
+    let indexer = match (&sidecar, args.no_index) {
+        (Some(_), _) => "in-process",
+        (None, false) => "external",
+        (None, true) => "none",
+    };
+    if indexer == "external" {
+        tracing::info!(db = %config.db.display(), "another indexer holds the database; serving read-only");
+    }
+    let mut options = ServeOptions::new(config.root.clone(), config.db.clone());
+    options.token = token;
+    options.query_timeout = Duration::from_millis(args.query_timeout_ms);
+    options.query_rows = args.query_rows;
+    options.indexer = indexer;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let served = runtime.block_on(async {
+        let server = Server::bind(args.addr, options).await?;
+        let addr = server.local_addr()?;
+        // The one line a person (or a test) needs to find the server.
+        eprintln!("tasklog: serving http://{addr}/ (indexer: {indexer})");
+        server.run(shutdown_signal()).await
+    });
+    // Let in-flight blocking reads end with the runtime, then the indexer.
+    runtime.shutdown_timeout(Duration::from_millis(300));
+    if let Some(sidecar) = sidecar {
+        sidecar.stop()?;
+    }
+    served?;
+    Ok(Outcome::Success)
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    }
+}

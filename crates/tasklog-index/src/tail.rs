@@ -141,22 +141,7 @@ fn read_open_stream(
     }
     let (dev, ino, len) = (meta.dev(), meta.ino(), meta.len());
     let mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
-    let known = cp.dev != 0 || cp.ino != 0;
-    let rotation = if !known {
-        None
-    } else if (cp.dev, cp.ino) != (dev, ino) {
-        Some(Rotation { reason: "replaced" })
-    } else if len < cp.offset {
-        Some(Rotation {
-            reason: "truncated",
-        })
-    } else if cp.offset > 0 && anchor_of(file, cp.offset)? != cp.anchor {
-        Some(Rotation {
-            reason: "rewritten",
-        })
-    } else {
-        None
-    };
+    let rotation = rotation_of(file, cp, (dev, ino, len))?;
     let (generation, start, mut line_no) = match rotation {
         Some(_) => (cp.generation + 1, 0, 0),
         None => (cp.generation, cp.offset, cp.line_count),
@@ -215,21 +200,10 @@ fn read_open_stream(
         }
         if buf.len() as u64 > limits.line_limit {
             // An over-long line: find its end without holding it in memory.
-            let mut chunk = vec![0u8; CHUNK];
-            match find_newline(file, pos, len, &mut chunk)? {
+            match find_newline(file, pos, len, &mut vec![0u8; CHUNK])? {
                 Some(nl) => {
                     line_no += 1;
-                    let length = nl - consumed;
-                    errors.push(Quarantine::new(
-                        consumed,
-                        buf,
-                        length,
-                        Some(line_no),
-                        format!(
-                            "line of {length} bytes exceeds the limit of {} bytes",
-                            limits.line_limit
-                        ),
-                    ));
+                    errors.push(over_long(buf, consumed, nl, line_no, limits.line_limit));
                     consumed = nl + 1;
                     pos = consumed;
                     buf.clear();
@@ -263,6 +237,42 @@ fn read_open_stream(
     }))
 }
 
+/// Whether the file is a new generation of the one the checkpoint
+/// follows: another inode, shorter than the checkpoint, or different
+/// bytes just before it.
+fn rotation_of(
+    file: &File,
+    cp: &Checkpoint,
+    (dev, ino, len): (u64, u64, u64),
+) -> io::Result<Option<Rotation>> {
+    let known = cp.dev != 0 || cp.ino != 0;
+    let reason = if !known {
+        return Ok(None);
+    } else if (cp.dev, cp.ino) != (dev, ino) {
+        "replaced"
+    } else if len < cp.offset {
+        "truncated"
+    } else if cp.offset > 0 && anchor_of(file, cp.offset)? != cp.anchor {
+        "rewritten"
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(Rotation { reason }))
+}
+
+/// The quarantine entry of a line from `start` to the newline at `nl`
+/// that is longer than `limit` (`head`: its first bytes, for the prefix).
+fn over_long(head: &[u8], start: u64, nl: u64, line_no: u64, limit: u64) -> Quarantine {
+    let length = nl - start;
+    Quarantine::new(
+        start,
+        head,
+        length,
+        Some(line_no),
+        format!("line of {length} bytes exceeds the limit of {limit} bytes"),
+    )
+}
+
 fn find_newline(file: &File, mut pos: u64, len: u64, chunk: &mut [u8]) -> io::Result<Option<u64>> {
     while pos < len {
         let want = ((len - pos) as usize).min(chunk.len());
@@ -287,13 +297,9 @@ pub(crate) fn classify(
     rows: &mut Vec<Row>,
     errors: &mut Vec<Quarantine>,
 ) {
-    let quarantine =
-        |reason: String| Quarantine::new(offset, line, line.len() as u64, Some(line_no), reason);
+    let end = offset + line.len() as u64;
     if line.len() as u64 > line_limit {
-        errors.push(quarantine(format!(
-            "line of {} bytes exceeds the limit of {line_limit} bytes",
-            line.len()
-        )));
+        errors.push(over_long(line, offset, end, line_no, line_limit));
         return;
     }
     if line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
@@ -305,7 +311,13 @@ pub(crate) fn classify(
             let body = std::str::from_utf8(line).unwrap_or_default();
             rows.push(Row::new(&env, body, offset, line_no, now));
         }
-        Err(e) => errors.push(quarantine(e.to_string())),
+        Err(e) => errors.push(Quarantine::new(
+            offset,
+            line,
+            line.len() as u64,
+            Some(line_no),
+            e.to_string(),
+        )),
     }
 }
 

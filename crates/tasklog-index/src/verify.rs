@@ -16,6 +16,7 @@ use serde::Serialize;
 use tasklog_format::{classify_entry, EntryKind};
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::batch::Row;
 use crate::db::open_read_only;
 use crate::error::{Error, Result};
 use crate::tail::classify;
@@ -101,33 +102,19 @@ fn verify_stream(
     offset: u64,
     line_limit: u64,
 ) -> Result<FileReport> {
+    let rows = index_rows(conn, db, file_id)?;
     let mut report = FileReport {
         path: path.to_owned(),
         kind: "stream".into(),
         file_bytes: 0,
         indexed_bytes: offset,
         lines: 0,
-        rows: 0,
+        rows: rows.len() as u64,
         quarantined: 0,
         file_hash: String::new(),
-        index_hash: String::new(),
+        index_hash: digest(rows.iter().map(|(o, body)| (*o, body.as_str()))),
         differences: Vec::new(),
     };
-    let mut index_hash = Xxh3::new();
-    let mut stmt = conn
-        .prepare(r#"SELECT "offset", body FROM records WHERE file_id = ?1 ORDER BY "offset""#)
-        .map_err(|e| Error::sqlite(db, "reading records", e))?;
-    let rows: Vec<(u64, String)> = stmt
-        .query_map([file_id], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
-        .and_then(|rows| rows.collect())
-        .map_err(|e| Error::sqlite(db, "reading records", e))?;
-    for (o, body) in &rows {
-        index_hash.update(&o.to_le_bytes());
-        index_hash.update(body.as_bytes());
-    }
-    report.rows = rows.len() as u64;
-    report.index_hash = format!("{:016x}", index_hash.digest());
-
     let file = match File::open(abs) {
         Ok(f) => f,
         Err(e) => {
@@ -142,13 +129,68 @@ fn verify_stream(
             report.file_bytes
         ));
     }
+    let side = file_rows(file, abs, offset, line_limit)?;
+    report.lines = side.lines;
+    report.quarantined = side.quarantined;
+    report.file_hash = digest(side.rows.iter().map(|r| (r.offset, r.body.as_str())));
+    if side.pending_lines > 0 {
+        report.differences.push(format!(
+            "{} complete line(s) after byte {offset} not indexed yet",
+            side.pending_lines
+        ));
+    }
+    report.differences.extend(compare(&side.rows, &rows));
+    Ok(report)
+}
+
+/// `(offset, body)` of a file's rows in `records`, in file order.
+fn index_rows(conn: &Connection, db: &Path, file_id: i64) -> Result<Vec<(u64, String)>> {
+    let failed = |e| Error::sqlite(db, "reading records", e);
+    let mut stmt = conn
+        .prepare(r#"SELECT "offset", body FROM records WHERE file_id = ?1 ORDER BY "offset""#)
+        .map_err(failed)?;
+    let rows = stmt
+        .query_map([file_id], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
+        .and_then(|rows| rows.collect())
+        .map_err(failed)?;
+    Ok(rows)
+}
+
+/// A content hash of `(offset, body)` pairs, for the report.
+fn digest<'a>(rows: impl Iterator<Item = (u64, &'a str)>) -> String {
+    let mut hash = Xxh3::new();
+    for (offset, body) in rows {
+        hash.update(&offset.to_le_bytes());
+        hash.update(body.as_bytes());
+    }
+    format!("{:016x}", hash.digest())
+}
+
+/// What the file says the rows should be, read again from byte 0.
+struct FileSide {
+    /// The rows its lines up to the checkpoint make.
+    rows: Vec<Row>,
+    /// Complete lines up to the checkpoint.
+    lines: u64,
+    /// Of those, quarantined.
+    quarantined: u64,
+    /// Complete lines after the checkpoint (lag, not a difference in kind).
+    pending_lines: u64,
+}
+
+/// Classifies every complete line of `file` as the indexer would, with
+/// the indexer's framing (`\r\n` endings, a first-line byte order mark).
+fn file_rows(file: File, abs: &Path, offset: u64, line_limit: u64) -> Result<FileSide> {
     let mut reader = BufReader::new(file);
-    let mut pos = 0u64;
-    let mut line_no = 0u64;
-    let mut expected = Vec::new();
+    let mut side = FileSide {
+        rows: Vec::new(),
+        lines: 0,
+        quarantined: 0,
+        pending_lines: 0,
+    };
     let mut errors = Vec::new();
+    let mut pos = 0u64;
     let mut buf = Vec::new();
-    let mut pending_lines = 0u64;
     loop {
         buf.clear();
         let n = reader
@@ -158,85 +200,68 @@ fn verify_stream(
             break; // end, or an incomplete last line (not a difference)
         }
         if pos >= offset {
-            pending_lines += 1;
+            side.pending_lines += 1;
         } else {
-            line_no += 1;
-            // The indexer's framing: `\r\n` endings, a first-line mark.
+            side.lines += 1;
             let (ranges, _) = tasklog_format::complete_lines(&buf, pos == 0);
             let range = ranges.first().cloned().unwrap_or(0..n - 1);
             classify(
                 &buf[range.clone()],
                 pos + range.start as u64,
-                line_no,
+                side.lines,
                 line_limit,
                 "",
-                &mut expected,
+                &mut side.rows,
                 &mut errors,
             );
         }
         pos += n as u64;
     }
-    report.lines = line_no;
-    report.quarantined = errors.len() as u64;
-    let mut file_hash = Xxh3::new();
-    for row in &expected {
-        file_hash.update(&row.offset.to_le_bytes());
-        file_hash.update(row.body.as_bytes());
-    }
-    report.file_hash = format!("{:016x}", file_hash.digest());
-    if pending_lines > 0 {
-        report.differences.push(format!(
-            "{pending_lines} complete line(s) after byte {offset} not indexed yet"
-        ));
-    }
-    let mut index_rows = rows.iter().peekable();
-    let mut file_rows = expected.iter().peekable();
-    let mut listed = 0;
-    loop {
-        let diff = match (file_rows.peek(), index_rows.peek()) {
-            (None, None) => break,
-            (Some(f), Some((o, body))) if f.offset == *o => {
-                let d =
-                    (f.body != *body).then(|| format!("byte {o}: row body differs from the file"));
-                file_rows.next();
-                index_rows.next();
-                d
+    side.quarantined = errors.len() as u64;
+    Ok(side)
+}
+
+/// Most differences listed per file; a count says how many more.
+const LISTED: usize = 100;
+
+/// Walks the file's rows and the index's rows in offset order, naming
+/// every row that is missing, extra or different.
+fn compare(file: &[Row], index: &[(u64, String)]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut found = 0;
+    let (mut fi, mut xi) = (0, 0);
+    while fi < file.len() || xi < index.len() {
+        let (row, indexed) = (file.get(fi), index.get(xi));
+        let diff = match (row, indexed) {
+            (Some(row), Some((o, body))) if row.offset == *o => {
+                fi += 1;
+                xi += 1;
+                (row.body != *body).then(|| format!("byte {o}: row body differs from the file"))
             }
-            (Some(f), Some((o, _))) if f.offset < *o => {
-                let d = format!(
+            (Some(row), next) if next.is_none_or(|(o, _)| row.offset < *o) => {
+                fi += 1;
+                Some(format!(
                     "byte {} (line {}): in the file, missing from records",
-                    f.offset, f.line
-                );
-                file_rows.next();
-                Some(d)
-            }
-            (Some(f), None) => {
-                let d = format!(
-                    "byte {} (line {}): in the file, missing from records",
-                    f.offset, f.line
-                );
-                file_rows.next();
-                Some(d)
+                    row.offset, row.line
+                ))
             }
             (_, Some((o, _))) => {
-                let d = format!("byte {o}: in records, not a record in the file");
-                index_rows.next();
-                Some(d)
+                xi += 1;
+                Some(format!("byte {o}: in records, not a record in the file"))
             }
+            (_, None) => break, // both ends reached (the loop condition)
         };
         if let Some(d) = diff {
-            listed += 1;
-            if listed <= 100 {
-                report.differences.push(d);
+            found += 1;
+            if found <= LISTED {
+                out.push(d);
             }
         }
     }
-    if listed > 100 {
-        report
-            .differences
-            .push(format!("... and {} more", listed - 100));
+    if found > LISTED {
+        out.push(format!("... and {} more", found - LISTED));
     }
-    Ok(report)
+    out
 }
 
 fn verify_document(conn: &Connection, db: &Path, abs: &Path, path: &str) -> Result<FileReport> {

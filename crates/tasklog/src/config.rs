@@ -115,6 +115,69 @@ fn fsync_policy(value: Option<String>, what: &str) -> Result<Option<FsyncPolicy>
         .transpose()
 }
 
+/// The writer's options: defaults < `[writer]` < `TASKLOG_*`.
+fn writer_options(section: WriterSection) -> Result<WriterOptions> {
+    let mut writer = WriterOptions::default();
+    if let Some(p) = fsync_policy(
+        env("TASKLOG_DOCUMENT_FSYNC").or(section.document_fsync),
+        "document_fsync",
+    )? {
+        writer.document_fsync = p;
+    }
+    if let Some(p) = fsync_policy(
+        env("TASKLOG_APPEND_FSYNC").or(section.append_fsync),
+        "append_fsync",
+    )? {
+        writer.append_fsync = p;
+    }
+    let redact = env_parse::<bool>("TASKLOG_REDACT")?
+        .or(section.redact)
+        .unwrap_or(false);
+    if redact {
+        writer.redactor = Some(match section.redact_patterns {
+            Some(patterns) => Redactor::new(&patterns).map_err(anyhow::Error::msg)?,
+            None => Redactor::with_defaults(),
+        });
+    }
+    Ok(writer)
+}
+
+/// The indexer's options: defaults < `[index]` < `TASKLOG_*`.
+fn index_options(section: IndexSection) -> Result<IndexOptions> {
+    let mut index = IndexOptions::default();
+    if let Some(v) = env_parse("TASKLOG_LINE_LIMIT")?.or(section.line_limit) {
+        if v == 0 {
+            bail!("line_limit must be at least 1 byte");
+        }
+        index.line_limit = v;
+    }
+    if let Some(v) = env_parse("TASKLOG_BATCH_ROWS")?.or(section.batch_rows) {
+        index.batch_rows = v;
+    }
+    if let Some(v) = env_parse("TASKLOG_BATCH_MS")?.or(section.batch_ms) {
+        index.batch_interval = Duration::from_millis(v);
+    }
+    if let Some(v) = env_parse("TASKLOG_RECONCILE_MS")?.or(section.reconcile_ms) {
+        index.reconcile_interval = Duration::from_millis(v);
+    }
+    if let Some(v) = env_parse("TASKLOG_POLL_MS")?.or(section.poll_ms) {
+        index.poll_interval = Duration::from_millis(v);
+    }
+    if let Some(v) = env_parse("TASKLOG_MAX_WATCHES")?.or(section.max_watches) {
+        index.max_watches = v;
+    }
+    if let Some(v) = env_parse("TASKLOG_BUSY_TIMEOUT_MS")?.or(section.busy_timeout_ms) {
+        index.busy_timeout = Duration::from_millis(v);
+    }
+    if let Some(v) = env("TASKLOG_PRICES")
+        .map(PathBuf::from)
+        .or(section.prices.map(expand_home))
+    {
+        index.prices = Some(v);
+    }
+    Ok(index)
+}
+
 impl Config {
     /// Loads the configuration; `root` and `db` are the flags (clap already
     /// merged their environment variables, which outrank the file).
@@ -144,61 +207,8 @@ impl Config {
             .or(file.db.map(expand_home))
             .unwrap_or_else(|| data.join("index.db"));
 
-        let mut writer = WriterOptions::default();
-        if let Some(p) = fsync_policy(
-            env("TASKLOG_DOCUMENT_FSYNC").or(file.writer.document_fsync),
-            "document_fsync",
-        )? {
-            writer.document_fsync = p;
-        }
-        if let Some(p) = fsync_policy(
-            env("TASKLOG_APPEND_FSYNC").or(file.writer.append_fsync),
-            "append_fsync",
-        )? {
-            writer.append_fsync = p;
-        }
-        let redact = env_parse::<bool>("TASKLOG_REDACT")?
-            .or(file.writer.redact)
-            .unwrap_or(false);
-        if redact {
-            writer.redactor = Some(match file.writer.redact_patterns {
-                Some(patterns) => Redactor::new(&patterns).map_err(anyhow::Error::msg)?,
-                None => Redactor::with_defaults(),
-            });
-        }
-
-        let mut index = IndexOptions::default();
-        let section = file.index;
-        if let Some(v) = env_parse("TASKLOG_LINE_LIMIT")?.or(section.line_limit) {
-            if v == 0 {
-                bail!("line_limit must be at least 1 byte");
-            }
-            index.line_limit = v;
-        }
-        if let Some(v) = env_parse("TASKLOG_BATCH_ROWS")?.or(section.batch_rows) {
-            index.batch_rows = v;
-        }
-        if let Some(v) = env_parse("TASKLOG_BATCH_MS")?.or(section.batch_ms) {
-            index.batch_interval = Duration::from_millis(v);
-        }
-        if let Some(v) = env_parse("TASKLOG_RECONCILE_MS")?.or(section.reconcile_ms) {
-            index.reconcile_interval = Duration::from_millis(v);
-        }
-        if let Some(v) = env_parse("TASKLOG_POLL_MS")?.or(section.poll_ms) {
-            index.poll_interval = Duration::from_millis(v);
-        }
-        if let Some(v) = env_parse("TASKLOG_MAX_WATCHES")?.or(section.max_watches) {
-            index.max_watches = v;
-        }
-        if let Some(v) = env_parse("TASKLOG_BUSY_TIMEOUT_MS")?.or(section.busy_timeout_ms) {
-            index.busy_timeout = Duration::from_millis(v);
-        }
-        if let Some(v) = env("TASKLOG_PRICES")
-            .map(PathBuf::from)
-            .or(section.prices.map(expand_home))
-        {
-            index.prices = Some(v);
-        }
+        let writer = writer_options(file.writer)?;
+        let index = index_options(file.index)?;
         Ok(Config {
             root,
             db,

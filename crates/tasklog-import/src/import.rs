@@ -1,178 +1,36 @@
-//! The importer: finds source files, matches them with what earlier
-//! imports recorded, and writes only what is new, through the writer.
+//! The importer: matches each source file with what earlier imports
+//! recorded, and writes only what is new, through the writer.
+//!
+//! Model calls that may still grow (a Claude Code response whose later
+//! content-block lines are not written yet, see claude.rs) are *open*: they
+//! go to the source's `<name>-open` stream, not to `events`. The next
+//! import of that source that finds new lines deletes that stream (the
+//! indexer moves a deleted stream's rows to `superseded_records`) and
+//! writes the calls again from the whole source, as final or again as
+//! open. So the index always holds each call once, with the largest counts
+//! seen so far, however the source was cut between imports.
 
-use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::collections::HashSet;
+use std::path::Path;
 
-use serde::Serialize;
 use serde_json::{json, Map, Value};
 use tasklog_format::now_rfc3339;
-use tasklog_writer::{Durability, Record, Task, TraceContext, Writer};
+use tasklog_writer::{Durability, Record, Task, TraceContext, Writer, EVENTS_STREAM};
 
+use crate::discover::Candidate;
 use crate::emit::{self, Origin};
 use crate::error::{Error, Result};
 use crate::model::{Body, Format, LlmUse, Norm, Parsed};
+use crate::report::{error_chain, Action, FileReport, LineProblem};
 use crate::source::{self, file_stem};
-use crate::state::{fingerprint, Aggregate, ImportState, Match, SourceEntry, Totals, IMPORT_DOC};
-use crate::{claude, codex, detect, openhands, swe_agent};
+use crate::state::{
+    fingerprint, Aggregate, ImportState, Match, OpenCall, SourceEntry, Totals, IMPORT_DOC,
+};
+use crate::{claude, cline, codex, copilot, detect, gemini, mini_swe, opencode, openhands};
+use crate::swe_agent;
 
 /// The stream (or document) that keeps a session's main source verbatim.
 pub const SOURCE_NAME: &str = "source";
-
-/// A file to import.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
-    /// The file.
-    pub path: PathBuf,
-    /// Named on the command line (a mismatch is an error), rather than
-    /// found in a folder (a mismatch is skipped).
-    pub explicit: bool,
-}
-
-/// What happened to one source file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// A new source: its task now holds it.
-    Imported,
-    /// A source that grew since the last import: the new part was appended.
-    Appended,
-    /// Nothing written (already imported, empty, not this format, ...).
-    Skipped,
-    /// An error stopped this file; nothing of it was written, or only part.
-    Failed,
-}
-
-/// A line of a source that does not parse.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LineProblem {
-    /// 1-based line number.
-    pub line: usize,
-    /// Why it does not parse.
-    pub message: String,
-}
-
-/// The outcome of importing one file; `--format json` prints these.
-#[derive(Debug, Clone, Serialize)]
-pub struct FileReport {
-    /// The source file.
-    pub path: PathBuf,
-    /// What happened.
-    pub action: Action,
-    /// Why it was skipped or failed.
-    pub reason: Option<String>,
-    /// The format imported (or detected).
-    pub format: Option<Format>,
-    /// The writing tool's version, when the source names it.
-    pub format_version: Option<String>,
-    /// The task the source went to.
-    pub task_id: Option<String>,
-    /// What this run wrote.
-    pub written: Totals,
-    /// Records of types the importer does not know, by type (whole source).
-    pub unknown_types: BTreeMap<String, u64>,
-    /// Lines that do not parse (kept verbatim, reported, not normalized).
-    pub parse_errors: Vec<LineProblem>,
-}
-
-impl FileReport {
-    fn new(path: &Path) -> FileReport {
-        FileReport {
-            path: path.to_owned(),
-            action: Action::Skipped,
-            reason: None,
-            format: None,
-            format_version: None,
-            task_id: None,
-            written: Totals::default(),
-            unknown_types: BTreeMap::new(),
-            parse_errors: Vec::new(),
-        }
-    }
-
-    fn skip(mut self, reason: impl Into<String>) -> FileReport {
-        self.action = Action::Skipped;
-        self.reason = Some(reason.into());
-        self
-    }
-
-    fn fail(mut self, error: &Error) -> FileReport {
-        self.action = Action::Failed;
-        self.reason = Some(error_chain(error));
-        self
-    }
-}
-
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
-/// Lists the files to import: files as given, folders walked (sorted; only
-/// `.jsonl`, `.json` and `.traj` files; hidden entries skipped). Claude
-/// Code sub-agent files (`agent-*`) come after the other files, so a
-/// session's main transcript is imported before its sidechains.
-pub fn discover(paths: &[PathBuf]) -> Result<Vec<Candidate>> {
-    let mut explicit = Vec::new();
-    let mut walked = Vec::new();
-    for path in paths {
-        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "reading source", e))?;
-        if meta.is_dir() {
-            walk(path, &mut walked)?;
-        } else {
-            explicit.push(path.clone());
-        }
-    }
-    walked.sort_by_key(|p| (is_agent_file(p), p.clone()));
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    for (path, explicit) in explicit
-        .into_iter()
-        .map(|p| (p, true))
-        .chain(walked.into_iter().map(|p| (p, false)))
-    {
-        let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-        if seen.insert(key) {
-            out.push(Candidate { path, explicit });
-        }
-    }
-    Ok(out)
-}
-
-fn is_agent_file(path: &Path) -> bool {
-    path.file_name()
-        .is_some_and(|n| n.to_string_lossy().starts_with("agent-"))
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, "listing folder", e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(dir, "listing folder", e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue; // a dangling symlink: nothing to read
-        };
-        if meta.is_dir() {
-            walk(&path, out)?;
-        } else if [".jsonl", ".json", ".traj"]
-            .iter()
-            .any(|e| name.ends_with(e))
-        {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
 
 /// Imports source files into task folders, through a [`Writer`].
 #[derive(Debug)]
@@ -180,9 +38,14 @@ pub struct Importer {
     writer: Writer,
     format: Option<Format>,
     /// Claude Code model-call keys imported into any `claude-*` task of the
-    /// root: resumed sessions replay earlier calls in a new session file.
-    /// Loaded on first use.
+    /// root (settled or open): resumed sessions replay earlier calls in a
+    /// new session file. Loaded on first use.
     claude_keys: Option<HashSet<String>>,
+}
+
+/// The stream holding a source's open model calls.
+fn open_stream(name: &str) -> String {
+    format!("{name}-open")
 }
 
 impl Importer {
@@ -209,24 +72,22 @@ impl Importer {
         }
         let detected = detect::detect(&bytes);
         let Some(format) = self.format.or(detected) else {
-            let err = Error::Unrecognized { path: path.clone() };
+            let err = Error::Unrecognized {
+                path: path.clone(),
+                tried: detect::tried(),
+            };
             return match candidate.explicit {
                 true => report.fail(&err),
-                false => report.skip("format not recognized"),
+                false => report.skip(format!("format not recognized (tried {})", detect::tried())),
             };
         };
         let mut report = FileReport {
             format: Some(format),
             ..report
         };
-        let parsed = match format {
-            Format::ClaudeCode => Ok(claude::parse(&path, &bytes)),
-            Format::Codex => Ok(codex::parse(&path, &bytes)),
-            Format::SweAgent => swe_agent::parse(&path, &bytes),
-            Format::OpenHands => openhands::parse(&path, &bytes),
-        };
+        let parsed = parse(format, &path, &bytes);
         let parsed = match parsed {
-            Ok(p) if p.recognized > 0 => p,
+            Ok(p) if p.recognized > 0 && detected.is_none_or(|d| d == format) => p,
             Ok(_) | Err(_) if detected.is_some_and(|d| d != format) => {
                 let err = Error::WrongFormat {
                     path: path.clone(),
@@ -310,11 +171,12 @@ impl Importer {
         let mut state = read_state(&task)?;
         let imported = &bytes[..parsed.consumed.min(bytes.len())];
         let path_text = path.display().to_string();
-        let (index, from) = match state.find(&path_text, imported, format.is_document()) {
+        let (index, from) = match state.find(&path_text, imported, parsed.document) {
             Match::Same(i) => {
                 let from = state.sources[i].units as usize;
                 report.parse_errors.retain(|p| p.line > from);
-                *report = report.clone().skip("already imported, unchanged");
+                report.action = Action::Unchanged;
+                report.reason = Some("already imported, unchanged".into());
                 return Ok(());
             }
             Match::Rewritten(_) => {
@@ -334,7 +196,8 @@ impl Importer {
             }),
         };
         let mut written = Totals::default();
-        if format.is_document() {
+        let retracted = self.retract_open(&task, &name, &mut state, format)?;
+        if parsed.document {
             task.put_json(&name, imported, Durability::Default)
                 .map_err(werr)?;
         } else {
@@ -343,31 +206,50 @@ impl Importer {
                 written.source_records += 1;
             }
         }
-        let file_name = format!(
-            "{name}.{}",
-            if format.is_document() {
-                "json"
-            } else {
-                "jsonl"
-            }
-        );
+        let file_name = format!("{name}.{}", if parsed.document { "json" } else { "jsonl" });
         let origin = Origin {
             source: &file_name,
             task: &task_id,
         };
-        for norm in parsed.events.iter().filter(|n| n.line > from) {
+        let open_name = open_stream(&name);
+        for norm in &parsed.events {
+            // Keyed model calls are matched by key, not by line: an open
+            // call taken back above comes from a line imported before.
+            let keyed_call = matches!(norm.body, Body::LlmCall(_)) && norm.key.is_some();
+            if !keyed_call && norm.line <= from {
+                continue;
+            }
             if let Some(key) = &norm.key {
-                if !state.seen.insert(key.clone()) {
+                if state.seen.contains(key) || (keyed_call && state.open.contains_key(key)) {
                     continue;
                 }
                 if format == Format::ClaudeCode
-                    && key.starts_with("llm:")
+                    && keyed_call
                     && !self.claude_keys().insert(key.clone())
                 {
                     continue; // imported with another session (a resumed one)
                 }
             }
-            emit::write(&task, norm, &origin).map_err(werr)?;
+            let stream = match (&norm.body, &norm.key) {
+                (Body::LlmCall(call), Some(key)) if norm.open => {
+                    state.open.insert(
+                        key.clone(),
+                        OpenCall {
+                            source: name.clone(),
+                            usage: call.usage,
+                            cost_usd: call.cost_usd.unwrap_or(0.0),
+                        },
+                    );
+                    open_name.as_str()
+                }
+                (_, key) => {
+                    if let Some(key) = key {
+                        state.seen.insert(key.clone());
+                    }
+                    EVENTS_STREAM
+                }
+            };
+            emit::write_to(&task, stream, norm, &origin).map_err(werr)?;
             written.events += 1;
             if let Body::LlmCall(call) = &norm.body {
                 written.count_llm(&call.usage, call.cost_usd);
@@ -384,6 +266,7 @@ impl Importer {
         let now = now_rfc3339();
         let first_ts = parsed.events.iter().find_map(|n| n.ts.clone());
         update_task_doc(&task, format, &session, &path_text, first_ts, parsed).map_err(werr)?;
+        state.totals = state.totals.minus(&retracted);
         state.totals.add(&written);
         if written.events > 0 && parsed.agent_id.is_none() {
             if let Some(outcome) = &parsed.outcome {
@@ -396,12 +279,7 @@ impl Importer {
         }
         let entry = SourceEntry {
             path: path_text,
-            kind: if format.is_document() {
-                "document"
-            } else {
-                "jsonl"
-            }
-            .into(),
+            kind: if parsed.document { "document" } else { "jsonl" }.into(),
             name,
             format: Some(format),
             format_version: parsed.format_version.clone(),
@@ -434,10 +312,65 @@ impl Importer {
         } else {
             Action::Imported
         };
-        report.written = written;
+        report.written = written.minus(&retracted);
         Ok(())
     }
+
+    /// Deletes the `-open` stream of source `name` and forgets its calls,
+    /// so they are written again from the grown source. Returns what the
+    /// deleted records had counted.
+    fn retract_open(
+        &mut self,
+        task: &Task,
+        name: &str,
+        state: &mut ImportState,
+        format: Format,
+    ) -> Result<Totals> {
+        let mine: Vec<String> = state
+            .open
+            .iter()
+            .filter(|(_, c)| c.source == name)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut retracted = Totals::default();
+        if mine.is_empty() {
+            return Ok(retracted);
+        }
+        let stream = task.dir().join(format!("{}.jsonl", open_stream(name)));
+        match std::fs::remove_file(&stream) {
+            Ok(()) => {}
+            // Already gone: a run that crashed after deleting it.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(stream, "replacing open model calls", e)),
+        }
+        for key in mine {
+            if let Some(call) = state.open.remove(&key) {
+                retracted.events += 1;
+                retracted.count_llm(&call.usage, Some(call.cost_usd));
+            }
+            if format == Format::ClaudeCode {
+                self.claude_keys().remove(&key);
+            }
+        }
+        Ok(retracted)
+    }
 }
+
+/// Runs the parser of `format`.
+fn parse(format: Format, path: &Path, bytes: &[u8]) -> Result<Parsed> {
+    match format {
+        Format::ClaudeCode => Ok(claude::parse(path, bytes)),
+        Format::Codex => Ok(codex::parse(path, bytes)),
+        Format::SweAgent => swe_agent::parse(path, bytes),
+        Format::OpenHands => openhands::parse(path, bytes),
+        Format::GeminiCli => gemini::parse(path, bytes),
+        Format::OpenCode => opencode::parse(path, bytes),
+        Format::Cline => cline::parse(path, bytes),
+        Format::CopilotCli => Ok(copilot::parse(path, bytes)),
+        Format::MiniSweAgent => mini_swe::parse(path, bytes),
+    }
+}
+
 
 fn read_state(task: &Task) -> Result<ImportState> {
     let path = task.dir().join(format!("{IMPORT_DOC}.json"));
@@ -513,6 +446,7 @@ fn write_aggregate(
         line: units,
         ts: None,
         key: None,
+        open: false,
         body: Body::LlmCall(delta.clone()),
     };
     emit::write(task, &norm, origin)?;
@@ -572,7 +506,10 @@ fn load_claude_keys(root: &Path) -> HashSet<String> {
             continue;
         };
         match serde_json::from_slice::<ImportState>(&bytes) {
-            Ok(state) => keys.extend(state.seen.into_iter().filter(|k| k.starts_with("llm:"))),
+            Ok(state) => {
+                keys.extend(state.seen.into_iter().filter(|k| k.starts_with("llm:")));
+                keys.extend(state.open.into_keys());
+            }
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "unreadable import record")
             }

@@ -127,6 +127,28 @@ fn to_system_time(value: &str) -> Option<SystemTime> {
     }
 }
 
+/// A time given as milliseconds since the epoch (OpenCode) as tasklog's `ts`.
+pub(crate) fn ts_from_ms(ms: &Value) -> Option<String> {
+    let ms = ms.as_u64()?;
+    let t = UNIX_EPOCH.checked_add(std::time::Duration::from_millis(ms))?;
+    Some(tasklog_format::rfc3339_at(t))
+}
+
+/// The text of content blocks (`[{text}]`, `[{type:text,text}]` or a
+/// string), joined by newlines; `None` when there is none.
+pub(crate) fn text_of(content: &Value) -> Option<String> {
+    let text = match content {
+        Value::String(s) => s.clone(),
+        Value::Array(blocks) => blocks
+            .iter()
+            .filter_map(|b| b.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => return None,
+    };
+    (!text.trim().is_empty()).then_some(text)
+}
+
 /// Milliseconds since the epoch of a source timestamp.
 pub(crate) fn epoch_ms(value: &str) -> Option<f64> {
     let t = to_system_time(value)?;

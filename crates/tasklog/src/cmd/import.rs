@@ -1,9 +1,13 @@
-//! `tasklog import FORMAT PATH...`: brings Claude Code, Codex, SWE-agent
-//! and OpenHands logs into task folders. The work is done by the
+//! `tasklog import FORMAT PATH...`: brings other agents' logs (Claude Code,
+//! Codex, SWE-agent, mini-SWE-agent, OpenHands, Gemini CLI, OpenCode,
+//! Cline, Copilot CLI) into task folders. The work is done by the
 //! `tasklog-import` crate; this module walks the paths, shows progress on a
 //! terminal, prints the summary and maps it to the exit code contract:
-//! 0 something was imported, 1 nothing new (everything already imported,
-//! empty or skipped), 2 a file failed (the others are still imported).
+//! 0 success (sources imported, appended, or already current: the summary
+//! says which), 2 a file failed (the others are still imported). Exit 1
+//! ("nothing found") is for questions such as `query`; an import that had
+//! nothing new to do did its job, so `tasklog import ... && tasklog index`
+//! works from cron.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -30,13 +34,23 @@ pub enum ImportFormat {
     SweAgent,
     /// OpenHands event streams (JSON array of events).
     Openhands,
+    /// Gemini CLI chat recordings (JSONL) and chat documents (JSON).
+    GeminiCli,
+    /// OpenCode session exports (`opencode export`).
+    Opencode,
+    /// Cline / Roo Code api_conversation_history.json.
+    Cline,
+    /// GitHub Copilot CLI events.jsonl.
+    CopilotCli,
+    /// mini-SWE-agent trajectories (.traj.json).
+    MiniSweAgent,
     /// Detect the format of each file from its content.
     Auto,
 }
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// Source format: claude-code, codex, swe-agent, openhands, or auto.
+    /// Source format (see `--help` for the list), or auto.
     #[arg(value_enum, value_name = "FORMAT")]
     pub source_format: ImportFormat,
     /// Files or folders; folders are walked for .jsonl, .json and .traj files.
@@ -54,6 +68,11 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<Outcome> {
         ImportFormat::Codex => Some(SourceFormat::Codex),
         ImportFormat::SweAgent => Some(SourceFormat::SweAgent),
         ImportFormat::Openhands => Some(SourceFormat::OpenHands),
+        ImportFormat::GeminiCli => Some(SourceFormat::GeminiCli),
+        ImportFormat::Opencode => Some(SourceFormat::OpenCode),
+        ImportFormat::Cline => Some(SourceFormat::Cline),
+        ImportFormat::CopilotCli => Some(SourceFormat::CopilotCli),
+        ImportFormat::MiniSweAgent => Some(SourceFormat::MiniSweAgent),
         ImportFormat::Auto => None,
     };
     let candidates = discover(&args.paths)?;
@@ -83,14 +102,14 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<Outcome> {
     if failed > 0 {
         anyhow::bail!("{failed} of {} file(s) failed to import", reports.len());
     }
-    let imported = reports
+    let unchanged = reports
         .iter()
-        .any(|r| matches!(r.action, Action::Imported | Action::Appended));
-    Ok(if imported {
-        Outcome::Success
-    } else {
-        Outcome::NotFound
-    })
+        .filter(|r| r.action == Action::Unchanged)
+        .count();
+    if unchanged > 0 {
+        tracing::info!("{unchanged} of {} file(s) already imported and unchanged", reports.len());
+    }
+    Ok(Outcome::Success)
 }
 
 /// A bar on stderr, only when both stdout and stderr are terminals (a bar
@@ -125,7 +144,8 @@ fn diagnose(report: &FileReport) {
 fn print(reports: &[FileReport], format: Format) -> std::io::Result<()> {
     if format == Format::Json {
         let mut totals = Totals::default();
-        let mut counts = json!({"imported": 0, "appended": 0, "skipped": 0, "failed": 0});
+        let mut counts =
+            json!({"imported": 0, "appended": 0, "unchanged": 0, "skipped": 0, "failed": 0});
         for r in reports {
             totals.add(&r.written);
             let key = serde_json::to_value(r.action)

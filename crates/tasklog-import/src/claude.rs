@@ -51,7 +51,10 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Parsed {
     let mut calls: HashMap<String, CallAcc> = HashMap::new();
     // The last call key of each thread: the one that may still grow.
     let mut thread_last: HashMap<String, String> = HashMap::new();
+    // A file whose user/assistant lines are all sidechain lines is a
+    // sub-agent's; a file with none yet (cut early) is not.
     let mut all_sidechain = true;
+    let mut any_message = false;
     let mut last_text: Option<(String, bool)> = None;
     for (line, v) in values {
         let kind = str_at(&v, &["type"])
@@ -93,8 +96,9 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Parsed {
             .get("isSidechain")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        if matches!(kind.as_str(), "user" | "assistant") && !sidechain {
-            all_sidechain = false;
+        if matches!(kind.as_str(), "user" | "assistant") {
+            any_message = true;
+            all_sidechain &= sidechain;
         }
         let ts_raw = str_at(&v, &["timestamp"]).map(str::to_owned);
         let ts = ts_raw.as_deref().and_then(norm_ts);
@@ -175,7 +179,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Parsed {
             norm.open = open.contains(key);
         }
     }
-    if all_sidechain || stem.starts_with("agent-") {
+    if (any_message && all_sidechain) || stem.starts_with("agent-") {
         let id = stem.strip_prefix("agent-").unwrap_or(&stem).to_owned();
         parsed.agent_id.get_or_insert(id);
     } else {

@@ -15,7 +15,7 @@
 //! | Gemini CLI | object with `sessionId`, `projectHash` and a `messages` array | a line with `projectHash`, a `$set` line, or `type: gemini` |
 //! | Codex | | `payload` with a Codex `type` (`session_meta`, `turn_context`, `response_item`, `event_msg`) |
 //! | Copilot CLI | | a dotted `type` (`session.start`, `tool.execution_start`, ...) with a `data` object |
-//! | Claude Code | | `user`/`assistant` with a `message` object, or `summary`, `file-history-snapshot`, `queue-operation`, `progress` with `sessionId` or `uuid`, and no `projectHash` |
+//! | Claude Code | | `user`/`assistant` with a `message` object; `summary`, `file-history-snapshot`, `queue-operation`, `progress`, `system` with `sessionId`, `uuid`, `leafUuid` or `messageId`; or an Anthropic `message.usage` with `sessionId` or `requestId` (older lines without `type`) |
 //!
 //! A JSON Lines file is the format of its first line that matches a rule.
 
@@ -125,7 +125,12 @@ fn detect_line(v: &Value) -> Option<Format> {
                 || obj.contains_key("leafUuid")
                 || obj.contains_key("messageId")
         }
-        _ => false,
+        // Older lines (and ccusage's fixtures) have no `type`: an Anthropic
+        // `message.usage` with the line's `sessionId` or `requestId`.
+        _ => {
+            v.pointer("/message/usage/input_tokens").is_some()
+                && (obj.contains_key("sessionId") || obj.contains_key("requestId"))
+        }
     };
     claude.then_some(Format::ClaudeCode)
 }
@@ -179,6 +184,10 @@ mod tests {
             (
                 r#"{"type":"session.start","data":{"sessionId":"s"},"id":"1"}"#,
                 Some(Format::CopilotCli),
+            ),
+            (
+                r#"{"sessionId":"s","requestId":"r","message":{"id":"m","usage":{"input_tokens":1}}}"#,
+                Some(Format::ClaudeCode),
             ),
             (r#"{"hello":"world"}"#, None),
             (r#"{"type":"user","content":"no message object"}"#, None),

@@ -24,10 +24,16 @@ pub const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/c
 /// The team's synthetic fixtures.
 pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/import");
 
+/// Where the corpus is looked for: `CORPUS`, or `TASKLOG_TEST_CORPUS`
+/// (set it to a missing folder to see what a fresh clone runs).
+fn corpus_dir() -> PathBuf {
+    std::env::var_os("TASKLOG_TEST_CORPUS").map_or_else(|| PathBuf::from(CORPUS), PathBuf::from)
+}
+
 /// The corpus folder, or `None` after printing one line saying what was
 /// skipped and why (a fresh clone has no `../shared`).
 pub fn corpus_or_skip(test: &str) -> Option<PathBuf> {
-    let dir = PathBuf::from(CORPUS);
+    let dir = corpus_dir();
     if dir.is_dir() {
         return Some(dir);
     }
@@ -37,7 +43,7 @@ pub fn corpus_or_skip(test: &str) -> Option<PathBuf> {
 
 /// A corpus file.
 pub fn corpus(file: &str) -> PathBuf {
-    Path::new(CORPUS).join(file)
+    corpus_dir().join(file)
 }
 
 /// A fixture file.

@@ -304,8 +304,7 @@ const SPOTTER_TASK: &str = "claude-258c7280-ae70-4798-800f-63464d01a85d";
 
 #[test]
 fn every_corpus_file_imports_with_the_independently_counted_totals() {
-    if corpus_or_skip("every_corpus_file_imports_with_the_independently_counted_totals").is_none()
-    {
+    if corpus_or_skip("every_corpus_file_imports_with_the_independently_counted_totals").is_none() {
         return;
     }
     for e in &EXPECTED {

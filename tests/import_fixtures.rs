@@ -202,9 +202,27 @@ fn tool_calls_pair_and_failures_are_failures() {
             2,
             1,
         ),
-        ("openhands/shop-run.json", "openhands", "openhands-shop-run", 1, 1),
-        (GEMINI_JSONL, "gemini-cli", "gemini-33333333-3333-4333-8333-333333333333", 2, 1),
-        ("opencode/ses_5555.json", "opencode", "opencode-ses_5555aaaa", 2, 1),
+        (
+            "openhands/shop-run.json",
+            "openhands",
+            "openhands-shop-run",
+            1,
+            1,
+        ),
+        (
+            GEMINI_JSONL,
+            "gemini-cli",
+            "gemini-33333333-3333-4333-8333-333333333333",
+            2,
+            1,
+        ),
+        (
+            "opencode/ses_5555.json",
+            "opencode",
+            "opencode-ses_5555aaaa",
+            2,
+            1,
+        ),
         (
             "cline/1772000000000/api_conversation_history.json",
             "cline",
@@ -237,7 +255,11 @@ fn tool_calls_pair_and_failures_are_failures() {
             ))
         };
         assert_eq!(count("tool.start"), starts, "{file}");
-        assert_eq!(count("tool.complete") + count("tool.fail"), starts, "{file}");
+        assert_eq!(
+            count("tool.complete") + count("tool.fail"),
+            starts,
+            "{file}"
+        );
         assert_eq!(count("tool.fail"), fails, "{file}");
         assert_eq!(import_support::orphan_tool_ends(&env, task), 0, "{file}");
         assert!(
@@ -293,7 +315,10 @@ fn a_file_of_no_known_format_is_refused_naming_the_formats_tried() {
     let out = env.run(&["import", "auto", other.to_str().unwrap()]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("settings.json: format not recognized"), "{err}");
+    assert!(
+        err.contains("settings.json: format not recognized"),
+        "{err}"
+    );
     for format in [
         "claude-code",
         "codex",
@@ -327,7 +352,10 @@ fn a_streamed_response_is_one_call_with_its_final_usage() {
     let (status, summary) = import(&env, &["claude-code", src.to_str().unwrap()]);
     assert_eq!(status, 0, "{summary}");
     let w = &report(&summary, "s-min.jsonl")["written"];
-    assert_eq!((w["llm_calls"].as_i64(), w["output_tokens"].as_i64()), (Some(1), Some(52)));
+    assert_eq!(
+        (w["llm_calls"].as_i64(), w["output_tokens"].as_i64()),
+        (Some(1), Some(52))
+    );
     env.ok(&["index"]);
     assert_eq!(indexed_totals(&env, "claude-s-min").0, 1);
     assert_eq!(indexed_totals(&env, "claude-s-min").2, 52);

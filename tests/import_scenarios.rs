@@ -103,7 +103,10 @@ fn a_grown_source_appends_only_its_new_part_and_finishes_a_split_call() {
     let (status, first) = import(&env, &["claude-code", live.to_str().unwrap()]);
     assert_eq!(status, 0, "{first}");
     let w = &report(&first, "live.jsonl")["written"];
-    assert_eq!((w["llm_calls"].as_i64(), w["output_tokens"].as_i64()), (Some(1), Some(7)));
+    assert_eq!(
+        (w["llm_calls"].as_i64(), w["output_tokens"].as_i64()),
+        (Some(1), Some(7))
+    );
     env.ok(&["index"]);
     assert_eq!(indexed_totals(&env, CLAUDE_TASK).2, 7);
     assert_eq!(

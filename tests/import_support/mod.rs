@@ -191,10 +191,9 @@ pub fn check_import(e: &Expect, path: &Path) {
         "{}",
         e.file
     );
-    let provenance: Value = serde_json::from_slice(
-        &std::fs::read(env.task_dir(e.task).join("import.json")).unwrap(),
-    )
-    .unwrap();
+    let provenance: Value =
+        serde_json::from_slice(&std::fs::read(env.task_dir(e.task).join("import.json")).unwrap())
+            .unwrap();
     assert_eq!(provenance["format"], e.format);
     assert!(provenance["sources"][0]["path"]
         .as_str()
@@ -269,4 +268,3 @@ pub fn check_split_at_every_line(source: &Path, format: &str, task: &str) {
         );
     }
 }
-

@@ -117,9 +117,10 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Parsed {
             }
             "progress" => {
                 // A sub-agent's line, embedded while the sub-agent runs.
-                if let Some(inner) = v.pointer("/data/message").filter(|m| {
-                    str_at(m, &["type"]) == Some("assistant")
-                }) {
+                if let Some(inner) = v
+                    .pointer("/data/message")
+                    .filter(|m| str_at(m, &["type"]) == Some("assistant"))
+                {
                     let agent = str_at(&v, &["data", "agentId"]).unwrap_or("?");
                     call_line = Some((format!("agent:{agent}"), inner));
                 }

@@ -82,18 +82,20 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
                     if let Some((call_id, name)) = found.and_then(|p| pending.remove(p)) {
                         let output = block.get("content").cloned().unwrap_or(Value::Null);
                         let failed = block.get("is_error").and_then(Value::as_bool) == Some(true);
-                        parsed
-                            .events
-                            .push(Norm::new(line, None, end(call_id, name, output, failed)));
+                        parsed.events.push(Norm::new(
+                            line,
+                            None,
+                            end(call_id, name, output, failed),
+                        ));
                     }
                 }
                 "text" if role == "user" && is_result(&block) && !pending.is_empty() => {
                     if let Some((call_id, name)) = pending.pop_front() {
                         let text = str_at(&block, &["text"]).unwrap_or_default();
                         let failed = text.contains("[ERROR]")
-                            || text
-                                .split_once("Result:")
-                                .is_some_and(|(_, r)| r.trim_start().starts_with("The tool execution failed"));
+                            || text.split_once("Result:").is_some_and(|(_, r)| {
+                                r.trim_start().starts_with("The tool execution failed")
+                            });
                         parsed.events.push(Norm::new(
                             line,
                             None,
@@ -236,6 +238,9 @@ mod tests {
             Body::LlmCall(c) => Some(c.usage),
             _ => None,
         });
-        assert_eq!(call.map(|u| (u.input, u.output, u.cache_read)), Some((103, 20, 100)));
+        assert_eq!(
+            call.map(|u| (u.input, u.output, u.cache_read)),
+            Some((103, 20, 100))
+        );
     }
 }

@@ -63,7 +63,12 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Parsed {
                 }
             }
             "user.message" | "system.message" => out.push(Body::Message {
-                role: if kind == "user.message" { "user" } else { "system" }.into(),
+                role: if kind == "user.message" {
+                    "user"
+                } else {
+                    "system"
+                }
+                .into(),
                 content: data.get("content").cloned().unwrap_or(Value::Null),
                 extra: Map::new(),
             }),
@@ -88,7 +93,9 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Parsed {
                 }
             }
             "tool.execution_start" => {
-                let call_id = str_at(&data, &["toolCallId"]).unwrap_or_default().to_owned();
+                let call_id = str_at(&data, &["toolCallId"])
+                    .unwrap_or_default()
+                    .to_owned();
                 let name = str_at(&data, &["toolName"]).unwrap_or("unknown").to_owned();
                 tools.insert(call_id.clone(), (name.clone(), ts_raw.clone()));
                 let input = match data.get("arguments") {
@@ -105,7 +112,9 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Parsed {
                 });
             }
             "tool.execution_complete" => {
-                let call_id = str_at(&data, &["toolCallId"]).unwrap_or_default().to_owned();
+                let call_id = str_at(&data, &["toolCallId"])
+                    .unwrap_or_default()
+                    .to_owned();
                 let (name, started) = tools
                     .get(&call_id)
                     .cloned()
@@ -136,7 +145,12 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Parsed {
                 });
             }
             "session.info" | "session.error" | "session.warning" => out.push(Body::System {
-                severity: if kind == "session.info" { "info" } else { "error" }.into(),
+                severity: if kind == "session.info" {
+                    "info"
+                } else {
+                    "error"
+                }
+                .into(),
                 message: str_at(&data, &["message"]).unwrap_or_default().to_owned(),
                 details: data.clone(),
             }),
@@ -150,9 +164,10 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Parsed {
             }
         }
         parsed.recognized += 1;
-        parsed
-            .events
-            .extend(out.into_iter().map(|body| Norm::new(line, ts.clone(), body)));
+        parsed.events.extend(
+            out.into_iter()
+                .map(|body| Norm::new(line, ts.clone(), body)),
+        );
     }
     if parsed.session_id.is_none() {
         parsed.session_id = Some(file_stem(path));
@@ -233,6 +248,9 @@ mod tests {
             })
             .collect();
         assert_eq!(calls.len(), 1);
-        assert_eq!((calls[0].input, calls[0].cache_read, calls[0].reasoning), (900, 600, 10));
+        assert_eq!(
+            (calls[0].input, calls[0].cache_read, calls[0].reasoning),
+            (900, 600, 10)
+        );
     }
 }

@@ -70,8 +70,7 @@ fn detect_document(doc: &Value) -> Option<Format> {
             return Some(Format::SweAgent);
         }
         let messages = obj.get("messages").and_then(Value::as_array);
-        if obj.contains_key("sessionId") && obj.contains_key("projectHash") && messages.is_some()
-        {
+        if obj.contains_key("sessionId") && obj.contains_key("projectHash") && messages.is_some() {
             return Some(Format::GeminiCli);
         }
         if doc.pointer("/info/id").is_some()

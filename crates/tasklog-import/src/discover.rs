@@ -74,4 +74,3 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     }
     Ok(())
 }
-

@@ -122,8 +122,7 @@ impl Reader {
                 format!("gemini:{id}:system"),
                 Body::System {
                     severity: kind.into(),
-                    message: text_of(v.get("content").unwrap_or(&Value::Null))
-                        .unwrap_or_default(),
+                    message: text_of(v.get("content").unwrap_or(&Value::Null)).unwrap_or_default(),
                     details: Value::Null,
                 },
             )),
@@ -159,7 +158,8 @@ impl Reader {
             self.last_call = Some(key.clone());
             match self.calls.get(&key) {
                 Some(&slot) => {
-                    if let Some(Body::LlmCall(old)) = parsed.events.get_mut(slot).map(|n| &mut n.body)
+                    if let Some(Body::LlmCall(old)) =
+                        parsed.events.get_mut(slot).map(|n| &mut n.body)
                     {
                         old.usage = old.usage.max(&call.usage);
                         old.raw_usage = call.raw_usage;

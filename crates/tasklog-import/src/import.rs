@@ -26,8 +26,8 @@ use crate::source::{self, file_stem};
 use crate::state::{
     fingerprint, Aggregate, ImportState, Match, OpenCall, SourceEntry, Totals, IMPORT_DOC,
 };
-use crate::{claude, cline, codex, copilot, detect, gemini, mini_swe, opencode, openhands};
 use crate::swe_agent;
+use crate::{claude, cline, codex, copilot, detect, gemini, mini_swe, opencode, openhands};
 
 /// The stream (or document) that keeps a session's main source verbatim.
 pub const SOURCE_NAME: &str = "source";
@@ -370,7 +370,6 @@ fn parse(format: Format, path: &Path, bytes: &[u8]) -> Result<Parsed> {
         Format::MiniSweAgent => mini_swe::parse(path, bytes),
     }
 }
-
 
 fn read_state(task: &Task) -> Result<ImportState> {
     let path = task.dir().join(format!("{IMPORT_DOC}.json"));

@@ -60,7 +60,9 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
         if let Some(response) = m.pointer("/extra/response").filter(|_| role == "assistant") {
             if let Some(call) = llm_call(response, config_model.as_deref()) {
                 calls += 1;
-                parsed.events.push(Norm::new(line, None, Body::LlmCall(call)));
+                parsed
+                    .events
+                    .push(Norm::new(line, None, Body::LlmCall(call)));
             }
         }
         parsed.events.push(Norm::new(
@@ -129,7 +131,12 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
     }
     if let Some(exit) = str_at(&info, &["exit_status"]) {
         parsed.outcome = Some(Outcome {
-            status: if exit == "Submitted" { "completed" } else { "failed" }.into(),
+            status: if exit == "Submitted" {
+                "completed"
+            } else {
+                "failed"
+            }
+            .into(),
             result: json!({
                 "exit_status": exit,
                 "submission": info.get("submission"),
@@ -209,7 +216,14 @@ mod tests {
             _ => None,
         });
         let call = call.unwrap();
-        assert_eq!((call.usage.input, call.usage.cache_read, call.usage.reasoning), (100, 30, 5));
+        assert_eq!(
+            (
+                call.usage.input,
+                call.usage.cache_read,
+                call.usage.reasoning
+            ),
+            (100, 30, 5)
+        );
         assert_eq!(call.cost_usd, Some(0.5));
         assert_eq!(p.outcome.map(|o| o.status), Some("completed".into()));
     }

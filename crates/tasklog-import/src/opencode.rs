@@ -64,7 +64,10 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
             .into_iter()
             .flatten()
         {
-            let part_ts = part.pointer("/time/start").and_then(ts_from_ms).or(ts.clone());
+            let part_ts = part
+                .pointer("/time/start")
+                .and_then(ts_from_ms)
+                .or(ts.clone());
             match str_at(part, &["type"]).unwrap_or("") {
                 "text" => {
                     let text = part.get("text").cloned().unwrap_or(Value::Null);
@@ -106,8 +109,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
                 }
             }
         }
-        if steps == 0 && role == "assistant" && minfo.get("tokens").is_some_and(Value::is_object)
-        {
+        if steps == 0 && role == "assistant" && minfo.get("tokens").is_some_and(Value::is_object) {
             let call = llm_call(&minfo, &minfo);
             parsed.events.push(Norm::new(line, ts, Body::LlmCall(call)));
         }
@@ -246,6 +248,9 @@ mod tests {
         assert_eq!(calls[0].cost_usd, Some(0.25));
         assert!(p.events.iter().any(|n| matches!(&n.body,
             Body::ToolEnd { ok: false, duration_ms: Some(d), .. } if *d == 250.0)));
-        assert_eq!(p.outcome.map(|o| o.result["summary"].clone()), Some("done".into()));
+        assert_eq!(
+            p.outcome.map(|o| o.result["summary"].clone()),
+            Some("done".into())
+        );
     }
 }

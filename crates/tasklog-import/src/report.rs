@@ -96,4 +96,3 @@ pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     }
     text
 }
-

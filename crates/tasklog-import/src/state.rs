@@ -143,7 +143,9 @@ impl Totals {
             llm_calls: self.llm_calls.saturating_sub(other.llm_calls),
             input_tokens: self.input_tokens.saturating_sub(other.input_tokens),
             output_tokens: self.output_tokens.saturating_sub(other.output_tokens),
-            cache_read_tokens: self.cache_read_tokens.saturating_sub(other.cache_read_tokens),
+            cache_read_tokens: self
+                .cache_read_tokens
+                .saturating_sub(other.cache_read_tokens),
             cache_creation_tokens: self
                 .cache_creation_tokens
                 .saturating_sub(other.cache_creation_tokens),

@@ -107,7 +107,10 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<Outcome> {
         .filter(|r| r.action == Action::Unchanged)
         .count();
     if unchanged > 0 {
-        tracing::info!("{unchanged} of {} file(s) already imported and unchanged", reports.len());
+        tracing::info!(
+            "{unchanged} of {} file(s) already imported and unchanged",
+            reports.len()
+        );
     }
     Ok(Outcome::Success)
 }

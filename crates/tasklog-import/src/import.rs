@@ -213,10 +213,13 @@ impl Importer {
         };
         let open_name = open_stream(&name);
         for norm in &parsed.events {
-            // Keyed model calls are matched by key, not by line: an open
-            // call taken back above comes from a line imported before.
+            // Keyed events are matched by key, not by line: an open call
+            // taken back above comes from a line imported before, and a
+            // document element imported before can gain parts (a tool
+            // call's end, a re-written message). Unkeyed events of lines
+            // already imported were written then.
             let keyed_call = matches!(norm.body, Body::LlmCall(_)) && norm.key.is_some();
-            if !keyed_call && norm.line <= from {
+            if norm.key.is_none() && norm.line <= from {
                 continue;
             }
             if let Some(key) = &norm.key {

@@ -64,6 +64,8 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
             .into_iter()
             .flatten()
         {
+            let before = parsed.events.len();
+            let part_id = str_at(part, &["id"]).map(str::to_owned);
             let part_ts = part
                 .pointer("/time/start")
                 .and_then(ts_from_ms)
@@ -108,6 +110,18 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
                         .or_default() += 1;
                 }
             }
+            // Parts have ids: a re-exported session whose last message
+            // gained parts (or whose tool call finished) adds just those.
+            if let Some(id) = part_id {
+                for (i, norm) in parsed.events[before..].iter_mut().enumerate() {
+                    let prefix = if matches!(norm.body, Body::LlmCall(_)) {
+                        "llm:opencode"
+                    } else {
+                        "opencode"
+                    };
+                    norm.key = Some(format!("{prefix}:{id}#{}", end_or_start(&norm.body, i)));
+                }
+            }
         }
         if steps == 0 && role == "assistant" && minfo.get("tokens").is_some_and(Value::is_object) {
             let call = llm_call(&minfo, &minfo);
@@ -121,6 +135,15 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
         });
     }
     Ok(parsed)
+}
+
+/// The key suffix of one event of a part: a tool part yields a start and
+/// (once finished) an end; other parts yield one event.
+fn end_or_start(body: &Body, i: usize) -> String {
+    match body {
+        Body::ToolEnd { .. } => "end".into(),
+        _ => i.to_string(),
+    }
 }
 
 fn tool(line: usize, part: &Value, parsed: &mut Parsed) {

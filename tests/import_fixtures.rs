@@ -374,3 +374,37 @@ fn a_source_cut_at_any_line_then_imported_whole_equals_one_import() {
         "gemini-33333333-3333-4333-8333-333333333333",
     );
 }
+
+#[test]
+fn a_resumed_session_counts_the_calls_it_copied_once() {
+    // Claude Code resumes a session into a new file (a new session id) that
+    // starts with the earlier session's lines: msg_A1 (lines 3-5) and msg_A2
+    // (line 8) are copied, one new call follows. The key is global: the new
+    // task gets only the new call.
+    let env = Env::new();
+    let main = fixture(CLAUDE_MAIN);
+    let (status, _) = import(&env, &["claude-code", main.to_str().unwrap()]);
+    assert_eq!(status, 0);
+    let text = std::fs::read_to_string(&main).unwrap();
+    let mut lines: Vec<String> = text.lines().take(8).map(str::to_owned).collect();
+    lines.push(
+        r#"{"type":"assistant","uuid":"r-01","sessionId":"77777777-7777-4777-8777-777777777777","timestamp":"2026-03-02T08:00:00.000Z","requestId":"req_R1","message":{"id":"msg_R1","model":"claude-opus-4-6","role":"assistant","content":[{"type":"text","text":"Resumed."}],"usage":{"input_tokens":1,"cache_creation_input_tokens":0,"cache_read_input_tokens":3000,"output_tokens":4}}}"#
+            .into(),
+    );
+    let resumed = env
+        .dir
+        .path()
+        .join("77777777-7777-4777-8777-777777777777.jsonl");
+    std::fs::write(&resumed, lines.join("\n") + "\n").unwrap();
+    let (status, summary) = import(&env, &["claude-code", resumed.to_str().unwrap()]);
+    assert_eq!(status, 0, "{summary}");
+    let r = report(&summary, "77777777-7777-4777-8777-777777777777.jsonl");
+    assert_eq!(r["task_id"], "claude-77777777-7777-4777-8777-777777777777");
+    assert_eq!(r["written"]["llm_calls"], 1, "{r}");
+    assert_eq!(r["written"]["output_tokens"], 4, "{r}");
+    env.ok(&["index"]);
+    assert_eq!(
+        env.count("SELECT count(*) FROM records WHERE event = 'llm.call'"),
+        4 + 1
+    );
+}

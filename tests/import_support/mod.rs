@@ -204,7 +204,11 @@ pub fn check_import(e: &Expect, path: &Path) {
 /// Everything the index holds for a task that a split import could get
 /// wrong: the model-call totals and the number of each normalized event
 /// (`result` excluded: each import that adds events restates it).
-fn index_view(env: &Env, task: &str) -> (String, (i64, i64, i64, i64, i64)) {
+/// What [`index_view`] returns: the count of each normalized event (as
+/// text), and (calls, input, output, cache read, verbatim source rows).
+pub type View = (String, (i64, i64, i64, i64, i64));
+
+pub fn index_view(env: &Env, task: &str) -> View {
     let (calls, input, output, cache_read, _) = indexed_totals(env, task);
     let events: Vec<(String, i64)> = {
         let db = env.reader();

@@ -11,7 +11,7 @@
 //! seen so far, however the source was cut between imports.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 use tasklog_format::now_rfc3339;
@@ -20,6 +20,7 @@ use tasklog_writer::{Durability, Record, Task, TraceContext, Writer, EVENTS_STRE
 use crate::discover::Candidate;
 use crate::emit::{self, Origin};
 use crate::error::{Error, Result};
+use crate::journal::{self, Appender, Pending};
 use crate::model::{Body, Format, LlmUse, Norm, Parsed};
 use crate::report::{error_chain, Action, FileReport, LineProblem};
 use crate::source::{self, file_stem};
@@ -41,6 +42,11 @@ pub struct Importer {
     /// root (settled or open): resumed sessions replay earlier calls in a
     /// new session file. Loaded on first use.
     claude_keys: Option<HashSet<String>>,
+    /// Testing hook: abort after this many appended records
+    /// (`TASKLOG_IMPORT_ABORT_AFTER`), to prove crash recovery.
+    abort_after: Option<u64>,
+    /// Records appended by this importer so far (for the hook).
+    appended: u64,
 }
 
 /// The stream holding a source's open model calls.
@@ -55,6 +61,8 @@ impl Importer {
             writer,
             format,
             claude_keys: None,
+            abort_after: journal::abort_after_from_env(),
+            appended: 0,
         }
     }
 
@@ -169,7 +177,82 @@ impl Importer {
                 parent_span_id: None,
             });
         let mut state = read_state(&task)?;
+        if let Some(pending) = state.pending.take() {
+            self.recover(&task, state, &pending)?;
+            state = read_state(&task)?;
+        }
         let imported = &bytes[..parsed.consumed.min(bytes.len())];
+        self.apply(&task, state, path, imported, format, parsed, report, None)
+    }
+
+    /// Finishes an import that a crash interrupted (see journal.rs): the
+    /// same source prefix, from the state recorded with the intent.
+    fn recover(&mut self, task: &Task, state: ImportState, pending: &Pending) -> Result<()> {
+        let path = PathBuf::from(&pending.path);
+        let doc = task.dir().join(format!("{IMPORT_DOC}.json"));
+        let bytes = std::fs::read(&path)
+            .map_err(|e| Error::io(&path, "reading the source of an interrupted import", e))?;
+        let n = pending.bytes as usize;
+        let Some(format) = pending
+            .format
+            .filter(|_| n <= bytes.len() && fingerprint(&bytes[..n]) == pending.xxh3)
+        else {
+            return Err(Error::State {
+                path: doc,
+                message: format!(
+                    "an import of {} was interrupted and that source changed since; remove the task folder to import it again",
+                    pending.path
+                ),
+            });
+        };
+        let prefix = &bytes[..n];
+        let parsed = parse(format, &path, prefix)?;
+        tracing::warn!(
+            path = %path.display(),
+            task = task.id().as_str(),
+            "finishing an interrupted import"
+        );
+        let mut report = FileReport::new(&path);
+        self.apply(
+            task,
+            state,
+            &path,
+            prefix,
+            format,
+            &parsed,
+            &mut report,
+            Some(pending),
+        )
+    }
+
+    /// Imports `imported` (the source's complete part) into `task`, whose
+    /// import record is `state`. `resume`: the intent of a crashed run of
+    /// this same import, whose records are skipped.
+    #[allow(clippy::too_many_arguments)] // one call site each; a struct would only rename them
+    fn apply(
+        &mut self,
+        task: &Task,
+        mut state: ImportState,
+        path: &Path,
+        imported: &[u8],
+        format: Format,
+        parsed: &Parsed,
+        report: &mut FileReport,
+        resume: Option<&Pending>,
+    ) -> Result<()> {
+        let werr = |e| Error::write(path, e);
+        let task_id = task.id().as_str().to_owned();
+        // A writer of its own for this run: the writer keeps every stream it
+        // appended to open, and an `-open` stream this run deletes must not
+        // be written through a handle an earlier run opened (its records
+        // would go to the deleted file). Dropping it closes those handles.
+        let writer =
+            Writer::open(self.writer.root(), self.writer.options().clone()).map_err(werr)?;
+        let task = &writer
+            .task(&task_id)
+            .map_err(werr)?
+            .with_trace(task.trace().clone());
+        let session = parsed.session_id.clone().unwrap_or_else(|| file_stem(path));
         let path_text = path.display().to_string();
         let (index, from) = match state.find(&path_text, imported, parsed.document) {
             Match::Same(i) => {
@@ -195,14 +278,48 @@ impl Importer {
                 None => SOURCE_NAME.to_owned(),
             }),
         };
+        let open_name = open_stream(&name);
+        let retracting = state.open.values().any(|c| c.source == name);
+        if resume.is_none() {
+            // The intent, before anything is appended (journal.rs).
+            let mut streams = std::collections::BTreeMap::new();
+            if !parsed.document {
+                streams.insert(name.clone(), journal::stream_len(task.dir(), &name));
+            }
+            streams.insert(
+                EVENTS_STREAM.to_owned(),
+                journal::stream_len(task.dir(), EVENTS_STREAM),
+            );
+            let open_len = match retracting {
+                true => 0, // deleted before anything is appended to it
+                false => journal::stream_len(task.dir(), &open_name),
+            };
+            streams.insert(open_name.clone(), open_len);
+            let mut intent = state.clone();
+            intent.pending = Some(Pending {
+                path: path_text.clone(),
+                format: Some(format),
+                bytes: imported.len() as u64,
+                xxh3: fingerprint(imported),
+                streams,
+            });
+            task.put(IMPORT_DOC, &intent).map_err(werr)?;
+        }
         let mut written = Totals::default();
-        let retracted = self.retract_open(&task, &name, &mut state, format)?;
+        let retracted = self.retract_open(task, &name, &mut state, format)?;
+        let mut out = Appender::new(self.abort_after, self.appended);
+        if let Some(p) = resume {
+            out.resume(task.dir(), p).map_err(|e| {
+                Error::io(task.dir(), "reading streams of an interrupted import", e)
+            })?;
+        }
         if parsed.document {
             task.put_json(&name, imported, Durability::Default)
                 .map_err(werr)?;
         } else {
             for line in parsed.lines.iter().filter(|l| l.number > from) {
-                append_verbatim(&task, &name, line).map_err(werr)?;
+                out.append(&name, || append_verbatim(task, &name, line))
+                    .map_err(werr)?;
                 written.source_records += 1;
             }
         }
@@ -211,7 +328,6 @@ impl Importer {
             source: &file_name,
             task: &task_id,
         };
-        let open_name = open_stream(&name);
         for norm in &parsed.events {
             // Keyed events are matched by key, not by line: an open call
             // taken back above comes from a line imported before, and a
@@ -252,7 +368,8 @@ impl Importer {
                     EVENTS_STREAM
                 }
             };
-            emit::write_to(&task, stream, norm, &origin).map_err(werr)?;
+            out.append(stream, || emit::write_to(task, stream, norm, &origin))
+                .map_err(werr)?;
             written.events += 1;
             if let Body::LlmCall(call) = &norm.body {
                 written.count_llm(&call.usage, call.cost_usd);
@@ -261,14 +378,23 @@ impl Importer {
         let before = index.and_then(|i| state.sources[i].aggregate);
         let aggregate = match &parsed.aggregate {
             Some(agg) => Some(
-                write_aggregate(&task, agg, before, parsed.units, &origin, &mut written)
-                    .map_err(werr)?,
+                write_aggregate(
+                    task,
+                    agg,
+                    before,
+                    parsed.units,
+                    &origin,
+                    &mut written,
+                    &mut out,
+                )
+                .map_err(werr)?,
             ),
             None => None,
         };
         let now = now_rfc3339();
         let first_ts = parsed.events.iter().find_map(|n| n.ts.clone());
-        update_task_doc(&task, format, &session, &path_text, first_ts, parsed).map_err(werr)?;
+        self.appended = out.written();
+        update_task_doc(task, format, &session, &path_text, first_ts, parsed).map_err(werr)?;
         state.totals = state.totals.minus(&retracted);
         state.totals.add(&written);
         if written.events > 0 && parsed.agent_id.is_none() {
@@ -421,6 +547,7 @@ fn write_aggregate(
     units: usize,
     origin: &Origin<'_>,
     written: &mut Totals,
+    out: &mut Appender,
 ) -> tasklog_writer::Result<Aggregate> {
     let before = before.unwrap_or_default();
     let api_calls = agg
@@ -451,7 +578,7 @@ fn write_aggregate(
         open: false,
         body: Body::LlmCall(delta.clone()),
     };
-    emit::write(task, &norm, origin)?;
+    out.append(EVENTS_STREAM, || emit::write(task, &norm, origin))?;
     written.events += 1;
     written.count_llm(&delta.usage, delta.cost_usd);
     Ok(now)

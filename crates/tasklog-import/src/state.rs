@@ -40,6 +40,10 @@ pub struct ImportState {
     /// Model calls that may still grow, by key: written to their source's
     /// `-open` stream, which the next import of that source replaces.
     pub open: BTreeMap<String, OpenCall>,
+    /// An import begun and not recorded as done (journal.rs); the next run
+    /// finishes it before anything else.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending: Option<crate::journal::Pending>,
 }
 
 /// A model call written to an `-open` stream.

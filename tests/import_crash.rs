@@ -12,7 +12,7 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use import_support::{fixture, index_view, write_lines, View, FIXTURES};
+use import_support::{fixture, index_view, transcript, write_lines, View, FIXTURES};
 use support::{code, stderr, Env};
 
 const CLAUDE_MAIN: &str = "claude-code/11111111-1111-4111-8111-111111111111.jsonl";
@@ -113,39 +113,6 @@ fn a_growing_transcript_imported_with_crashes_equals_one_import() {
             );
         }
     }
-}
-
-/// A synthetic Claude Code transcript of `turns` turns: a prompt, a
-/// response streamed over two lines (output 3, then 40 + turn), a tool
-/// result.
-fn transcript(turns: usize) -> String {
-    let mut out = String::new();
-    let session = "88888888-8888-4888-8888-888888888888";
-    for t in 0..turns {
-        let ts = format!("2026-03-07T10:{:02}:{:02}.000Z", t / 60 % 60, t % 60);
-        out.push_str(&format!(
-            r#"{{"type":"user","uuid":"u{t}","sessionId":"{session}","timestamp":"{ts}","message":{{"role":"user","content":"step {t}"}}}}"#
-        ));
-        out.push('\n');
-        for (block, output) in [(0, 3), (1, 40 + t)] {
-            let content = if block == 0 {
-                r#"{"type":"text","text":"working"}"#.to_owned()
-            } else {
-                format!(
-                    r#"{{"type":"tool_use","id":"toolu_{t}","name":"Bash","input":{{"command":"true"}}}}"#
-                )
-            };
-            out.push_str(&format!(
-                r#"{{"type":"assistant","uuid":"a{t}-{block}","sessionId":"{session}","timestamp":"{ts}","requestId":"req_{t}","message":{{"id":"msg_{t}","model":"claude-opus-4-6","role":"assistant","content":[{content}],"usage":{{"input_tokens":5,"cache_read_input_tokens":1000,"cache_creation_input_tokens":10,"output_tokens":{output}}}}}}}"#
-            ));
-            out.push('\n');
-        }
-        out.push_str(&format!(
-            r#"{{"type":"user","uuid":"r{t}","sessionId":"{session}","timestamp":"{ts}","message":{{"role":"user","content":[{{"type":"tool_result","tool_use_id":"toolu_{t}","content":"ok"}}]}}}}"#
-        ));
-        out.push('\n');
-    }
-    out
 }
 
 #[test]

@@ -136,7 +136,10 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Parsed {
                     extra: Map::new(),
                 });
             }
-            "session.shutdown" => shutdown(&data, &mut out),
+            "session.shutdown" => {
+                parsed.ended = true;
+                shutdown(&data, &mut out);
+            }
             "session.task_complete" => {
                 let ok = data.get("success").and_then(Value::as_bool) != Some(false);
                 parsed.outcome = Some(Outcome {

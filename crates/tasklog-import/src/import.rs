@@ -42,11 +42,22 @@ pub struct Importer {
     /// root (settled or open): resumed sessions replay earlier calls in a
     /// new session file. Loaded on first use.
     claude_keys: Option<HashSet<String>>,
+    /// Whether imports leave `result.json` to [`Importer::seal`].
+    defer_seal: bool,
     /// Testing hook: abort after this many appended records
     /// (`TASKLOG_IMPORT_ABORT_AFTER`), to prove crash recovery.
     abort_after: Option<u64>,
     /// Records appended by this importer so far (for the hook).
     appended: u64,
+}
+
+/// A source read, detected and parsed, ready to import.
+struct Loaded {
+    path: PathBuf,
+    bytes: Vec<u8>,
+    format: Format,
+    parsed: Parsed,
+    report: FileReport,
 }
 
 /// The stream holding a source's open model calls.
@@ -61,6 +72,7 @@ impl Importer {
             writer,
             format,
             claude_keys: None,
+            defer_seal: false,
             abort_after: journal::abort_after_from_env(),
             appended: 0,
         }
@@ -69,14 +81,74 @@ impl Importer {
     /// Imports one file. Never panics and never returns early: every
     /// outcome, errors included, is in the report.
     pub fn import_file(&mut self, candidate: &Candidate) -> FileReport {
+        let mut loaded = match self.load(candidate) {
+            Ok(l) => l,
+            Err(report) => return report,
+        };
+        match self.write(
+            &loaded.path,
+            &loaded.bytes,
+            loaded.format,
+            &loaded.parsed,
+            &mut loaded.report,
+        ) {
+            Ok(()) => loaded.report,
+            Err(e) => loaded.report.fail(&e),
+        }
+    }
+
+    /// Writes the final result of the session `candidate` belongs to, if
+    /// it has one and its task is not sealed yet (`result.json`). With
+    /// [`Importer::defer_seal`], imports leave that to this call, made once
+    /// the source looks finished. Returns whether it sealed the task.
+    pub fn seal(&mut self, candidate: &Candidate) -> Result<bool> {
+        let loaded = match self.load(candidate) {
+            Ok(l) => l,
+            Err(_) => return Ok(false), // nothing importable: nothing to seal
+        };
+        let parsed = &loaded.parsed;
+        let (Some(outcome), None) = (&parsed.outcome, &parsed.agent_id) else {
+            return Ok(false);
+        };
+        let session = parsed
+            .session_id
+            .clone()
+            .unwrap_or_else(|| file_stem(&loaded.path));
+        let task_id = source::task_id(loaded.format.task_prefix(), &session);
+        let werr = |e| Error::write(&loaded.path, e);
+        let task = self.writer.task(&task_id).map_err(werr)?;
+        if task.dir().join("result.json").exists() || !task.dir().join("import.json").exists() {
+            return Ok(false);
+        }
+        let state = read_state(&task)?;
+        if state.pending.is_some() {
+            return Ok(false); // the next import finishes it first
+        }
+        let mut result = outcome.result.clone();
+        if let Value::Object(map) = &mut result {
+            map.insert("metrics".into(), metrics(&state.totals));
+        }
+        task.final_result(&outcome.status, result).map_err(werr)?;
+        Ok(true)
+    }
+
+    /// Leave writing `result.json` (which seals a task: the watcher stops
+    /// watching it) to [`Importer::seal`], unless the source itself says
+    /// the session ended. For following sources that may still grow.
+    pub fn defer_seal(&mut self, defer: bool) {
+        self.defer_seal = defer;
+    }
+
+    /// Reads, detects and parses one file, or says why not.
+    fn load(&mut self, candidate: &Candidate) -> std::result::Result<Loaded, FileReport> {
         let path = std::path::absolute(&candidate.path).unwrap_or_else(|_| candidate.path.clone());
         let report = FileReport::new(&candidate.path);
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
-            Err(e) => return report.fail(&Error::io(&path, "reading source", e)),
+            Err(e) => return Err(report.fail(&Error::io(&path, "reading source", e))),
         };
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return report.skip("empty file");
+            return Err(report.skip("empty file"));
         }
         let detected = detect::detect(&bytes);
         let Some(format) = self.format.or(detected) else {
@@ -84,10 +156,10 @@ impl Importer {
                 path: path.clone(),
                 tried: detect::tried(),
             };
-            return match candidate.explicit {
+            return Err(match candidate.explicit {
                 true => report.fail(&err),
                 false => report.skip(format!("format not recognized (tried {})", detect::tried())),
-            };
+            });
         };
         let mut report = FileReport {
             format: Some(format),
@@ -102,10 +174,10 @@ impl Importer {
                     expected: format.as_str(),
                     detected: detected.map(Format::as_str),
                 };
-                return match candidate.explicit {
+                return Err(match candidate.explicit {
                     true => report.fail(&err),
                     false => report.skip(err.to_string()),
-                };
+                });
             }
             Ok(_) => {
                 let err = Error::WrongFormat {
@@ -113,10 +185,10 @@ impl Importer {
                     expected: format.as_str(),
                     detected: None,
                 };
-                return match candidate.explicit {
+                return Err(match candidate.explicit {
                     true => report.fail(&err),
                     false => report.skip(err.to_string()),
-                };
+                });
             }
             Err(e) => {
                 if let Error::Parse { line, message, .. } = &e {
@@ -125,7 +197,7 @@ impl Importer {
                         message: message.clone(),
                     });
                 }
-                return report.fail(&e);
+                return Err(report.fail(&e));
             }
         };
         report.format_version = parsed.format_version.clone();
@@ -138,10 +210,13 @@ impl Importer {
                 message: message.clone(),
             })
             .collect();
-        match self.write(&path, &bytes, format, &parsed, &mut report) {
-            Ok(()) => report,
-            Err(e) => report.fail(&e),
-        }
+        Ok(Loaded {
+            path,
+            bytes,
+            format,
+            parsed,
+            report,
+        })
     }
 
     fn claude_keys(&mut self) -> &mut HashSet<String> {
@@ -397,7 +472,8 @@ impl Importer {
         update_task_doc(task, format, &session, &path_text, first_ts, parsed).map_err(werr)?;
         state.totals = state.totals.minus(&retracted);
         state.totals.add(&written);
-        if written.events > 0 && parsed.agent_id.is_none() {
+        let seal = !self.defer_seal || parsed.ended;
+        if written.events > 0 && parsed.agent_id.is_none() && seal {
             if let Some(outcome) = &parsed.outcome {
                 let mut result = outcome.result.clone();
                 if let Value::Object(map) = &mut result {

@@ -130,6 +130,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
         }
     }
     if let Some(exit) = str_at(&info, &["exit_status"]) {
+        parsed.ended = true;
         parsed.outcome = Some(Outcome {
             status: if exit == "Submitted" {
                 "completed"

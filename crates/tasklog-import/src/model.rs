@@ -250,6 +250,9 @@ pub(crate) struct Parsed {
     /// A single-document source (kept as `source.json`, re-read whole)
     /// rather than JSON Lines.
     pub document: bool,
+    /// The source says the session ended (an end marker), so following it
+    /// may seal the task at once.
+    pub ended: bool,
     /// JSON Lines sources: every complete line; documents: empty.
     pub lines: Vec<SourceLine>,
     /// Bytes of the source that form complete lines (JSON Lines) or the whole document.

@@ -31,6 +31,8 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
     let mut parsed = Parsed {
         consumed: bytes.len(),
         document: true,
+        // An export is a snapshot taken by the user, not a live log.
+        ended: true,
         ..Parsed::default()
     };
     let Some(messages) = doc.get("messages").and_then(Value::as_array) else {

@@ -47,6 +47,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
         if let Some(action) = str_at(ev, &["action"]) {
             parsed.recognized += 1;
             action_event(ev, action, &mut out, &mut parsed.outcome);
+            parsed.ended |= action == "finish";
             if let Some(id) = id {
                 let name = tool_name(ev, action);
                 actions.insert(id, (name, ts_raw.map(str::to_owned)));

@@ -138,6 +138,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
         });
     }
     if let Some(exit) = str_at(&info, &["exit_status"]) {
+        parsed.ended = true;
         let status = if exit.starts_with("submitted") {
             "completed"
         } else {

@@ -15,7 +15,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
-use tasklog_import::{discover, Action, FileReport, Format as SourceFormat, Importer, Totals};
+use tasklog_import::{
+    discover, Action, FileReport, FollowOptions, Format as SourceFormat, Importer, Totals, Wake,
+};
 use tasklog_writer::Writer;
 
 use crate::cli::Format;
@@ -60,6 +62,17 @@ pub struct ImportArgs {
     /// `json` prints one document with totals and every file's report.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+    /// Keep running: import new session files and appended lines as they
+    /// appear, until SIGINT or SIGTERM; one JSON line per import on stdout.
+    #[arg(long)]
+    pub follow: bool,
+    /// With --follow: seconds a source must stay unchanged before its task
+    /// is sealed (result.json), unless the source has an end marker.
+    #[arg(long, default_value_t = 600, value_name = "SECS", requires = "follow")]
+    pub seal_after: u64,
+    /// With --follow: milliseconds between two looks at the paths.
+    #[arg(long, default_value_t = 500, value_name = "MS", requires = "follow")]
+    pub poll_ms: u64,
 }
 
 pub fn run(config: &Config, args: ImportArgs) -> Result<Outcome> {
@@ -78,6 +91,9 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<Outcome> {
     let candidates = discover(&args.paths)?;
     let writer = Writer::open(&config.root, config.writer.clone())?;
     let mut importer = Importer::new(writer, format);
+    if args.follow {
+        return follow(&mut importer, &args);
+    }
     let progress = progress_bar(candidates.len() as u64);
     let mut reports = Vec::with_capacity(candidates.len());
     for candidate in &candidates {
@@ -111,6 +127,56 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<Outcome> {
             "{unchanged} of {} file(s) already imported and unchanged",
             reports.len()
         );
+    }
+    Ok(Outcome::Success)
+}
+
+/// `--follow`: imports until SIGINT or SIGTERM, one JSON line per import.
+fn follow(importer: &mut Importer, args: &ImportArgs) -> Result<Outcome> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Signals arrive on a small runtime of their own; the follower itself
+    // is synchronous and looks at the channel between two files.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let signals = runtime.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        )
+    });
+    let (Ok(mut term), Ok(mut int)) = signals else {
+        anyhow::bail!("cannot install signal handlers for --follow");
+    };
+    std::thread::spawn(move || {
+        runtime.block_on(async {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: stopping after the current file"),
+                _ = int.recv() => tracing::info!("SIGINT: stopping after the current file"),
+            }
+        });
+        let _ = tx.send(Wake::Shutdown);
+    });
+    let options = FollowOptions {
+        poll: std::time::Duration::from_millis(args.poll_ms.max(10)),
+        seal_after: std::time::Duration::from_secs(args.seal_after),
+    };
+    let mut stdout = std::io::stdout().lock();
+    let mut failed = 0u64;
+    tasklog_import::follow(importer, &args.paths, options, &rx, |report| {
+        diagnose(report);
+        failed += u64::from(report.action == Action::Failed);
+        if report.action != Action::Unchanged {
+            if let Ok(line) = serde_json::to_string(report) {
+                use std::io::Write;
+                // stdout is data; a closed pipe is not worth stopping for.
+                let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+            }
+        }
+    })?;
+    if failed > 0 {
+        tracing::warn!("{failed} import(s) failed while following");
     }
     Ok(Outcome::Success)
 }

@@ -83,7 +83,7 @@ impl Importer {
     pub fn import_file(&mut self, candidate: &Candidate) -> FileReport {
         let mut loaded = match self.load(candidate) {
             Ok(l) => l,
-            Err(report) => return report,
+            Err(report) => return *report,
         };
         match self.write(
             &loaded.path,
@@ -140,15 +140,21 @@ impl Importer {
     }
 
     /// Reads, detects and parses one file, or says why not.
-    fn load(&mut self, candidate: &Candidate) -> std::result::Result<Loaded, FileReport> {
+    fn load(&mut self, candidate: &Candidate) -> std::result::Result<Loaded, Box<FileReport>> {
         let path = std::path::absolute(&candidate.path).unwrap_or_else(|_| candidate.path.clone());
         let report = FileReport::new(&candidate.path);
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
-            Err(e) => return Err(report.fail(&Error::io(&path, "reading source", e))),
+            Err(e) => {
+                return Err(Box::new(report.fail(&Error::io(
+                    &path,
+                    "reading source",
+                    e,
+                ))))
+            }
         };
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(report.skip("empty file"));
+            return Err(Box::new(report.skip("empty file")));
         }
         let detected = detect::detect(&bytes);
         let Some(format) = self.format.or(detected) else {
@@ -156,10 +162,10 @@ impl Importer {
                 path: path.clone(),
                 tried: detect::tried(),
             };
-            return Err(match candidate.explicit {
+            return Err(Box::new(match candidate.explicit {
                 true => report.fail(&err),
                 false => report.skip(format!("format not recognized (tried {})", detect::tried())),
-            });
+            }));
         };
         let mut report = FileReport {
             format: Some(format),
@@ -174,10 +180,10 @@ impl Importer {
                     expected: format.as_str(),
                     detected: detected.map(Format::as_str),
                 };
-                return Err(match candidate.explicit {
+                return Err(Box::new(match candidate.explicit {
                     true => report.fail(&err),
                     false => report.skip(err.to_string()),
-                });
+                }));
             }
             Ok(_) => {
                 let err = Error::WrongFormat {
@@ -185,10 +191,10 @@ impl Importer {
                     expected: format.as_str(),
                     detected: None,
                 };
-                return Err(match candidate.explicit {
+                return Err(Box::new(match candidate.explicit {
                     true => report.fail(&err),
                     false => report.skip(err.to_string()),
-                });
+                }));
             }
             Err(e) => {
                 if let Error::Parse { line, message, .. } = &e {
@@ -197,7 +203,7 @@ impl Importer {
                         message: message.clone(),
                     });
                 }
-                return Err(report.fail(&e));
+                return Err(Box::new(report.fail(&e)));
             }
         };
         report.format_version = parsed.format_version.clone();

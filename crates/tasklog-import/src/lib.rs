@@ -11,7 +11,9 @@
 //! durations, `llm.call` with OpenTelemetry usage and the raw usage,
 //! reasoning, decisions) and, when the session ended, `result.json`.
 //! Importing the same source again writes nothing; a source that grew
-//! gets only its new part. docs/IMPORT.md has the mapping of every format.
+//! gets only its new part; an import killed at any instant is finished,
+//! exactly once, by the next run (`journal`); [`follow`] keeps importing
+//! sources as they grow. docs/IMPORT.md has the mapping of every format.
 //!
 //! ```
 //! use tasklog_import::{discover, Format, Importer, Action};

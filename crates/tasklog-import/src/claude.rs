@@ -4,8 +4,19 @@
 //!
 //! Rules that make the totals right:
 //! - Claude Code writes one line per content block of an API response and
-//!   repeats the response's `usage` on each: one `llm.call` per distinct
-//!   `(message.id, requestId)`, taken from its first line (as ccusage does).
+//!   repeats the response's `usage` on each, as it stood when that block
+//!   was written: `output_tokens` grows from line to line and only the last
+//!   snapshot is what was billed. One `llm.call` per call key
+//!   (`message.id` + `requestId`, or `message.id` alone when a line has no
+//!   `requestId`), with the largest value of each count over the key's
+//!   lines: never the first snapshot, never a sum.
+//! - `progress` lines (`data.type: agent_progress`) embed a sub-agent's
+//!   assistant lines while it runs; their calls count under the same key,
+//!   so a call seen there and in the sub-agent's own file counts once.
+//! - A call is *open* while it is the last call of its thread (the main
+//!   conversation, or one sub-agent's progress) in the part read so far: a
+//!   later line may still raise its counts. Open calls are marked, and the
+//!   importer writes them where they can be replaced (see import.rs).
 //! - Anthropic's `input_tokens` excludes cache reads and writes; the record
 //!   carries the OpenTelemetry sum and the raw `usage` object.
 //! - Sidechain files and resumed sessions replay earlier messages with the
@@ -25,13 +36,25 @@ use crate::source::{between_ms, file_stem, norm_ts, parse_jsonl, str_at, u64_at}
 /// Line types that carry nothing to normalize but are known to Claude Code.
 const KNOWN_QUIET: [&str; 3] = ["file-history-snapshot", "queue-operation", "progress"];
 
+/// What is known of one call key so far.
+struct CallAcc {
+    /// Index of the call's event in `Parsed::events` (filled in at the end).
+    slot: usize,
+    call: LlmUse,
+}
+
 /// Parses a Claude Code transcript.
 pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Parsed {
     let (mut parsed, values) = parse_jsonl(bytes);
     let stem = file_stem(path);
     let mut tools: HashMap<String, (String, Option<String>)> = HashMap::new();
-    let mut calls: HashSet<String> = HashSet::new();
+    let mut calls: HashMap<String, CallAcc> = HashMap::new();
+    // The last call key of each thread: the one that may still grow.
+    let mut thread_last: HashMap<String, String> = HashMap::new();
+    // A file whose user/assistant lines are all sidechain lines is a
+    // sub-agent's; a file with none yet (cut early) is not.
     let mut all_sidechain = true;
+    let mut any_message = false;
     let mut last_text: Option<(String, bool)> = None;
     for (line, v) in values {
         let kind = str_at(&v, &["type"])
@@ -73,14 +96,16 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Parsed {
             .get("isSidechain")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        if matches!(kind.as_str(), "user" | "assistant") && !sidechain {
-            all_sidechain = false;
+        if matches!(kind.as_str(), "user" | "assistant") {
+            any_message = true;
+            all_sidechain &= sidechain;
         }
         let ts_raw = str_at(&v, &["timestamp"]).map(str::to_owned);
         let ts = ts_raw.as_deref().and_then(norm_ts);
         let uuid = str_at(&v, &["uuid"]).map(str::to_owned);
         let mut out: Vec<Body> = Vec::new();
-        let mut llm_key = None;
+        // (thread, line value holding `message` and `requestId`)
+        let mut call_line: Option<(String, &Value)> = None;
         match kind.as_str() {
             "user" => user(&v, ts_raw.as_deref(), &tools, &mut out),
             "assistant" => {
@@ -88,12 +113,16 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Parsed {
                 if let Some(t) = text {
                     last_text = Some((t, sidechain));
                 }
-                if let Some((key, call)) = llm_call(&v, line) {
-                    if calls.insert(key.clone()) {
-                        llm_key = Some(key);
-                        // The call comes first: it produced the blocks of this line.
-                        out.insert(0, Body::LlmCall(call));
-                    }
+                call_line = Some(("main".into(), &v));
+            }
+            "progress" => {
+                // A sub-agent's line, embedded while the sub-agent runs.
+                if let Some(inner) = v
+                    .pointer("/data/message")
+                    .filter(|m| str_at(m, &["type"]) == Some("assistant"))
+                {
+                    let agent = str_at(&v, &["data", "agentId"]).unwrap_or("?");
+                    call_line = Some((format!("agent:{agent}"), inner));
                 }
             }
             "system" => out.push(Body::System {
@@ -108,20 +137,50 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Parsed {
             }
             _ => {}
         }
+        if let Some((thread, holder)) = call_line {
+            if let Some((key, call)) = llm_call(holder, line) {
+                thread_last.insert(thread, key.clone());
+                match calls.get_mut(&key) {
+                    Some(acc) => merge(&mut acc.call, call),
+                    None => {
+                        calls.insert(
+                            key.clone(),
+                            CallAcc {
+                                slot: parsed.events.len(),
+                                call: call.clone(),
+                            },
+                        );
+                        // The call comes first: it produced the blocks of this line.
+                        parsed.events.push(Norm {
+                            line,
+                            ts: ts.clone(),
+                            key: Some(key),
+                            open: false,
+                            body: Body::LlmCall(call),
+                        });
+                    }
+                }
+            }
+        }
         for (i, body) in out.into_iter().enumerate() {
-            let key = match &body {
-                Body::LlmCall(_) => llm_key.clone(),
-                _ => uuid.as_ref().map(|u| format!("uuid:{u}#{i}")),
-            };
+            let key = uuid.as_ref().map(|u| format!("uuid:{u}#{i}"));
             parsed.events.push(Norm {
                 line,
                 ts: ts.clone(),
                 key,
+                open: false,
                 body,
             });
         }
     }
-    if all_sidechain || stem.starts_with("agent-") {
+    let open: HashSet<&String> = thread_last.values().collect();
+    for (key, acc) in &calls {
+        if let Some(norm) = parsed.events.get_mut(acc.slot) {
+            norm.body = Body::LlmCall(acc.call.clone());
+            norm.open = open.contains(key);
+        }
+    }
+    if (any_message && all_sidechain) || stem.starts_with("agent-") {
         let id = stem.strip_prefix("agent-").unwrap_or(&stem).to_owned();
         parsed.agent_id.get_or_insert(id);
     } else {
@@ -138,6 +197,22 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Parsed {
         });
     }
     parsed
+}
+
+/// Folds a later snapshot of the same call into `acc`: the largest of each
+/// count, and the raw usage of the snapshot with the most output.
+fn merge(acc: &mut LlmUse, later: LlmUse) {
+    if later.usage.output >= acc.usage.output {
+        acc.raw_usage = later.raw_usage;
+    }
+    acc.usage = acc.usage.max(&later.usage);
+    acc.cost_usd = match (acc.cost_usd, later.cost_usd) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    if acc.model.is_none() {
+        acc.model = later.model;
+    }
 }
 
 fn or_missing(kind: &str) -> String {
@@ -273,7 +348,11 @@ fn llm_call(v: &Value, line: usize) -> Option<(String, LlmUse)> {
     let key = match (str_at(v, &["message", "id"]), str_at(v, &["requestId"])) {
         (Some(m), Some(r)) => format!("llm:{m}:{r}"),
         (Some(m), None) => format!("llm:{m}"),
-        _ => format!("llm:line:{line}"),
+        // No id at all: the line's own uuid, which replays keep.
+        _ => match str_at(v, &["uuid"]) {
+            Some(u) => format!("llm:uuid:{u}"),
+            None => format!("llm:line:{line}"),
+        },
     };
     let raw_in = u64_at(usage, &["input_tokens"]).unwrap_or(0);
     let cache_read = u64_at(usage, &["cache_read_input_tokens"]).unwrap_or(0);
@@ -295,6 +374,7 @@ fn llm_call(v: &Value, line: usize) -> Option<(String, LlmUse)> {
                 output: u64_at(usage, &["output_tokens"]).unwrap_or(0),
                 cache_read,
                 cache_creation,
+                reasoning: 0,
             },
             cache_known: true,
             cost_usd: v.get("costUSD").and_then(Value::as_f64),

@@ -99,6 +99,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Parsed {
             line,
             ts: ts.clone(),
             key: None,
+            open: false,
             body,
         }));
     }
@@ -225,6 +226,7 @@ fn usage_of(u: &Value) -> Usage {
         output: u64_at(u, &["output_tokens"]).unwrap_or(0),
         cache_read: u64_at(u, &["cached_input_tokens"]).unwrap_or(0),
         cache_creation: 0,
+        reasoning: u64_at(u, &["reasoning_output_tokens"]).unwrap_or(0),
     }
 }
 

@@ -1,11 +1,23 @@
 //! Telling the formats apart from content, for `auto` and for naming the
 //! real format when the wrong one was asked for.
 //!
-//! A whole-file JSON document is SWE-agent when it has a `trajectory`
-//! array, OpenHands when it is an array of events with `action` or
-//! `observation`. JSON Lines are Codex when a line has `payload` and a
-//! Codex `type`, Claude Code when a line has `sessionId`, a Claude type,
-//! or an assistant `message` with `usage`. Only the first 50 lines are read.
+//! Every rule rests on something only that format writes, so that no two
+//! formats can claim one file (a unit test feeds each format's fixture to
+//! every rule):
+//!
+//! | Format | Whole JSON document | JSON Lines (any of the first 50 lines) |
+//! | --- | --- | --- |
+//! | SWE-agent | object with a `trajectory` array and `info` or `history`, no `trajectory_format` | |
+//! | mini-SWE-agent | object with `trajectory_format` `mini-swe-agent*`, or `messages` and `info.mini_version` | |
+//! | OpenHands | array whose elements have `action` or `observation` | |
+//! | Cline / Roo | array of `{role, content}` messages, no `action`/`observation` | |
+//! | OpenCode | object with `info.id` and a `messages` array of `{info, parts}` | |
+//! | Gemini CLI | object with `sessionId`, `projectHash` and a `messages` array | a line with `projectHash`, a `$set` line, or `type: gemini` |
+//! | Codex | | `payload` with a Codex `type` (`session_meta`, `turn_context`, `response_item`, `event_msg`) |
+//! | Copilot CLI | | a dotted `type` (`session.start`, `tool.execution_start`, ...) with a `data` object |
+//! | Claude Code | | `user`/`assistant` with a `message` object; `summary`, `file-history-snapshot`, `queue-operation`, `progress`, `system` with `sessionId`, `uuid`, `leafUuid` or `messageId`; or an Anthropic `message.usage` with `sessionId` or `requestId` (older lines without `type`) |
+//!
+//! A JSON Lines file is the format of its first line that matches a rule.
 
 use serde_json::Value;
 
@@ -32,20 +44,65 @@ pub fn detect(bytes: &[u8]) -> Option<Format> {
     None
 }
 
+/// The formats `detect` knows, for messages: `claude-code, codex, ...`.
+pub fn tried() -> String {
+    Format::ALL
+        .iter()
+        .map(|f| f.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn detect_document(doc: &Value) -> Option<Format> {
-    if doc.get("trajectory").is_some_and(Value::is_array) {
-        return Some(Format::SweAgent);
+    if let Some(obj) = doc.as_object() {
+        let mini = obj
+            .get("trajectory_format")
+            .and_then(Value::as_str)
+            .is_some_and(|f| f.starts_with("mini-swe-agent"))
+            || (obj.get("messages").is_some_and(Value::is_array)
+                && doc.pointer("/info/mini_version").is_some());
+        if mini {
+            return Some(Format::MiniSweAgent);
+        }
+        if obj.get("trajectory").is_some_and(Value::is_array)
+            && (obj.contains_key("info") || obj.contains_key("history"))
+        {
+            return Some(Format::SweAgent);
+        }
+        let messages = obj.get("messages").and_then(Value::as_array);
+        if obj.contains_key("sessionId") && obj.contains_key("projectHash") && messages.is_some() {
+            return Some(Format::GeminiCli);
+        }
+        if doc.pointer("/info/id").is_some()
+            && messages.is_some_and(|m| {
+                m.iter()
+                    .all(|e| e.get("info").is_some() && e.get("parts").is_some())
+            })
+        {
+            return Some(Format::OpenCode);
+        }
+        return None;
     }
     let events = doc.as_array()?;
-    events
+    if events
         .iter()
         .any(|e| e.get("action").is_some() || e.get("observation").is_some())
-        .then_some(Format::OpenHands)
+    {
+        return Some(Format::OpenHands);
+    }
+    let message = |e: &Value| {
+        matches!(
+            e.get("role").and_then(Value::as_str),
+            Some("user" | "assistant")
+        ) && e.get("content").is_some()
+    };
+    (!events.is_empty() && events.iter().all(message)).then_some(Format::Cline)
 }
 
 fn detect_line(v: &Value) -> Option<Format> {
-    let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
-    if v.get("payload").is_some()
+    let obj = v.as_object()?;
+    let kind = obj.get("type").and_then(Value::as_str).unwrap_or("");
+    if obj.contains_key("payload")
         && matches!(
             kind,
             "session_meta" | "turn_context" | "response_item" | "event_msg"
@@ -53,12 +110,28 @@ fn detect_line(v: &Value) -> Option<Format> {
     {
         return Some(Format::Codex);
     }
-    let claude_type = matches!(
-        kind,
-        "user" | "assistant" | "summary" | "file-history-snapshot" | "queue-operation"
-    );
-    let assistant_usage = v.pointer("/message/usage").is_some() && v.get("requestId").is_some();
-    (v.get("sessionId").is_some() || claude_type || assistant_usage).then_some(Format::ClaudeCode)
+    if obj.contains_key("projectHash") || obj.contains_key("$set") || kind == "gemini" {
+        return Some(Format::GeminiCli);
+    }
+    if kind.contains('.') && obj.get("data").is_some_and(Value::is_object) {
+        return Some(Format::CopilotCli);
+    }
+    let claude = match kind {
+        "user" | "assistant" => obj.get("message").is_some_and(Value::is_object),
+        "summary" | "file-history-snapshot" | "queue-operation" | "progress" | "system" => {
+            obj.contains_key("sessionId")
+                || obj.contains_key("uuid")
+                || obj.contains_key("leafUuid")
+                || obj.contains_key("messageId")
+        }
+        // Older lines (and ccusage's fixtures) have no `type`: an Anthropic
+        // `message.usage` with the line's `sessionId` or `requestId`.
+        _ => {
+            v.pointer("/message/usage/input_tokens").is_some()
+                && (obj.contains_key("sessionId") || obj.contains_key("requestId"))
+        }
+    };
+    claude.then_some(Format::ClaudeCode)
 }
 
 #[cfg(test)]
@@ -81,7 +154,43 @@ mod tests {
                 r#"[{"id":0,"source":"user","action":"message"}]"#,
                 Some(Format::OpenHands),
             ),
+            (
+                r#"[{"role":"user","content":[{"type":"text","text":"hi"}]}]"#,
+                Some(Format::Cline),
+            ),
+            (
+                r#"{"info":{"id":"ses_1"},"messages":[{"info":{},"parts":[]}]}"#,
+                Some(Format::OpenCode),
+            ),
+            (
+                r#"{"sessionId":"s","projectHash":"h","messages":[]}"#,
+                Some(Format::GeminiCli),
+            ),
+            (
+                r#"{"trajectory_format":"mini-swe-agent-1","messages":[],"info":{}}"#,
+                Some(Format::MiniSweAgent),
+            ),
+            (
+                // A Gemini CLI recording starts like a Claude Code line
+                // (sessionId) and has `type: user` records: it is not one.
+                "{\"sessionId\":\"s\",\"projectHash\":\"h\",\"startTime\":\"t\"}\n{\"id\":\"1\",\"type\":\"user\",\"content\":[]}\n",
+                Some(Format::GeminiCli),
+            ),
+            (
+                "{\"id\":\"1\",\"type\":\"user\",\"content\":[]}\n{\"id\":\"2\",\"type\":\"gemini\",\"content\":\"x\"}\n",
+                Some(Format::GeminiCli),
+            ),
+            (
+                r#"{"type":"session.start","data":{"sessionId":"s"},"id":"1"}"#,
+                Some(Format::CopilotCli),
+            ),
+            (
+                r#"{"sessionId":"s","requestId":"r","message":{"id":"m","usage":{"input_tokens":1}}}"#,
+                Some(Format::ClaudeCode),
+            ),
             (r#"{"hello":"world"}"#, None),
+            (r#"{"type":"user","content":"no message object"}"#, None),
+            (r#"[]"#, None),
             ("", None),
             (
                 "garbage\n{\"type\":\"event_msg\",\"payload\":{}}",

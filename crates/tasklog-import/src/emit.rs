@@ -36,8 +36,18 @@ const PAYLOADS: [&str; 6] = [
 /// wrapped in a record) is written as its JSON text instead: the event
 /// still counts, and the source line keeps the original.
 pub(crate) fn write(task: &Task, norm: &Norm, origin: &Origin<'_>) -> tasklog_writer::Result<()> {
+    write_to(task, EVENTS_STREAM, norm, origin)
+}
+
+/// [`write`] to another stream (open model calls go to `<source>-open`).
+pub(crate) fn write_to(
+    task: &Task,
+    stream: &str,
+    norm: &Norm,
+    origin: &Origin<'_>,
+) -> tasklog_writer::Result<()> {
     let record = build(norm, origin);
-    match task.append(EVENTS_STREAM, record.clone()) {
+    match task.append(stream, record.clone()) {
         Err(e) if e.is_refusal() => {
             let mut fields = record.fields().clone();
             for key in PAYLOADS {
@@ -47,8 +57,7 @@ pub(crate) fn write(task: &Task, norm: &Norm, origin: &Origin<'_>) -> tasklog_wr
                     }
                 }
             }
-            task.append(EVENTS_STREAM, Record::from_map(fields))
-                .map(drop)
+            task.append(stream, Record::from_map(fields)).map(drop)
         }
         other => other.map(drop),
     }
@@ -150,6 +159,11 @@ pub(crate) fn llm_record(call: &LlmUse, status: &str) -> Record {
             json!({ "input_tokens": u.cache_creation }),
         );
     }
+    if u.reasoning > 0 {
+        // Already part of output_tokens; kept apart because it is billed
+        // as output but never shown (docs/IMPORT.md, "Token semantics").
+        usage.insert("reasoning".into(), json!({ "output_tokens": u.reasoning }));
+    }
     if let Some(cost) = call.cost_usd {
         usage.insert("cost".into(), json!({"amount": cost, "currency": "USD"}));
     }
@@ -191,6 +205,7 @@ mod tests {
             line: 3,
             ts: Some("2026-01-01T00:00:00.000000Z".into()),
             key: None,
+            open: false,
             body: Body::ToolStart {
                 call_id: "c1".into(),
                 name: "Bash".into(),
@@ -201,6 +216,7 @@ mod tests {
             line: 4,
             ts: None,
             key: None,
+            open: false,
             body: Body::ToolEnd {
                 call_id: "c1".into(),
                 name: "Bash".into(),
@@ -229,6 +245,7 @@ mod tests {
             line: 1,
             ts: Some("2026-01-01T00:00:00.000000Z".into()),
             key: None,
+            open: false,
             body: Body::Message {
                 role: "user".into(),
                 content: json!({ "a": deep }),
@@ -255,6 +272,7 @@ mod tests {
                 output: 3,
                 cache_read: 9,
                 cache_creation: 2,
+                reasoning: 0,
             },
             cache_known: true,
             cost_usd: Some(0.5),

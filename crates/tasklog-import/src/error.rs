@@ -38,12 +38,12 @@ pub enum Error {
         detected: Option<&'static str>,
     },
     /// `auto` could not tell what the file is.
-    #[error(
-        "{path}: format not recognized (expected a Claude Code, Codex, SWE-agent or OpenHands log)"
-    )]
+    #[error("{path}: format not recognized (tried {tried})")]
     Unrecognized {
         /// The source file.
         path: PathBuf,
+        /// The formats it was compared with, comma-separated.
+        tried: String,
     },
     /// The task's `import.json` exists but is not an import record, so what
     /// was imported before is unknown; importing again could duplicate.

@@ -1,178 +1,37 @@
-//! The importer: finds source files, matches them with what earlier
-//! imports recorded, and writes only what is new, through the writer.
+//! The importer: matches each source file with what earlier imports
+//! recorded, and writes only what is new, through the writer.
+//!
+//! Model calls that may still grow (a Claude Code response whose later
+//! content-block lines are not written yet, see claude.rs) are *open*: they
+//! go to the source's `<name>-open` stream, not to `events`. The next
+//! import of that source that finds new lines deletes that stream (the
+//! indexer moves a deleted stream's rows to `superseded_records`) and
+//! writes the calls again from the whole source, as final or again as
+//! open. So the index always holds each call once, with the largest counts
+//! seen so far, however the source was cut between imports.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
 use serde_json::{json, Map, Value};
 use tasklog_format::now_rfc3339;
-use tasklog_writer::{Durability, Record, Task, TraceContext, Writer};
+use tasklog_writer::{Durability, Record, Task, TraceContext, Writer, EVENTS_STREAM};
 
+use crate::discover::Candidate;
 use crate::emit::{self, Origin};
 use crate::error::{Error, Result};
+use crate::journal::{self, Appender, Pending};
 use crate::model::{Body, Format, LlmUse, Norm, Parsed};
+use crate::report::{error_chain, Action, FileReport, LineProblem};
 use crate::source::{self, file_stem};
-use crate::state::{fingerprint, Aggregate, ImportState, Match, SourceEntry, Totals, IMPORT_DOC};
-use crate::{claude, codex, detect, openhands, swe_agent};
+use crate::state::{
+    fingerprint, Aggregate, ImportState, Match, OpenCall, SourceEntry, Totals, IMPORT_DOC,
+};
+use crate::swe_agent;
+use crate::{claude, cline, codex, copilot, detect, gemini, mini_swe, opencode, openhands};
 
 /// The stream (or document) that keeps a session's main source verbatim.
 pub const SOURCE_NAME: &str = "source";
-
-/// A file to import.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
-    /// The file.
-    pub path: PathBuf,
-    /// Named on the command line (a mismatch is an error), rather than
-    /// found in a folder (a mismatch is skipped).
-    pub explicit: bool,
-}
-
-/// What happened to one source file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// A new source: its task now holds it.
-    Imported,
-    /// A source that grew since the last import: the new part was appended.
-    Appended,
-    /// Nothing written (already imported, empty, not this format, ...).
-    Skipped,
-    /// An error stopped this file; nothing of it was written, or only part.
-    Failed,
-}
-
-/// A line of a source that does not parse.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LineProblem {
-    /// 1-based line number.
-    pub line: usize,
-    /// Why it does not parse.
-    pub message: String,
-}
-
-/// The outcome of importing one file; `--format json` prints these.
-#[derive(Debug, Clone, Serialize)]
-pub struct FileReport {
-    /// The source file.
-    pub path: PathBuf,
-    /// What happened.
-    pub action: Action,
-    /// Why it was skipped or failed.
-    pub reason: Option<String>,
-    /// The format imported (or detected).
-    pub format: Option<Format>,
-    /// The writing tool's version, when the source names it.
-    pub format_version: Option<String>,
-    /// The task the source went to.
-    pub task_id: Option<String>,
-    /// What this run wrote.
-    pub written: Totals,
-    /// Records of types the importer does not know, by type (whole source).
-    pub unknown_types: BTreeMap<String, u64>,
-    /// Lines that do not parse (kept verbatim, reported, not normalized).
-    pub parse_errors: Vec<LineProblem>,
-}
-
-impl FileReport {
-    fn new(path: &Path) -> FileReport {
-        FileReport {
-            path: path.to_owned(),
-            action: Action::Skipped,
-            reason: None,
-            format: None,
-            format_version: None,
-            task_id: None,
-            written: Totals::default(),
-            unknown_types: BTreeMap::new(),
-            parse_errors: Vec::new(),
-        }
-    }
-
-    fn skip(mut self, reason: impl Into<String>) -> FileReport {
-        self.action = Action::Skipped;
-        self.reason = Some(reason.into());
-        self
-    }
-
-    fn fail(mut self, error: &Error) -> FileReport {
-        self.action = Action::Failed;
-        self.reason = Some(error_chain(error));
-        self
-    }
-}
-
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
-/// Lists the files to import: files as given, folders walked (sorted; only
-/// `.jsonl`, `.json` and `.traj` files; hidden entries skipped). Claude
-/// Code sub-agent files (`agent-*`) come after the other files, so a
-/// session's main transcript is imported before its sidechains.
-pub fn discover(paths: &[PathBuf]) -> Result<Vec<Candidate>> {
-    let mut explicit = Vec::new();
-    let mut walked = Vec::new();
-    for path in paths {
-        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "reading source", e))?;
-        if meta.is_dir() {
-            walk(path, &mut walked)?;
-        } else {
-            explicit.push(path.clone());
-        }
-    }
-    walked.sort_by_key(|p| (is_agent_file(p), p.clone()));
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    for (path, explicit) in explicit
-        .into_iter()
-        .map(|p| (p, true))
-        .chain(walked.into_iter().map(|p| (p, false)))
-    {
-        let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-        if seen.insert(key) {
-            out.push(Candidate { path, explicit });
-        }
-    }
-    Ok(out)
-}
-
-fn is_agent_file(path: &Path) -> bool {
-    path.file_name()
-        .is_some_and(|n| n.to_string_lossy().starts_with("agent-"))
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, "listing folder", e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(dir, "listing folder", e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue; // a dangling symlink: nothing to read
-        };
-        if meta.is_dir() {
-            walk(&path, out)?;
-        } else if [".jsonl", ".json", ".traj"]
-            .iter()
-            .any(|e| name.ends_with(e))
-        {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
 
 /// Imports source files into task folders, through a [`Writer`].
 #[derive(Debug)]
@@ -180,9 +39,30 @@ pub struct Importer {
     writer: Writer,
     format: Option<Format>,
     /// Claude Code model-call keys imported into any `claude-*` task of the
-    /// root: resumed sessions replay earlier calls in a new session file.
-    /// Loaded on first use.
+    /// root (settled or open): resumed sessions replay earlier calls in a
+    /// new session file. Loaded on first use.
     claude_keys: Option<HashSet<String>>,
+    /// Whether imports leave `result.json` to [`Importer::seal`].
+    defer_seal: bool,
+    /// Testing hook: abort after this many appended records
+    /// (`TASKLOG_IMPORT_ABORT_AFTER`), to prove crash recovery.
+    abort_after: Option<u64>,
+    /// Records appended by this importer so far (for the hook).
+    appended: u64,
+}
+
+/// A source read, detected and parsed, ready to import.
+struct Loaded {
+    path: PathBuf,
+    bytes: Vec<u8>,
+    format: Format,
+    parsed: Parsed,
+    report: FileReport,
+}
+
+/// The stream holding a source's open model calls.
+fn open_stream(name: &str) -> String {
+    format!("{name}-open")
 }
 
 impl Importer {
@@ -192,51 +72,118 @@ impl Importer {
             writer,
             format,
             claude_keys: None,
+            defer_seal: false,
+            abort_after: journal::abort_after_from_env(),
+            appended: 0,
         }
     }
 
     /// Imports one file. Never panics and never returns early: every
     /// outcome, errors included, is in the report.
     pub fn import_file(&mut self, candidate: &Candidate) -> FileReport {
+        let mut loaded = match self.load(candidate) {
+            Ok(l) => l,
+            Err(report) => return *report,
+        };
+        match self.write(
+            &loaded.path,
+            &loaded.bytes,
+            loaded.format,
+            &loaded.parsed,
+            &mut loaded.report,
+        ) {
+            Ok(()) => loaded.report,
+            Err(e) => loaded.report.fail(&e),
+        }
+    }
+
+    /// Writes the final result of the session `candidate` belongs to, if
+    /// it has one and its task is not sealed yet (`result.json`). With
+    /// [`Importer::defer_seal`], imports leave that to this call, made once
+    /// the source looks finished. Returns whether it sealed the task.
+    pub fn seal(&mut self, candidate: &Candidate) -> Result<bool> {
+        let loaded = match self.load(candidate) {
+            Ok(l) => l,
+            Err(_) => return Ok(false), // nothing importable: nothing to seal
+        };
+        let parsed = &loaded.parsed;
+        let (Some(outcome), None) = (&parsed.outcome, &parsed.agent_id) else {
+            return Ok(false);
+        };
+        let session = parsed
+            .session_id
+            .clone()
+            .unwrap_or_else(|| file_stem(&loaded.path));
+        let task_id = source::task_id(loaded.format.task_prefix(), &session);
+        let werr = |e| Error::write(&loaded.path, e);
+        let task = self.writer.task(&task_id).map_err(werr)?;
+        if task.dir().join("result.json").exists() || !task.dir().join("import.json").exists() {
+            return Ok(false);
+        }
+        let state = read_state(&task)?;
+        if state.pending.is_some() {
+            return Ok(false); // the next import finishes it first
+        }
+        let mut result = outcome.result.clone();
+        if let Value::Object(map) = &mut result {
+            map.insert("metrics".into(), metrics(&state.totals));
+        }
+        task.final_result(&outcome.status, result).map_err(werr)?;
+        Ok(true)
+    }
+
+    /// Leave writing `result.json` (which seals a task: the watcher stops
+    /// watching it) to [`Importer::seal`], unless the source itself says
+    /// the session ended. For following sources that may still grow.
+    pub fn defer_seal(&mut self, defer: bool) {
+        self.defer_seal = defer;
+    }
+
+    /// Reads, detects and parses one file, or says why not.
+    fn load(&mut self, candidate: &Candidate) -> std::result::Result<Loaded, Box<FileReport>> {
         let path = std::path::absolute(&candidate.path).unwrap_or_else(|_| candidate.path.clone());
         let report = FileReport::new(&candidate.path);
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
-            Err(e) => return report.fail(&Error::io(&path, "reading source", e)),
+            Err(e) => {
+                return Err(Box::new(report.fail(&Error::io(
+                    &path,
+                    "reading source",
+                    e,
+                ))))
+            }
         };
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return report.skip("empty file");
+            return Err(Box::new(report.skip("empty file")));
         }
         let detected = detect::detect(&bytes);
         let Some(format) = self.format.or(detected) else {
-            let err = Error::Unrecognized { path: path.clone() };
-            return match candidate.explicit {
-                true => report.fail(&err),
-                false => report.skip("format not recognized"),
+            let err = Error::Unrecognized {
+                path: path.clone(),
+                tried: detect::tried(),
             };
+            return Err(Box::new(match candidate.explicit {
+                true => report.fail(&err),
+                false => report.skip(format!("format not recognized (tried {})", detect::tried())),
+            }));
         };
         let mut report = FileReport {
             format: Some(format),
             ..report
         };
-        let parsed = match format {
-            Format::ClaudeCode => Ok(claude::parse(&path, &bytes)),
-            Format::Codex => Ok(codex::parse(&path, &bytes)),
-            Format::SweAgent => swe_agent::parse(&path, &bytes),
-            Format::OpenHands => openhands::parse(&path, &bytes),
-        };
+        let parsed = parse(format, &path, &bytes);
         let parsed = match parsed {
-            Ok(p) if p.recognized > 0 => p,
+            Ok(p) if p.recognized > 0 && detected.is_none_or(|d| d == format) => p,
             Ok(_) | Err(_) if detected.is_some_and(|d| d != format) => {
                 let err = Error::WrongFormat {
                     path: path.clone(),
                     expected: format.as_str(),
                     detected: detected.map(Format::as_str),
                 };
-                return match candidate.explicit {
+                return Err(Box::new(match candidate.explicit {
                     true => report.fail(&err),
                     false => report.skip(err.to_string()),
-                };
+                }));
             }
             Ok(_) => {
                 let err = Error::WrongFormat {
@@ -244,10 +191,10 @@ impl Importer {
                     expected: format.as_str(),
                     detected: None,
                 };
-                return match candidate.explicit {
+                return Err(Box::new(match candidate.explicit {
                     true => report.fail(&err),
                     false => report.skip(err.to_string()),
-                };
+                }));
             }
             Err(e) => {
                 if let Error::Parse { line, message, .. } = &e {
@@ -256,7 +203,7 @@ impl Importer {
                         message: message.clone(),
                     });
                 }
-                return report.fail(&e);
+                return Err(Box::new(report.fail(&e)));
             }
         };
         report.format_version = parsed.format_version.clone();
@@ -269,10 +216,13 @@ impl Importer {
                 message: message.clone(),
             })
             .collect();
-        match self.write(&path, &bytes, format, &parsed, &mut report) {
-            Ok(()) => report,
-            Err(e) => report.fail(&e),
-        }
+        Ok(Loaded {
+            path,
+            bytes,
+            format,
+            parsed,
+            report,
+        })
     }
 
     fn claude_keys(&mut self) -> &mut HashSet<String> {
@@ -308,13 +258,89 @@ impl Importer {
                 parent_span_id: None,
             });
         let mut state = read_state(&task)?;
+        if let Some(pending) = state.pending.take() {
+            self.recover(&task, state, &pending)?;
+            state = read_state(&task)?;
+        }
         let imported = &bytes[..parsed.consumed.min(bytes.len())];
+        self.apply(&task, state, path, imported, format, parsed, report, None)
+    }
+
+    /// Finishes an import that a crash interrupted (see journal.rs): the
+    /// same source prefix, from the state recorded with the intent.
+    fn recover(&mut self, task: &Task, state: ImportState, pending: &Pending) -> Result<()> {
+        let path = PathBuf::from(&pending.path);
+        let doc = task.dir().join(format!("{IMPORT_DOC}.json"));
+        let bytes = std::fs::read(&path)
+            .map_err(|e| Error::io(&path, "reading the source of an interrupted import", e))?;
+        let n = pending.bytes as usize;
+        let Some(format) = pending
+            .format
+            .filter(|_| n <= bytes.len() && fingerprint(&bytes[..n]) == pending.xxh3)
+        else {
+            return Err(Error::State {
+                path: doc,
+                message: format!(
+                    "an import of {} was interrupted and that source changed since; remove the task folder to import it again",
+                    pending.path
+                ),
+            });
+        };
+        let prefix = &bytes[..n];
+        let parsed = parse(format, &path, prefix)?;
+        tracing::warn!(
+            path = %path.display(),
+            task = task.id().as_str(),
+            "finishing an interrupted import"
+        );
+        let mut report = FileReport::new(&path);
+        self.apply(
+            task,
+            state,
+            &path,
+            prefix,
+            format,
+            &parsed,
+            &mut report,
+            Some(pending),
+        )
+    }
+
+    /// Imports `imported` (the source's complete part) into `task`, whose
+    /// import record is `state`. `resume`: the intent of a crashed run of
+    /// this same import, whose records are skipped.
+    #[allow(clippy::too_many_arguments)] // one call site each; a struct would only rename them
+    fn apply(
+        &mut self,
+        task: &Task,
+        mut state: ImportState,
+        path: &Path,
+        imported: &[u8],
+        format: Format,
+        parsed: &Parsed,
+        report: &mut FileReport,
+        resume: Option<&Pending>,
+    ) -> Result<()> {
+        let werr = |e| Error::write(path, e);
+        let task_id = task.id().as_str().to_owned();
+        // A writer of its own for this run: the writer keeps every stream it
+        // appended to open, and an `-open` stream this run deletes must not
+        // be written through a handle an earlier run opened (its records
+        // would go to the deleted file). Dropping it closes those handles.
+        let writer =
+            Writer::open(self.writer.root(), self.writer.options().clone()).map_err(werr)?;
+        let task = &writer
+            .task(&task_id)
+            .map_err(werr)?
+            .with_trace(task.trace().clone());
+        let session = parsed.session_id.clone().unwrap_or_else(|| file_stem(path));
         let path_text = path.display().to_string();
-        let (index, from) = match state.find(&path_text, imported, format.is_document()) {
+        let (index, from) = match state.find(&path_text, imported, parsed.document) {
             Match::Same(i) => {
                 let from = state.sources[i].units as usize;
                 report.parse_errors.retain(|p| p.line > from);
-                *report = report.clone().skip("already imported, unchanged");
+                report.action = Action::Unchanged;
+                report.reason = Some("already imported, unchanged".into());
                 return Ok(());
             }
             Match::Rewritten(_) => {
@@ -333,41 +359,98 @@ impl Importer {
                 None => SOURCE_NAME.to_owned(),
             }),
         };
+        let open_name = open_stream(&name);
+        let retracting = state.open.values().any(|c| c.source == name);
+        if resume.is_none() {
+            // The intent, before anything is appended (journal.rs).
+            let mut streams = std::collections::BTreeMap::new();
+            if !parsed.document {
+                streams.insert(name.clone(), journal::stream_len(task.dir(), &name));
+            }
+            streams.insert(
+                EVENTS_STREAM.to_owned(),
+                journal::stream_len(task.dir(), EVENTS_STREAM),
+            );
+            let open_len = match retracting {
+                true => 0, // deleted before anything is appended to it
+                false => journal::stream_len(task.dir(), &open_name),
+            };
+            streams.insert(open_name.clone(), open_len);
+            let mut intent = state.clone();
+            intent.pending = Some(Pending {
+                path: path_text.clone(),
+                format: Some(format),
+                bytes: imported.len() as u64,
+                xxh3: fingerprint(imported),
+                streams,
+            });
+            task.put(IMPORT_DOC, &intent).map_err(werr)?;
+        }
         let mut written = Totals::default();
-        if format.is_document() {
+        let retracted = self.retract_open(task, &name, &mut state, format)?;
+        let mut out = Appender::new(self.abort_after, self.appended);
+        if let Some(p) = resume {
+            out.resume(task.dir(), p).map_err(|e| {
+                Error::io(task.dir(), "reading streams of an interrupted import", e)
+            })?;
+        }
+        if parsed.document {
             task.put_json(&name, imported, Durability::Default)
                 .map_err(werr)?;
         } else {
             for line in parsed.lines.iter().filter(|l| l.number > from) {
-                append_verbatim(&task, &name, line).map_err(werr)?;
+                out.append(&name, || append_verbatim(task, &name, line))
+                    .map_err(werr)?;
                 written.source_records += 1;
             }
         }
-        let file_name = format!(
-            "{name}.{}",
-            if format.is_document() {
-                "json"
-            } else {
-                "jsonl"
-            }
-        );
+        let file_name = format!("{name}.{}", if parsed.document { "json" } else { "jsonl" });
         let origin = Origin {
             source: &file_name,
             task: &task_id,
         };
-        for norm in parsed.events.iter().filter(|n| n.line > from) {
+        for norm in &parsed.events {
+            // Keyed events are matched by key, not by line: an open call
+            // taken back above comes from a line imported before, and a
+            // document element imported before can gain parts (a tool
+            // call's end, a re-written message). Unkeyed events of lines
+            // already imported were written then.
+            let keyed_call = matches!(norm.body, Body::LlmCall(_)) && norm.key.is_some();
+            if norm.key.is_none() && norm.line <= from {
+                continue;
+            }
             if let Some(key) = &norm.key {
-                if !state.seen.insert(key.clone()) {
+                if state.seen.contains(key) || (keyed_call && state.open.contains_key(key)) {
                     continue;
                 }
                 if format == Format::ClaudeCode
-                    && key.starts_with("llm:")
+                    && keyed_call
                     && !self.claude_keys().insert(key.clone())
                 {
                     continue; // imported with another session (a resumed one)
                 }
             }
-            emit::write(&task, norm, &origin).map_err(werr)?;
+            let stream = match (&norm.body, &norm.key) {
+                (Body::LlmCall(call), Some(key)) if norm.open => {
+                    state.open.insert(
+                        key.clone(),
+                        OpenCall {
+                            source: name.clone(),
+                            usage: call.usage,
+                            cost_usd: call.cost_usd.unwrap_or(0.0),
+                        },
+                    );
+                    open_name.as_str()
+                }
+                (_, key) => {
+                    if let Some(key) = key {
+                        state.seen.insert(key.clone());
+                    }
+                    EVENTS_STREAM
+                }
+            };
+            out.append(stream, || emit::write_to(task, stream, norm, &origin))
+                .map_err(werr)?;
             written.events += 1;
             if let Body::LlmCall(call) = &norm.body {
                 written.count_llm(&call.usage, call.cost_usd);
@@ -376,16 +459,27 @@ impl Importer {
         let before = index.and_then(|i| state.sources[i].aggregate);
         let aggregate = match &parsed.aggregate {
             Some(agg) => Some(
-                write_aggregate(&task, agg, before, parsed.units, &origin, &mut written)
-                    .map_err(werr)?,
+                write_aggregate(
+                    task,
+                    agg,
+                    before,
+                    parsed.units,
+                    &origin,
+                    &mut written,
+                    &mut out,
+                )
+                .map_err(werr)?,
             ),
             None => None,
         };
         let now = now_rfc3339();
         let first_ts = parsed.events.iter().find_map(|n| n.ts.clone());
-        update_task_doc(&task, format, &session, &path_text, first_ts, parsed).map_err(werr)?;
+        self.appended = out.written();
+        update_task_doc(task, format, &session, &path_text, first_ts, parsed).map_err(werr)?;
+        state.totals = state.totals.minus(&retracted);
         state.totals.add(&written);
-        if written.events > 0 && parsed.agent_id.is_none() {
+        let seal = !self.defer_seal || parsed.ended;
+        if written.events > 0 && parsed.agent_id.is_none() && seal {
             if let Some(outcome) = &parsed.outcome {
                 let mut result = outcome.result.clone();
                 if let Value::Object(map) = &mut result {
@@ -396,12 +490,7 @@ impl Importer {
         }
         let entry = SourceEntry {
             path: path_text,
-            kind: if format.is_document() {
-                "document"
-            } else {
-                "jsonl"
-            }
-            .into(),
+            kind: if parsed.document { "document" } else { "jsonl" }.into(),
             name,
             format: Some(format),
             format_version: parsed.format_version.clone(),
@@ -434,8 +523,62 @@ impl Importer {
         } else {
             Action::Imported
         };
-        report.written = written;
+        report.written = written.minus(&retracted);
         Ok(())
+    }
+
+    /// Deletes the `-open` stream of source `name` and forgets its calls,
+    /// so they are written again from the grown source. Returns what the
+    /// deleted records had counted.
+    fn retract_open(
+        &mut self,
+        task: &Task,
+        name: &str,
+        state: &mut ImportState,
+        format: Format,
+    ) -> Result<Totals> {
+        let mine: Vec<String> = state
+            .open
+            .iter()
+            .filter(|(_, c)| c.source == name)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut retracted = Totals::default();
+        if mine.is_empty() {
+            return Ok(retracted);
+        }
+        let stream = task.dir().join(format!("{}.jsonl", open_stream(name)));
+        match std::fs::remove_file(&stream) {
+            Ok(()) => {}
+            // Already gone: a run that crashed after deleting it.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(stream, "replacing open model calls", e)),
+        }
+        for key in mine {
+            if let Some(call) = state.open.remove(&key) {
+                retracted.events += 1;
+                retracted.count_llm(&call.usage, Some(call.cost_usd));
+            }
+            if format == Format::ClaudeCode {
+                self.claude_keys().remove(&key);
+            }
+        }
+        Ok(retracted)
+    }
+}
+
+/// Runs the parser of `format`.
+fn parse(format: Format, path: &Path, bytes: &[u8]) -> Result<Parsed> {
+    match format {
+        Format::ClaudeCode => Ok(claude::parse(path, bytes)),
+        Format::Codex => Ok(codex::parse(path, bytes)),
+        Format::SweAgent => swe_agent::parse(path, bytes),
+        Format::OpenHands => openhands::parse(path, bytes),
+        Format::GeminiCli => gemini::parse(path, bytes),
+        Format::OpenCode => opencode::parse(path, bytes),
+        Format::Cline => cline::parse(path, bytes),
+        Format::CopilotCli => Ok(copilot::parse(path, bytes)),
+        Format::MiniSweAgent => mini_swe::parse(path, bytes),
     }
 }
 
@@ -486,6 +629,7 @@ fn write_aggregate(
     units: usize,
     origin: &Origin<'_>,
     written: &mut Totals,
+    out: &mut Appender,
 ) -> tasklog_writer::Result<Aggregate> {
     let before = before.unwrap_or_default();
     let api_calls = agg
@@ -513,9 +657,10 @@ fn write_aggregate(
         line: units,
         ts: None,
         key: None,
+        open: false,
         body: Body::LlmCall(delta.clone()),
     };
-    emit::write(task, &norm, origin)?;
+    out.append(EVENTS_STREAM, || emit::write(task, &norm, origin))?;
     written.events += 1;
     written.count_llm(&delta.usage, delta.cost_usd);
     Ok(now)
@@ -572,7 +717,10 @@ fn load_claude_keys(root: &Path) -> HashSet<String> {
             continue;
         };
         match serde_json::from_slice::<ImportState>(&bytes) {
-            Ok(state) => keys.extend(state.seen.into_iter().filter(|k| k.starts_with("llm:"))),
+            Ok(state) => {
+                keys.extend(state.seen.into_iter().filter(|k| k.starts_with("llm:")));
+                keys.extend(state.open.into_keys());
+            }
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "unreadable import record")
             }

@@ -1,6 +1,7 @@
 //! Import real agent logs into tasklog task folders: Claude Code
-//! transcripts, Codex rollouts, SWE-agent trajectories and OpenHands event
-//! streams.
+//! transcripts, Codex rollouts, SWE-agent and mini-SWE-agent trajectories,
+//! OpenHands event streams, Gemini CLI recordings, OpenCode exports, Cline
+//! (and Roo Code) conversation histories and Copilot CLI event logs.
 //!
 //! Each source session becomes one task folder, written only through
 //! [`tasklog_writer`]: the source kept verbatim (a `source.jsonl` stream,
@@ -10,7 +11,9 @@
 //! durations, `llm.call` with OpenTelemetry usage and the raw usage,
 //! reasoning, decisions) and, when the session ended, `result.json`.
 //! Importing the same source again writes nothing; a source that grew
-//! gets only its new part. docs/IMPORT.md has the mapping of every format.
+//! gets only its new part; an import killed at any instant is finished,
+//! exactly once, by the next run (`journal`); [`follow`] keeps importing
+//! sources as they grow. docs/IMPORT.md has the mapping of every format.
 //!
 //! ```
 //! use tasklog_import::{discover, Format, Importer, Action};
@@ -32,23 +35,36 @@
 //! assert_eq!((report.written.llm_calls, report.written.input_tokens), (1, 10));
 //!
 //! // The same source again: nothing is written.
-//! assert_eq!(importer.import_file(&files[0]).action, Action::Skipped);
+//! assert_eq!(importer.import_file(&files[0]).action, Action::Unchanged);
 //! ```
 
 mod claude;
+mod cline;
 mod codex;
+mod copilot;
 mod detect;
+mod discover;
 mod emit;
 mod error;
+mod follow;
+mod gemini;
 mod import;
+mod journal;
+mod mini_swe;
 mod model;
+mod opencode;
 mod openhands;
+mod report;
 mod source;
 mod state;
 mod swe_agent;
 
-pub use detect::detect;
+pub use detect::{detect, tried};
+pub use discover::{discover, Candidate};
 pub use error::{Error, Result};
-pub use import::{discover, Action, Candidate, FileReport, Importer, LineProblem, SOURCE_NAME};
+pub use follow::{follow, FollowOptions, Wake};
+pub use import::{Importer, SOURCE_NAME};
+pub use journal::Pending;
 pub use model::{Format, Usage};
-pub use state::{Aggregate, ImportState, SourceEntry, Totals, IMPORT_DOC};
+pub use report::{Action, FileReport, LineProblem};
+pub use state::{Aggregate, ImportState, OpenCall, SourceEntry, Totals, IMPORT_DOC};

@@ -26,15 +26,32 @@ pub enum Format {
     /// OpenHands event streams (a JSON array of events).
     #[serde(rename = "openhands")]
     OpenHands,
+    /// Gemini CLI chat recordings (JSONL, messages re-written by id) and
+    /// the older JSON chat documents.
+    GeminiCli,
+    /// `opencode export` documents.
+    #[serde(rename = "opencode")]
+    OpenCode,
+    /// Cline (and Roo Code) `api_conversation_history.json`.
+    Cline,
+    /// GitHub Copilot CLI `events.jsonl`.
+    CopilotCli,
+    /// mini-SWE-agent trajectories (`*.traj.json`).
+    MiniSweAgent,
 }
 
 impl Format {
     /// Every format, in detection order.
-    pub const ALL: [Format; 4] = [
+    pub const ALL: [Format; 9] = [
         Format::ClaudeCode,
         Format::Codex,
         Format::SweAgent,
         Format::OpenHands,
+        Format::GeminiCli,
+        Format::OpenCode,
+        Format::Cline,
+        Format::CopilotCli,
+        Format::MiniSweAgent,
     ];
 
     /// The name used on the command line and in `import.json`.
@@ -44,6 +61,11 @@ impl Format {
             Format::Codex => "codex",
             Format::SweAgent => "swe-agent",
             Format::OpenHands => "openhands",
+            Format::GeminiCli => "gemini-cli",
+            Format::OpenCode => "opencode",
+            Format::Cline => "cline",
+            Format::CopilotCli => "copilot-cli",
+            Format::MiniSweAgent => "mini-swe-agent",
         }
     }
 
@@ -54,12 +76,12 @@ impl Format {
             Format::Codex => "codex",
             Format::SweAgent => "swe",
             Format::OpenHands => "openhands",
+            Format::GeminiCli => "gemini",
+            Format::OpenCode => "opencode",
+            Format::Cline => "cline",
+            Format::CopilotCli => "copilot",
+            Format::MiniSweAgent => "mini-swe",
         }
-    }
-
-    /// Whether the source is one JSON document rather than JSON Lines.
-    pub fn is_document(self) -> bool {
-        matches!(self, Format::SweAgent | Format::OpenHands)
     }
 }
 
@@ -84,12 +106,15 @@ impl std::fmt::Display for Format {
 pub struct Usage {
     /// All input tokens, cache reads and cache writes included.
     pub input: u64,
-    /// Output tokens (reasoning tokens included where the provider counts them so).
+    /// Billed output tokens, reasoning tokens included.
     pub output: u64,
     /// Input tokens served from the prompt cache.
     pub cache_read: u64,
     /// Input tokens written to the prompt cache.
     pub cache_creation: u64,
+    /// Reasoning (thinking) tokens, already counted in `output`.
+    #[serde(default)]
+    pub reasoning: u64,
 }
 
 impl Usage {
@@ -99,6 +124,19 @@ impl Usage {
         self.output += other.output;
         self.cache_read += other.cache_read;
         self.cache_creation += other.cache_creation;
+        self.reasoning += other.reasoning;
+    }
+
+    /// The larger of each count: the final snapshot of a usage that
+    /// streams (Claude Code repeats a growing `usage` on every line).
+    pub fn max(&self, other: &Usage) -> Usage {
+        Usage {
+            input: self.input.max(other.input),
+            output: self.output.max(other.output),
+            cache_read: self.cache_read.max(other.cache_read),
+            cache_creation: self.cache_creation.max(other.cache_creation),
+            reasoning: self.reasoning.max(other.reasoning),
+        }
     }
 
     /// `self - other`, clamped at zero (for aggregates that grew).
@@ -108,6 +146,7 @@ impl Usage {
             output: self.output.saturating_sub(other.output),
             cache_read: self.cache_read.saturating_sub(other.cache_read),
             cache_creation: self.cache_creation.saturating_sub(other.cache_creation),
+            reasoning: self.reasoning.saturating_sub(other.reasoning),
         }
     }
 }
@@ -122,6 +161,10 @@ pub(crate) struct Norm {
     /// A key that identifies this event across files and runs; an event
     /// whose key was already imported into the task is skipped.
     pub key: Option<String>,
+    /// A model call that may still grow: the last call of its thread in
+    /// the part read so far. It is written to the source's `-open` stream
+    /// and written again, final, when the source grows (see import.rs).
+    pub open: bool,
     pub body: Body,
 }
 
@@ -204,6 +247,12 @@ pub(crate) struct Parsed {
     pub agent_id: Option<String>,
     /// The writing tool's version (Claude Code `version`, Codex `cli_version`).
     pub format_version: Option<String>,
+    /// A single-document source (kept as `source.json`, re-read whole)
+    /// rather than JSON Lines.
+    pub document: bool,
+    /// The source says the session ended (an end marker), so following it
+    /// may seal the task at once.
+    pub ended: bool,
     /// JSON Lines sources: every complete line; documents: empty.
     pub lines: Vec<SourceLine>,
     /// Bytes of the source that form complete lines (JSON Lines) or the whole document.
@@ -223,4 +272,17 @@ pub(crate) struct Parsed {
     pub recognized: usize,
     /// Lines that do not parse: (line, message).
     pub parse_errors: Vec<(usize, String)>,
+}
+
+impl Norm {
+    /// An event of source line (or element) `line`, unkeyed.
+    pub(crate) fn new(line: usize, ts: Option<String>, body: Body) -> Norm {
+        Norm {
+            line,
+            ts,
+            key: None,
+            open: false,
+            body,
+        }
+    }
 }

@@ -27,6 +27,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
     let doc = parse_document(path, bytes)?;
     let mut parsed = Parsed {
         consumed: bytes.len(),
+        document: true,
         session_id: Some(file_stem(path)),
         ..Parsed::default()
     };
@@ -46,6 +47,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
         if let Some(action) = str_at(ev, &["action"]) {
             parsed.recognized += 1;
             action_event(ev, action, &mut out, &mut parsed.outcome);
+            parsed.ended |= action == "finish";
             if let Some(id) = id {
                 let name = tool_name(ev, action);
                 actions.insert(id, (name, ts_raw.map(str::to_owned)));
@@ -71,6 +73,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
                 line,
                 ts: ts.clone(),
                 key: if is_llm { key.clone() } else { None },
+                open: false,
                 body,
             });
         }
@@ -194,6 +197,8 @@ fn llm_call(ev: &Value) -> Option<(String, LlmUse)> {
                 output: u64_at(usage, &["completion_tokens"]).unwrap_or(0),
                 cache_read,
                 cache_creation: u64_at(usage, &["cache_creation_input_tokens"]).unwrap_or(0),
+                reasoning: u64_at(usage, &["completion_tokens_details", "reasoning_tokens"])
+                    .unwrap_or(0),
             },
             cache_known: true,
             cost_usd: None,

@@ -18,6 +18,9 @@ pub(crate) struct Split {
     pub units: usize,
     /// An incomplete last line that does not parse: (line, message).
     pub tail_error: Option<(usize, String)>,
+    /// The parsed object of each line of `lines` that is one, by line
+    /// number (parsed once here; the format parsers read these).
+    pub values: Vec<(usize, Value)>,
 }
 
 /// Splits a JSON Lines source into complete lines.
@@ -27,6 +30,7 @@ pub(crate) struct Split {
 /// it is reported but not consumed, so a later import picks it up whole.
 pub(crate) fn split_lines(bytes: &[u8]) -> Split {
     let mut lines = Vec::new();
+    let mut values = Vec::new();
     let mut start = 0usize;
     let mut number = 0usize;
     let mut consumed = 0usize;
@@ -39,7 +43,10 @@ pub(crate) fn split_lines(bytes: &[u8]) -> Split {
         let raw = &bytes[start..end];
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         let text = String::from_utf8_lossy(raw).into_owned();
-        let error = check_line(raw);
+        let (value, error) = match check_line(raw) {
+            Ok(v) => (Some(v), None),
+            Err(e) => (None, Some(e)),
+        };
         if !complete && error.is_some() {
             let why = error.unwrap_or_default();
             return Split {
@@ -47,12 +54,16 @@ pub(crate) fn split_lines(bytes: &[u8]) -> Split {
                 consumed,
                 units: number - 1,
                 tail_error: Some((number, format!("incomplete last line: {why}"))),
+                values,
             };
         }
         consumed = if complete { end + 1 } else { end };
         start = consumed;
         if text.trim().is_empty() {
             continue; // blank lines carry nothing; they still count for line numbers
+        }
+        if let Some(v) = value {
+            values.push((number, v));
         }
         lines.push(SourceLine {
             number,
@@ -65,19 +76,20 @@ pub(crate) fn split_lines(bytes: &[u8]) -> Split {
         consumed,
         units: number,
         tail_error: None,
+        values,
     }
 }
 
-/// `None` when `raw` is one JSON object, else why not.
-fn check_line(raw: &[u8]) -> Option<String> {
+/// The object `raw` holds, or why it is not one JSON object.
+fn check_line(raw: &[u8]) -> Result<Value, String> {
     let text = match std::str::from_utf8(raw) {
         Ok(t) => t,
-        Err(e) => return Some(format!("invalid UTF-8 at byte {}", e.valid_up_to())),
+        Err(e) => return Err(format!("invalid UTF-8 at byte {}", e.valid_up_to())),
     };
     match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(_)) => None,
-        Ok(_) => Some("JSON value is not an object".into()),
-        Err(e) => Some(format!("invalid JSON: {e}")),
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err("JSON value is not an object".into()),
+        Err(e) => Err(format!("invalid JSON: {e}")),
     }
 }
 
@@ -91,20 +103,14 @@ pub(crate) fn parse_jsonl(bytes: &[u8]) -> (Parsed, Vec<(usize, Value)>) {
         units: split.units,
         ..Parsed::default()
     };
-    let mut values = Vec::with_capacity(split.lines.len());
     for line in &split.lines {
-        match &line.error {
-            Some(e) => parsed.parse_errors.push((line.number, e.clone())),
-            None => {
-                if let Ok(v) = serde_json::from_str(&line.text) {
-                    values.push((line.number, v));
-                }
-            }
+        if let Some(e) = &line.error {
+            parsed.parse_errors.push((line.number, e.clone()));
         }
     }
     parsed.parse_errors.extend(split.tail_error);
     parsed.lines = split.lines;
-    (parsed, values)
+    (parsed, split.values)
 }
 
 /// A source timestamp as tasklog's `ts` (`YYYY-MM-DDTHH:MM:SS.ffffffZ`).
@@ -125,6 +131,28 @@ fn to_system_time(value: &str) -> Option<SystemTime> {
     } else {
         humantime::parse_rfc3339_weak(&v).ok()
     }
+}
+
+/// A time given as milliseconds since the epoch (OpenCode) as tasklog's `ts`.
+pub(crate) fn ts_from_ms(ms: &Value) -> Option<String> {
+    let ms = ms.as_u64()?;
+    let t = UNIX_EPOCH.checked_add(std::time::Duration::from_millis(ms))?;
+    Some(tasklog_format::rfc3339_at(t))
+}
+
+/// The text of content blocks (`[{text}]`, `[{type:text,text}]` or a
+/// string), joined by newlines; `None` when there is none.
+pub(crate) fn text_of(content: &Value) -> Option<String> {
+    let text = match content {
+        Value::String(s) => s.clone(),
+        Value::Array(blocks) => blocks
+            .iter()
+            .filter_map(|b| b.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => return None,
+    };
+    (!text.trim().is_empty()).then_some(text)
 }
 
 /// Milliseconds since the epoch of a source timestamp.

@@ -37,6 +37,26 @@ pub struct ImportState {
     /// Keys of events already imported (model calls as
     /// `llm:<message id>:<request id>`, Claude Code lines as `uuid:<uuid>#<n>`).
     pub seen: BTreeSet<String>,
+    /// Model calls that may still grow, by key: written to their source's
+    /// `-open` stream, which the next import of that source replaces.
+    pub open: BTreeMap<String, OpenCall>,
+    /// An import begun and not recorded as done (journal.rs); the next run
+    /// finishes it before anything else.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending: Option<crate::journal::Pending>,
+}
+
+/// A model call written to an `-open` stream.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OpenCall {
+    /// The source entry (`name`) whose `-open` stream holds the call.
+    pub source: String,
+    /// What the record counted, to take back out of `totals` when the
+    /// stream is replaced.
+    pub usage: Usage,
+    /// Its cost, for the same reason.
+    pub cost_usd: f64,
 }
 
 /// One imported source file.
@@ -116,6 +136,25 @@ impl Totals {
         self.cache_read_tokens += other.cache_read_tokens;
         self.cache_creation_tokens += other.cache_creation_tokens;
         self.cost_usd += other.cost_usd;
+    }
+
+    /// `self - other`, clamped at zero: the net effect of a run that
+    /// replaced records (open model calls) as well as adding some.
+    pub fn minus(&self, other: &Totals) -> Totals {
+        Totals {
+            source_records: self.source_records.saturating_sub(other.source_records),
+            events: self.events.saturating_sub(other.events),
+            llm_calls: self.llm_calls.saturating_sub(other.llm_calls),
+            input_tokens: self.input_tokens.saturating_sub(other.input_tokens),
+            output_tokens: self.output_tokens.saturating_sub(other.output_tokens),
+            cache_read_tokens: self
+                .cache_read_tokens
+                .saturating_sub(other.cache_read_tokens),
+            cache_creation_tokens: self
+                .cache_creation_tokens
+                .saturating_sub(other.cache_creation_tokens),
+            cost_usd: self.cost_usd - other.cost_usd,
+        }
     }
 
     pub(crate) fn count_llm(&mut self, usage: &Usage, cost: Option<f64>) {

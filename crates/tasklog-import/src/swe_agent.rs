@@ -26,6 +26,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
     let doc = parse_document(path, bytes)?;
     let mut parsed = Parsed {
         consumed: bytes.len(),
+        document: true,
         ..Parsed::default()
     };
     let Some(steps) = doc.get("trajectory").and_then(Value::as_array) else {
@@ -64,6 +65,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
             line: assistants.max(1),
             ts: None,
             key: None,
+            open: false,
             body: Body::Message {
                 role,
                 content: message.get("content").cloned().unwrap_or(Value::Null),
@@ -110,6 +112,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
             line: k,
             ts: None,
             key: None,
+            open: false,
             body,
         }));
     }
@@ -135,6 +138,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
         });
     }
     if let Some(exit) = str_at(&info, &["exit_status"]) {
+        parsed.ended = true;
         let status = if exit.starts_with("submitted") {
             "completed"
         } else {

@@ -88,11 +88,13 @@ pub enum Command {
     Status(crate::cmd::status::StatusArgs),
     /// Run read-only SQL against the index (exit 1 when no rows).
     Query(crate::cmd::query::QueryArgs),
-    /// Import Claude Code, Codex, SWE-agent or OpenHands logs as task folders.
+    /// Import other agents' logs (Claude Code, Codex, Gemini CLI, Copilot CLI,
+    /// OpenCode, Cline, SWE-agent, mini-SWE-agent, OpenHands) as task folders.
     ///
     /// Each source session becomes one task: the source kept verbatim, import.json
     /// (provenance), normalized events and the final result. Importing again writes
-    /// only what is new. Exit 0 imported, 1 nothing new, 2 a file failed.
+    /// only what is new; --follow keeps importing as sources grow. Exit 0 success
+    /// (sources already current included), 2 a file failed.
     Import(crate::cmd::import::ImportArgs),
     /// List tasks with status, times, model calls, tokens and cost (exit 1 when none).
     Tasks(crate::cmd::tasks::TasksArgs),

@@ -1,16 +1,22 @@
-//! `tasklog import FORMAT PATH...`: brings Claude Code, Codex, SWE-agent
-//! and OpenHands logs into task folders. The work is done by the
+//! `tasklog import FORMAT PATH...`: brings other agents' logs (Claude Code,
+//! Codex, SWE-agent, mini-SWE-agent, OpenHands, Gemini CLI, OpenCode,
+//! Cline, Copilot CLI) into task folders. The work is done by the
 //! `tasklog-import` crate; this module walks the paths, shows progress on a
 //! terminal, prints the summary and maps it to the exit code contract:
-//! 0 something was imported, 1 nothing new (everything already imported,
-//! empty or skipped), 2 a file failed (the others are still imported).
+//! 0 success (sources imported, appended, or already current: the summary
+//! says which), 2 a file failed (the others are still imported). Exit 1
+//! ("nothing found") is for questions such as `query`; an import that had
+//! nothing new to do did its job, so `tasklog import ... && tasklog index`
+//! works from cron.
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
-use tasklog_import::{discover, Action, FileReport, Format as SourceFormat, Importer, Totals};
+use tasklog_import::{
+    discover, Action, FileReport, FollowOptions, Format as SourceFormat, Importer, Totals, Wake,
+};
 use tasklog_writer::Writer;
 
 use crate::cli::Format;
@@ -29,13 +35,23 @@ pub enum ImportFormat {
     SweAgent,
     /// OpenHands event streams (JSON array of events).
     Openhands,
+    /// Gemini CLI chat recordings (JSONL) and chat documents (JSON).
+    GeminiCli,
+    /// OpenCode session exports (`opencode export`).
+    Opencode,
+    /// Cline / Roo Code api_conversation_history.json.
+    Cline,
+    /// GitHub Copilot CLI events.jsonl.
+    CopilotCli,
+    /// mini-SWE-agent trajectories (.traj.json).
+    MiniSweAgent,
     /// Detect the format of each file from its content.
     Auto,
 }
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// Source format: claude-code, codex, swe-agent, openhands, or auto.
+    /// Source format (see `--help` for the list), or auto.
     #[arg(value_enum, value_name = "FORMAT")]
     pub source_format: ImportFormat,
     /// Files or folders; folders are walked for .jsonl, .json and .traj files.
@@ -45,6 +61,17 @@ pub struct ImportArgs {
     /// `json` prints one document with totals and every file's report.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+    /// Keep running: import new session files and appended lines as they
+    /// appear, until SIGINT or SIGTERM; one JSON line per import on stdout.
+    #[arg(long)]
+    pub follow: bool,
+    /// With --follow: seconds a source must stay unchanged before its task
+    /// is sealed (result.json), unless the source has an end marker.
+    #[arg(long, default_value_t = 600, value_name = "SECS", requires = "follow")]
+    pub seal_after: u64,
+    /// With --follow: milliseconds between two looks at the paths.
+    #[arg(long, default_value_t = 500, value_name = "MS", requires = "follow")]
+    pub poll_ms: u64,
 }
 
 pub fn run(config: &Config, args: ImportArgs) -> Result<Outcome> {
@@ -53,11 +80,19 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<Outcome> {
         ImportFormat::Codex => Some(SourceFormat::Codex),
         ImportFormat::SweAgent => Some(SourceFormat::SweAgent),
         ImportFormat::Openhands => Some(SourceFormat::OpenHands),
+        ImportFormat::GeminiCli => Some(SourceFormat::GeminiCli),
+        ImportFormat::Opencode => Some(SourceFormat::OpenCode),
+        ImportFormat::Cline => Some(SourceFormat::Cline),
+        ImportFormat::CopilotCli => Some(SourceFormat::CopilotCli),
+        ImportFormat::MiniSweAgent => Some(SourceFormat::MiniSweAgent),
         ImportFormat::Auto => None,
     };
     let candidates = discover(&args.paths)?;
     let writer = Writer::open(&config.root, config.writer.clone())?;
     let mut importer = Importer::new(writer, format);
+    if args.follow {
+        return follow(&mut importer, &args);
+    }
     let progress = crate::progress::bar(candidates.len() as u64, crate::progress::ITEMS);
     let mut reports = Vec::with_capacity(candidates.len());
     for candidate in &candidates {
@@ -82,14 +117,67 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<Outcome> {
     if failed > 0 {
         anyhow::bail!("{failed} of {} file(s) failed to import", reports.len());
     }
-    let imported = reports
+    let unchanged = reports
         .iter()
-        .any(|r| matches!(r.action, Action::Imported | Action::Appended));
-    Ok(if imported {
-        Outcome::Success
-    } else {
-        Outcome::NothingFound
-    })
+        .filter(|r| r.action == Action::Unchanged)
+        .count();
+    if unchanged > 0 {
+        tracing::info!(
+            "{unchanged} of {} file(s) already imported and unchanged",
+            reports.len()
+        );
+    }
+    Ok(Outcome::Success)
+}
+
+/// `--follow`: imports until SIGINT or SIGTERM, one JSON line per import.
+fn follow(importer: &mut Importer, args: &ImportArgs) -> Result<Outcome> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Signals arrive on a small runtime of their own; the follower itself
+    // is synchronous and looks at the channel between two files.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let signals = runtime.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        )
+    });
+    let (Ok(mut term), Ok(mut int)) = signals else {
+        anyhow::bail!("cannot install signal handlers for --follow");
+    };
+    std::thread::spawn(move || {
+        runtime.block_on(async {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: stopping after the current file"),
+                _ = int.recv() => tracing::info!("SIGINT: stopping after the current file"),
+            }
+        });
+        let _ = tx.send(Wake::Shutdown);
+    });
+    let options = FollowOptions {
+        poll: std::time::Duration::from_millis(args.poll_ms.max(10)),
+        seal_after: std::time::Duration::from_secs(args.seal_after),
+    };
+    let mut stdout = std::io::stdout().lock();
+    let mut failed = 0u64;
+    tasklog_import::follow(importer, &args.paths, options, &rx, |report| {
+        diagnose(report);
+        failed += u64::from(report.action == Action::Failed);
+        if report.action != Action::Unchanged {
+            if let Ok(line) = serde_json::to_string(report) {
+                use std::io::Write;
+                // stdout is data; a closed pipe is not worth stopping for.
+                let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+            }
+        }
+    })?;
+    if failed > 0 {
+        tracing::warn!("{failed} import(s) failed while following");
+    }
+    Ok(Outcome::Success)
 }
 
 /// Failures and unparseable lines go to stderr as they happen.
@@ -111,7 +199,8 @@ fn diagnose(report: &FileReport) {
 fn print(reports: &[FileReport], format: Format) -> std::io::Result<()> {
     if format == Format::Json {
         let mut totals = Totals::default();
-        let mut counts = json!({"imported": 0, "appended": 0, "skipped": 0, "failed": 0});
+        let mut counts =
+            json!({"imported": 0, "appended": 0, "unchanged": 0, "skipped": 0, "failed": 0});
         for r in reports {
             totals.add(&r.written);
             let key = serde_json::to_value(r.action)

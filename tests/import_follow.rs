@@ -1,0 +1,173 @@
+//! `tasklog import --follow`: new session files and appended lines are
+//! imported as they appear (and reach the index within 2 s with `tasklog
+//! watch` running), a followed session is sealed only once it is quiet, and
+//! a follower killed with `kill -9` at random instants and started again
+//! leaves the same index as one import of the final transcript.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod import_support;
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use import_support::{import, index_view, transcript};
+use support::{kill9, terminate, wait_for, Env};
+
+const SESSION: &str = "88888888-8888-4888-8888-888888888888";
+const TASK: &str = "claude-88888888-8888-4888-8888-888888888888";
+
+fn spawn_follower(env: &Env, dir: &Path, seal_after: &str) -> Child {
+    env.cmd()
+        .args([
+            "import",
+            "--follow",
+            "claude-code",
+            dir.to_str().unwrap(),
+            "--poll-ms",
+            "50",
+            "--seal-after",
+            seal_after,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The first `n` lines of the synthetic transcript, written whole.
+fn write_first(path: &Path, lines: &[&str], n: usize) {
+    std::fs::write(path, lines[..n].join("\n") + "\n").unwrap();
+}
+
+/// `totals.llm_calls` of the task's import.json (-1 when not there yet).
+fn imported_calls(env: &Env) -> i64 {
+    std::fs::read(env.task_dir(TASK).join("import.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["totals"]["llm_calls"].as_i64())
+        .unwrap_or(-1)
+}
+
+#[test]
+fn a_followed_session_is_imported_as_it_grows_and_sealed_when_quiet() {
+    let env = Env::new();
+    let dir = env.dir.path().join("projects/p");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut follower = spawn_follower(&env, &dir, "2");
+    let full = transcript(20);
+    let lines: Vec<&str> = full.lines().collect();
+    let live = dir.join(format!("{SESSION}.jsonl"));
+    // A new session file appears (5 turns of 4 lines)...
+    write_first(&live, &lines, 20);
+    wait_for("the new file", Duration::from_secs(10), || {
+        imported_calls(&env) == 5
+    });
+    // ... and is not sealed while it may still grow.
+    assert!(!env.task_dir(TASK).join("result.json").exists());
+    // It grows: only the new lines are added.
+    write_first(&live, &lines, 80);
+    wait_for("the appended lines", Duration::from_secs(10), || {
+        imported_calls(&env) == 20
+    });
+    // Quiet for 2 s: sealed.
+    wait_for("the seal", Duration::from_secs(15), || {
+        env.task_dir(TASK).join("result.json").exists()
+    });
+    let status = terminate(&mut follower);
+    assert_eq!(status.code(), Some(0), "SIGTERM is a clean stop");
+    env.ok(&["index"]);
+    assert_eq!(
+        env.count(&format!(
+            "SELECT count(*) FROM records WHERE task_id = '{TASK}' AND stream = 'source'"
+        )),
+        80
+    );
+}
+
+#[test]
+fn with_watch_running_new_lines_reach_the_index_within_2_s() {
+    let env = Env::new();
+    let dir = env.dir.path().join("projects/p");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut watch = env.spawn_watch();
+    let mut follower = spawn_follower(&env, &dir, "600");
+    let full = transcript(30);
+    let lines: Vec<&str> = full.lines().collect();
+    let live = dir.join(format!("{SESSION}.jsonl"));
+    let calls = || {
+        env.count(&format!(
+            "SELECT count(*) FROM records WHERE task_id = '{TASK}' AND event = 'llm.call'"
+        ))
+    };
+    let mut slowest = Duration::ZERO;
+    for turns in [3, 10, 30] {
+        write_first(&live, &lines, turns * 4);
+        let written = Instant::now();
+        wait_for("the calls in the index", Duration::from_secs(10), || {
+            calls() == turns as i64
+        });
+        slowest = slowest.max(written.elapsed());
+    }
+    terminate(&mut follower);
+    terminate(&mut watch);
+    eprintln!("follow + watch: slowest source line to index {slowest:?}");
+    assert!(
+        slowest < Duration::from_secs(2),
+        "slowest source line to index: {slowest:?}"
+    );
+}
+
+#[test]
+fn a_follower_killed_at_random_instants_loses_and_repeats_nothing() {
+    let full = transcript(400);
+    let lines: Vec<&str> = full.lines().collect();
+    let want = {
+        let env = Env::new();
+        let whole = env.dir.path().join(format!("{SESSION}.jsonl"));
+        std::fs::write(&whole, &full).unwrap();
+        let (status, _) = import(&env, &["claude-code", whole.to_str().unwrap()]);
+        assert_eq!(status, 0);
+        env.ok(&["index"]);
+        index_view(&env, TASK)
+    };
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let mut rng = seed | 1;
+    let mut next = |bound: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % bound
+    };
+    let env = Env::new();
+    let dir = env.dir.path().join("projects/p");
+    std::fs::create_dir_all(&dir).unwrap();
+    let live = dir.join(format!("{SESSION}.jsonl"));
+    let mut written = 0;
+    let mut kills = 0;
+    while written < lines.len() {
+        let mut follower = spawn_follower(&env, &dir, "600");
+        // The agent appends in bursts while the follower runs ...
+        for _ in 0..3 {
+            written = (written + 1 + next(150) as usize).min(lines.len());
+            write_first(&live, &lines, written);
+            std::thread::sleep(Duration::from_micros(next(80_000)));
+        }
+        // ... and the follower dies at a random instant.
+        kill9(&mut follower);
+        kills += 1;
+    }
+    let mut follower = spawn_follower(&env, &dir, "600");
+    wait_for("the whole transcript", Duration::from_secs(20), || {
+        imported_calls(&env) == 400
+    });
+    terminate(&mut follower);
+    env.ok(&["index"]);
+    eprintln!("follow kill -9 test: seed {seed}, {kills} kills");
+    assert_eq!(index_view(&env, TASK), want, "seed {seed}, {kills} kills");
+}

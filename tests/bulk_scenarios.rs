@@ -2,11 +2,8 @@
 //! tables filled once at its end. What comes out must equal what row-by-row
 //! indexing gives, survive kill -9 midway, and leave the database tidy.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-mod support;
-
-use support::{append_raw, index, verify_equal, Env};
+use crate::support::{append_raw, index, verify_equal, Env};
 
 /// A backfill large enough for bulk mode (indexes and derived tables built
 /// once at the end) gives the same derived rows as row-by-row indexing.
@@ -198,7 +195,7 @@ fn a_bulk_backfill_killed_midway_resumes_without_duplicates() {
             .spawn()
             .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(rng.u64(100..900)));
-        support::kill9(&mut child);
+        crate::support::kill9(&mut child);
     }
     index(&env);
     assert_eq!(env.count("SELECT count(*) FROM records"), 30_000);

@@ -1,13 +1,10 @@
 //! The writer commands, run as a user would: `tasklog append` and
 //! `tasklog put` against real files, including every bad input.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
-mod support;
 
 use std::process::Stdio;
 
-use support::{code, stderr, Env};
+use crate::support::{code, stderr, Env};
 
 fn lines(path: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
@@ -374,7 +371,7 @@ fn a_symlinked_task_folder_is_refused() {
 fn help_and_version_work() {
     let env = Env::new();
     let out = env.ok(&["--help"]);
-    let text = support::stdout(&out);
+    let text = crate::support::stdout(&out);
     for cmd in [
         "append", "put", "index", "watch", "verify", "status", "query",
     ] {

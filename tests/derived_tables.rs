@@ -3,16 +3,12 @@
 //! rebuilds and streams read out of order, and the database as another
 //! SQLite build (Python's, what Datasette runs on) sees it.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
-mod query_fixture;
-mod support;
 
 use std::process::Stdio;
 
-use query_fixture::{indexed, key_queries, run_query};
+use crate::query_fixture::{indexed, key_queries, run_query};
 use serde_json::{json, Value};
-use support::{code, stdout, Env};
+use crate::support::{code, stdout, Env};
 
 #[test]
 fn rollups_fts_and_api_calls_follow_truncation_and_rebuild() {
@@ -142,13 +138,13 @@ print(json.dumps({"objects": len(names), "answered": answered, "version": sqlite
 fn worker_sessions_follow_exits_across_streams_truncation_and_rebuild() {
     let env = Env::new();
     let exits = env.stream("wt", "exits");
-    support::append_raw(
+    crate::support::append_raw(
         &exits,
         br#"{"event":"worker.exit","ts":"2026-11-22T10:05:00Z","worker_id":"w1","status":"ok","exit_code":0}
 "#,
     );
     env.ok(&["index"]);
-    support::append_raw(
+    crate::support::append_raw(
         &env.stream("wt", "events"),
         br#"{"event":"worker.spawn","ts":"2026-11-22T10:00:00Z","worker_id":"w1","pid":11,"branch_name":"b1"}
 {"event":"worker.spawn","ts":"2026-11-22T10:01:00Z","worker_id":"w2","pid":12}
@@ -187,7 +183,7 @@ fn worker_sessions_follow_exits_across_streams_truncation_and_rebuild() {
             ],
         ]
     );
-    support::append_raw(
+    crate::support::append_raw(
         &exits,
         br#"{"event":"worker.exit","ts":"2026-11-22T10:09:00Z","worker_id":"w2","status":"failed","exit_code":3,"failure_reason":"oom"}
 "#,

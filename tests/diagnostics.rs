@@ -3,16 +3,13 @@
 //! that no longer holds (a stream made readable again, a link replaced by a
 //! real folder) is marked resolved and leaves `status` and `show`.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
-mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::{
+use crate::support::{
     append_raw, code, expected_rows, index, stderr, stdout, terminate, unprivileged_prefix,
     wait_for, Env,
 };

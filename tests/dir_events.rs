@@ -9,14 +9,11 @@
 //! index must hold, that a line appended afterwards is followed (the watch
 //! moved with the folder), and that `verify` finds index and files equal.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
-mod support;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use support::{append_raw, code, expected_rows, stdout, terminate, wait_for, Env};
+use crate::support::{append_raw, code, expected_rows, stdout, terminate, wait_for, Env};
 
 /// What the issue allows for a task folder's change.
 const FOLDER: Duration = Duration::from_secs(1);
@@ -259,7 +256,7 @@ fn every_folder_event_is_handled_when_it_arrives() {
 /// `status` lag, from its JSON.
 fn status_lag(env: &Env) -> u64 {
     let out = env.run(&["status", "--format", "json"]);
-    assert_eq!(code(&out), 0, "status: {}", support::stderr(&out));
+    assert_eq!(code(&out), 0, "status: {}", crate::support::stderr(&out));
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     v["lag_bytes"].as_u64().unwrap()
 }

@@ -7,16 +7,12 @@
 //! prints one line saying so and passes; tests/import_fixtures.rs covers
 //! every importer with the team's own fixtures.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-mod import_support;
-mod support;
-
-use import_support::{
+use crate::import_support::{
     check_import, check_split_at_every_line, corpus, corpus_or_skip, import, indexed_totals,
     report, snapshot, Expect,
 };
-use support::Env;
+use crate::support::Env;
 
 // How each number was obtained, independently of the importer (jq 1.6 on the
 // raw files in ../shared/corpus):

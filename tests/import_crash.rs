@@ -4,16 +4,12 @@
 //! a transcript grows), then run again, leaves the same index as one
 //! import that was never interrupted.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
-mod import_support;
-mod support;
 
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use import_support::{fixture, index_view, transcript, write_lines, View, FIXTURES};
-use support::{code, stderr, Env};
+use crate::import_support::{fixture, index_view, transcript, write_lines, View, FIXTURES};
+use crate::support::{code, stderr, Env};
 
 const CLAUDE_MAIN: &str = "claude-code/11111111-1111-4111-8111-111111111111.jsonl";
 const CLAUDE_TASK: &str = "claude-11111111-1111-4111-8111-111111111111";

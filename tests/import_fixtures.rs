@@ -6,16 +6,12 @@
 //! property (importing a source cut at line k, then whole, gives the same
 //! index as one import of the whole file).
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-mod import_support;
-mod support;
-
-use import_support::{
+use crate::import_support::{
     check_import, check_split_at_every_line, fixture, import, indexed_totals, report, Expect,
     FIXTURES,
 };
-use support::{code, stderr, Env};
+use crate::support::{code, stderr, Env};
 
 // How each number was obtained, independently of the importer (jq 1.6 on
 // the fixture files; the same commands are written down in
@@ -261,7 +257,7 @@ fn tool_calls_pair_and_failures_are_failures() {
             "{file}"
         );
         assert_eq!(count("tool.fail"), fails, "{file}");
-        assert_eq!(import_support::orphan_tool_ends(&env, task), 0, "{file}");
+        assert_eq!(crate::import_support::orphan_tool_ends(&env, task), 0, "{file}");
         assert!(
             env.task_dir(task).join("result.json").exists(),
             "{file}: final result"

@@ -4,17 +4,13 @@
 //! a follower killed with `kill -9` at random instants and started again
 //! leaves the same index as one import of the final transcript.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
-mod import_support;
-mod support;
 
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use import_support::{import, index_view, transcript};
-use support::{kill9, terminate, wait_for, Env};
+use crate::import_support::{import, index_view, transcript};
+use crate::support::{kill9, terminate, wait_for, Env};
 
 const SESSION: &str = "88888888-8888-4888-8888-888888888888";
 const TASK: &str = "claude-88888888-8888-4888-8888-888888888888";

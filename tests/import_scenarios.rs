@@ -4,14 +4,10 @@
 //! wrong format, mixed folders) is reported without losing the rest.
 //! Corpus files are in tests/import_corpus.rs.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-mod import_support;
-mod support;
-
-use import_support::{fixture, import, indexed_totals, report, snapshot, write_lines};
+use crate::import_support::{fixture, import, indexed_totals, report, snapshot, write_lines};
 use serde_json::Value;
-use support::{code, stderr, stdout, Env};
+use crate::support::{code, stderr, stdout, Env};
 
 const CLAUDE_MAIN: &str = "claude-code/11111111-1111-4111-8111-111111111111.jsonl";
 const CLAUDE_TASK: &str = "claude-11111111-1111-4111-8111-111111111111";

@@ -1,13 +1,10 @@
 //! `tasklog index`, `verify`, `status` and `query` over real folders:
 //! exactly once, rebuild equality, generations, and every kind of bad input.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
-mod support;
 
 use std::io::Write;
 
-use support::{append_raw, code, expected_rows, index, stderr, stdout, verify_equal, Env};
+use crate::support::{append_raw, code, expected_rows, index, stderr, stdout, verify_equal, Env};
 
 type Snapshot = Vec<(String, String, i64, String)>;
 

@@ -4,18 +4,14 @@
 //! and without record costs and prices, every read command, and every kind
 //! of bad input.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
-mod query_fixture;
-mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
 
-use query_fixture::{fixture, indexed, key_queries, run_query, SESSION};
+use crate::query_fixture::{fixture, indexed, key_queries, run_query, SESSION};
 use serde_json::{json, Value};
-use support::{code, stderr, stdout, wait_for, Env};
+use crate::support::{code, stderr, stdout, wait_for, Env};
 
 #[test]
 fn every_reference_key_query_runs_as_written_and_answers() {
@@ -487,7 +483,7 @@ fn tail_prints_records_as_indexed_and_follows_new_ones() {
         seen.extend(rx.try_iter());
         seen.iter().any(|l| l.contains("followed live"))
     });
-    support::kill9(&mut child);
+    crate::support::kill9(&mut child);
     assert_eq!(seen.len(), 2, "{seen:?}");
 }
 

@@ -5,13 +5,10 @@
 //! or quarantined with its cause named; and the rollups stay equal to a
 //! fresh aggregation of their source through any sequence of changes.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
-mod support;
 
 use std::process::Stdio;
 
-use support::{append_raw, code, stderr, stdout, verify_equal, Env};
+use crate::support::{append_raw, code, stderr, stdout, verify_equal, Env};
 
 /// Every promoted column and the SQL that reads the same value from
 /// `body`, by the rules FORMAT.md gives: a text column takes a JSON string,

@@ -5,23 +5,14 @@
 //! Every scenario waits with a deadline, never a fixed sleep. The browser
 //! scenario skips with one line on stderr when Chromium is absent.
 
-#[path = "serve_support/browser.rs"]
-mod browser;
-#[path = "serve_support/fixture.rs"]
-mod fixture;
-#[path = "serve_support/http.rs"]
-mod http;
-mod support;
-#[path = "serve_support/webdriver.rs"]
-mod webdriver;
 
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use fixture::{append, indexed, wait_until, write_design_layout, write_rich_task, Server, LONG};
-use http::{request, Sse};
-use support::{code, stderr, Env};
+use crate::serve_support::fixture::{append, indexed, wait_until, write_design_layout, write_rich_task, Server, LONG};
+use crate::serve_support::http::{request, Sse};
+use crate::support::{code, stderr, Env};
 
 #[test]
 fn design_layout_is_served_as_the_design_shows_it() {
@@ -594,7 +585,7 @@ fn sigterm_closes_streams_and_exits_within_two_seconds() {
         "the event stream was closed"
     );
     // The in-process indexer committed what it had before the process ended.
-    support::verify_equal(&env);
+    crate::support::verify_equal(&env);
 }
 
 #[test]

@@ -4,16 +4,13 @@
 //! held is either committed or rolled back with its checkpoints: after a
 //! restart the index equals the files, nothing lost, nothing twice.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
-mod support;
 
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::{append_raw, collect_stderr, expected_rows, verify_equal, wait_for, Env};
+use crate::support::{append_raw, collect_stderr, expected_rows, verify_equal, wait_for, Env};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 const STOP_WITHIN: Duration = Duration::from_secs(2);

@@ -2,15 +2,12 @@
 //! commands for a user who may not write the database's folder, and a WAL
 //! that a long reader pinned comes back to its normal size once it ends.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
-mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use support::{
+use crate::support::{
     append_raw, code, index, stderr, stdout, terminate, unprivileged_prefix, wait_for, Env,
 };
 

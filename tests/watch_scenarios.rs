@@ -1,13 +1,10 @@
 //! `tasklog watch` as it runs in production: a real process following real
 //! files, killed and restarted, with outside readers.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
-mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{append_raw, expected_rows, kill9, terminate, wait_for, Env};
+use crate::support::{append_raw, expected_rows, kill9, terminate, wait_for, Env};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -188,11 +185,11 @@ fn a_second_watch_refuses_to_start() {
     let mut watch = env.spawn_watch();
     wait_ready(&env);
     let out = env.run(&["watch"]);
-    assert_eq!(support::code(&out), 2);
+    assert_eq!(crate::support::code(&out), 2);
     assert!(
-        support::stderr(&out).contains("already running"),
+        crate::support::stderr(&out).contains("already running"),
         "{}",
-        support::stderr(&out)
+        crate::support::stderr(&out)
     );
     let status = env.ok(&["status", "--format", "json"]);
     let s: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
@@ -299,7 +296,7 @@ fn a_locked_database_delays_but_loses_nothing() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let log = support::collect_stderr(&mut watch);
+    let log = crate::support::collect_stderr(&mut watch);
     wait_ready(&env);
     env.ok(&["append", "t", "s", r#"{"i":0}"#]);
     wait_rows(&env, "t", "s");

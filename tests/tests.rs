@@ -1,0 +1,31 @@
+//! Every cross-crate scenario, as one test target (ripgrep's layout): the
+//! real binary against real folders, one module per file. A new scenario
+//! file needs one `mod` line here and nothing in Cargo.toml. Run one file's
+//! tests with `cargo test -p tasklog --test tests watch_scenarios::`.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+// Shared helpers.
+mod import_support;
+mod query_fixture;
+mod serve_support;
+mod support;
+
+// Scenarios.
+mod bulk_scenarios;
+mod cli_write;
+mod derived_tables;
+mod diagnostics;
+mod dir_events;
+mod import_corpus;
+mod import_crash;
+mod import_fixtures;
+mod import_follow;
+mod import_scenarios;
+mod index_scenarios;
+mod query_scenarios;
+mod record_edges;
+mod serve_scenarios;
+mod shutdown;
+mod sqlite_readers;
+mod watch_scenarios;

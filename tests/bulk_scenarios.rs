@@ -2,7 +2,6 @@
 //! tables filled once at its end. What comes out must equal what row-by-row
 //! indexing gives, survive kill -9 midway, and leave the database tidy.
 
-
 use crate::support::{append_raw, index, verify_equal, Env};
 
 /// A backfill large enough for bulk mode (indexes and derived tables built

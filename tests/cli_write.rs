@@ -1,7 +1,6 @@
 //! The writer commands, run as a user would: `tasklog append` and
 //! `tasklog put` against real files, including every bad input.
 
-
 use std::process::Stdio;
 
 use crate::support::{code, stderr, Env};

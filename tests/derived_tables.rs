@@ -3,12 +3,11 @@
 //! rebuilds and streams read out of order, and the database as another
 //! SQLite build (Python's, what Datasette runs on) sees it.
 
-
 use std::process::Stdio;
 
 use crate::query_fixture::{indexed, key_queries, run_query};
-use serde_json::{json, Value};
 use crate::support::{code, stdout, Env};
+use serde_json::{json, Value};
 
 #[test]
 fn rollups_fts_and_api_calls_follow_truncation_and_rebuild() {

@@ -3,7 +3,6 @@
 //! that no longer holds (a stream made readable again, a link replaced by a
 //! real folder) is marked resolved and leaves `status` and `show`.
 
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -9,7 +9,6 @@
 //! index must hold, that a line appended afterwards is followed (the watch
 //! moved with the folder), and that `verify` finds index and files equal.
 
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

@@ -7,7 +7,6 @@
 //! prints one line saying so and passes; tests/import_fixtures.rs covers
 //! every importer with the team's own fixtures.
 
-
 use crate::import_support::{
     check_import, check_split_at_every_line, corpus, corpus_or_skip, import, indexed_totals,
     report, snapshot, Expect,

@@ -4,7 +4,6 @@
 //! a transcript grows), then run again, leaves the same index as one
 //! import that was never interrupted.
 
-
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 

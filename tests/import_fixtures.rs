@@ -6,7 +6,6 @@
 //! property (importing a source cut at line k, then whole, gives the same
 //! index as one import of the whole file).
 
-
 use crate::import_support::{
     check_import, check_split_at_every_line, fixture, import, indexed_totals, report, Expect,
     FIXTURES,
@@ -257,7 +256,11 @@ fn tool_calls_pair_and_failures_are_failures() {
             "{file}"
         );
         assert_eq!(count("tool.fail"), fails, "{file}");
-        assert_eq!(crate::import_support::orphan_tool_ends(&env, task), 0, "{file}");
+        assert_eq!(
+            crate::import_support::orphan_tool_ends(&env, task),
+            0,
+            "{file}"
+        );
         assert!(
             env.task_dir(task).join("result.json").exists(),
             "{file}: final result"

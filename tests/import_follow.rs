@@ -4,7 +4,6 @@
 //! a follower killed with `kill -9` at random instants and started again
 //! leaves the same index as one import of the final transcript.
 
-
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -166,4 +165,69 @@ fn a_follower_killed_at_random_instants_loses_and_repeats_nothing() {
     env.ok(&["index"]);
     eprintln!("follow kill -9 test: seed {seed}, {kills} kills");
     assert_eq!(index_view(&env, TASK), want, "seed {seed}, {kills} kills");
+}
+
+/// `[[import]]` in the config: `tasklog watch` runs the follower itself,
+/// so one sidecar imports a growing transcript and indexes it; SIGTERM
+/// stops both.
+#[test]
+fn watch_runs_the_followers_of_its_config() {
+    let env = Env::new();
+    let dir = env.dir.path().join("projects/p");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = env.dir.path().join("tasklog.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[import]]\nformat = \"claude-code\"\npath = {:?}\npoll_ms = 50\nseal_after_s = 600\n",
+            dir.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut watch = env
+        .cmd()
+        .arg("watch")
+        .env("TASKLOG_CONFIG", &config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let full = transcript(10);
+    let lines: Vec<&str> = full.lines().collect();
+    let live = dir.join(format!("{SESSION}.jsonl"));
+    write_first(&live, &lines, 20);
+    let calls = |env: &Env| {
+        env.db.exists()
+            && std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                env.count(&format!(
+                    "SELECT count(*) FROM records WHERE task_id = '{TASK}' AND event = 'llm.call'"
+                ))
+            }))
+            .unwrap_or(0)
+                == 5
+    };
+    wait_for(
+        "the first turns imported and indexed",
+        Duration::from_secs(30),
+        || calls(&env),
+    );
+    // The session grows: the new turns reach the index through the same sidecar.
+    write_first(&live, &lines, lines.len());
+    let all = |env: &Env| {
+        env.count(&format!(
+            "SELECT count(*) FROM records WHERE task_id = '{TASK}' AND event = 'llm.call'"
+        )) == 10
+    };
+    wait_for("the grown session indexed", Duration::from_secs(30), || {
+        all(&env)
+    });
+    assert!(terminate(&mut watch).success());
+    // The same index as one import of the final transcript.
+    let expected = Env::new();
+    let copy = expected.dir.path().join(format!("{SESSION}.jsonl"));
+    std::fs::write(&copy, &full).unwrap();
+    import(&expected, &["claude-code", copy.to_str().unwrap()]);
+    expected.ok(&["index"]);
+    env.ok(&["index"]);
+    assert_eq!(index_view(&env, TASK), index_view(&expected, TASK));
 }

@@ -4,10 +4,9 @@
 //! wrong format, mixed folders) is reported without losing the rest.
 //! Corpus files are in tests/import_corpus.rs.
 
-
 use crate::import_support::{fixture, import, indexed_totals, report, snapshot, write_lines};
-use serde_json::Value;
 use crate::support::{code, stderr, stdout, Env};
+use serde_json::Value;
 
 const CLAUDE_MAIN: &str = "claude-code/11111111-1111-4111-8111-111111111111.jsonl";
 const CLAUDE_TASK: &str = "claude-11111111-1111-4111-8111-111111111111";

@@ -4,14 +4,13 @@
 //! and without record costs and prices, every read command, and every kind
 //! of bad input.
 
-
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
 
 use crate::query_fixture::{fixture, indexed, key_queries, run_query, SESSION};
-use serde_json::{json, Value};
 use crate::support::{code, stderr, stdout, wait_for, Env};
+use serde_json::{json, Value};
 
 #[test]
 fn every_reference_key_query_runs_as_written_and_answers() {

@@ -5,7 +5,6 @@
 //! or quarantined with its cause named; and the rollups stay equal to a
 //! fresh aggregation of their source through any sequence of changes.
 
-
 use std::process::Stdio;
 
 use crate::support::{append_raw, code, stderr, stdout, verify_equal, Env};

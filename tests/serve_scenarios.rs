@@ -5,12 +5,13 @@
 //! Every scenario waits with a deadline, never a fixed sleep. The browser
 //! scenario skips with one line on stderr when Chromium is absent.
 
-
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::serve_support::fixture::{append, indexed, wait_until, write_design_layout, write_rich_task, Server, LONG};
+use crate::serve_support::fixture::{
+    append, indexed, wait_until, write_design_layout, write_rich_task, Server, LONG,
+};
 use crate::serve_support::http::{request, Sse};
 use crate::support::{code, stderr, Env};
 

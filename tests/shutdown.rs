@@ -4,7 +4,6 @@
 //! held is either committed or rolled back with its checkpoints: after a
 //! restart the index equals the files, nothing lost, nothing twice.
 
-
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

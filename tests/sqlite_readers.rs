@@ -2,7 +2,6 @@
 //! commands for a user who may not write the database's folder, and a WAL
 //! that a long reader pinned comes back to its normal size once it ends.
 
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

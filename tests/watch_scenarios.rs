@@ -1,7 +1,6 @@
 //! `tasklog watch` as it runs in production: a real process following real
 //! files, killed and restarted, with outside readers.
 
-
 use std::time::{Duration, Instant};
 
 use crate::support::{append_raw, expected_rows, kill9, terminate, wait_for, Env};

@@ -112,7 +112,7 @@ pub enum Command {
     ///
     /// Retention for finished work: a task still being written is never
     /// removed. At its next reconcile the index moves the task's rows to
-    /// superseded_records. Exit 0 when something was (or would be) removed, 1 when nothing.
+    /// superseded_records. Exit 0 whether or not anything was old enough, 2 on error.
     Prune(crate::cmd::prune::PruneArgs),
     /// Serve the REST API, live events and the dashboard over the index (runs the indexer too).
     ///

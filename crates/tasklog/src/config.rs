@@ -21,6 +21,32 @@ struct FileConfig {
     db: Option<PathBuf>,
     writer: WriterSection,
     index: IndexSection,
+    /// `[[import]]`: agent transcripts `tasklog watch` follows.
+    import: Vec<ImportSection>,
+}
+
+/// One `[[import]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportSection {
+    format: String,
+    path: PathBuf,
+    poll_ms: Option<u64>,
+    seal_after_s: Option<u64>,
+}
+
+/// An agent's transcripts that `tasklog watch` imports as they grow, as
+/// `tasklog import --follow FORMAT PATH` would.
+#[derive(Debug, Clone)]
+pub struct FollowedSource {
+    /// The source format.
+    pub format: crate::cmd::import::ImportFormat,
+    /// A file or folder of transcripts.
+    pub path: PathBuf,
+    /// Time between two looks.
+    pub poll: Duration,
+    /// How long a session stays unchanged before its task is sealed.
+    pub seal_after: Duration,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -54,8 +80,10 @@ pub struct Config {
     pub db: PathBuf,
     /// Writer behaviour.
     pub writer: WriterOptions,
-    /// Tailer behaviour.
+    /// Indexer behaviour.
     pub index: IndexOptions,
+    /// Transcripts `watch` imports as they grow (`[[import]]`).
+    pub imports: Vec<FollowedSource>,
     /// Where the configuration came from, for `tasklog status` and -v.
     pub source: Option<PathBuf>,
 }
@@ -113,6 +141,28 @@ fn fsync_policy(value: Option<String>, what: &str) -> Result<Option<FsyncPolicy>
                 .map_err(|e| anyhow::anyhow!("{what}: {e}"))
         })
         .transpose()
+}
+
+/// The `[[import]]` entries, checked: a known format, a path.
+fn followed_sources(sections: Vec<ImportSection>) -> Result<Vec<FollowedSource>> {
+    use clap::ValueEnum;
+    sections
+        .into_iter()
+        .map(|s| {
+            let format = crate::cmd::import::ImportFormat::from_str(&s.format, true).map_err(|_| {
+                anyhow::anyhow!(
+                    "[[import]] format {:?} is not one of: claude-code, codex, swe-agent, openhands, gemini-cli, opencode, cline, copilot-cli, mini-swe-agent, auto",
+                    s.format
+                )
+            })?;
+            Ok(FollowedSource {
+                format,
+                path: expand_home(s.path),
+                poll: Duration::from_millis(s.poll_ms.unwrap_or(500).max(10)),
+                seal_after: Duration::from_secs(s.seal_after_s.unwrap_or(600)),
+            })
+        })
+        .collect()
 }
 
 /// The writer's options: defaults < `[writer]` < `TASKLOG_*`.
@@ -209,11 +259,13 @@ impl Config {
 
         let writer = writer_options(file.writer)?;
         let index = index_options(file.index)?;
+        let imports = followed_sources(file.import)?;
         Ok(Config {
             root,
             db,
             writer,
             index,
+            imports,
             source,
         })
     }

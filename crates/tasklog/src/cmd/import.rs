@@ -74,8 +74,9 @@ pub struct ImportArgs {
     pub poll_ms: u64,
 }
 
-pub fn run(config: &Config, args: ImportArgs) -> Result<Outcome> {
-    let format = match args.source_format {
+/// The importer's format for a command-line format (`None`: detect).
+pub fn source_format(format: ImportFormat) -> Option<SourceFormat> {
+    match format {
         ImportFormat::ClaudeCode => Some(SourceFormat::ClaudeCode),
         ImportFormat::Codex => Some(SourceFormat::Codex),
         ImportFormat::SweAgent => Some(SourceFormat::SweAgent),
@@ -86,7 +87,44 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<Outcome> {
         ImportFormat::CopilotCli => Some(SourceFormat::CopilotCli),
         ImportFormat::MiniSweAgent => Some(SourceFormat::MiniSweAgent),
         ImportFormat::Auto => None,
+    }
+}
+
+/// Starts following `source` on a thread of its own, as `tasklog import
+/// --follow` would (`[[import]]` entries of `tasklog watch`). Send
+/// [`Wake::Shutdown`] to stop it after the file in hand, then join.
+pub fn spawn_follower(
+    config: &Config,
+    source: &crate::config::FollowedSource,
+) -> Result<(std::sync::mpsc::Sender<Wake>, std::thread::JoinHandle<()>)> {
+    let writer = Writer::open(&config.root, config.writer.clone())?;
+    let mut importer = Importer::new(writer, source_format(source.format));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let paths = vec![source.path.clone()];
+    let options = FollowOptions {
+        poll: source.poll,
+        seal_after: source.seal_after,
     };
+    let what = source.path.display().to_string();
+    let thread = std::thread::Builder::new()
+        .name("tasklog-import".into())
+        .spawn(move || {
+            tracing::info!(path = %what, "following agent transcripts");
+            let result = tasklog_import::follow(&mut importer, &paths, options, &rx, |report| {
+                diagnose(report);
+                if report.action != Action::Unchanged {
+                    tracing::info!(path = %report.path.display(), action = ?report.action, "imported");
+                }
+            });
+            if let Err(e) = result {
+                tracing::error!(path = %what, error = %e, "following stopped");
+            }
+        })?;
+    Ok((tx, thread))
+}
+
+pub fn run(config: &Config, args: ImportArgs) -> Result<Outcome> {
+    let format = source_format(args.source_format);
     let candidates = discover(&args.paths)?;
     let writer = Writer::open(&config.root, config.writer.clone())?;
     let mut importer = Importer::new(writer, format);

@@ -52,10 +52,11 @@ pub fn run(config: &Config, args: PruneArgs) -> Result<Outcome> {
         ]);
     }
     tracing::info!(tasks = expired.len(), dry_run = args.dry_run, "prune");
+    if expired.is_empty() {
+        // Retention runs from cron: nothing to remove is success (exit 0),
+        // said on stderr so that `prune && ...` chains keep going.
+        tracing::info!("nothing is old enough to remove");
+    }
     output::print(&rows, output::resolve(args.format))?;
-    Ok(if expired.is_empty() {
-        Outcome::NothingFound
-    } else {
-        Outcome::Success
-    })
+    Ok(Outcome::Success)
 }

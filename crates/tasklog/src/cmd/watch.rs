@@ -23,7 +23,21 @@ pub fn run(config: &Config, _args: WatchArgs) -> Result<Outcome> {
     )?;
     listen_for_signals(indexer.shutdown())?;
     tracing::info!(root = %config.root.display(), db = %config.db.display(), "sidecar starting");
-    let stats = runtime.block_on(tasklog_index::watch(indexer))?;
+    // Agent transcripts from `[[import]]`: their followers write task
+    // folders under the root, which this same sidecar indexes.
+    let followers = config
+        .imports
+        .iter()
+        .map(|source| crate::cmd::import::spawn_follower(config, source))
+        .collect::<Result<Vec<_>>>()?;
+    let result = runtime.block_on(tasklog_index::watch(indexer));
+    for (tx, _) in &followers {
+        let _ = tx.send(tasklog_import::Wake::Shutdown);
+    }
+    for (_, thread) in followers {
+        let _ = thread.join();
+    }
+    let stats = result?;
     tracing::info!(
         records = stats.records,
         quarantined = stats.quarantined,

@@ -79,7 +79,10 @@ fn a_symlinked_task_folder_is_reported_by_name_until_it_is_a_real_folder() {
 #[test]
 fn an_unreadable_stream_fixed_with_chmod_is_indexed_and_its_diagnostic_resolved() {
     let Some(prefix) = unprivileged_prefix() else {
-        eprintln!("skipped an_unreadable_stream_fixed_with_chmod_is_indexed_and_its_diagnostic_resolved: running as root and neither setpriv nor runuser can switch to nobody");
+        crate::support::skip(
+            "an_unreadable_stream_fixed_with_chmod_is_indexed_and_its_diagnostic_resolved",
+            "running as root and neither setpriv nor runuser can switch to nobody",
+        );
         return;
     };
     let env = Env::new();

@@ -51,7 +51,10 @@ fn run_read_commands(env: &Env, prefix: &[String], when: &str) {
 #[test]
 fn read_only_commands_work_for_a_user_who_cannot_write_the_folder() {
     let Some(prefix) = unprivileged_prefix() else {
-        eprintln!("skipped read_only_commands_work_for_a_user_who_cannot_write_the_folder: running as root and neither setpriv nor runuser can switch to nobody");
+        crate::support::skip(
+            "read_only_commands_work_for_a_user_who_cannot_write_the_folder",
+            "running as root and neither setpriv nor runuser can switch to nobody",
+        );
         return;
     };
     let env = Env::new();

@@ -19,7 +19,7 @@ fn dashboard_in_headless_chromium() {
     let (browser, driver) = match webdriver::find() {
         Ok(found) => found,
         Err(why) => {
-            eprintln!("skipping dashboard_in_headless_chromium: {why}");
+            crate::support::skip("dashboard_in_headless_chromium", &why.to_string());
             return;
         }
     };

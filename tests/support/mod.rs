@@ -287,3 +287,12 @@ pub fn collect_stderr(child: &mut Child) -> std::sync::Arc<std::sync::Mutex<Stri
     });
     log
 }
+
+/// Says on the terminal, in one line, that `test` was skipped and why.
+/// Written to the stderr handle itself, not through `eprintln!`, which the
+/// test harness captures and shows only for failing tests: a skip must be
+/// seen in a passing run.
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped: {test}: {why}");
+}

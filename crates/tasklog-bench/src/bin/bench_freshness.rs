@@ -28,6 +28,9 @@ fn main() -> anyhow::Result<()> {
     let steady = run_scenario(&root, &db, seconds, 100, 100, None)?;
     let busy_mb = arg("busy-mb", 50);
     let heavy = run_scenario(&root, &db, seconds, 20, 10, Some(busy_mb << 20))?;
+    // Caught up first: a stop rolls back what is in hand, and the restart
+    // would then time the backlog instead of the restart.
+    wait_caught_up(&root, &db)?;
     stop(&mut watch);
 
     // Restart over everything indexed: time to ready and peak RSS.
@@ -138,6 +141,38 @@ fn wait_ready(db: &Path) -> anyhow::Result<Duration> {
             "watch never became ready"
         );
         std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Waits until every stream under `root` is indexed to its end.
+fn wait_caught_up(root: &Path, db: &Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let on_disk: u64 = std::fs::read_dir(root)?
+        .flatten()
+        .flat_map(|task| {
+            std::fs::read_dir(task.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .filter(|f| f.path().extension().is_some_and(|e| e == "jsonl"))
+        .filter_map(|f| f.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    loop {
+        let indexed: i64 = reader(db)?.query_row(
+            r#"SELECT coalesce(sum("offset"), 0) FROM files WHERE kind = 'stream'"#,
+            [],
+            |r| r.get(0),
+        )?;
+        if indexed as u64 >= on_disk {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "the watcher never caught up ({indexed} of {on_disk} bytes)"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

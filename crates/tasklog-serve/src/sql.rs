@@ -3,23 +3,9 @@
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Params};
 use serde_json::{Map, Value};
+pub use tasklog_index::json_value;
 
 use crate::error::ApiError;
-
-/// One SQLite value as JSON (blobs as `x'..'` text, as `tasklog query` prints them).
-pub fn json_value(v: ValueRef<'_>) -> Value {
-    match v {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(i) => i.into(),
-        ValueRef::Real(f) => f.into(),
-        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
-        ValueRef::Blob(b) => format!(
-            "x'{}'",
-            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-        )
-        .into(),
-    }
-}
 
 /// Runs a cached statement and returns its rows as objects keyed by column.
 /// Columns named in `json` hold JSON text and are embedded as JSON.

@@ -3,30 +3,15 @@
 //! [`Rows`] for `query` and the commands built on the views.
 
 use anyhow::{Context, Result};
-use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Params};
 use serde_json::Value;
+use tasklog_index::json_value;
 
 /// A result set: column names and rows of JSON values.
 #[derive(Debug, Default)]
 pub struct Rows {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Value>>,
-}
-
-/// Converts one SQLite value to JSON (blobs as `x'..'` text).
-pub fn json_value(v: ValueRef<'_>) -> Value {
-    match v {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(i) => i.into(),
-        ValueRef::Real(f) => f.into(),
-        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
-        ValueRef::Blob(b) => format!(
-            "x'{}'",
-            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-        )
-        .into(),
-    }
 }
 
 /// Runs one statement with `params` and collects its rows.

@@ -23,26 +23,6 @@ pub struct CostParams {
     until: Option<String>,
 }
 
-/// The per-task daily rollup, bounded by whole days.
-const ROLLUP: &str = "SELECT day, task_id, model, provider, calls, tokens_input, tokens_output,
-        tokens_cached_read, tokens_cached_write, cost_usd, unpriced_calls, unpriced_tokens
-   FROM cost_rollup WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day < ?2)";
-
-/// The rollup summed over tasks, tens of rows a day.
-const DAILY: &str =
-    "SELECT day, '' AS task_id, model, provider, calls, tokens_input, tokens_output,
-        tokens_cached_read, tokens_cached_write, cost_usd, unpriced_calls, unpriced_tokens
-   FROM cost_daily WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day < ?2)";
-
-/// The calls themselves, for bounds inside a day.
-const CALLS: &str = "SELECT date(timestamp) AS day, task_id, coalesce(model, '') AS model,
-        coalesce(provider, '') AS provider, 1 AS calls, coalesce(tokens_input, 0) AS tokens_input,
-        coalesce(tokens_output, 0) AS tokens_output, coalesce(tokens_cached_read, 0) AS tokens_cached_read,
-        coalesce(tokens_cached_write, 0) AS tokens_cached_write, coalesce(estimated_cost_usd, 0) AS cost_usd,
-        estimated_cost_usd IS NULL AS unpriced_calls,
-        CASE WHEN estimated_cost_usd IS NULL THEN coalesce(tokens_total, 0) ELSE 0 END AS unpriced_tokens
-   FROM api_calls WHERE (?1 IS NULL OR timestamp >= ?1) AND (?2 IS NULL OR timestamp < ?2)";
-
 fn key_column(key: &str) -> Option<&'static str> {
     match key.trim() {
         "model" => Some("model"),
@@ -83,11 +63,15 @@ pub async fn cost(
             }
             let (source, lo, hi) = match (day(&since), day(&until)) {
                 (None | Some(Some(_)), None | Some(Some(_))) => (
-                    if keys.contains(&"task_id") { ROLLUP } else { DAILY },
+                    if keys.contains(&"task_id") {
+                        tasklog_index::COST_BY_TASK_DAY
+                    } else {
+                        tasklog_index::COST_BY_DAY
+                    },
                     day(&since).flatten().map(str::to_owned),
                     day(&until).flatten().map(str::to_owned),
                 ),
-                _ => (CALLS, since.clone(), until.clone()),
+                _ => (tasklog_index::COST_BY_CALL, since.clone(), until.clone()),
             };
             let select: Vec<String> = keys
                 .iter()

@@ -29,28 +29,6 @@ pub struct ListParams {
     offset: Option<i64>,
 }
 
-/// As `tasklog tasks`, plus a text filter, paging and the last activity.
-const LIST: &str = r#"
-SELECT t.task_id, t.status, t.title,
-       coalesce(t.detected_at, t.created_at, t.first_seen_at) AS started_at,
-       t.updated_at,
-       coalesce(t.completed_at, t.failed_at) AS finished_at,
-       t.sealed,
-       coalesce(sum(c.calls), 0) AS llm_calls,
-       coalesce(sum(c.tokens_input + c.tokens_output), 0) AS tokens,
-       round(coalesce(sum(c.cost_usd), 0), 6) AS cost_usd,
-       coalesce(sum(c.unpriced_calls), 0) AS unpriced_calls
-  FROM tasks t
-  LEFT JOIN cost_rollup c ON c.task_id = t.task_id
- WHERE (?1 IS NULL OR t.status = ?1)
-   AND (?2 IS NULL OR coalesce(t.detected_at, t.created_at, t.first_seen_at) >= ?2)
-   AND (?3 IS NULL OR coalesce(t.detected_at, t.created_at, t.first_seen_at) < ?3)
-   AND (?4 IS NULL OR instr(lower(t.task_id), lower(?4)) > 0 OR instr(lower(coalesce(t.title, '')), lower(?4)) > 0)
- GROUP BY t.task_id
- ORDER BY started_at DESC, t.task_id
- LIMIT ?5 OFFSET ?6
-"#;
-
 pub async fn list(
     State(state): State<Arc<AppState>>,
     params: Result<Query<ListParams>, QueryRejection>,
@@ -68,7 +46,7 @@ pub async fn list(
             let text = p.text.filter(|t| !t.is_empty());
             let tasks = objects(
                 c,
-                LIST,
+                tasklog_index::TASKS,
                 (&p.status, &since, &until, &text, limit + 1, offset),
                 &[],
             )?;

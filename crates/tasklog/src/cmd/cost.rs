@@ -79,11 +79,15 @@ pub fn run(config: &Config, args: CostArgs) -> Result<Outcome> {
         (None | Some(Some(_)), None | Some(Some(_))) => (
             // Per task needs the per-task rollup; the rest read the
             // per-day one, tens of rows a day.
-            if args.by == By::Task { ROLLUP } else { DAILY },
+            if args.by == By::Task {
+                tasklog_index::COST_BY_TASK_DAY
+            } else {
+                tasklog_index::COST_BY_DAY
+            },
             days.0.flatten().map(str::to_owned),
             days.1.flatten().map(str::to_owned),
         ),
-        _ => (CALLS, since, until),
+        _ => (tasklog_index::COST_BY_CALL, since, until),
     };
     let key = args.by.column();
     let sql = format!(
@@ -116,26 +120,6 @@ pub fn run(config: &Config, args: CostArgs) -> Result<Outcome> {
     output::print(&rows, format)?;
     Ok(Outcome::Success)
 }
-
-/// The daily rollup, as rows of one shape with [`CALLS`].
-const ROLLUP: &str = "SELECT day, task_id, model, provider, calls, tokens_input, tokens_output,
-        tokens_cached_read, tokens_cached_write, cost_usd, unpriced_calls, unpriced_tokens
-   FROM cost_rollup WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day < ?2)";
-
-/// The rollup summed over tasks, as rows of the same shape.
-const DAILY: &str =
-    "SELECT day, '' AS task_id, model, provider, calls, tokens_input, tokens_output,
-        tokens_cached_read, tokens_cached_write, cost_usd, unpriced_calls, unpriced_tokens
-   FROM cost_daily WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day < ?2)";
-
-/// The calls themselves, for bounds inside a day.
-const CALLS: &str = "SELECT date(timestamp) AS day, task_id, coalesce(model, '') AS model,
-        coalesce(provider, '') AS provider, 1 AS calls, coalesce(tokens_input, 0) AS tokens_input,
-        coalesce(tokens_output, 0) AS tokens_output, coalesce(tokens_cached_read, 0) AS tokens_cached_read,
-        coalesce(tokens_cached_write, 0) AS tokens_cached_write, coalesce(estimated_cost_usd, 0) AS cost_usd,
-        estimated_cost_usd IS NULL AS unpriced_calls,
-        CASE WHEN estimated_cost_usd IS NULL THEN coalesce(tokens_total, 0) ELSE 0 END AS unpriced_tokens
-   FROM api_calls WHERE (?1 IS NULL OR timestamp >= ?1) AND (?2 IS NULL OR timestamp < ?2)";
 
 fn push_total(rows: &mut Rows) {
     let mut total = vec![Value::from("TOTAL")];

@@ -26,27 +26,6 @@ pub struct TasksArgs {
     pub format: Option<Format>,
 }
 
-/// "Started" is the first of task.json's detected_at / created_at, else the
-/// time the indexer first saw the folder; cost and tokens come from the rollup.
-const SQL: &str = r#"
-SELECT t.task_id, t.status, t.title,
-       coalesce(t.detected_at, t.created_at, t.first_seen_at) AS started_at,
-       t.updated_at,
-       coalesce(t.completed_at, t.failed_at) AS finished_at,
-       t.sealed,
-       coalesce(sum(c.calls), 0) AS llm_calls,
-       coalesce(sum(c.tokens_input + c.tokens_output), 0) AS tokens,
-       round(coalesce(sum(c.cost_usd), 0), 6) AS cost_usd,
-       coalesce(sum(c.unpriced_calls), 0) AS unpriced_calls
-  FROM tasks t
-  LEFT JOIN cost_rollup c ON c.task_id = t.task_id
- WHERE (?1 IS NULL OR t.status = ?1)
-   AND (?2 IS NULL OR coalesce(t.detected_at, t.created_at, t.first_seen_at) >= ?2)
-   AND (?3 IS NULL OR coalesce(t.detected_at, t.created_at, t.first_seen_at) < ?3)
- GROUP BY t.task_id
- ORDER BY started_at DESC, t.task_id
-"#;
-
 pub fn run(config: &Config, args: TasksArgs) -> Result<Outcome> {
     let since = args
         .since
@@ -59,7 +38,12 @@ pub fn run(config: &Config, args: TasksArgs) -> Result<Outcome> {
         .map(time_arg::parse_time)
         .transpose()?;
     let conn = tasklog_index::open_query_connection(&config.db)?;
-    let rows = rows::collect(&conn, SQL, (args.status, since, until))?;
+    let none: Option<&str> = None;
+    let rows = rows::collect(
+        &conn,
+        tasklog_index::TASKS,
+        (args.status, since, until, none, -1, 0),
+    )?;
     if rows.rows.is_empty() {
         eprintln!("tasklog: no tasks match");
         return Ok(Outcome::NothingFound);

@@ -59,7 +59,12 @@ pub fn request(
     let mut raw = Vec::new();
     let mut buf = [0u8; 16384];
     loop {
-        let n = s.read(&mut buf).expect("read answer");
+        // A signal to the test process (the scenarios run child processes
+        // that come and go) interrupts a blocking read: read again.
+        let n = match s.read(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            read => read.expect("read answer"),
+        };
         raw.extend_from_slice(&buf[..n]);
         if n == 0 || complete(&raw) {
             break;
@@ -204,7 +209,9 @@ impl Sse {
             Err(e)
                 if matches!(
                     e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
                 ) =>
             {
                 true

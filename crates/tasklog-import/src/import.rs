@@ -363,28 +363,16 @@ impl Importer {
         let retracting = state.open.values().any(|c| c.source == name);
         if resume.is_none() {
             // The intent, before anything is appended (journal.rs).
-            let mut streams = std::collections::BTreeMap::new();
-            if !parsed.document {
-                streams.insert(name.clone(), journal::stream_len(task.dir(), &name));
-            }
-            streams.insert(
-                EVENTS_STREAM.to_owned(),
-                journal::stream_len(task.dir(), EVENTS_STREAM),
-            );
-            let open_len = match retracting {
-                true => 0, // deleted before anything is appended to it
-                false => journal::stream_len(task.dir(), &open_name),
+            let intent = Intent {
+                path: &path_text,
+                imported,
+                format,
+                document: parsed.document,
+                name: &name,
+                open_name: &open_name,
+                retracting,
             };
-            streams.insert(open_name.clone(), open_len);
-            let mut intent = state.clone();
-            intent.pending = Some(Pending {
-                path: path_text.clone(),
-                format: Some(format),
-                bytes: imported.len() as u64,
-                xxh3: fingerprint(imported),
-                streams,
-            });
-            task.put(IMPORT_DOC, &intent).map_err(werr)?;
+            record_intent(task, &state, &intent).map_err(werr)?;
         }
         let mut written = Totals::default();
         let retracted = self.retract_open(task, &name, &mut state, format)?;
@@ -409,53 +397,16 @@ impl Importer {
             source: &file_name,
             task: &task_id,
         };
-        for norm in &parsed.events {
-            // Keyed events are matched by key, not by line: an open call
-            // taken back above comes from a line imported before, and a
-            // document element imported before can gain parts (a tool
-            // call's end, a re-written message). Unkeyed events of lines
-            // already imported were written then.
-            let keyed_call = matches!(norm.body, Body::LlmCall(_)) && norm.key.is_some();
-            if norm.key.is_none() && norm.line <= from {
-                continue;
-            }
-            if let Some(key) = &norm.key {
-                if state.seen.contains(key) || (keyed_call && state.open.contains_key(key)) {
-                    continue;
-                }
-                if format == Format::ClaudeCode
-                    && keyed_call
-                    && !self.claude_keys().insert(key.clone())
-                {
-                    continue; // imported with another session (a resumed one)
-                }
-            }
-            let stream = match (&norm.body, &norm.key) {
-                (Body::LlmCall(call), Some(key)) if norm.open => {
-                    state.open.insert(
-                        key.clone(),
-                        OpenCall {
-                            source: name.clone(),
-                            usage: call.usage,
-                            cost_usd: call.cost_usd.unwrap_or(0.0),
-                        },
-                    );
-                    open_name.as_str()
-                }
-                (_, key) => {
-                    if let Some(key) = key {
-                        state.seen.insert(key.clone());
-                    }
-                    EVENTS_STREAM
-                }
-            };
-            out.append(stream, || emit::write_to(task, stream, norm, &origin))
-                .map_err(werr)?;
-            written.events += 1;
-            if let Body::LlmCall(call) = &norm.body {
-                written.count_llm(&call.usage, call.cost_usd);
-            }
-        }
+        let step = EventStep {
+            task,
+            format,
+            from,
+            name: &name,
+            open_name: &open_name,
+            origin: &origin,
+        };
+        self.write_events(&step, &parsed.events, &mut state, &mut out, &mut written)
+            .map_err(werr)?;
         let before = index.and_then(|i| state.sources[i].aggregate);
         let aggregate = match &parsed.aggregate {
             Some(agg) => Some(
@@ -524,6 +475,68 @@ impl Importer {
             Action::Imported
         };
         report.written = written.minus(&retracted);
+        Ok(())
+    }
+
+    /// Writes the normalized events not written before: keyed events once
+    /// per key (a call still open goes to the `-open` stream), unkeyed ones
+    /// of lines past `from`.
+    fn write_events(
+        &mut self,
+        step: &EventStep<'_>,
+        events: &[crate::model::Norm],
+        state: &mut ImportState,
+        out: &mut Appender,
+        written: &mut Totals,
+    ) -> std::result::Result<(), tasklog_writer::Error> {
+        for norm in events {
+            // Keyed events are matched by key, not by line: an open call
+            // taken back above comes from a line imported before, and a
+            // document element imported before can gain parts (a tool
+            // call's end, a re-written message). Unkeyed events of lines
+            // already imported were written then.
+            let keyed_call = matches!(norm.body, Body::LlmCall(_)) && norm.key.is_some();
+            if norm.key.is_none() && norm.line <= step.from {
+                continue;
+            }
+            if let Some(key) = &norm.key {
+                if state.seen.contains(key) || (keyed_call && state.open.contains_key(key)) {
+                    continue;
+                }
+                if step.format == Format::ClaudeCode
+                    && keyed_call
+                    && !self.claude_keys().insert(key.clone())
+                {
+                    continue; // imported with another session (a resumed one)
+                }
+            }
+            let stream = match (&norm.body, &norm.key) {
+                (Body::LlmCall(call), Some(key)) if norm.open => {
+                    state.open.insert(
+                        key.clone(),
+                        OpenCall {
+                            source: step.name.to_owned(),
+                            usage: call.usage,
+                            cost_usd: call.cost_usd.unwrap_or(0.0),
+                        },
+                    );
+                    step.open_name
+                }
+                (_, key) => {
+                    if let Some(key) = key {
+                        state.seen.insert(key.clone());
+                    }
+                    EVENTS_STREAM
+                }
+            };
+            out.append(stream, || {
+                emit::write_to(step.task, stream, norm, step.origin)
+            })?;
+            written.events += 1;
+            if let Body::LlmCall(call) = &norm.body {
+                written.count_llm(&call.usage, call.cost_usd);
+            }
+        }
         Ok(())
     }
 
@@ -727,4 +740,57 @@ fn load_claude_keys(root: &Path) -> HashSet<String> {
         }
     }
     keys
+}
+
+/// What one import is about to append, for its intent.
+struct Intent<'a> {
+    path: &'a str,
+    imported: &'a [u8],
+    format: Format,
+    document: bool,
+    name: &'a str,
+    open_name: &'a str,
+    retracting: bool,
+}
+
+/// Writes `import.json` with the intent of this import before anything is
+/// appended: the source prefix and every stream's length (journal.rs).
+fn record_intent(
+    task: &Task,
+    state: &ImportState,
+    i: &Intent<'_>,
+) -> std::result::Result<(), tasklog_writer::Error> {
+    let mut streams = std::collections::BTreeMap::new();
+    if !i.document {
+        streams.insert(i.name.to_owned(), journal::stream_len(task.dir(), i.name));
+    }
+    streams.insert(
+        EVENTS_STREAM.to_owned(),
+        journal::stream_len(task.dir(), EVENTS_STREAM),
+    );
+    let open_len = match i.retracting {
+        true => 0, // deleted before anything is appended to it
+        false => journal::stream_len(task.dir(), i.open_name),
+    };
+    streams.insert(i.open_name.to_owned(), open_len);
+    let mut intent = state.clone();
+    intent.pending = Some(Pending {
+        path: i.path.to_owned(),
+        format: Some(i.format),
+        bytes: i.imported.len() as u64,
+        xxh3: fingerprint(i.imported),
+        streams,
+    });
+    task.put(IMPORT_DOC, &intent)
+}
+
+/// Where the events of one import go.
+struct EventStep<'a> {
+    task: &'a Task,
+    format: Format,
+    /// Source units imported before this run.
+    from: usize,
+    name: &'a str,
+    open_name: &'a str,
+    origin: &'a Origin<'a>,
 }

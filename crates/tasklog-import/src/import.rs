@@ -13,22 +13,23 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use tasklog_format::now_rfc3339;
-use tasklog_writer::{Durability, Record, Task, TraceContext, Writer, EVENTS_STREAM};
+use tasklog_writer::{Durability, Task, TraceContext, Writer, EVENTS_STREAM};
 
+use crate::detect;
 use crate::discover::Candidate;
 use crate::emit::{self, Origin};
 use crate::error::{Error, Result};
 use crate::journal::{self, Appender, Pending};
-use crate::model::{Body, Format, LlmUse, Norm, Parsed};
-use crate::report::{error_chain, Action, FileReport, LineProblem};
+use crate::model::{Body, Format, Parsed};
+use crate::report::{Action, FileReport, LineProblem};
 use crate::source::{self, file_stem};
-use crate::state::{
-    fingerprint, Aggregate, ImportState, Match, OpenCall, SourceEntry, Totals, IMPORT_DOC,
+use crate::state::{fingerprint, ImportState, Match, OpenCall, SourceEntry, Totals, IMPORT_DOC};
+use crate::writes::{
+    append_verbatim, load_claude_keys, metrics, parse, read_state, record_intent, update_task_doc,
+    write_aggregate, EventStep, Intent,
 };
-use crate::swe_agent;
-use crate::{claude, cline, codex, copilot, detect, gemini, mini_swe, opencode, openhands};
 
 /// The stream (or document) that keeps a session's main source verbatim.
 pub const SOURCE_NAME: &str = "source";
@@ -578,219 +579,4 @@ impl Importer {
         }
         Ok(retracted)
     }
-}
-
-/// Runs the parser of `format`.
-fn parse(format: Format, path: &Path, bytes: &[u8]) -> Result<Parsed> {
-    match format {
-        Format::ClaudeCode => Ok(claude::parse(path, bytes)),
-        Format::Codex => Ok(codex::parse(path, bytes)),
-        Format::SweAgent => swe_agent::parse(path, bytes),
-        Format::OpenHands => openhands::parse(path, bytes),
-        Format::GeminiCli => gemini::parse(path, bytes),
-        Format::OpenCode => opencode::parse(path, bytes),
-        Format::Cline => cline::parse(path, bytes),
-        Format::CopilotCli => Ok(copilot::parse(path, bytes)),
-        Format::MiniSweAgent => mini_swe::parse(path, bytes),
-    }
-}
-
-fn read_state(task: &Task) -> Result<ImportState> {
-    let path = task.dir().join(format!("{IMPORT_DOC}.json"));
-    match task.read_doc(IMPORT_DOC) {
-        Ok(None) => Ok(ImportState::default()),
-        Ok(Some(v)) => serde_json::from_value(v).map_err(|e| Error::State {
-            path,
-            message: e.to_string(),
-        }),
-        Err(e) => Err(Error::State {
-            path,
-            message: error_chain(&e),
-        }),
-    }
-}
-
-/// One source line, verbatim: its bytes follow the envelope fields the
-/// writer adds in front. A line that is not a record (it does not parse,
-/// or the writer refuses it) is kept as text inside an `import.unparsed`
-/// record, so nothing of the source is lost.
-fn append_verbatim(
-    task: &Task,
-    stream: &str,
-    line: &crate::model::SourceLine,
-) -> tasklog_writer::Result<()> {
-    let refused = match &line.error {
-        None => match task.append_json(stream, line.text.as_bytes(), Durability::Default) {
-            Ok(_) => return Ok(()),
-            Err(e) if e.is_refusal() => error_chain(&e),
-            Err(e) => return Err(e),
-        },
-        Some(e) => e.clone(),
-    };
-    let record = Record::event("import.unparsed")
-        .with("source_line", line.number as u64)
-        .with("error", refused)
-        .with("text", line.text.as_str());
-    task.append(stream, record).map(drop)
-}
-
-/// Writes the growth of run totals as one `llm.call` (SWE-agent).
-fn write_aggregate(
-    task: &Task,
-    agg: &LlmUse,
-    before: Option<Aggregate>,
-    units: usize,
-    origin: &Origin<'_>,
-    written: &mut Totals,
-    out: &mut Appender,
-) -> tasklog_writer::Result<Aggregate> {
-    let before = before.unwrap_or_default();
-    let api_calls = agg
-        .extra
-        .get("api_calls")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-    let now = Aggregate {
-        usage: agg.usage,
-        cost_usd: agg.cost_usd.unwrap_or(0.0),
-        api_calls,
-    };
-    if now == before {
-        return Ok(now);
-    }
-    let mut delta = agg.clone();
-    delta.usage = agg.usage.minus(&before.usage);
-    delta.cost_usd = agg.cost_usd.map(|c| c - before.cost_usd);
-    delta.extra.insert(
-        "api_calls".into(),
-        api_calls.saturating_sub(before.api_calls).into(),
-    );
-    delta.extra.insert("aggregate".into(), true.into());
-    let norm = Norm {
-        line: units,
-        ts: None,
-        key: None,
-        open: false,
-        body: Body::LlmCall(delta.clone()),
-    };
-    out.append(EVENTS_STREAM, || emit::write(task, &norm, origin))?;
-    written.events += 1;
-    written.count_llm(&delta.usage, delta.cost_usd);
-    Ok(now)
-}
-
-fn metrics(t: &Totals) -> Value {
-    json!({
-        "llm_calls": t.llm_calls,
-        "input_tokens": t.input_tokens,
-        "output_tokens": t.output_tokens,
-        "cache_read_tokens": t.cache_read_tokens,
-        "cache_creation_tokens": t.cache_creation_tokens,
-        // Zero means "the source reported no cost", not "free".
-        "cost_usd": (t.cost_usd > 0.0).then_some(t.cost_usd),
-    })
-}
-
-fn update_task_doc(
-    task: &Task,
-    format: Format,
-    session: &str,
-    path: &str,
-    first_ts: Option<String>,
-    parsed: &Parsed,
-) -> tasklog_writer::Result<()> {
-    let id = task.id().as_str().to_owned();
-    task.update_task_doc(|doc: &mut Map<String, Value>| {
-        doc.entry("task_id").or_insert_with(|| id.into());
-        if let Some(ts) = first_ts {
-            doc.entry("created_at").or_insert_with(|| ts.into());
-        }
-        doc.entry("status").or_insert_with(|| "imported".into());
-        doc.entry("source")
-            .or_insert_with(|| format!("import:{format}").into());
-        doc.entry("session_id").or_insert_with(|| session.into());
-        doc.entry("imported_from").or_insert_with(|| path.into());
-        for (k, v) in &parsed.task_fields {
-            doc.entry(k.as_str()).or_insert_with(|| v.clone());
-        }
-    })
-}
-
-fn load_claude_keys(root: &Path) -> HashSet<String> {
-    let mut keys = HashSet::new();
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return keys;
-    };
-    for entry in entries.flatten() {
-        if !entry.file_name().to_string_lossy().starts_with("claude-") {
-            continue;
-        }
-        let path = entry.path().join(format!("{IMPORT_DOC}.json"));
-        let Ok(bytes) = std::fs::read(&path) else {
-            continue;
-        };
-        match serde_json::from_slice::<ImportState>(&bytes) {
-            Ok(state) => {
-                keys.extend(state.seen.into_iter().filter(|k| k.starts_with("llm:")));
-                keys.extend(state.open.into_keys());
-            }
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "unreadable import record")
-            }
-        }
-    }
-    keys
-}
-
-/// What one import is about to append, for its intent.
-struct Intent<'a> {
-    path: &'a str,
-    imported: &'a [u8],
-    format: Format,
-    document: bool,
-    name: &'a str,
-    open_name: &'a str,
-    retracting: bool,
-}
-
-/// Writes `import.json` with the intent of this import before anything is
-/// appended: the source prefix and every stream's length (journal.rs).
-fn record_intent(
-    task: &Task,
-    state: &ImportState,
-    i: &Intent<'_>,
-) -> std::result::Result<(), tasklog_writer::Error> {
-    let mut streams = std::collections::BTreeMap::new();
-    if !i.document {
-        streams.insert(i.name.to_owned(), journal::stream_len(task.dir(), i.name));
-    }
-    streams.insert(
-        EVENTS_STREAM.to_owned(),
-        journal::stream_len(task.dir(), EVENTS_STREAM),
-    );
-    let open_len = match i.retracting {
-        true => 0, // deleted before anything is appended to it
-        false => journal::stream_len(task.dir(), i.open_name),
-    };
-    streams.insert(i.open_name.to_owned(), open_len);
-    let mut intent = state.clone();
-    intent.pending = Some(Pending {
-        path: i.path.to_owned(),
-        format: Some(i.format),
-        bytes: i.imported.len() as u64,
-        xxh3: fingerprint(i.imported),
-        streams,
-    });
-    task.put(IMPORT_DOC, &intent)
-}
-
-/// Where the events of one import go.
-struct EventStep<'a> {
-    task: &'a Task,
-    format: Format,
-    /// Source units imported before this run.
-    from: usize,
-    name: &'a str,
-    open_name: &'a str,
-    origin: &'a Origin<'a>,
 }

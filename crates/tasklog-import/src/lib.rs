@@ -58,6 +58,7 @@ mod report;
 mod source;
 mod state;
 mod swe_agent;
+mod writes;
 
 pub use detect::{detect, tried};
 pub use discover::{discover, Candidate};

@@ -25,6 +25,7 @@
 //! ```
 
 mod clock;
+mod decode;
 mod envelope;
 mod event;
 mod layout;
@@ -33,13 +34,13 @@ mod name;
 mod strict;
 
 pub use clock::{new_span_id, new_trace_id, now_rfc3339, rfc3339_at, IdGenerator, StampBuf};
+pub use decode::{
+    decode_line, strip_byte_order_mark, validate_document, validate_line, validate_str,
+    DecodeError, Position, BYTE_ORDER_MARK, MAX_DEPTH,
+};
 pub use envelope::{check_envelope, Envelope, Node, Scalar, StampedKeys, MAX_SAFE_INTEGER};
 pub use event::EventKind;
 pub use layout::{classify_entry, EntryKind, RESULT_DOC, TASK_DOC, TEMP_PREFIX};
-pub use line::{
-    complete_lines, decode_line, strip_byte_order_mark, validate_document, validate_line,
-    validate_str, DecodeError, LineError, Position, Prepared, Stamp, BYTE_ORDER_MARK,
-    FORMAT_VERSION, MAX_DEPTH,
-};
+pub use line::{complete_lines, LineError, Prepared, Stamp, FORMAT_VERSION};
 pub use name::{DocName, NameError, StreamName, TaskId, NAME_MAX};
 pub use strict::{find_lone_surrogate, LoneSurrogate};

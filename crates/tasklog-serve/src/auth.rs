@@ -86,39 +86,15 @@ fn query_token(query: Option<&str>) -> Option<(String, String)> {
     let mut rest = Vec::new();
     for pair in query.split('&') {
         match pair.strip_prefix("token=") {
-            Some(v) if token.is_none() => token = Some(percent_decode(v)),
+            Some(_) if token.is_none() => {
+                token = form_urlencoded::parse(pair.as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned());
+            }
             _ => rest.push(pair),
         }
     }
     token.map(|t| (t, rest.join("&")))
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match (
-            b[i],
-            b.get(i + 1).copied().and_then(hex),
-            b.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (b'+', _, _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Compares in time that depends on the length only, not on where the

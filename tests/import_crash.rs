@@ -130,14 +130,9 @@ fn kill_9_at_random_instants_while_a_transcript_grows_keeps_exactly_once() {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64;
-    let mut rng = seed | 1;
-    let mut next = |bound: u64| {
-        // xorshift: enough to spread the kill instants.
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng % bound
-    };
+    // Seeded from the clock so that every run tries other kill instants.
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut next = |bound: u64| rng.u64(..bound);
     let env = Env::new();
     let live = env
         .dir

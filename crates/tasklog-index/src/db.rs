@@ -57,14 +57,21 @@ pub fn open_for_writing(path: &Path) -> Result<Connection> {
     // must find it in place (and the load's saved copy must not come back
     // over the new one). Its statements need the query surface of
     // migration 5.
-    if schema::version(&conn).map_err(|e| Error::sqlite(path, "reading schema version", e))? >= 5 {
-        crate::bulk::ensure(&conn).map_err(|e| Error::sqlite(path, "finishing bulk load", e))?;
+    let finish_bulk = |conn: &Connection| {
+        crate::bulk::ensure(conn).map_err(|e| Error::sqlite(path, "finishing bulk load", e))
+    };
+    let before =
+        schema::version(&conn).map_err(|e| Error::sqlite(path, "reading schema version", e))?;
+    if before >= 5 {
+        finish_bulk(&conn)?;
     }
     schema::migrate(&mut conn, &tasklog_format::now_rfc3339())
         .map_err(|e| Error::sqlite(path, "migrating schema", e))?;
-    // Finishes a bulk load a crash interrupted (indexes, derived rows) on
-    // a database that was older than migration 5.
-    crate::bulk::ensure(&conn).map_err(|e| Error::sqlite(path, "finishing bulk load", e))?;
+    if before < 5 {
+        // A database older than migration 5: its interrupted bulk load
+        // (or a new database's: none) is finished on the migrated schema.
+        finish_bulk(&conn)?;
+    }
     Ok(conn)
 }
 

@@ -6,14 +6,14 @@
 use rusqlite::types::ValueRef;
 use serde_json::Value;
 
-/// Tasks with status, times, model calls, tokens and cost, newest first.
+/// One row per task: status, times, model calls, tokens and cost.
 /// "Started" is the first of task.json's `detected_at` / `created_at`, else
 /// when the indexer first saw the folder; cost and tokens come from the
-/// rollup. Parameters: `?1` status, `?2` since, `?3` until (canonical
-/// times), `?4` text in the id or title (case-insensitive for ASCII), `?5`
-/// limit (-1: none), `?6` offset; each may be NULL but the last two.
-pub const TASKS: &str = r#"
-SELECT t.task_id, t.status, t.title,
+/// rollup. `$where` filters the tasks, `$tail` orders and pages them.
+macro_rules! task_rows {
+    ($where:literal, $tail:literal) => {
+        concat!(
+            "SELECT t.task_id, t.status, t.title,
        coalesce(t.detected_at, t.created_at, t.first_seen_at) AS started_at,
        t.updated_at,
        coalesce(t.completed_at, t.failed_at) AS finished_at,
@@ -24,14 +24,32 @@ SELECT t.task_id, t.status, t.title,
        coalesce(sum(c.unpriced_calls), 0) AS unpriced_calls
   FROM tasks t
   LEFT JOIN cost_rollup c ON c.task_id = t.task_id
- WHERE (?1 IS NULL OR t.status = ?1)
+ WHERE ",
+            $where,
+            "
+ GROUP BY t.task_id",
+            $tail
+        )
+    };
+}
+
+/// Tasks, newest first. Parameters: `?1` status, `?2` since, `?3` until
+/// (canonical times), `?4` text in the id or title (case-insensitive for
+/// ASCII), `?5` limit (-1: none), `?6` offset; each may be NULL but the
+/// last two.
+pub const TASKS: &str = task_rows!(
+    "(?1 IS NULL OR t.status = ?1)
    AND (?2 IS NULL OR coalesce(t.detected_at, t.created_at, t.first_seen_at) >= ?2)
    AND (?3 IS NULL OR coalesce(t.detected_at, t.created_at, t.first_seen_at) < ?3)
-   AND (?4 IS NULL OR instr(lower(t.task_id), lower(?4)) > 0 OR instr(lower(coalesce(t.title, '')), lower(?4)) > 0)
- GROUP BY t.task_id
+   AND (?4 IS NULL OR instr(lower(t.task_id), lower(?4)) > 0 OR instr(lower(coalesce(t.title, '')), lower(?4)) > 0)",
+    "
  ORDER BY started_at DESC, t.task_id
- LIMIT ?5 OFFSET ?6
-"#;
+ LIMIT ?5 OFFSET ?6"
+);
+
+/// The [`TASKS`] row of task `?1`, by primary key (the list's filters
+/// would make SQLite read every task).
+pub const TASK_SUMMARY: &str = task_rows!("t.task_id = ?1", "");
 
 /// Cost rows of one shape, from the per-task daily rollup, bounded by
 /// whole UTC days (`?1` first day, `?2` day after the last; NULL: open).

@@ -217,12 +217,12 @@ impl WalHealth {
     /// 31 -> 66 ms). Without a pin the file keeps the size the load needs
     /// (bounded by the writer's backstop checkpoint and `journal_size_limit`).
     fn truncate_if_large(&mut self, conn: &Connection) {
+        if !self.grown_by_reader {
+            return; // no stat either: this runs every tick
+        }
         let size = std::fs::metadata(&self.wal).map_or(0, |m| m.len());
         if size <= WAL_SIZE_LIMIT as u64 {
             self.grown_by_reader = false;
-            return;
-        }
-        if !self.grown_by_reader {
             return;
         }
         let _ = conn.busy_timeout(Duration::ZERO);

@@ -60,24 +60,6 @@ pub async fn list(
         .await
 }
 
-/// One row of [`LIST`], by primary key (the list's filters would make
-/// SQLite read every task).
-const SUMMARY: &str = r#"
-SELECT t.task_id, t.status, t.title,
-       coalesce(t.detected_at, t.created_at, t.first_seen_at) AS started_at,
-       t.updated_at,
-       coalesce(t.completed_at, t.failed_at) AS finished_at,
-       t.sealed,
-       coalesce(sum(c.calls), 0) AS llm_calls,
-       coalesce(sum(c.tokens_input + c.tokens_output), 0) AS tokens,
-       round(coalesce(sum(c.cost_usd), 0), 6) AS cost_usd,
-       coalesce(sum(c.unpriced_calls), 0) AS unpriced_calls
-  FROM tasks t
-  LEFT JOIN cost_rollup c ON c.task_id = t.task_id
- WHERE t.task_id = ?1
- GROUP BY t.task_id
-"#;
-
 /// How much of the timeline one answer holds.
 #[derive(Debug, Deserialize)]
 pub struct DetailParams {
@@ -134,7 +116,7 @@ pub async fn detail(
         .read(move |c| {
             names::require_task(c, &task)?;
             let max = limit as usize;
-            let summary = objects(c, SUMMARY, [&task], &[])?.into_iter().next();
+            let summary = objects(c, tasklog_index::TASK_SUMMARY, [&task], &[])?.into_iter().next();
             let mut task_row = objects(
                 c,
                 "SELECT * FROM tasks WHERE task_id = ?1",

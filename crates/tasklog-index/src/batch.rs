@@ -65,8 +65,85 @@ macro_rules! record_row {
                 )*
                 Ok(())
             }
+
+            /// Appends the row's columns to a PostgreSQL `COPY ... FROM
+            /// STDIN` line in text format, each after a tab, in
+            /// [`Row::COLUMNS`] order (the caller writes the batch's
+            /// columns first and the newline after).
+            pub(crate) fn copy_text(&self, out: &mut Vec<u8>) {
+                $(
+                    out.push(b'\t');
+                    CopyText::copy_text(&self.$field, out);
+                )*
+            }
         }
     };
+}
+
+/// How a [`Row`] field is written in PostgreSQL's COPY text format: `\N`
+/// for NULL, text with backslash, tab, newline and carriage return escaped.
+pub(crate) trait CopyText {
+    fn copy_text(&self, out: &mut Vec<u8>);
+}
+
+/// Escapes `s` for COPY text format.
+pub(crate) fn copy_escape(s: &str, out: &mut Vec<u8>) {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escaped: &[u8] = match b {
+            b'\\' => b"\\\\",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(escaped);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+impl CopyText for String {
+    fn copy_text(&self, out: &mut Vec<u8>) {
+        copy_escape(self, out);
+    }
+}
+
+impl CopyText for &'static str {
+    fn copy_text(&self, out: &mut Vec<u8>) {
+        copy_escape(self, out);
+    }
+}
+
+impl CopyText for u64 {
+    fn copy_text(&self, out: &mut Vec<u8>) {
+        let _ = std::io::Write::write_fmt(out, format_args!("{self}"));
+    }
+}
+
+impl<T: CopyText> CopyText for Option<T> {
+    fn copy_text(&self, out: &mut Vec<u8>) {
+        match self {
+            Some(v) => v.copy_text(out),
+            None => out.extend_from_slice(b"\\N"),
+        }
+    }
+}
+
+impl CopyText for i64 {
+    fn copy_text(&self, out: &mut Vec<u8>) {
+        let _ = std::io::Write::write_fmt(out, format_args!("{self}"));
+    }
+}
+
+impl CopyText for f64 {
+    fn copy_text(&self, out: &mut Vec<u8>) {
+        // Shortest text that reads back as the same double; the decoder
+        // refuses NaN and infinities, so none reach here.
+        let _ = std::io::Write::write_fmt(out, format_args!("{self}"));
+    }
 }
 
 /// How a [`Row`] field is bound: SQLite's types, with byte offsets and

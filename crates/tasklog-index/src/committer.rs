@@ -316,7 +316,7 @@ impl<S: Sink> Loop<S> {
 /// Whether waiting may cure the error: the database is busy, locked, full,
 /// read-only or failing I/O. A checkpoint conflict or an SQL error is not
 /// cured by waiting, so it is reported at once.
-fn is_transient(e: &Error) -> bool {
+pub(crate) fn is_transient(e: &Error) -> bool {
     use rusqlite::ErrorCode::*;
     match e {
         Error::Sqlite {
@@ -333,6 +333,7 @@ fn is_transient(e: &Error) -> bool {
                 | OutOfMemory
         ),
         Error::Io { .. } => true,
+        Error::Postgres { source, .. } => crate::pg::is_transient(source),
         _ => false,
     }
 }

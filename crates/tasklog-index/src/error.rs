@@ -16,6 +16,52 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
+    /// PostgreSQL failed (the server, the connection or a statement).
+    #[error("{server}: {op}")]
+    Postgres {
+        /// The database URL, password removed.
+        server: String,
+        /// What was being done.
+        op: &'static str,
+        /// The client's error (with the server's SQLSTATE when it has one).
+        #[source]
+        source: postgres::Error,
+    },
+    /// A `postgres://` URL that cannot be used.
+    #[error("{url}: invalid PostgreSQL URL: {reason}")]
+    PgUrl {
+        /// The URL, password removed.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The PostgreSQL database cannot hold a tasklog index, or a command
+    /// cannot work on one.
+    #[error("{server}: {reason}")]
+    PgUnsupported {
+        /// The database URL, password removed.
+        server: String,
+        /// Why, and what to do instead.
+        reason: String,
+    },
+    /// A host id that is not a valid name.
+    #[error("host id {host_id:?}: {reason} (set --host-id, TASKLOG_HOST_ID or [sink] host_id)")]
+    BadHostId {
+        /// The host id given.
+        host_id: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// Another sidecar of the same host ships into the same database.
+    #[error("{server}: another tasklog sidecar of host {host_id:?} is already shipping into this database ({holder}); stop it, or give this one another --host-id")]
+    PgAlreadyShipping {
+        /// The database URL, password removed.
+        server: String,
+        /// The host both claim to be.
+        host_id: String,
+        /// Who holds the host's advisory lock, from `pg_stat_activity`.
+        holder: String,
+    },
     /// A file system operation failed.
     #[error("{path}: {op}")]
     Io {

@@ -24,6 +24,7 @@ mod discovery;
 mod error;
 mod files;
 mod options;
+pub mod pg;
 mod prices;
 mod questions;
 mod rollups;

@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::files::Checkpoint;
 use crate::options::IndexOptions;
 use crate::shutdown::Shutdown;
-use crate::sink::SqliteSink;
+use crate::sink::{Sink, SqliteSink};
 use crate::state::StateKey;
 use crate::wal::{WalCheckpointer, WRITER_BACKSTOP_PAGES};
 
@@ -78,7 +78,16 @@ pub struct Tailer {
     /// that never goes idle stops within one batch of a request.
     shutdown: Shutdown,
     stats: Stats,
-    _lock: WriterLock,
+    /// SQLite's writer lock file; PostgreSQL's lock lives in the sink's
+    /// session.
+    _lock: Option<WriterLock>,
+}
+
+/// What a sink's database says before the reader starts.
+struct Loaded {
+    checkpoints: BTreeMap<String, Checkpoint>,
+    registered: BTreeSet<String>,
+    diagnostics: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for Tailer {
@@ -99,6 +108,16 @@ pub enum RunMode {
     Watch,
 }
 
+impl RunMode {
+    /// How long an unwritable or unreachable database is retried.
+    fn retry_for(self) -> Option<Duration> {
+        match self {
+            RunMode::Once => Some(Duration::from_secs(30)),
+            RunMode::Watch => None,
+        }
+    }
+}
+
 /// The least age at which `tasklog index` commits a batch: large
 /// transactions are what a backfill wants, and nobody waits on freshness.
 const ONCE_BATCH_INTERVAL: Duration = Duration::from_secs(1);
@@ -111,6 +130,18 @@ impl Tailer {
         db_path: &Path,
         options: IndexOptions,
         mode: RunMode,
+    ) -> Result<Tailer> {
+        Tailer::open_with(root, db_path, options, mode, Shutdown::new())
+    }
+
+    /// [`Tailer::open`], stopped by a `shutdown` the caller already holds
+    /// (a signal handler installed before the open).
+    pub fn open_with(
+        root: &Path,
+        db_path: &Path,
+        options: IndexOptions,
+        mode: RunMode,
+        shutdown: Shutdown,
     ) -> Result<Tailer> {
         let lock = WriterLock::acquire(db_path)?;
         let mut conn = db::open_for_writing(db_path)?;
@@ -127,7 +158,45 @@ impl Tailer {
             .map_err(|e| Error::sqlite(db_path, "configuring checkpoints", e))?;
         let checkpointer = WalCheckpointer::spawn(db_path)?;
         let sink = SqliteSink::new(conn, db_path)?;
-        let shutdown = Shutdown::new();
+        let loaded = Loaded {
+            checkpoints,
+            registered,
+            diagnostics,
+        };
+        Tailer::assemble(root, options, mode, sink, loaded, shutdown)
+            .map(|t| t.with_sqlite(checkpointer, lock))
+    }
+
+    /// Opens a sidecar that ships into PostgreSQL as `target`'s host
+    /// (issue 13). While the server is unreachable it retries with backoff
+    /// (`tasklog index`: for 30 s; `tasklog watch`: until `shutdown`, so a
+    /// signal handler can be listening before the server comes back).
+    pub fn open_postgres(
+        root: &Path,
+        target: &crate::pg::PgTarget,
+        options: IndexOptions,
+        mode: RunMode,
+        shutdown: Shutdown,
+    ) -> Result<Tailer> {
+        let prices = crate::prices::PriceTable::load(options.prices.as_deref())?;
+        let opened = crate::pg::open(target, &prices, mode.retry_for(), &shutdown)?;
+        let loaded = Loaded {
+            checkpoints: opened.checkpoints,
+            registered: opened.registered,
+            diagnostics: opened.diagnostics,
+        };
+        Tailer::assemble(root, options, mode, opened.sink, loaded, shutdown)
+    }
+
+    /// Starts the committer over `sink`; the rest is the same for every sink.
+    fn assemble<S: Sink + Send + 'static>(
+        root: &Path,
+        options: IndexOptions,
+        mode: RunMode,
+        sink: S,
+        loaded: Loaded,
+        shutdown: Shutdown,
+    ) -> Result<Tailer> {
         let committer = Committer::spawn(
             sink,
             CommitPolicy {
@@ -137,30 +206,34 @@ impl Tailer {
                     RunMode::Once => options.batch_interval.max(ONCE_BATCH_INTERVAL),
                     RunMode::Watch => options.batch_interval,
                 },
-                retry_for: match mode {
-                    RunMode::Once => Some(Duration::from_secs(30)),
-                    RunMode::Watch => None,
-                },
+                retry_for: mode.retry_for(),
             },
             shutdown.flag(),
         )?;
         Ok(Tailer {
             root: root.to_owned(),
             options,
-            checkpoints,
-            diagnostics,
+            checkpoints: loaded.checkpoints,
+            diagnostics: loaded.diagnostics,
             sealed_reported: BTreeSet::new(),
             sealed: BTreeSet::new(),
-            registered,
+            registered: loaded.registered,
             committer: Some(committer),
-            wal: Some(checkpointer),
+            wal: None,
             read_buf: Vec::new(),
             mode,
             bulk: false,
             shutdown,
             stats: Stats::default(),
-            _lock: lock,
+            _lock: None,
         })
+    }
+
+    /// The SQLite sink's companions: the WAL thread and the writer lock.
+    fn with_sqlite(mut self, wal: WalCheckpointer, lock: WriterLock) -> Tailer {
+        self.wal = Some(wal);
+        self._lock = Some(lock);
+        self
     }
 
     /// The log root.

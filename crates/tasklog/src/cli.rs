@@ -30,9 +30,14 @@ pub struct Global {
     /// Log root holding one folder per task [default: $XDG_DATA_HOME/tasklog/tasks]
     #[arg(long, global = true, env = "TASKLOG_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
-    /// SQLite index database [default: $XDG_DATA_HOME/tasklog/index.db]
-    #[arg(long, global = true, env = "TASKLOG_DB", value_name = "FILE")]
+    /// Index: a SQLite file, or postgres://user@host:port/db for read commands
+    /// [default: $XDG_DATA_HOME/tasklog/index.db]
+    #[arg(long, global = true, env = "TASKLOG_DB", value_name = "FILE|URL")]
     pub db: Option<PathBuf>,
+    /// This host's id in a shared PostgreSQL index [default: the host name];
+    /// with read commands on PostgreSQL, only this host's rows.
+    #[arg(long, global = true, env = "TASKLOG_HOST_ID", value_name = "ID")]
+    pub host_id: Option<String>,
     /// Config file (TOML) [default: $XDG_CONFIG_HOME/tasklog/tasklog.toml if present]
     #[arg(long, global = true, env = "TASKLOG_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,

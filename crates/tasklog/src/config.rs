@@ -21,6 +21,7 @@ struct FileConfig {
     db: Option<PathBuf>,
     writer: WriterSection,
     index: IndexSection,
+    sink: SinkSection,
     /// `[[import]]`: agent transcripts `tasklog watch` follows.
     import: Vec<ImportSection>,
 }
@@ -71,13 +72,26 @@ struct IndexSection {
     busy_timeout_ms: Option<u64>,
 }
 
+/// `[sink]`: ship into PostgreSQL instead of the SQLite file (issue 13).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct SinkSection {
+    url: Option<String>,
+    host_id: Option<String>,
+}
+
 /// The resolved configuration every command works from.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The log root holding task folders.
     pub root: PathBuf,
-    /// The SQLite index.
+    /// The index: a SQLite file, or a `postgres://` URL (read commands).
     pub db: PathBuf,
+    /// `[sink] url`: where `watch`, `index` and `serve` ship when no
+    /// `--sink` is given (`None`: the SQLite file of `db`).
+    pub sink: Option<String>,
+    /// `--host-id`, `TASKLOG_HOST_ID` or `[sink] host_id`, when given.
+    pub host_id: Option<String>,
     /// Writer behaviour.
     pub writer: WriterOptions,
     /// Indexer behaviour.
@@ -235,6 +249,7 @@ impl Config {
         config: Option<&Path>,
         root: Option<PathBuf>,
         db: Option<PathBuf>,
+        host_id: Option<String>,
     ) -> Result<Config> {
         let source = config
             .map(Path::to_path_buf)
@@ -263,10 +278,44 @@ impl Config {
         Ok(Config {
             root,
             db,
+            sink: file.sink.url,
+            host_id: host_id.or(file.sink.host_id),
             writer,
             index,
             imports,
             source,
         })
+    }
+}
+
+impl Config {
+    /// The `postgres://` URL `--db` names, if it names one.
+    pub fn db_url(&self) -> Option<&str> {
+        self.db.to_str().filter(|s| tasklog_index::pg::is_url(s))
+    }
+
+    /// Where `watch`, `index` and `serve` ship: `--sink` (or `TASKLOG_SINK`),
+    /// else `[sink] url`, else a `postgres://` `--db`; `None` is SQLite.
+    pub fn sink_url<'a>(&'a self, flag: Option<&'a str>) -> Option<&'a str> {
+        flag.or(self.sink.as_deref()).or(self.db_url())
+    }
+
+    /// This machine's host id: the one given, else the host name.
+    pub fn local_host_id(&self) -> Result<String> {
+        if let Some(id) = &self.host_id {
+            return Ok(id.clone());
+        }
+        let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+            .context("reading the host name (set --host-id or TASKLOG_HOST_ID)")?;
+        Ok(name.trim().to_owned())
+    }
+
+    /// The PostgreSQL database at `url`, spoken to as this host.
+    pub fn pg_target(&self, url: &str) -> Result<tasklog_index::pg::PgTarget> {
+        Ok(tasklog_index::pg::PgTarget::parse(
+            url,
+            &self.local_host_id()?,
+        )?)
     }
 }

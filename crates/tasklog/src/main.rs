@@ -53,7 +53,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let g = cli.global;
-    let config = Config::load(g.config.as_deref(), g.root, g.db)?;
+    let config = Config::load(g.config.as_deref(), g.root, g.db, g.host_id)?;
     tracing::debug!(root = %config.root.display(), db = %config.db.display(), config = ?config.source, "configuration");
     match cli.command {
         Command::Append(args) => cmd::append::run(&config, args),

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
-use tasklog_index::{RunMode, Tailer};
+use tasklog_index::{RunMode, Shutdown};
 
 use crate::cli::ReportFormat;
 use crate::config::Config;
@@ -19,16 +19,13 @@ pub struct IndexArgs {
     /// Print a summary: one line of text, or JSON for scripts; nothing by default.
     #[arg(long, value_enum)]
     pub format: Option<ReportFormat>,
+    #[command(flatten)]
+    pub sink: crate::cmd::SinkArgs,
 }
 
 pub fn run(config: &Config, args: IndexArgs) -> Result<Outcome> {
     let started = Instant::now();
-    let mut indexer = Tailer::open(
-        &config.root,
-        &config.db,
-        config.index.clone(),
-        RunMode::Once,
-    )?;
+    let mut indexer = crate::cmd::open_tailer(config, &args.sink, RunMode::Once, Shutdown::new())?;
     let total = indexer.pending_bytes();
     if total >= BULK_THRESHOLD {
         tracing::info!(
@@ -68,7 +65,10 @@ pub fn run(config: &Config, args: IndexArgs) -> Result<Outcome> {
                 / elapsed.as_secs_f64().max(1e-9))
             .round()
             .into();
-            summary["db"] = config.db.display().to_string().into();
+            summary["db"] = match config.sink_url(args.sink.sink.as_deref()) {
+                Some(url) => config.pg_target(url)?.display().into(),
+                None => config.db.display().to_string().into(),
+            };
             summary["root"] = config.root.display().to_string().into();
             crate::output::print_json(&summary)?;
         }

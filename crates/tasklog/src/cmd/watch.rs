@@ -2,26 +2,27 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use tasklog_index::{RunMode, Shutdown, Tailer};
+use tasklog_index::{RunMode, Shutdown};
 
 use crate::config::Config;
 use crate::Outcome;
 
 #[derive(Debug, Args)]
-pub struct WatchArgs {}
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub sink: crate::cmd::SinkArgs,
+}
 
-pub fn run(config: &Config, _args: WatchArgs) -> Result<Outcome> {
+pub fn run(config: &Config, args: WatchArgs) -> Result<Outcome> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let indexer = Tailer::open(
-        &config.root,
-        &config.db,
-        config.index.clone(),
-        RunMode::Watch,
-    )?;
-    listen_for_signals(indexer.shutdown())?;
+    // Listening first: on PostgreSQL the open waits for an unreachable
+    // server, and a signal must end that wait.
+    let shutdown = Shutdown::new();
+    listen_for_signals(shutdown.clone())?;
+    let indexer = crate::cmd::open_tailer(config, &args.sink, RunMode::Watch, shutdown)?;
     tracing::info!(root = %config.root.display(), db = %config.db.display(), "sidecar starting");
     // Agent transcripts from `[[import]]`: their followers write task
     // folders under the root, which this same sidecar indexes.

@@ -1,0 +1,673 @@
+//! The PostgreSQL sink: the same ops as the SQLite sink, applied to one
+//! host's rows in a shared database.
+//!
+//! Rows travel by `COPY ... FROM STDIN` (text format), buffered for the
+//! whole transaction and sent before it commits, or before any statement
+//! that reads or moves `records` (a rotation, a removed file), so order is
+//! kept. The checkpoint compare-and-set is one `UPDATE ... WHERE offset =
+//! expected AND generation = expected` that must touch one row.
+//!
+//! A lost connection is not fatal: the committer rolls back and replays
+//! its batch, and `begin` reconnects (taking the host's lock again). A
+//! COMMIT whose answer was lost is the one ambiguous case: each
+//! transaction writes a fresh token to `indexer_state`, and after
+//! reconnecting the sink reads it back to learn whether the commit landed.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use postgres::types::ToSql;
+use postgres::{Client, Statement};
+
+use super::{lock, PgTarget};
+use crate::batch::{
+    copy_escape, DocBatch, DocContent, FileKey, FileKind, Op, Quarantine, Row, StreamBatch,
+};
+use crate::error::{Error, Result};
+use crate::shutdown::ShutdownFlag;
+use crate::sink::Sink;
+use crate::state::StateKey;
+
+/// Buffered COPY bytes that trigger a send before the commit, bounding the
+/// memory a large batch holds.
+const COPY_FLUSH_BYTES: usize = 8 << 20;
+
+/// The `indexer_state` key of the commit token (see the module docs).
+const COMMIT_TOKEN: &str = "commit_token";
+
+pub(crate) struct PgSink {
+    target: PgTarget,
+    client: Option<Client>,
+    statements: HashMap<&'static str, Statement>,
+    /// `files.path` → `files.file_id` of this host. Reloaded after a
+    /// rollback, since ids assigned inside it are gone.
+    file_ids: HashMap<String, i64>,
+    /// COPY text of the rows not sent yet.
+    copy: Vec<u8>,
+    in_tx: bool,
+    /// The token of the open transaction, and of a commit whose answer
+    /// was lost.
+    token: u64,
+    stop: ShutdownFlag,
+}
+
+const COPY_RECORDS: &str = "records";
+
+impl PgSink {
+    /// A sink over an open, migrated connection that holds the host's lock.
+    pub(crate) fn new(target: PgTarget, client: Client, stop: ShutdownFlag) -> Result<PgSink> {
+        let mut sink = PgSink {
+            target,
+            client: Some(client),
+            statements: HashMap::new(),
+            file_ids: HashMap::new(),
+            copy: Vec::new(),
+            in_tx: false,
+            token: first_token(),
+            stop,
+        };
+        sink.load_file_ids()?;
+        Ok(sink)
+    }
+
+    fn err(&self, op: &'static str) -> impl Fn(postgres::Error) -> Error + '_ {
+        move |e| self.target.error(op, e)
+    }
+
+    /// The connection, reconnecting (and re-taking the host's lock) when
+    /// the last one was lost.
+    fn client(&mut self) -> Result<&mut Client> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            if self.in_tx {
+                // Never carry on a transaction on a new connection: its
+                // statements so far died with the old one.
+                return Err(Error::io(
+                    self.target.display(),
+                    "connection lost inside a transaction",
+                    std::io::ErrorKind::ConnectionAborted.into(),
+                ));
+            }
+            self.client = None;
+            self.statements.clear();
+            let mut client = self.target.connect("sidecar")?;
+            lock::acquire(&mut client, &self.target)?;
+            super::schema::check(&mut client, &self.target)?;
+            tracing::info!(server = self.target.display(), "reconnected to PostgreSQL");
+            self.client = Some(client);
+            self.load_file_ids()?;
+        }
+        Ok(self.client.as_mut().expect("connected above"))
+    }
+
+    /// A prepared statement of this connection.
+    fn stmt(&mut self, sql: &'static str) -> Result<Statement> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let prepared = self.client()?.prepare(sql);
+        let s = prepared.map_err(self.err("preparing a statement"))?;
+        self.statements.insert(sql, s.clone());
+        Ok(s)
+    }
+
+    fn exec(
+        &mut self,
+        op: &'static str,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64> {
+        let stmt = self.stmt(sql)?;
+        let result = self.client()?.execute(&stmt, params);
+        result.map_err(self.err(op))
+    }
+
+    fn load_file_ids(&mut self) -> Result<()> {
+        let host = self.target.host_id().to_owned();
+        let Some(client) = self.client.as_mut() else {
+            return Ok(());
+        };
+        let rows = client
+            .query(
+                "SELECT path, file_id FROM files WHERE host_id = $1",
+                &[&host],
+            )
+            .map_err(|e| self.target.error("loading checkpoints", e))?;
+        self.file_ids = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        Ok(())
+    }
+
+    fn host(&self) -> String {
+        self.target.host_id().to_owned()
+    }
+
+    fn file_id(&mut self, key: &FileKey, now: &str) -> Result<i64> {
+        if let Some(&id) = self.file_ids.get(&key.path) {
+            return Ok(id);
+        }
+        let host = self.host();
+        let stmt = self.stmt(
+            "INSERT INTO files (host_id, path, task_id, name, kind, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
+             RETURNING file_id",
+        )?;
+        let row = self.client()?.query_one(
+            &stmt,
+            &[
+                &host,
+                &key.path,
+                &key.task_id,
+                &key.name,
+                &key.kind.as_str(),
+                &now,
+            ],
+        );
+        let id: i64 = row.map_err(self.err("registering file"))?.get(0);
+        self.file_ids.insert(key.path.clone(), id);
+        Ok(id)
+    }
+
+    fn ensure_task(&mut self, task_id: &str, now: &str) -> Result<()> {
+        let host = self.host();
+        self.exec(
+            "registering task",
+            "INSERT INTO tasks (host_id, task_id, first_seen_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            &[&host, &task_id, &now],
+        )
+        .map(drop)
+    }
+
+    /// Sends the buffered rows.
+    fn flush_copy(&mut self) -> Result<()> {
+        if self.copy.is_empty() {
+            return Ok(());
+        }
+        let sql = copy_records_sql();
+        let copy = std::mem::take(&mut self.copy);
+        let client = self.client()?;
+        let result = client.copy_in(sql.as_str()).and_then(|mut writer| {
+            // A failed write is the connection's; `finish` reports it, or
+            // the server's own error about the data.
+            let _ = std::io::Write::write_all(&mut writer, &copy);
+            writer.finish()
+        });
+        self.copy = copy;
+        result.map_err(self.err("copying records"))?;
+        self.copy.clear();
+        Ok(())
+    }
+
+    /// Moves the rows of a file's ended generation to `superseded_records`.
+    fn supersede(
+        &mut self,
+        file_id: i64,
+        generation: u64,
+        reason: &str,
+        path: &str,
+        now: &str,
+    ) -> Result<()> {
+        self.flush_copy()?;
+        let host = self.host();
+        let generation = generation as i64;
+        self.exec(
+            "superseding rows",
+            r#"WITH gone AS (DELETE FROM records WHERE host_id = $1 AND file_id = $2
+                             RETURNING task_id, stream, "offset", body)
+               INSERT INTO superseded_records (host_id, file_id, generation, task_id, stream, "offset", body, reason, superseded_at)
+               SELECT $1, $2, $3, task_id, stream, "offset", body, $4, $5 FROM gone"#,
+            &[&host, &file_id, &generation, &reason, &now],
+        )?;
+        let detail = format!("generation {generation} ended");
+        self.exec(
+            "recording file event",
+            "INSERT INTO file_events (host_id, path, at, event, detail) VALUES ($1, $2, $3, $4, $5)",
+            &[&host, &path, &now, &reason, &detail],
+        )?;
+        Ok(())
+    }
+
+    fn insert_errors(
+        &mut self,
+        key: &FileKey,
+        generation: u64,
+        errors: &[Quarantine],
+        now: &str,
+    ) -> Result<()> {
+        let host = self.host();
+        for q in errors {
+            let (offset, length, line) = (
+                q.offset as i64,
+                q.length.map(|l| l as i64),
+                q.line.map(|l| l as i64),
+            );
+            self.exec(
+                "quarantining",
+                r#"INSERT INTO ingest_errors (host_id, task_id, path, generation, "offset", length, line, reason, prefix, detected_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING"#,
+                &[&host, &key.task_id, &key.path, &(generation as i64), &offset, &length, &line, &q.reason, &q.prefix, &now],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The compare-and-set and the checkpoint move, in one statement.
+    fn advance_stream(&mut self, file_id: i64, b: &StreamBatch, now: &str) -> Result<()> {
+        let moved = self.exec(
+            "moving checkpoint",
+            r#"UPDATE files SET "offset" = $4, line_count = $5, anchor_hash = $6, dev = $7, ino = $8,
+                   generation = $9, updated_at = $10, mtime_ns = $11, size = $4
+                WHERE file_id = $1 AND "offset" = $2 AND generation = $3"#,
+            &[
+                &file_id,
+                &(b.expected_offset as i64),
+                &(b.expected_generation as i64),
+                &(b.new_offset as i64),
+                &(b.new_line_count as i64),
+                &b.anchor,
+                &(b.dev as i64),
+                &(b.ino as i64),
+                &(b.generation as i64),
+                &now,
+                &b.mtime_ns,
+            ],
+        )?;
+        match moved {
+            1 => Ok(()),
+            _ => Err(Error::CheckpointConflict {
+                path: b.key.path.clone(),
+                expected: b.expected_offset,
+            }),
+        }
+    }
+
+    fn check(&mut self, file_id: i64, key: &FileKey, offset: u64, generation: u64) -> Result<()> {
+        let stmt = self.stmt(
+            r#"SELECT 1 FROM files WHERE file_id = $1 AND "offset" = $2 AND generation = $3"#,
+        )?;
+        let found = self
+            .client()?
+            .query_opt(&stmt, &[&file_id, &(offset as i64), &(generation as i64)]);
+        match found.map_err(self.err("reading checkpoint"))? {
+            Some(_) => Ok(()),
+            None => Err(Error::CheckpointConflict {
+                path: key.path.clone(),
+                expected: offset,
+            }),
+        }
+    }
+
+    fn apply_stream(&mut self, b: &StreamBatch, now: &str) -> Result<()> {
+        let file_id = self.file_id(&b.key, now)?;
+        self.advance_stream(file_id, b, now)?;
+        if let Some(rotation) = &b.rotation {
+            self.supersede(
+                file_id,
+                b.expected_generation,
+                rotation.reason,
+                &b.key.path,
+                now,
+            )?;
+        }
+        let host = self.host();
+        for r in &b.rows {
+            copy_escape(&host, &mut self.copy);
+            self.copy.push(b'\t');
+            let _ = std::io::Write::write_fmt(&mut self.copy, format_args!("{file_id}\t"));
+            copy_escape(&b.key.task_id, &mut self.copy);
+            self.copy.push(b'\t');
+            copy_escape(&b.key.name, &mut self.copy);
+            r.copy_text(&mut self.copy);
+            self.copy.push(b'\n');
+        }
+        if self.copy.len() >= COPY_FLUSH_BYTES {
+            self.flush_copy()?;
+        }
+        self.insert_errors(&b.key, b.generation, &b.errors, now)
+    }
+
+    fn apply_document(&mut self, d: &DocBatch, now: &str) -> Result<()> {
+        let file_id = self.file_id(&d.key, now)?;
+        let host = self.host();
+        match &d.content {
+            DocContent::Invalid(q) => {
+                self.insert_errors(&d.key, 1, std::slice::from_ref(q), now)?
+            }
+            DocContent::Body { body, updated_at } => {
+                let hash = format!("{:016x}", d.hash as u64);
+                let stmt = self.stmt("SELECT version, content_hash FROM documents WHERE host_id = $1 AND task_id = $2 AND name = $3")?;
+                let current = self
+                    .client()?
+                    .query_opt(&stmt, &[&host, &d.key.task_id, &d.key.name])
+                    .map_err(self.err("reading document"))?
+                    .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)));
+                if current.as_ref().is_none_or(|(_, h)| *h != hash) {
+                    let version = current.as_ref().map_or(1, |(v, _)| v + 1);
+                    if current.is_some() {
+                        self.archive_document(&d.key, now)?;
+                    }
+                    self.exec(
+                        "storing document",
+                        "INSERT INTO documents (host_id, task_id, name, file_id, version, body, content_hash, size, updated_at, indexed_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                         ON CONFLICT (host_id, task_id, name) DO UPDATE SET file_id = excluded.file_id, version = excluded.version,
+                            body = excluded.body, content_hash = excluded.content_hash, size = excluded.size,
+                            updated_at = excluded.updated_at, indexed_at = excluded.indexed_at",
+                        &[&host, &d.key.task_id, &d.key.name, &file_id, &version, body, &hash, &(d.size as i64), updated_at, &now],
+                    )?;
+                    self.on_document_changed(&d.key, body)?;
+                }
+            }
+        }
+        self.exec(
+            "moving checkpoint",
+            r#"UPDATE files SET dev = $2, ino = $3, size = $4, mtime_ns = $5, anchor_hash = $6, "offset" = $4, updated_at = $7
+               WHERE file_id = $1"#,
+            &[&file_id, &(d.dev as i64), &(d.ino as i64), &(d.size as i64), &d.mtime_ns, &d.hash, &now],
+        )
+        .map(drop)
+    }
+
+    fn archive_document(&mut self, key: &FileKey, now: &str) -> Result<()> {
+        let host = self.host();
+        self.exec(
+            "keeping document history",
+            "INSERT INTO document_history (host_id, task_id, name, version, body, content_hash, updated_at, superseded_at)
+             SELECT host_id, task_id, name, version, body, content_hash, updated_at, $4 FROM documents
+              WHERE host_id = $1 AND task_id = $2 AND name = $3",
+            &[&host, &key.task_id, &key.name, &now],
+        )
+        .map(drop)
+    }
+
+    /// Keeps the `tasks` row in step with `task.json` and `result.json`.
+    fn on_document_changed(&mut self, key: &FileKey, body: &str) -> Result<()> {
+        let host = self.host();
+        if key.name == tasklog_format::TASK_DOC {
+            self.exec(
+                "updating task",
+                TASK_FROM_DOCUMENT,
+                &[&host, &key.task_id, &body],
+            )?;
+        } else if key.name == tasklog_format::RESULT_DOC {
+            self.exec(
+                "sealing task",
+                "UPDATE tasks SET sealed = 1 WHERE host_id = $1 AND task_id = $2",
+                &[&host, &key.task_id],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn apply_gone(
+        &mut self,
+        key: &FileKey,
+        expected_offset: u64,
+        expected_generation: u64,
+        now: &str,
+    ) -> Result<()> {
+        let Some(&file_id) = self.file_ids.get(&key.path) else {
+            return Ok(());
+        };
+        self.check(file_id, key, expected_offset, expected_generation)?;
+        match key.kind {
+            FileKind::Stream => {
+                self.supersede(file_id, expected_generation, "deleted", &key.path, now)?
+            }
+            FileKind::Document => {
+                self.archive_document(key, now)?;
+                let host = self.host();
+                self.exec(
+                    "removing document",
+                    "DELETE FROM documents WHERE host_id = $1 AND task_id = $2 AND name = $3",
+                    &[&host, &key.task_id, &key.name],
+                )?;
+            }
+        }
+        self.exec(
+            "removing checkpoint",
+            "DELETE FROM files WHERE file_id = $1",
+            &[&file_id],
+        )?;
+        self.file_ids.remove(&key.path);
+        Ok(())
+    }
+
+    fn set_state(&mut self, key: &str, value: &str) -> Result<()> {
+        let host = self.host();
+        self.exec(
+            "recording indexer state",
+            "INSERT INTO indexer_state (host_id, key, value) VALUES ($1, $2, $3)
+             ON CONFLICT (host_id, key) DO UPDATE SET value = excluded.value",
+            &[&host, &key, &value],
+        )
+        .map(drop)
+    }
+
+    /// Bulk loads into an empty `records` (a new database's first
+    /// backfill) drop the secondary indexes and build them at the end; a
+    /// table holding rows (other hosts') keeps them.
+    fn bulk(&mut self, start: bool) -> Result<()> {
+        if start {
+            let stmt = self.stmt("SELECT NOT EXISTS (SELECT 1 FROM records)")?;
+            let empty: bool = self
+                .client()?
+                .query_one(&stmt, &[])
+                .map_err(self.err("starting bulk load"))?
+                .get(0);
+            if !empty {
+                tracing::info!("records is not empty: the bulk load keeps its indexes");
+                return Ok(());
+            }
+            for (name, _) in super::schema::SECONDARY_INDEXES {
+                let sql = format!("DROP INDEX IF EXISTS {name}");
+                let result = self.client()?.batch_execute(&sql);
+                result.map_err(self.err("starting bulk load"))?;
+            }
+            Ok(())
+        } else {
+            self.flush_copy()?;
+            let target = self.target.clone();
+            super::schema::ensure_indexes(self.client()?, &target)
+        }
+    }
+
+    /// After a COMMIT whose answer was lost: reconnects (with backoff, until
+    /// shutdown) and reads the host's commit token back. True when the
+    /// transaction of `token` committed.
+    fn confirm(&mut self, token: u64) -> Result<bool> {
+        self.client = None;
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match self.read_token() {
+                Ok(found) => {
+                    let landed = found.as_deref() == Some(token.to_string().as_str());
+                    tracing::info!(
+                        landed,
+                        waited_ms = started.elapsed().as_millis() as u64,
+                        "learned the outcome of a commit whose answer was lost"
+                    );
+                    return Ok(landed);
+                }
+                Err(e) if crate::committer::is_transient(&e) && !self.stop.is_set() => {
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "PostgreSQL unreachable after a commit; waiting to learn whether it landed");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn read_token(&mut self) -> Result<Option<String>> {
+        let host = self.host();
+        let stmt = self.stmt("SELECT value FROM indexer_state WHERE host_id = $1 AND key = $2")?;
+        let row = self.client()?.query_opt(&stmt, &[&host, &COMMIT_TOKEN]);
+        Ok(row
+            .map_err(self.err("reading the commit token"))?
+            .and_then(|r| r.get(0)))
+    }
+}
+
+impl Sink for PgSink {
+    fn begin(&mut self) -> Result<()> {
+        let result = self.client()?.batch_execute("BEGIN");
+        result.map_err(self.err("beginning transaction"))?;
+        self.in_tx = true;
+        self.token = self.token.wrapping_add(1);
+        Ok(())
+    }
+
+    fn apply(&mut self, op: &Op, now: &str) -> Result<()> {
+        match op {
+            Op::Task { task_id } => self.ensure_task(task_id, now),
+            Op::TaskGone { task_id } => {
+                let host = self.host();
+                self.exec(
+                    "removing task",
+                    "DELETE FROM tasks WHERE host_id = $1 AND task_id = $2",
+                    &[&host, task_id],
+                )
+                .map(drop)
+            }
+            Op::Stream(b) => {
+                self.ensure_task(&b.key.task_id, now)?;
+                self.apply_stream(b, now)
+            }
+            Op::Document(d) => {
+                self.ensure_task(&d.key.task_id, now)?;
+                self.apply_document(d, now)
+            }
+            Op::Gone {
+                key,
+                expected_offset,
+                expected_generation,
+            } => self.apply_gone(key, *expected_offset, *expected_generation, now),
+            Op::Errors {
+                key,
+                generation,
+                errors,
+            } => {
+                self.ensure_task(&key.task_id, now)?;
+                self.insert_errors(key, *generation, errors, now)
+            }
+            Op::Bulk(start) => self.bulk(*start),
+            Op::Diagnostic {
+                task_id,
+                path,
+                generation,
+                offset,
+                reason,
+            } => {
+                let host = self.host();
+                self.exec(
+                    "recording diagnostic",
+                    r#"INSERT INTO ingest_errors (host_id, task_id, path, generation, "offset", reason, prefix, detected_at, kind)
+                       VALUES ($1, $2, $3, $4, $5, $6, '', $7, 'file')
+                       ON CONFLICT (host_id, path, generation, "offset", reason) DO UPDATE
+                          SET resolved_at = NULL, detected_at = excluded.detected_at, kind = 'file'
+                          WHERE ingest_errors.resolved_at IS NOT NULL"#,
+                    &[&host, task_id, path, &(*generation as i64), &(*offset as i64), reason, &now],
+                )
+                .map(drop)
+            }
+            Op::Resolved { path } => {
+                let host = self.host();
+                self.exec(
+                    "resolving diagnostic",
+                    "UPDATE ingest_errors SET resolved_at = $3
+                      WHERE host_id = $1 AND path = $2 AND kind = 'file' AND resolved_at IS NULL",
+                    &[&host, path, &now],
+                )
+                .map(drop)
+            }
+            Op::State { key, value } => self.set_state(key.as_str(), value),
+        }
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        self.flush_copy()?;
+        let now = tasklog_format::now_rfc3339();
+        self.set_state(StateKey::LastCommitAt.as_str(), &now)?;
+        let token = self.token;
+        self.set_state(COMMIT_TOKEN, &token.to_string())?;
+        let result = self.client()?.batch_execute("COMMIT");
+        self.in_tx = false;
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if super::is_transient(&e) => {
+                tracing::warn!(error = %e, "the answer to COMMIT was lost");
+                if self.confirm(token)? {
+                    Ok(())
+                } else {
+                    Err(self.target.error("committing", e))
+                }
+            }
+            Err(e) => Err(self.target.error("committing", e)),
+        }
+    }
+
+    fn rollback(&mut self) {
+        self.copy.clear();
+        if self.in_tx {
+            if let Some(client) = self.client.as_mut() {
+                if client.batch_execute("ROLLBACK").is_err() {
+                    self.client = None;
+                }
+            }
+            self.in_tx = false;
+        }
+        if self.client.as_ref().is_some_and(Client::is_closed) {
+            self.client = None;
+        }
+        if let Err(e) = self.load_file_ids() {
+            tracing::warn!(error = %e, "reloading file ids after rollback");
+            self.client = None;
+        }
+    }
+}
+
+/// `COPY records (...) FROM STDIN`: the batch's columns, then the row's.
+fn copy_records_sql() -> String {
+    let columns: Vec<String> = ["host_id", "file_id", "task_id", "stream"]
+        .iter()
+        .chain(Row::COLUMNS)
+        .map(|c| format!("\"{c}\""))
+        .collect();
+    format!("COPY {COPY_RECORDS} ({}) FROM STDIN", columns.join(", "))
+}
+
+/// A starting token unlikely to repeat across restarts of this host.
+fn first_token() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ (u64::from(std::process::id()) << 40)
+}
+
+/// Copies the reference designs' task columns out of `task.json` (the
+/// SQLite sink's statement, in PostgreSQL's JSON operators).
+const TASK_FROM_DOCUMENT: &str = r#"
+UPDATE tasks SET
+    document       = $3,
+    session_id     = j ->> 'session_id',
+    detected_at    = coalesce(j ->> 'detected_at', j ->> 'created_at'),
+    source         = j ->> 'source',
+    issue_number   = tasklog_int(j -> 'issue_number'),
+    issue_url      = j ->> 'issue_url',
+    title          = j ->> 'title',
+    description    = j ->> 'description',
+    priority       = tasklog_int(j -> 'priority'),
+    labels         = j ->> 'labels',
+    assigned_at    = j ->> 'assigned_at',
+    started_at     = coalesce(j ->> 'started_at', j ->> 'active_at', j ->> 'running_at'),
+    completed_at   = j ->> 'completed_at',
+    failed_at      = j ->> 'failed_at',
+    status         = j ->> 'status',
+    failure_reason = j ->> 'failure_reason',
+    pr_number      = tasklog_int(j -> 'pr_number'),
+    pr_url         = j ->> 'pr_url',
+    commits        = j ->> 'commits',
+    created_at     = j ->> 'created_at',
+    updated_at     = j ->> 'updated_at'
+FROM (SELECT tasklog_jsonb($3) AS j) AS d
+WHERE host_id = $1 AND task_id = $2 AND jsonb_typeof(d.j) = 'object'
+"#;

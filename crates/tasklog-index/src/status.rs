@@ -152,7 +152,6 @@ fn lag_by_task(
     root: &Path,
     db: &Path,
 ) -> Result<std::collections::BTreeMap<String, u64>> {
-    use std::os::unix::fs::MetadataExt;
     let known: std::collections::HashMap<String, (u64, u64, u64)> = conn
         .prepare(r#"SELECT path, coalesce(dev, 0), coalesce(ino, 0), "offset" FROM files WHERE kind = 'stream'"#)
         .and_then(|mut s| {
@@ -169,6 +168,17 @@ fn lag_by_task(
             .collect()
         })
         .map_err(|e| Error::sqlite(db, "reading status", e))?;
+    Ok(lag_from(root, &known))
+}
+
+/// Bytes on disk after the checkpoints `known` (path → dev, ino, offset),
+/// by task: a stream whose identity changed counts whole. Shared with the
+/// PostgreSQL index's status.
+pub(crate) fn lag_from(
+    root: &Path,
+    known: &std::collections::HashMap<String, (u64, u64, u64)>,
+) -> std::collections::BTreeMap<String, u64> {
+    use std::os::unix::fs::MetadataExt;
     let mut lag = std::collections::BTreeMap::new();
     let tasks = crate::discovery::task_folders(root).map_or_else(|_| Vec::new(), |l| l.tasks);
     for task in tasks {
@@ -198,5 +208,5 @@ fn lag_by_task(
             }
         }
     }
-    Ok(lag)
+    lag
 }

@@ -102,7 +102,25 @@ fn verify_stream(
     offset: u64,
     line_limit: u64,
 ) -> Result<FileReport> {
-    let rows = index_rows(conn, db, file_id)?;
+    stream_report(
+        abs,
+        path,
+        offset,
+        line_limit,
+        index_rows(conn, db, file_id)?,
+    )
+}
+
+/// Compares the stream at `abs` (indexed up to `offset`) with `rows`, its
+/// `(offset, body)` rows in the index in file order. Shared with the
+/// PostgreSQL index's verify.
+pub(crate) fn stream_report(
+    abs: &Path,
+    path: &str,
+    offset: u64,
+    line_limit: u64,
+    rows: Vec<(u64, String)>,
+) -> Result<FileReport> {
     let mut report = FileReport {
         path: path.to_owned(),
         kind: "stream".into(),
@@ -282,6 +300,12 @@ fn verify_document(conn: &Connection, db: &Path, abs: &Path, path: &str) -> Resu
             }
         })
         .map_err(|e| Error::sqlite(db, "reading documents", e))?;
+    Ok(document_report(abs, path, body))
+}
+
+/// Compares the document at `abs` with `body`, its indexed version (if
+/// any). Shared with the PostgreSQL index's verify.
+pub(crate) fn document_report(abs: &Path, path: &str, body: Option<String>) -> FileReport {
     let mut report = FileReport {
         path: path.to_owned(),
         kind: "document".into(),
@@ -316,11 +340,11 @@ fn verify_document(conn: &Connection, db: &Path, abs: &Path, path: &str) -> Resu
         }
         Err(e) => report.differences.push(format!("file cannot be read: {e}")),
     }
-    Ok(report)
+    report
 }
 
 /// Stream files with at least one complete line, and documents, that have no checkpoint.
-fn unindexed_files(root: &Path, known: &BTreeSet<String>) -> Vec<String> {
+pub(crate) fn unindexed_files(root: &Path, known: &BTreeSet<String>) -> Vec<String> {
     let mut out = Vec::new();
     let Ok(tasks) = std::fs::read_dir(root) else {
         return out;

@@ -2,10 +2,13 @@
 //! column names and rows of JSON values. One way to run a statement into
 //! [`Rows`] for `query` and the commands built on the views.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use rusqlite::{Connection, Params};
 use serde_json::Value;
 use tasklog_index::json_value;
+use tasklog_index::pg::PgIndex;
+
+use crate::config::Config;
 
 /// A result set: column names and rows of JSON values.
 #[derive(Debug, Default)]
@@ -46,4 +49,50 @@ pub fn unknown_task(task: &str) {
     eprintln!(
         "tasklog: no task {task:?} in the index (run `tasklog index`, or check the name with `tasklog tasks`)"
     );
+}
+
+/// The index a read command asks: the SQLite file of `--db`, or the
+/// PostgreSQL database a `postgres://` `--db` names (narrowed to
+/// `--host-id` when given).
+pub enum Index {
+    /// The embedded index.
+    Sqlite(Connection),
+    /// A shared PostgreSQL index (docs/POSTGRES.md).
+    Postgres(Box<PgIndex>),
+}
+
+impl Index {
+    /// Opens the index `config.db` names, read-only.
+    pub fn open(config: &Config) -> Result<Index> {
+        match config.db_url() {
+            Some(url) => {
+                let target = config.pg_target(url)?;
+                let index = PgIndex::open(&target, config.host_id.as_deref())?;
+                Ok(Index::Postgres(Box::new(index)))
+            }
+            None => Ok(Index::Sqlite(tasklog_index::open_query_connection(
+                &config.db,
+            )?)),
+        }
+    }
+}
+
+/// Runs one of the CLI's PostgreSQL statements with `$n` parameters.
+pub fn pg_collect(pg: &mut PgIndex, sql: &str, params: &[Option<&str>]) -> Result<Rows> {
+    let rows = pg.query_with(sql, params)?;
+    Ok(Rows {
+        columns: rows.columns,
+        rows: rows.rows,
+    })
+}
+
+/// Fails plainly when `--db` is a PostgreSQL URL and `command` reads only
+/// the SQLite index.
+pub fn sqlite_only(config: &Config, command: &str, instead: &str) -> Result<()> {
+    if config.db_url().is_some() {
+        bail!(
+            "tasklog {command} reads the SQLite index only; on PostgreSQL {instead} (docs/POSTGRES.md)"
+        );
+    }
+    Ok(())
 }

@@ -95,3 +95,8 @@ fn holder(client: &mut Client, key: i64) -> Option<Holder> {
         since: row.get(3),
     })
 }
+
+/// Whether a sidecar of `host_id` holds its lock now.
+pub(super) fn is_held(client: &mut Client, host_id: &str) -> bool {
+    holder(client, key(host_id)).is_some()
+}

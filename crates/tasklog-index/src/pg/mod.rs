@@ -11,9 +11,11 @@
 
 mod lock;
 mod open;
+pub mod questions;
 mod read;
 mod schema;
 mod sink;
+mod status;
 mod verify;
 
 use std::time::Duration;
@@ -25,6 +27,8 @@ use crate::error::{Error, Result};
 pub(crate) use open::open;
 pub use read::{PgIndex, PgRows};
 pub(crate) use sink::PgSink;
+pub use status::{status_postgres, HostStatus, PgStatus};
+pub use verify::verify_postgres;
 
 /// Whether `s` names a PostgreSQL database (a libpq connection URL) rather
 /// than a SQLite file.

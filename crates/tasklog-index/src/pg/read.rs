@@ -33,15 +33,30 @@ impl std::fmt::Debug for PgIndex {
 
 impl PgIndex {
     /// Connects and checks that the database holds a tasklog index this
-    /// build can read. `host_id` is the local host (for `verify` and
-    /// `status`).
-    pub fn open(target: &PgTarget) -> Result<PgIndex> {
+    /// build can read. With `only_host`, every table and view of the index
+    /// shows that host's rows alone: a temporary view of the same name,
+    /// filtered on `host_id`, hides each (PostgreSQL looks up relations in
+    /// the session's temporary schema first), so any SQL is narrowed.
+    pub fn open(target: &PgTarget, only_host: Option<&str>) -> Result<PgIndex> {
         let mut client = target.connect("reader")?;
         schema::check(&mut client, target)?;
+        client
+            .batch_execute("SET standard_conforming_strings = on")
+            .map_err(|e| target.error("configuring the session", e))?;
+        if let Some(host) = only_host {
+            narrow(&mut client, target, host)?;
+        }
         Ok(PgIndex {
             target: target.clone(),
             client,
         })
+    }
+
+    /// [`PgIndex::query`] with `$1`, `$2`, ... replaced by `params` as SQL
+    /// literals (`NULL` for `None`), for the CLI's own statements.
+    pub fn query_with(&mut self, sql: &str, params: &[Option<&str>]) -> Result<PgRows> {
+        let text = bind_literals(sql, params);
+        self.query(&text)
     }
 
     /// The database this reads.
@@ -118,4 +133,85 @@ fn cell(text: Option<&str>, ty: Option<&Type>) -> Value {
         _ => None,
     };
     parsed.unwrap_or_else(|| Value::String(text.to_owned()))
+}
+
+/// `s` as a standard-conforming SQL string literal.
+pub(crate) fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// Hides every relation of the index that has a `host_id` column behind a
+/// temporary view of the same name showing `host`'s rows alone.
+fn narrow(client: &mut Client, target: &PgTarget, host: &str) -> Result<()> {
+    let err = |e| target.error("narrowing to one host", e);
+    let relations: Vec<String> = client
+        .query(
+            "SELECT c.table_name::text FROM information_schema.columns c
+              WHERE c.table_schema = current_schema() AND c.column_name = 'host_id'
+              ORDER BY 1",
+            &[],
+        )
+        .map_err(err)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let schema: String = client
+        .query_one("SELECT current_schema()::text", &[])
+        .map_err(err)?
+        .get(0);
+    let mut sql = String::new();
+    for name in relations {
+        sql.push_str(&format!(
+            "CREATE TEMP VIEW {q} AS SELECT * FROM {s}.{q} WHERE host_id = {h};\n",
+            q = quote_ident(&name),
+            s = quote_ident(&schema),
+            h = quote_literal(host)
+        ));
+    }
+    client.batch_execute(&sql).map_err(err)
+}
+
+fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// `sql` with each `$n` (n from 1 to `params.len()`) replaced by its
+/// parameter as a literal, in one pass (a value holding `$2` stays as is).
+fn bind_literals(sql: &str, params: &[Option<&str>]) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let digits = rest[at + 1..]
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .count();
+        let n: Option<usize> = rest[at + 1..at + 1 + digits].parse().ok();
+        match n.filter(|n| (1..=params.len()).contains(n)) {
+            Some(n) => {
+                out.push_str(&params[n - 1].map_or_else(|| "NULL".to_owned(), quote_literal));
+                rest = &rest[at + 1 + digits..];
+            }
+            None => {
+                out.push('$');
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_are_bound_in_one_pass_and_quoted() {
+        let sql = "SELECT $1::text, $2, $10, $3 WHERE x = $2 AND y = $";
+        assert_eq!(
+            bind_literals(sql, &[Some("it's"), Some("$1"), None]),
+            "SELECT 'it''s'::text, '$1', $10, NULL WHERE x = '$1' AND y = $"
+        );
+    }
 }

@@ -69,7 +69,8 @@ pub fn run(config: &Config, args: CostArgs) -> Result<Outcome> {
         .as_deref()
         .map(time_arg::parse_time)
         .transpose()?;
-    let conn = tasklog_index::open_query_connection(&config.db)?;
+    let mut index = rows::Index::open(config)?;
+    let q = Dialect::of(&index);
     // Whole-day bounds read the daily rollup; others need the calls themselves.
     let days = (
         since.as_deref().map(time_arg::whole_day),
@@ -80,35 +81,41 @@ pub fn run(config: &Config, args: CostArgs) -> Result<Outcome> {
             // Per task needs the per-task rollup; the rest read the
             // per-day one, tens of rows a day.
             if args.by == By::Task {
-                tasklog_index::COST_BY_TASK_DAY
+                q.by_task_day
             } else {
-                tasklog_index::COST_BY_DAY
+                q.by_day
             },
             days.0.flatten().map(str::to_owned),
             days.1.flatten().map(str::to_owned),
         ),
-        _ => (tasklog_index::COST_BY_CALL, since, until),
+        _ => (q.by_call, since, until),
     };
     let key = args.by.column();
+    let group = match (&index, args.by) {
+        // Two hosts may both have a task of that name.
+        (rows::Index::Postgres(_), By::Task) => "host_id || ':' || task_id",
+        _ => key,
+    };
+    let (sums, alias) = (q.sums, q.alias);
     let sql = format!(
-        "SELECT coalesce(nullif({key}, ''), '(none)') AS {key}, sum(calls) AS calls,
-                sum(tokens_input) AS tokens_input, sum(tokens_output) AS tokens_output,
-                sum(tokens_cached_read) AS tokens_cached_read, sum(tokens_cached_write) AS tokens_cached_write,
-                round(sum(cost_usd), 6) AS cost_usd, sum(unpriced_calls) AS unpriced_calls
-           FROM ({source}) GROUP BY 1 ORDER BY sum(cost_usd) DESC, 1"
+        "SELECT coalesce(nullif({group}, ''), '(none)') AS {key}, {sums}
+           FROM ({source}) {alias} GROUP BY 1 ORDER BY sum(cost_usd) DESC, 1"
     );
-    let mut rows = rows::collect(&conn, &sql, (&lo, &hi))?;
+    let mut rows = collect(&mut index, &sql, &lo, &hi)?;
     if rows.rows.is_empty() {
         eprintln!("tasklog: no model calls in that period");
         return Ok(Outcome::NothingFound);
     }
-    let unpriced = rows::collect(
-        &conn,
+    let unpriced = collect(
+        &mut index,
         &format!(
-            "SELECT coalesce(nullif(model, ''), '(none)'), sum(unpriced_calls), sum(unpriced_tokens)
-               FROM ({source}) WHERE unpriced_calls > 0 GROUP BY 1 ORDER BY 1"
+            "SELECT coalesce(nullif(model, ''), '(none)'), {}, {}
+               FROM ({source}) {alias} WHERE unpriced_calls > 0 GROUP BY 1 ORDER BY 1",
+            q.sum("unpriced_calls"),
+            q.sum("unpriced_tokens")
         ),
-        (&lo, &hi),
+        &lo,
+        &hi,
     )?;
     let format = output::resolve(args.format);
     if format == Format::Table {
@@ -119,6 +126,68 @@ pub fn run(config: &Config, args: CostArgs) -> Result<Outcome> {
     }
     output::print(&rows, format)?;
     Ok(Outcome::Success)
+}
+
+/// The statements of one index's dialect.
+struct Dialect {
+    by_task_day: &'static str,
+    by_day: &'static str,
+    by_call: &'static str,
+    /// The summed columns of a group.
+    sums: &'static str,
+    /// PostgreSQL wants a subquery named.
+    alias: &'static str,
+    /// What makes a sum of integers an integer (PostgreSQL's is numeric).
+    int_cast: &'static str,
+}
+
+impl Dialect {
+    fn of(index: &rows::Index) -> Dialect {
+        match index {
+            rows::Index::Sqlite(_) => Dialect {
+                by_task_day: tasklog_index::COST_BY_TASK_DAY,
+                by_day: tasklog_index::COST_BY_DAY,
+                by_call: tasklog_index::COST_BY_CALL,
+                sums: "sum(calls) AS calls,
+                sum(tokens_input) AS tokens_input, sum(tokens_output) AS tokens_output,
+                sum(tokens_cached_read) AS tokens_cached_read, sum(tokens_cached_write) AS tokens_cached_write,
+                round(sum(cost_usd), 6) AS cost_usd, sum(unpriced_calls) AS unpriced_calls",
+                alias: "",
+                int_cast: "",
+            },
+            // Sums of bigints are numeric in PostgreSQL: cast back.
+            rows::Index::Postgres(_) => Dialect {
+                by_task_day: tasklog_index::pg::questions::COST_BY_TASK_DAY,
+                by_day: tasklog_index::pg::questions::COST_BY_DAY,
+                by_call: tasklog_index::pg::questions::COST_BY_CALL,
+                sums: "sum(calls)::bigint AS calls,
+                sum(tokens_input)::bigint AS tokens_input, sum(tokens_output)::bigint AS tokens_output,
+                sum(tokens_cached_read)::bigint AS tokens_cached_read,
+                sum(tokens_cached_write)::bigint AS tokens_cached_write,
+                round(sum(cost_usd)::numeric, 6)::float8 AS cost_usd,
+                sum(unpriced_calls)::bigint AS unpriced_calls",
+                alias: "AS calls",
+                int_cast: "::bigint",
+            },
+        }
+    }
+
+    fn sum(&self, column: &str) -> String {
+        format!("sum({column}){}", self.int_cast)
+    }
+}
+
+/// Runs a cost statement with its two bounds on either index.
+fn collect(
+    index: &mut rows::Index,
+    sql: &str,
+    lo: &Option<String>,
+    hi: &Option<String>,
+) -> Result<Rows> {
+    match index {
+        rows::Index::Sqlite(conn) => rows::collect(conn, sql, (lo, hi)),
+        rows::Index::Postgres(pg) => rows::pg_collect(pg, sql, &[lo.as_deref(), hi.as_deref()]),
+    }
 }
 
 fn push_total(rows: &mut Rows) {

@@ -43,6 +43,11 @@ const SECTIONS: &[(&str, &str, &str)] = &[
 ];
 
 pub fn run(config: &Config, args: ExportArgs) -> Result<Outcome> {
+    crate::rows::sqlite_only(
+        config,
+        "export",
+        "ask `tasklog query` (records, documents and the views carry host_id)",
+    )?;
     let conn = tasklog_index::open_query_connection(&config.db)?;
     if !rows::task_exists(&conn, &args.task)? {
         rows::unknown_task(&args.task);

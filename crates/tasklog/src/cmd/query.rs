@@ -1,4 +1,5 @@
-//! `tasklog query SQL`: read-only SQL, enforced by SQLite.
+//! `tasklog query SQL`: read-only SQL, enforced by SQLite (or by a READ ONLY
+//! transaction on PostgreSQL).
 
 use anyhow::Result;
 use clap::Args;
@@ -11,7 +12,8 @@ use crate::Outcome;
 
 #[derive(Debug, Args)]
 pub struct QueryArgs {
-    /// The SQL to run (one statement). Writes, ATTACH and state-changing PRAGMAs fail.
+    /// The SQL to run (one statement). Writes, ATTACH and state-changing PRAGMAs fail;
+    /// on PostgreSQL it runs in a READ ONLY transaction.
     pub sql: String,
     /// Output format [default: table on a terminal, jsonl otherwise]
     #[arg(long, value_enum)]
@@ -19,8 +21,11 @@ pub struct QueryArgs {
 }
 
 pub fn run(config: &Config, args: QueryArgs) -> Result<Outcome> {
-    let conn = tasklog_index::open_query_connection(&config.db)?;
-    let rows = rows::collect(&conn, &args.sql, [])?;
+    let rows = match rows::Index::open(config)? {
+        rows::Index::Sqlite(conn) => rows::collect(&conn, &args.sql, [])?,
+        // A READ ONLY transaction, one statement (PgIndex::query).
+        rows::Index::Postgres(mut pg) => rows::pg_collect(&mut pg, &args.sql, &[])?,
+    };
     let found = !rows.rows.is_empty();
     output::print(&rows, output::resolve(args.format))?;
     Ok(if found {

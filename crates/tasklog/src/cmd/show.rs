@@ -70,6 +70,7 @@ ORDER BY ts, ord, id
 "#;
 
 pub fn run(config: &Config, args: ShowArgs) -> Result<Outcome> {
+    crate::rows::sqlite_only(config, "show", "ask `tasklog query \"SELECT ts, event, name, body FROM records WHERE task_id = '...' ORDER BY ts\"`")?;
     let conn = tasklog_index::open_query_connection(&config.db)?;
     if !rows::task_exists(&conn, &args.task)? {
         rows::unknown_task(&args.task);

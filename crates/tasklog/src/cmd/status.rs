@@ -15,6 +15,9 @@ pub struct StatusArgs {
 }
 
 pub fn run(config: &Config, args: StatusArgs) -> Result<Outcome> {
+    if let Some(url) = config.db_url() {
+        return postgres(config, &config.pg_target(url)?, args.format);
+    }
     let s = tasklog_index::status(&config.root, &config.db)?;
     if args.format == Some(ReportFormat::Json) {
         crate::output::print_json(&s)?;
@@ -64,4 +67,58 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<Outcome> {
         outln!("  {:>12} bytes  {}", t.lag_bytes, t.task_id);
     }
     Ok(Outcome::Success)
+}
+
+/// The status of a shared PostgreSQL index: every host, and this host's
+/// lag. An unreachable server is reported, then exit 2.
+fn postgres(
+    config: &Config,
+    target: &tasklog_index::pg::PgTarget,
+    format: Option<ReportFormat>,
+) -> Result<Outcome> {
+    let s = tasklog_index::pg::status_postgres(&config.root, target);
+    if format == Some(ReportFormat::Json) {
+        crate::output::print_json(&s)?;
+    } else {
+        outln!("root:            {}", config.root.display());
+        match (&s.error, s.reachable) {
+            (None, _) => outln!(
+                "database:        {} (PostgreSQL, schema v{})",
+                s.server,
+                s.schema_version.unwrap_or(0)
+            ),
+            (Some(e), true) => outln!("database:        {} (PostgreSQL): {e}", s.server),
+            (Some(e), false) => outln!(
+                "database:        {} (PostgreSQL): unreachable: {e}",
+                s.server
+            ),
+        }
+        outln!("this host:       {}", s.local_host);
+        for h in &s.hosts {
+            outln!(
+                "host {}: sidecar {}, last commit {}, {} tasks, {} records, {} quarantined, {} diagnostics open",
+                h.host_id,
+                if h.sidecar_connected { "connected" } else { "not connected" },
+                h.last_commit_at.as_deref().unwrap_or("-"),
+                h.tasks,
+                h.records,
+                h.quarantined,
+                h.open_diagnostics
+            );
+        }
+        match s.lag_bytes {
+            Some(bytes) => outln!(
+                "lag:             {bytes} bytes in {} task(s)",
+                s.lagging_tasks.len()
+            ),
+            None => outln!("lag:             unknown (the files keep growing; shipped when the server returns)"),
+        }
+        for t in s.lagging_tasks.iter().take(10) {
+            outln!("  {:>12} bytes  {}", t.lag_bytes, t.task_id);
+        }
+    }
+    match s.error {
+        Some(e) => anyhow::bail!("{}: {e}", s.server),
+        None => Ok(Outcome::Success),
+    }
 }

@@ -49,6 +49,7 @@ const NEWER: &str = "SELECT record_id, ts, stream, event, name, status, body FRO
     WHERE task_id = ?1 AND record_id > ?2 ORDER BY record_id LIMIT 10000";
 
 pub fn run(config: &Config, args: TailArgs) -> Result<Outcome> {
+    crate::rows::sqlite_only(config, "tail", "follow the host's files with `tasklog tail --db <its SQLite index>`, or ask `tasklog query`")?;
     let conn = tasklog_index::open_query_connection(&config.db)?;
     if !rows::task_exists(&conn, &args.task)? {
         if !args.follow {

@@ -37,13 +37,21 @@ pub fn run(config: &Config, args: TasksArgs) -> Result<Outcome> {
         .as_deref()
         .map(time_arg::parse_time)
         .transpose()?;
-    let conn = tasklog_index::open_query_connection(&config.db)?;
-    let none: Option<&str> = None;
-    let rows = rows::collect(
-        &conn,
-        tasklog_index::TASKS,
-        (args.status, since, until, none, -1, 0),
-    )?;
+    let rows = match rows::Index::open(config)? {
+        rows::Index::Sqlite(conn) => {
+            let none: Option<&str> = None;
+            rows::collect(
+                &conn,
+                tasklog_index::TASKS,
+                (args.status, since, until, none, -1, 0),
+            )?
+        }
+        rows::Index::Postgres(mut pg) => rows::pg_collect(
+            &mut pg,
+            tasklog_index::pg::questions::TASKS,
+            &[args.status.as_deref(), since.as_deref(), until.as_deref()],
+        )?,
+    };
     if rows.rows.is_empty() {
         eprintln!("tasklog: no tasks match");
         return Ok(Outcome::NothingFound);

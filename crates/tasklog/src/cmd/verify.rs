@@ -15,7 +15,15 @@ pub struct VerifyArgs {
 }
 
 pub fn run(config: &Config, args: VerifyArgs) -> Result<Outcome> {
-    let report = tasklog_index::verify(&config.root, &config.db, config.index.line_limit)?;
+    let report = match config.db_url() {
+        // The local host's rows against the local files.
+        Some(url) => tasklog_index::pg::verify_postgres(
+            &config.root,
+            &config.pg_target(url)?,
+            config.index.line_limit,
+        )?,
+        None => tasklog_index::verify(&config.root, &config.db, config.index.line_limit)?,
+    };
     if args.format == Some(ReportFormat::Json) {
         crate::output::print_json(&report)?;
     } else {

@@ -7,6 +7,7 @@
 
 // Shared helpers.
 mod import_support;
+mod pg_support;
 mod query_fixture;
 mod serve_support;
 mod support;
@@ -23,6 +24,8 @@ mod import_fixtures;
 mod import_follow;
 mod import_scenarios;
 mod index_scenarios;
+mod pg_faults;
+mod pg_scenarios;
 mod query_scenarios;
 mod record_edges;
 mod serve_scenarios;

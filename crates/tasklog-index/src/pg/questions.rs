@@ -11,16 +11,20 @@ pub const TASKS: &str = "SELECT t.host_id, t.task_id, t.status, t.title,
        t.updated_at,
        coalesce(t.completed_at, t.failed_at) AS finished_at,
        t.sealed,
-       coalesce(sum(c.calls), 0)::bigint AS llm_calls,
-       coalesce(sum(c.tokens_input + c.tokens_output), 0)::bigint AS tokens,
-       round(coalesce(sum(c.cost_usd), 0)::numeric, 6)::float8 AS cost_usd,
-       coalesce(sum(c.unpriced_calls), 0)::bigint AS unpriced_calls
+       coalesce(c.calls, 0)::bigint AS llm_calls,
+       coalesce(c.tokens, 0)::bigint AS tokens,
+       round(coalesce(c.cost_usd, 0)::numeric, 6)::float8 AS cost_usd,
+       coalesce(c.unpriced_calls, 0)::bigint AS unpriced_calls
   FROM tasks t
-  LEFT JOIN cost_rollup c ON c.host_id = t.host_id AND c.task_id = t.task_id
+  -- Summed apart and joined: under --host-id `tasks` is a view, and a
+  -- view's key does not let GROUP BY carry the other columns.
+  LEFT JOIN (SELECT host_id, task_id, sum(calls) AS calls, sum(tokens_input + tokens_output) AS tokens,
+                    sum(cost_usd) AS cost_usd, sum(unpriced_calls) AS unpriced_calls
+               FROM cost_rollup GROUP BY host_id, task_id) c
+         ON c.host_id = t.host_id AND c.task_id = t.task_id
  WHERE ($1::text IS NULL OR t.status = $1::text)
    AND ($2::text IS NULL OR coalesce(t.detected_at, t.created_at, t.first_seen_at) >= $2::text)
    AND ($3::text IS NULL OR coalesce(t.detected_at, t.created_at, t.first_seen_at) < $3::text)
- GROUP BY t.host_id, t.task_id
  ORDER BY started_at DESC, t.task_id, t.host_id";
 
 /// [`crate::COST_BY_TASK_DAY`]: `$1` first day, `$2` day after the last.

@@ -1,0 +1,330 @@
+//! The PostgreSQL sink against a real server: two hosts ship into one
+//! database exactly once, the read commands and the reference designs' key
+//! queries answer from it as from SQLite, and bad configuration fails with
+//! exit 2 and a clear message.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::pg_support::{self, Cluster};
+use crate::query_fixture::{fixture, key_queries, run_query};
+use crate::support::{code, expected_rows, stderr, stdout, wait_for, Env};
+
+/// Every table and view of the index that carries `host_id`.
+const RELATIONS: &[&str] = &[
+    "records",
+    "documents",
+    "tasks",
+    "ingest_errors",
+    "api_calls",
+    "cost_rollup",
+    "cost_daily",
+    "coordinator_sessions",
+    "action_triggers",
+    "logic_flow",
+    "worker_sessions",
+    "conversations",
+    "conversation_blocks",
+    "worktree_operations",
+    "system_events",
+    "tool_calls",
+    "decision_log",
+    "planning_cycles",
+    "agent_state",
+    "memory_facts",
+];
+
+fn ship(env: &Env, url: &str, host: &str) {
+    let out = env.run(&["--host-id", host, "index", "--sink", url]);
+    assert_eq!(code(&out), 0, "index --sink as {host}: {}", stderr(&out));
+}
+
+/// `tasklog --db URL [--host-id H] query SQL --format json`, as JSON rows.
+fn pg_query(env: &Env, url: &str, host: Option<&str>, sql: &str) -> Vec<Value> {
+    let mut args = vec!["--db", url];
+    if let Some(h) = host {
+        args.extend(["--host-id", h]);
+    }
+    args.extend(["query", sql, "--format", "json"]);
+    let out = env.run(&args);
+    match code(&out) {
+        0 => serde_json::from_slice(&out.stdout).unwrap(),
+        1 => Vec::new(),
+        _ => panic!("query {sql}: {}", stderr(&out)),
+    }
+}
+
+/// Two hosts with the same task names ship concurrently; per host the rows
+/// equal the files, every view has the SQLite index's rows, and verify
+/// and the read commands agree.
+#[test]
+fn two_hosts_ship_into_one_database_exactly_once() {
+    let Some(cluster) = Cluster::shared("two_hosts_ship_into_one_database_exactly_once") else {
+        return;
+    };
+    let url = cluster.database();
+    let (a, b) = (Env::new(), Env::new());
+    fixture(&a);
+    fixture(&b);
+    b.ok(&[
+        "append",
+        "only-b",
+        "events",
+        r#"{"event":"message","content":"b"}"#,
+    ]);
+    std::thread::scope(|s| {
+        s.spawn(|| ship(&a, &url, "host-a"));
+        s.spawn(|| ship(&b, &url, "host-b"));
+    });
+    // Again: nothing new, nothing twice.
+    ship(&a, &url, "host-a");
+    for (env, host) in [(&a, "host-a"), (&b, "host-b")] {
+        for task in std::fs::read_dir(&env.root).unwrap().flatten() {
+            let task = task.file_name().into_string().unwrap();
+            for file in std::fs::read_dir(env.root.join(&task)).unwrap().flatten() {
+                let name = file.file_name().into_string().unwrap();
+                if let Some(stream) = name.strip_suffix(".jsonl") {
+                    let expected = expected_rows(&file.path());
+                    assert_eq!(
+                        pg_support::rows(&url, host, &task, stream),
+                        expected,
+                        "{host} {task}/{name}"
+                    );
+                }
+            }
+        }
+        let out = env.run(&["--db", &url, "--host-id", host, "verify"]);
+        assert_eq!(
+            code(&out),
+            0,
+            "verify {host}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+    }
+    // The same files give the same rows as the SQLite index, in every view.
+    a.ok(&["index"]);
+    let sqlite = a.reader();
+    for relation in RELATIONS {
+        let local: i64 = sqlite
+            .query_row(&format!("SELECT count(*) FROM {relation}"), [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let shipped = pg_support::count(
+            &url,
+            &format!("SELECT count(*) FROM {relation} WHERE host_id = 'host-a'"),
+        );
+        assert_eq!(shipped, local, "{relation}");
+        assert!(
+            local > 0 || *relation == "ingest_errors",
+            "{relation} is exercised"
+        );
+    }
+    // --host-id narrows any SQL; without it every host is seen.
+    let total = pg_query(&a, &url, None, "SELECT count(*) AS n FROM records");
+    let only_a = pg_query(
+        &a,
+        &url,
+        Some("host-a"),
+        "SELECT count(*) AS n FROM records",
+    );
+    let n = |rows: &[Value]| rows[0]["n"].as_i64().unwrap();
+    assert_eq!(
+        n(&only_a),
+        sqlite
+            .query_row("SELECT count(*) FROM records", [], |r| r.get::<_, i64>(0))
+            .unwrap()
+    );
+    assert_eq!(n(&total), 2 * n(&only_a) + 1);
+    // tasks and cost answer from PostgreSQL as from SQLite.
+    let tasks_pg = a.run(&[
+        "--db",
+        &url,
+        "--host-id",
+        "host-a",
+        "tasks",
+        "--format",
+        "json",
+    ]);
+    let tasks_sqlite = a.ok(&["tasks", "--format", "json"]);
+    // Without task.json, "started" is when each index first saw the
+    // folder: not comparable between two indexes.
+    let strip_host = |out: &std::process::Output| -> Vec<Value> {
+        let mut rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        for r in &mut rows {
+            let r = r.as_object_mut().unwrap();
+            r.shift_remove("host_id");
+            r.shift_remove("started_at");
+        }
+        rows.sort_by_key(|r| r["task_id"].to_string());
+        rows
+    };
+    assert_eq!(strip_host(&tasks_pg), strip_host(&tasks_sqlite));
+    let cost_pg = a.run(&[
+        "--db",
+        &url,
+        "--host-id",
+        "host-a",
+        "cost",
+        "--by",
+        "model",
+        "--format",
+        "json",
+    ]);
+    let cost_sqlite = a.ok(&["cost", "--by", "model", "--format", "json"]);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&cost_pg.stdout).unwrap(),
+        serde_json::from_slice::<Value>(&cost_sqlite.stdout).unwrap(),
+        "{}",
+        stderr(&cost_pg)
+    );
+    // query stays read-only.
+    let out = a.run(&["--db", &url, "query", "DELETE FROM records"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
+    // status names both hosts.
+    let out = a.run(&["--db", &url, "--host-id", "host-a", "status"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("host host-b:"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("lag:             0 bytes"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// Every key query of the reference designs runs in PostgreSQL with the
+/// one documented dialect change (docs/POSTGRES.md) and returns as many
+/// rows as in SQLite for the same files.
+#[test]
+fn the_reference_key_queries_run_on_postgres() {
+    let Some(cluster) = Cluster::shared("the_reference_key_queries_run_on_postgres") else {
+        return;
+    };
+    let url = cluster.database();
+    let env = Env::new();
+    fixture(&env);
+    ship(&env, &url, "h1");
+    env.ok(&["index"]);
+    let sqlite = env.reader();
+    let queries = key_queries();
+    assert_eq!(queries.len(), 35);
+    for (name, params, sql) in &queries {
+        let expected = run_query(&sqlite, sql, params);
+        let mut pg_sql = sql.replace("GROUP BY t.task_id\n", "GROUP BY t.task_id, t.title\n");
+        for p in params {
+            let literal = format!("'{}'", p.as_str().unwrap().replace('\'', "''"));
+            pg_sql = pg_sql.replacen('?', &literal, 1);
+        }
+        let got = pg_query(&env, &url, Some("h1"), pg_sql.trim().trim_end_matches(';'));
+        assert_eq!(got.len(), expected.len(), "{name}: {pg_sql}");
+    }
+}
+
+/// A second sidecar of the same host exits 2 naming the first; another
+/// host ships meanwhile.
+#[test]
+fn a_second_sidecar_of_the_same_host_exits_2_naming_the_first() {
+    let Some(cluster) =
+        Cluster::shared("a_second_sidecar_of_the_same_host_exits_2_naming_the_first")
+    else {
+        return;
+    };
+    let url = cluster.database();
+    let env = Env::new();
+    env.ok(&["append", "t1", "events", r#"{"event":"message"}"#]);
+    let mut first = pg_support::spawn_watch(&env, &url, "same");
+    wait_for("the first sidecar shipped", Duration::from_secs(20), || {
+        pg_support::client(&url)
+            .query_opt("SELECT 1 FROM records WHERE host_id = 'same'", &[])
+            .ok()
+            .flatten()
+            .is_some()
+    });
+    let second = env.run(&["--host-id", "same", "watch", "--sink", &url]);
+    assert_eq!(code(&second), 2);
+    let message = stderr(&second);
+    assert!(
+        message.contains("another tasklog sidecar of host \"same\""),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("pid={}", first.id())),
+        "names the first: {message}"
+    );
+    let other = Env::new();
+    other.ok(&["append", "t1", "events", r#"{"event":"message"}"#]);
+    ship(&other, &url, "other");
+    crate::support::terminate(&mut first);
+}
+
+/// Wrong password, missing database, a newer schema, a bad host id, a bad
+/// URL: exit 2 with a message naming the cause; nothing waits forever.
+#[test]
+fn bad_configuration_fails_at_once_with_exit_2() {
+    let Some(cluster) = Cluster::shared("bad_configuration_fails_at_once_with_exit_2") else {
+        return;
+    };
+    let env = Env::new();
+    env.ok(&["append", "t1", "events", r#"{"event":"message"}"#]);
+    let url = cluster.database();
+    let cases = [
+        (
+            url.replace("tasklog:tasklog@", "tasklog:wrong@"),
+            "password authentication failed",
+        ),
+        (url.replace("/t_", "/missing_t_"), "does not exist"),
+        (
+            "postgres://tasklog@127.0.0.1:notaport/x".to_owned(),
+            "invalid PostgreSQL URL",
+        ),
+        (
+            url.replace("sslmode=disable", "sslmode=require"),
+            "sslmode=require needs TLS",
+        ),
+    ];
+    for (bad, expected) in &cases {
+        let out = env.run(&["--host-id", "h", "index", "--sink", bad]);
+        assert_eq!(code(&out), 2, "{bad}");
+        assert!(stderr(&out).contains(expected), "{bad}: {}", stderr(&out));
+        assert!(
+            !stderr(&out).contains(":tasklog@") && !stderr(&out).contains(":wrong@"),
+            "password shown: {}",
+            stderr(&out)
+        );
+    }
+    let out = env.run(&["--host-id", "bad/host", "index", "--sink", &url]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("host id \"bad/host\""),
+        "{}",
+        stderr(&out)
+    );
+    // A schema newer than this build.
+    ship(&env, &url, "h");
+    pg_support::client(&url)
+        .execute("INSERT INTO schema_migrations VALUES (99, 'later')", &[])
+        .unwrap();
+    for args in [
+        vec!["--host-id", "h", "index", "--sink", url.as_str()],
+        vec!["--db", url.as_str(), "query", "SELECT 1"],
+    ] {
+        let out = env.run(&args);
+        assert_eq!(code(&out), 2, "{args:?}");
+        assert!(
+            stderr(&out).contains("schema version 99 is newer"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    // A command that needs SQLite says so.
+    let out = env.run(&["--db", url.as_str(), "show", "t1"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("reads the SQLite index only"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
-# Installs what the browser tests of tests/serve_scenarios.rs need: Debian's
-# headless Chromium and its WebDriver (chromedriver). Does nothing when both
-# are already there. Called by .ci/run before the tests; safe to run by hand
-# (as root, or with sudo available).
+# Installs what the tests need beyond cargo: Debian's headless Chromium and
+# its WebDriver (chromedriver) for the browser tests of
+# tests/serve_scenarios.rs, and Debian's PostgreSQL server for the
+# PostgreSQL tests (tests/pg_*.rs). Does nothing when all are there. Called
+# by .ci/run before the tests; safe to run by hand (as root, or with sudo).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
-    echo "install_test_deps: chromium and chromedriver present" >&2
+packages=()
+if ! { command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; }; then
+    packages+=(chromium chromium-driver)
+fi
+if ! bash scripts/pg_cluster.sh available; then
+    packages+=(postgresql)
+fi
+if [ ${#packages[@]} -eq 0 ]; then
+    echo "install_test_deps: chromium, chromedriver and PostgreSQL present" >&2
     exit 0
 fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install_test_deps: no apt-get; install chromium and chromedriver yourself (the browser test skips without them)" >&2
+    echo "install_test_deps: no apt-get; install ${packages[*]} yourself (their tests skip without them)" >&2
     exit 0
 fi
 
@@ -19,8 +28,9 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then
     SUDO="sudo"
 fi
-echo "install_test_deps: installing chromium and chromium-driver" >&2
+echo "install_test_deps: installing ${packages[*]}" >&2
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 command -v chromium >/dev/null && command -v chromedriver >/dev/null
-echo "install_test_deps: $(chromium --version 2>/dev/null || echo chromium), $(chromedriver --version 2>/dev/null | cut -d' ' -f1-2)" >&2
+bash scripts/pg_cluster.sh available
+echo "install_test_deps: $(chromium --version 2>/dev/null || echo chromium), $(chromedriver --version 2>/dev/null | cut -d' ' -f1-2), PostgreSQL $(ls /usr/lib/postgresql 2>/dev/null | tr '\n' ' ')" >&2

@@ -79,6 +79,11 @@ impl Committer {
         })
     }
 
+    /// Whether the thread has ended (an error of its own, or a panic).
+    pub(crate) fn has_stopped(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
     /// Queues an op; blocks while the channel is full.
     pub(crate) fn send(&mut self, op: Op) -> Result<()> {
         let sent = self.tx.as_ref().map(|tx| tx.send(Message::Op(op)).is_ok());

@@ -29,6 +29,7 @@ mod prices;
 mod questions;
 mod rollups;
 mod schema;
+mod shards;
 mod shutdown;
 mod sink;
 mod state;

@@ -17,12 +17,13 @@ use rusqlite::Connection;
 use tasklog_format::{classify_entry, EntryKind, RESULT_DOC};
 
 use crate::batch::{FileKey, FileKind, Op, Quarantine};
-use crate::committer::{CommitPolicy, Committer};
+use crate::committer::CommitPolicy;
 use crate::db::{self, WriterLock};
 use crate::discovery::{self, Folder};
 use crate::error::{Error, Result};
 use crate::files::Checkpoint;
 use crate::options::IndexOptions;
+use crate::shards::Committers;
 use crate::shutdown::Shutdown;
 use crate::sink::{Sink, SqliteSink};
 use crate::state::StateKey;
@@ -65,7 +66,7 @@ pub struct Tailer {
     sealed: BTreeSet<String>,
     /// Tasks whose `tasks` row this process has already ensured.
     registered: BTreeSet<String>,
-    committer: Option<Committer>,
+    committer: Option<Committers>,
     /// Checkpoints the WAL off the committer thread; stopped after it.
     wal: Option<WalCheckpointer>,
     /// Scratch for stream reads, kept between them (see `tail::read_stream`).
@@ -163,7 +164,7 @@ impl Tailer {
             registered,
             diagnostics,
         };
-        Tailer::assemble(root, options, mode, sink, loaded, shutdown)
+        Tailer::assemble(root, options, mode, vec![sink], loaded, shutdown)
             .map(|t| t.with_sqlite(checkpointer, lock))
     }
 
@@ -185,20 +186,21 @@ impl Tailer {
             registered: opened.registered,
             diagnostics: opened.diagnostics,
         };
-        Tailer::assemble(root, options, mode, opened.sink, loaded, shutdown)
+        Tailer::assemble(root, options, mode, opened.sinks, loaded, shutdown)
     }
 
-    /// Starts the committer over `sink`; the rest is the same for every sink.
+    /// Starts a committer over each of `sinks` (connections to one
+    /// database); the rest is the same for every kind of sink.
     fn assemble<S: Sink + Send + 'static>(
         root: &Path,
         options: IndexOptions,
         mode: RunMode,
-        sink: S,
+        sinks: Vec<S>,
         loaded: Loaded,
         shutdown: Shutdown,
     ) -> Result<Tailer> {
-        let committer = Committer::spawn(
-            sink,
+        let committer = Committers::spawn(
+            sinks,
             CommitPolicy {
                 batch_rows: options.batch_rows,
                 batch_interval: match mode {

@@ -14,9 +14,14 @@ use crate::files::Checkpoint;
 use crate::prices::PriceTable;
 use crate::shutdown::Shutdown;
 
+/// Connections each host's sidecar ships over: one server process each, so
+/// a backfill's COPY is not bound by one core of the server.
+pub(crate) const CONNECTIONS: usize = 2;
+
 /// What the reader needs from the database before it starts.
 pub(crate) struct Opened {
-    pub sink: PgSink,
+    /// One sink per connection (`shards.rs`).
+    pub sinks: Vec<PgSink>,
     pub checkpoints: BTreeMap<String, Checkpoint>,
     pub registered: BTreeSet<String>,
     pub diagnostics: BTreeMap<String, String>,
@@ -32,7 +37,7 @@ pub(crate) fn open(
     retry_for: Option<Duration>,
     shutdown: &Shutdown,
 ) -> Result<Opened> {
-    let mut client = connect_with_retry(target, retry_for, shutdown)?;
+    let mut client = connect_with_retry(target, 0, retry_for, shutdown)?;
     let now = tasklog_format::now_rfc3339();
     schema::migrate(&mut client, target, &now)?;
     let host = target.host_id();
@@ -59,26 +64,38 @@ pub(crate) fn open(
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
+    let mut sinks = vec![PgSink::new(target.clone(), client, 0, shutdown.flag())?];
+    for shard in 1..CONNECTIONS {
+        let client = connect_with_retry(target, shard, retry_for, shutdown)?;
+        sinks.push(PgSink::new(target.clone(), client, shard, shutdown.flag())?);
+    }
     Ok(Opened {
-        sink: PgSink::new(target.clone(), client, shutdown.flag())?,
+        sinks,
         checkpoints,
         registered,
         diagnostics,
     })
 }
 
+/// Connects shard `shard` (shard 0 taking the host's lock), retrying
+/// while the server is unreachable.
 fn connect_with_retry(
     target: &PgTarget,
+    shard: usize,
     retry_for: Option<Duration>,
     shutdown: &Shutdown,
 ) -> Result<Client> {
     let started = Instant::now();
     let mut backoff = Duration::from_millis(100);
     loop {
-        let attempt = target.connect("sidecar").and_then(|mut client| {
-            lock::acquire(&mut client, target)?;
-            Ok(client)
-        });
+        let attempt = target
+            .connect(&super::sink::role(shard))
+            .and_then(|mut client| {
+                if shard == 0 {
+                    lock::acquire(&mut client, target)?;
+                }
+                Ok(client)
+            });
         match attempt {
             Ok(client) => return Ok(client),
             Err(e) if crate::committer::is_transient(&e) => {

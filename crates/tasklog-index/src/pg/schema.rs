@@ -136,3 +136,26 @@ fn refuse_newer(target: &PgTarget, found: i64) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `records.doc` writes out `tasklog_jsonb` (for speed): the two
+    /// expressions must stay the same.
+    #[test]
+    fn the_stored_jsonb_is_tasklog_jsonb_written_out() {
+        let sql = MIGRATIONS[0];
+        let case = |from: usize| {
+            let start = from + sql[from..].find("CASE WHEN strpos(").unwrap();
+            let end = start + sql[start..].find(" END").unwrap();
+            sql[start..end]
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let function = case(sql.find("CREATE FUNCTION tasklog_jsonb").unwrap());
+        let column = case(sql.find("GENERATED ALWAYS AS").unwrap());
+        assert_eq!(function.replace("line", "body"), column);
+    }
+}

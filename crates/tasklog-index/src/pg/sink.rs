@@ -48,6 +48,9 @@ pub(crate) struct PgSink {
     /// The token of the open transaction, and of a commit whose answer
     /// was lost.
     token: u64,
+    /// Which of the host's connections this is; shard 0 holds the host's
+    /// advisory lock (see `shards.rs`).
+    shard: usize,
     stop: ShutdownFlag,
 }
 
@@ -55,7 +58,12 @@ const COPY_RECORDS: &str = "records";
 
 impl PgSink {
     /// A sink over an open, migrated connection that holds the host's lock.
-    pub(crate) fn new(target: PgTarget, client: Client, stop: ShutdownFlag) -> Result<PgSink> {
+    pub(crate) fn new(
+        target: PgTarget,
+        client: Client,
+        shard: usize,
+        stop: ShutdownFlag,
+    ) -> Result<PgSink> {
         let mut sink = PgSink {
             target,
             client: Some(client),
@@ -64,6 +72,7 @@ impl PgSink {
             copy: Vec::new(),
             in_tx: false,
             token: first_token(),
+            shard,
             stop,
         };
         sink.load_file_ids()?;
@@ -89,8 +98,10 @@ impl PgSink {
             }
             self.client = None;
             self.statements.clear();
-            let mut client = self.target.connect("sidecar")?;
-            lock::acquire(&mut client, &self.target)?;
+            let mut client = self.target.connect(&role(self.shard))?;
+            if self.shard == 0 {
+                lock::acquire(&mut client, &self.target)?;
+            }
             super::schema::check(&mut client, &self.target)?;
             tracing::info!(server = self.target.display(), "reconnected to PostgreSQL");
             self.client = Some(client);
@@ -134,6 +145,11 @@ impl PgSink {
             .map_err(|e| self.target.error("loading checkpoints", e))?;
         self.file_ids = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
         Ok(())
+    }
+
+    /// This connection's key of the commit token in `indexer_state`.
+    fn token_key(&self) -> String {
+        format!("{COMMIT_TOKEN}_{}", self.shard)
     }
 
     fn host(&self) -> String {
@@ -500,7 +516,8 @@ impl PgSink {
     fn read_token(&mut self) -> Result<Option<String>> {
         let host = self.host();
         let stmt = self.stmt("SELECT value FROM indexer_state WHERE host_id = $1 AND key = $2")?;
-        let row = self.client()?.query_opt(&stmt, &[&host, &COMMIT_TOKEN]);
+        let key = self.token_key();
+        let row = self.client()?.query_opt(&stmt, &[&host, &key]);
         Ok(row
             .map_err(self.err("reading the commit token"))?
             .and_then(|r| r.get(0)))
@@ -588,7 +605,7 @@ impl Sink for PgSink {
         let now = tasklog_format::now_rfc3339();
         self.set_state(StateKey::LastCommitAt.as_str(), &now)?;
         let token = self.token;
-        self.set_state(COMMIT_TOKEN, &token.to_string())?;
+        self.set_state(&self.token_key(), &token.to_string())?;
         let result = self.client()?.batch_execute("COMMIT");
         self.in_tx = false;
         match result {
@@ -623,6 +640,12 @@ impl Sink for PgSink {
             self.client = None;
         }
     }
+}
+
+/// The name a connection of the sidecar gives itself (its shard included,
+/// so that a stale session of shard 0 is told from the other shards).
+pub(super) fn role(shard: usize) -> String {
+    format!("sidecar shard={shard}")
 }
 
 /// `COPY records (...) FROM STDIN`: the batch's columns, then the row's.

@@ -1,4 +1,4 @@
-//! PostgreSQL: the second [`Sink`](crate::sink::Sink) and the reader the
+//! PostgreSQL: the second `Sink` (see `sink.rs`) and the reader the
 //! CLI uses for `--db postgres://...` (issue 13, docs/POSTGRES.md).
 //!
 //! Several hosts ship into one database: every row carries `host_id`, and

@@ -26,8 +26,9 @@ use crate::config::Config;
 /// Where a sidecar ships (`watch`, `index`, `serve`).
 #[derive(Debug, Args)]
 pub struct SinkArgs {
-    /// Ship into PostgreSQL instead of the SQLite file of --db:
-    /// postgres://user[:password]@host[:port]/db[?sslmode=disable] (or [sink] url).
+    /// Ship into PostgreSQL instead of the SQLite file of --db: a libpq URL,
+    /// postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=disable (password, port and
+    /// options optional; PGPASSWORD is read), or `url` under `sink` in the config.
     /// Rows carry --host-id; see docs/POSTGRES.md.
     #[arg(long, env = "TASKLOG_SINK", value_name = "URL")]
     pub sink: Option<String>,

@@ -37,6 +37,16 @@ pub struct ServeArgs {
 }
 
 pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
+    crate::rows::sqlite_only(
+        config,
+        "serve",
+        "run `tasklog watch --sink` on each host and ask with `tasklog query`; serve a host's SQLite index beside it",
+    )?;
+    if config.sink.is_some() && !args.no_index {
+        anyhow::bail!(
+            "tasklog serve runs its sidecar into the SQLite index of --db, but the config sets a PostgreSQL sink; run `tasklog watch` to ship, and `tasklog serve --no-index` over a SQLite index (docs/POSTGRES.md)"
+        );
+    }
     let token = args.token.filter(|t| !t.is_empty());
     tasklog_serve::check_addr(args.addr, token.as_deref())?;
     let sidecar = if args.no_index {

@@ -328,3 +328,66 @@ fn bad_configuration_fails_at_once_with_exit_2() {
         stderr(&out)
     );
 }
+
+/// Truncation, a rewritten file, a removed stream and a removed task move
+/// the old rows to `superseded_records`; what is left equals the files.
+#[test]
+fn generations_and_removals_on_postgres_equal_the_files() {
+    let Some(cluster) = Cluster::shared("generations_and_removals_on_postgres_equal_the_files")
+    else {
+        return;
+    };
+    let url = cluster.database();
+    let env = Env::new();
+    for task in ["keep", "gone"] {
+        for i in 0..5 {
+            env.ok(&[
+                "append",
+                task,
+                "events",
+                &format!(r#"{{"event":"message","i":{i}}}"#),
+            ]);
+            env.ok(&[
+                "append",
+                task,
+                "other",
+                &format!(r#"{{"event":"message","i":{i}}}"#),
+            ]);
+        }
+    }
+    ship(&env, &url, "h");
+    // A new generation of keep/events (truncated, then shorter content),
+    // keep/other removed, the task `gone` removed, in one catch-up.
+    std::fs::write(
+        env.stream("keep", "events"),
+        "{\"event\":\"message\",\"again\":1}\n",
+    )
+    .unwrap();
+    std::fs::remove_file(env.stream("keep", "other")).unwrap();
+    std::fs::remove_dir_all(env.task_dir("gone")).unwrap();
+    ship(&env, &url, "h");
+    assert_eq!(
+        pg_support::rows(&url, "h", "keep", "events"),
+        expected_rows(&env.stream("keep", "events"))
+    );
+    assert_eq!(pg_support::count(&url, "SELECT count(*) FROM records"), 1);
+    assert_eq!(
+        pg_support::count(&url, "SELECT count(*) FROM superseded_records"),
+        20
+    );
+    assert_eq!(pg_support::count(&url, "SELECT count(*) FROM tasks"), 1);
+    let out = env.run(&["--db", &url, "--host-id", "h", "verify"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    // Appends after the rotation continue the new generation.
+    env.ok(&[
+        "append",
+        "keep",
+        "events",
+        r#"{"event":"message","again":2}"#,
+    ]);
+    ship(&env, &url, "h");
+    assert_eq!(
+        pg_support::rows(&url, "h", "keep", "events"),
+        expected_rows(&env.stream("keep", "events"))
+    );
+}

@@ -11,6 +11,7 @@
 
 mod lock;
 mod open;
+mod pending;
 pub mod questions;
 mod read;
 mod schema;

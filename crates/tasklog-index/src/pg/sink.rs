@@ -13,16 +13,15 @@
 //! transaction writes a fresh token to `indexer_state`, and after
 //! reconnecting the sink reads it back to learn whether the commit landed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use postgres::types::ToSql;
 use postgres::{Client, Statement};
 
+use super::pending::Pending;
 use super::{lock, PgTarget};
-use crate::batch::{
-    copy_escape, DocBatch, DocContent, FileKey, FileKind, Op, Quarantine, Row, StreamBatch,
-};
+use crate::batch::{DocBatch, DocContent, FileKey, FileKind, Op, Quarantine, StreamBatch};
 use crate::error::{Error, Result};
 use crate::shutdown::ShutdownFlag;
 use crate::sink::Sink;
@@ -42,8 +41,12 @@ pub(crate) struct PgSink {
     /// `files.path` → `files.file_id` of this host. Reloaded after a
     /// rollback, since ids assigned inside it are gone.
     file_ids: HashMap<String, i64>,
-    /// COPY text of the rows not sent yet.
-    copy: Vec<u8>,
+    /// Rows and checkpoint moves not sent yet (`pending.rs`).
+    pending: Pending,
+    /// Tasks whose row exists (committed), and those this transaction
+    /// added: `ensure_task` then costs no round trip.
+    tasks: HashSet<String>,
+    new_tasks: Vec<String>,
     in_tx: bool,
     /// The token of the open transaction, and of a commit whose answer
     /// was lost.
@@ -53,8 +56,6 @@ pub(crate) struct PgSink {
     shard: usize,
     stop: ShutdownFlag,
 }
-
-const COPY_RECORDS: &str = "records";
 
 impl PgSink {
     /// A sink over an open, migrated connection that holds the host's lock.
@@ -69,7 +70,9 @@ impl PgSink {
             client: Some(client),
             statements: HashMap::new(),
             file_ids: HashMap::new(),
-            copy: Vec::new(),
+            pending: Pending::default(),
+            tasks: HashSet::new(),
+            new_tasks: Vec::new(),
             in_tx: false,
             token: first_token(),
             shard,
@@ -182,6 +185,10 @@ impl PgSink {
     }
 
     fn ensure_task(&mut self, task_id: &str, now: &str) -> Result<()> {
+        if self.tasks.contains(task_id) || self.new_tasks.iter().any(|t| t == task_id) {
+            return Ok(());
+        }
+        self.new_tasks.push(task_id.to_owned());
         let host = self.host();
         self.exec(
             "registering task",
@@ -191,24 +198,17 @@ impl PgSink {
         .map(drop)
     }
 
-    /// Sends the buffered rows.
-    fn flush_copy(&mut self) -> Result<()> {
-        if self.copy.is_empty() {
+    /// Sends the held-back checkpoint moves and rows.
+    fn flush_pending(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
             return Ok(());
         }
-        let sql = copy_records_sql();
-        let copy = std::mem::take(&mut self.copy);
-        let client = self.client()?;
-        let result = client.copy_in(sql.as_str()).and_then(|mut writer| {
-            // A failed write is the connection's; `finish` reports it, or
-            // the server's own error about the data.
-            let _ = std::io::Write::write_all(&mut writer, &copy);
-            writer.finish()
-        });
-        self.copy = copy;
-        result.map_err(self.err("copying records"))?;
-        self.copy.clear();
-        Ok(())
+        let target = self.target.clone();
+        let now = tasklog_format::now_rfc3339();
+        let mut pending = std::mem::take(&mut self.pending);
+        let result = pending.send(self.client()?, &target, &now);
+        self.pending = pending;
+        result
     }
 
     /// Moves the rows of a file's ended generation to `superseded_records`.
@@ -220,7 +220,7 @@ impl PgSink {
         path: &str,
         now: &str,
     ) -> Result<()> {
-        self.flush_copy()?;
+        self.flush_pending()?;
         let host = self.host();
         let generation = generation as i64;
         self.exec(
@@ -264,36 +264,6 @@ impl PgSink {
         Ok(())
     }
 
-    /// The compare-and-set and the checkpoint move, in one statement.
-    fn advance_stream(&mut self, file_id: i64, b: &StreamBatch, now: &str) -> Result<()> {
-        let moved = self.exec(
-            "moving checkpoint",
-            r#"UPDATE files SET "offset" = $4, line_count = $5, anchor_hash = $6, dev = $7, ino = $8,
-                   generation = $9, updated_at = $10, mtime_ns = $11, size = $4
-                WHERE file_id = $1 AND "offset" = $2 AND generation = $3"#,
-            &[
-                &file_id,
-                &(b.expected_offset as i64),
-                &(b.expected_generation as i64),
-                &(b.new_offset as i64),
-                &(b.new_line_count as i64),
-                &b.anchor,
-                &(b.dev as i64),
-                &(b.ino as i64),
-                &(b.generation as i64),
-                &now,
-                &b.mtime_ns,
-            ],
-        )?;
-        match moved {
-            1 => Ok(()),
-            _ => Err(Error::CheckpointConflict {
-                path: b.key.path.clone(),
-                expected: b.expected_offset,
-            }),
-        }
-    }
-
     fn check(&mut self, file_id: i64, key: &FileKey, offset: u64, generation: u64) -> Result<()> {
         let stmt = self.stmt(
             r#"SELECT 1 FROM files WHERE file_id = $1 AND "offset" = $2 AND generation = $3"#,
@@ -312,8 +282,9 @@ impl PgSink {
 
     fn apply_stream(&mut self, b: &StreamBatch, now: &str) -> Result<()> {
         let file_id = self.file_id(&b.key, now)?;
-        self.advance_stream(file_id, b, now)?;
         if let Some(rotation) = &b.rotation {
+            // The old generation's rows move out before the new one's are
+            // held (supersede sends what is held first).
             self.supersede(
                 file_id,
                 b.expected_generation,
@@ -323,18 +294,9 @@ impl PgSink {
             )?;
         }
         let host = self.host();
-        for r in &b.rows {
-            copy_escape(&host, &mut self.copy);
-            self.copy.push(b'\t');
-            let _ = std::io::Write::write_fmt(&mut self.copy, format_args!("{file_id}\t"));
-            copy_escape(&b.key.task_id, &mut self.copy);
-            self.copy.push(b'\t');
-            copy_escape(&b.key.name, &mut self.copy);
-            r.copy_text(&mut self.copy);
-            self.copy.push(b'\n');
-        }
-        if self.copy.len() >= COPY_FLUSH_BYTES {
-            self.flush_copy()?;
+        self.pending.add(&host, file_id, b)?;
+        if self.pending.copy_bytes() >= COPY_FLUSH_BYTES {
+            self.flush_pending()?;
         }
         self.insert_errors(&b.key, b.generation, &b.errors, now)
     }
@@ -479,7 +441,7 @@ impl PgSink {
             }
             Ok(())
         } else {
-            self.flush_copy()?;
+            self.flush_pending()?;
             let target = self.target.clone();
             super::schema::ensure_indexes(self.client()?, &target)
         }
@@ -537,6 +499,8 @@ impl Sink for PgSink {
         match op {
             Op::Task { task_id } => self.ensure_task(task_id, now),
             Op::TaskGone { task_id } => {
+                self.tasks.remove(task_id);
+                self.new_tasks.retain(|t| t != task_id);
                 let host = self.host();
                 self.exec(
                     "removing task",
@@ -601,14 +565,14 @@ impl Sink for PgSink {
     }
 
     fn commit(&mut self) -> Result<()> {
-        self.flush_copy()?;
+        self.flush_pending()?;
         let now = tasklog_format::now_rfc3339();
         self.set_state(StateKey::LastCommitAt.as_str(), &now)?;
         let token = self.token;
         self.set_state(&self.token_key(), &token.to_string())?;
         let result = self.client()?.batch_execute("COMMIT");
         self.in_tx = false;
-        match result {
+        let landed = match result {
             Ok(()) => Ok(()),
             Err(e) if super::is_transient(&e) => {
                 tracing::warn!(error = %e, "the answer to COMMIT was lost");
@@ -619,11 +583,16 @@ impl Sink for PgSink {
                 }
             }
             Err(e) => Err(self.target.error("committing", e)),
+        };
+        if landed.is_ok() {
+            self.tasks.extend(self.new_tasks.drain(..));
         }
+        landed
     }
 
     fn rollback(&mut self) {
-        self.copy.clear();
+        self.pending.clear();
+        self.new_tasks.clear();
         if self.in_tx {
             if let Some(client) = self.client.as_mut() {
                 if client.batch_execute("ROLLBACK").is_err() {
@@ -646,16 +615,6 @@ impl Sink for PgSink {
 /// so that a stale session of shard 0 is told from the other shards).
 pub(super) fn role(shard: usize) -> String {
     format!("sidecar shard={shard}")
-}
-
-/// `COPY records (...) FROM STDIN`: the batch's columns, then the row's.
-fn copy_records_sql() -> String {
-    let columns: Vec<String> = ["host_id", "file_id", "task_id", "stream"]
-        .iter()
-        .chain(Row::COLUMNS)
-        .map(|c| format!("\"{c}\""))
-        .collect();
-    format!("COPY {COPY_RECORDS} ({}) FROM STDIN", columns.join(", "))
 }
 
 /// A starting token unlikely to repeat across restarts of this host.

@@ -9,6 +9,7 @@
 //! the checkpoint moves by compare-and-set, and a unique index on
 //! `(host_id, file_id, offset)` is the second guard.
 
+mod documents;
 mod lock;
 mod open;
 mod pending;

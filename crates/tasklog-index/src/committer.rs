@@ -28,9 +28,9 @@ enum Message {
     Flush(mpsc::Sender<Result<()>>),
 }
 
-/// Ops in flight between the reader and the database. Small, because
-/// every op waiting here is latency for the records behind it.
-const CHANNEL_CAPACITY: usize = 2;
+/// Ops in flight between the reader and one database connection. Small,
+/// because every op waiting here is latency for the records behind it.
+pub(crate) const CHANNEL_CAPACITY: usize = 2;
 
 /// Handle to the committing thread.
 pub(crate) struct Committer {
@@ -50,6 +50,10 @@ pub(crate) struct CommitPolicy {
     /// How long to keep retrying a failing database before giving up;
     /// `None` retries until shutdown (the watcher).
     pub retry_for: Option<Duration>,
+    /// Ops the channel to the thread holds before the reader waits
+    /// ([`CHANNEL_CAPACITY`] for one connection; more when several share
+    /// the reader, so that one committing does not stall the others).
+    pub channel: usize,
 }
 
 impl Committer {
@@ -58,7 +62,7 @@ impl Committer {
         policy: CommitPolicy,
         stop: ShutdownFlag,
     ) -> Result<Committer> {
-        let (tx, rx) = mpsc::sync_channel(CHANNEL_CAPACITY);
+        let (tx, rx) = mpsc::sync_channel(policy.channel);
         let thread = std::thread::Builder::new()
             .name("tasklog-committer".into())
             .spawn(move || {
@@ -398,6 +402,7 @@ mod tests {
                 batch_rows: usize::MAX,
                 batch_interval: Duration::from_millis(20),
                 retry_for: None,
+                channel: CHANNEL_CAPACITY,
             },
             crate::Shutdown::new().flag(),
         )

@@ -119,6 +119,10 @@ impl RunMode {
     }
 }
 
+/// Ops queued per connection when several commit in parallel: while one
+/// sends its COPY, the reader keeps feeding the others.
+const SHARD_CHANNEL_CAPACITY: usize = 32;
+
 /// The least age at which `tasklog index` commits a batch: large
 /// transactions are what a backfill wants, and nobody waits on freshness.
 const ONCE_BATCH_INTERVAL: Duration = Duration::from_secs(1);
@@ -199,6 +203,10 @@ impl Tailer {
         loaded: Loaded,
         shutdown: Shutdown,
     ) -> Result<Tailer> {
+        let channel = match sinks.len() {
+            1 => crate::committer::CHANNEL_CAPACITY,
+            _ => SHARD_CHANNEL_CAPACITY,
+        };
         let committer = Committers::spawn(
             sinks,
             CommitPolicy {
@@ -209,6 +217,7 @@ impl Tailer {
                     RunMode::Watch => options.batch_interval,
                 },
                 retry_for: mode.retry_for(),
+                channel,
             },
             shutdown.flag(),
         )?;

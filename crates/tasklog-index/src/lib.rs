@@ -19,6 +19,7 @@
 mod batch;
 mod bulk;
 mod committer;
+mod compressed;
 mod db;
 mod discovery;
 mod error;

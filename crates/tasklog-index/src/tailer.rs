@@ -70,6 +70,9 @@ pub struct Tailer {
     wal: Option<WalCheckpointer>,
     /// Scratch for stream reads, kept between them (see `tail::read_stream`).
     read_buf: Vec<u8>,
+    /// The decoder of the compressed stream being read, kept between its
+    /// batches (see `compressed.rs`).
+    gz_cursor: Option<crate::compressed::Cursor>,
     /// Backfill or live: decides how much one read may take.
     mode: RunMode,
     /// Secondary indexes are dropped until `finish`.
@@ -155,6 +158,7 @@ impl Tailer {
             committer: Some(committer),
             wal: Some(checkpointer),
             read_buf: Vec::new(),
+            gz_cursor: None,
             mode,
             bulk: false,
             shutdown,
@@ -340,10 +344,8 @@ impl Tailer {
             let Ok(entry) = entry else { continue };
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            let (kind, stem) = match classify_entry(name) {
-                EntryKind::Stream(stem) => (FileKind::Stream, stem),
-                EntryKind::Document(stem) => (FileKind::Document, stem),
-                EntryKind::Ignored => continue,
+            let Some((kind, stem, name)) = entry_key(name) else {
+                continue;
             };
             sealed |= kind == FileKind::Document && stem == RESULT_DOC;
             let path = format!("{task_id}/{name}");
@@ -400,10 +402,8 @@ impl Tailer {
         if discovery::classify_folder(&self.root, task) != Folder::Task {
             return Ok(false);
         }
-        let (kind, stem) = match classify_entry(file) {
-            EntryKind::Stream(stem) => (FileKind::Stream, stem),
-            EntryKind::Document(stem) => (FileKind::Document, stem),
-            EntryKind::Ignored => return Ok(false),
+        let Some((kind, stem, file)) = entry_key(file) else {
+            return Ok(false);
         };
         let key = FileKey {
             path: format!("{task}/{file}"),
@@ -417,7 +417,7 @@ impl Tailer {
             FileKind::Document => {
                 let sealing = stem == RESULT_DOC;
                 self.refresh_document(key)?;
-                if sealing && self.root.join(task).join(file).exists() {
+                if sealing && self.root.join(task).join(&*file).exists() {
                     self.sealed.insert(task.to_owned());
                     self.report_incomplete_tails(task)?;
                 }
@@ -513,6 +513,18 @@ impl Tailer {
         self.checkpoints
             .range(format!("{task_id}/")..format!("{task_id}0"))
             .map(|(_, cp)| cp)
+    }
+}
+
+/// What a task folder entry is to the indexer: its kind, stem and the file
+/// name its checkpoint is kept under. A compressed stream `X.jsonl.gz` is
+/// the stream `X.jsonl` (one key, so both files present count once).
+fn entry_key(name: &str) -> Option<(FileKind, &str, std::borrow::Cow<'_, str>)> {
+    match classify_entry(name) {
+        EntryKind::Stream(stem) => Some((FileKind::Stream, stem, name.into())),
+        EntryKind::Document(stem) => Some((FileKind::Document, stem, name.into())),
+        EntryKind::Ignored => tasklog_format::compressed_stream(name)
+            .map(|stem| (FileKind::Stream, stem, format!("{stem}.jsonl").into())),
     }
 }
 

@@ -115,21 +115,45 @@ fn verify_stream(
         index_hash: digest(rows.iter().map(|(o, body)| (*o, body.as_str()))),
         differences: Vec::new(),
     };
-    let file = match File::open(abs) {
-        Ok(f) => f,
+    // The plain file is the stream while it exists; otherwise its `.gz`
+    // (see `compressed.rs`), read through the decoder.
+    let gz = crate::compressed::gz_path(abs);
+    let (source, shown): (Box<dyn std::io::Read>, &Path) = match File::open(abs) {
+        Ok(f) => (Box::new(f), abs),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && gz.exists() => {
+            match crate::compressed::open_decoder(&gz) {
+                Ok(d) => (Box::new(d), &gz),
+                Err(e) => {
+                    report
+                        .differences
+                        .push(format!("{}: cannot be read: {e}", gz.display()));
+                    return Ok(report);
+                }
+            }
+        }
         Err(e) => {
             report.differences.push(format!("file cannot be read: {e}"));
             return Ok(report);
         }
     };
-    report.file_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let side = match file_rows(source, shown, offset, line_limit) {
+        Ok(side) => side,
+        // A corrupt `.gz` is a difference to report, not a reason to stop.
+        Err(e) => {
+            let cause = std::error::Error::source(&e).map(|c| format!(": {c}"));
+            report
+                .differences
+                .push(format!("{e}{}", cause.unwrap_or_default()));
+            return Ok(report);
+        }
+    };
+    report.file_bytes = side.bytes;
     if report.file_bytes < offset {
         report.differences.push(format!(
             "file is {} bytes but {offset} bytes were indexed (truncated since)",
             report.file_bytes
         ));
     }
-    let side = file_rows(file, abs, offset, line_limit)?;
     report.lines = side.lines;
     report.quarantined = side.quarantined;
     report.file_hash = digest(side.rows.iter().map(|r| (r.offset, r.body.as_str())));
@@ -176,17 +200,25 @@ struct FileSide {
     quarantined: u64,
     /// Complete lines after the checkpoint (lag, not a difference in kind).
     pending_lines: u64,
+    /// Bytes in the file (decompressed, for a `.gz`).
+    bytes: u64,
 }
 
 /// Classifies every complete line of `file` as the indexer would, with
 /// the indexer's framing (`\r\n` endings, a first-line byte order mark).
-fn file_rows(file: File, abs: &Path, offset: u64, line_limit: u64) -> Result<FileSide> {
+fn file_rows(
+    file: impl std::io::Read,
+    abs: &Path,
+    offset: u64,
+    line_limit: u64,
+) -> Result<FileSide> {
     let mut reader = BufReader::new(file);
     let mut side = FileSide {
         rows: Vec::new(),
         lines: 0,
         quarantined: 0,
         pending_lines: 0,
+        bytes: 0,
     };
     let mut errors = Vec::new();
     let mut pos = 0u64;
@@ -196,6 +228,7 @@ fn file_rows(file: File, abs: &Path, offset: u64, line_limit: u64) -> Result<Fil
         let n = reader
             .read_until(b'\n', &mut buf)
             .map_err(|e| Error::io(abs, "reading stream", e))?;
+        side.bytes += n as u64;
         if n == 0 || buf.last() != Some(&b'\n') {
             break; // end, or an incomplete last line (not a difference)
         }
@@ -319,6 +352,17 @@ fn verify_document(conn: &Connection, db: &Path, abs: &Path, path: &str) -> Resu
     Ok(report)
 }
 
+/// Whether a `.gz` holds a complete line (an unreadable one counts: it
+/// must be reported, not hidden).
+fn compressed_has_line(gz: &Path) -> bool {
+    let Ok(mut reader) = crate::compressed::open_decoder(gz) else {
+        return true;
+    };
+    let mut line = Vec::new();
+    std::io::BufRead::read_until(&mut reader, b'\n', &mut line)
+        .map_or(true, |_| line.ends_with(b"\n"))
+}
+
 /// Stream files with at least one complete line, and documents, that have no checkpoint.
 fn unindexed_files(root: &Path, known: &BTreeSet<String>) -> Vec<String> {
     let mut out = Vec::new();
@@ -346,14 +390,22 @@ fn unindexed_files(root: &Path, known: &BTreeSet<String>) -> Vec<String> {
                 continue;
             }
             let rel = format!("{task_name}/{name}");
-            let has_content = match classify_entry(&name) {
-                EntryKind::Stream(_) => {
-                    std::fs::read(entry.path()).is_ok_and(|b| b.contains(&b'\n'))
-                }
-                EntryKind::Document(_) => true,
-                EntryKind::Ignored => false,
+            let (has_content, logical) = match classify_entry(&name) {
+                EntryKind::Stream(_) => (
+                    std::fs::read(entry.path()).is_ok_and(|b| b.contains(&b'\n')),
+                    rel.clone(),
+                ),
+                EntryKind::Document(_) => (true, rel.clone()),
+                // A compressed stream is known under its plain name.
+                EntryKind::Ignored => match tasklog_format::compressed_stream(&name) {
+                    Some(stem) => (
+                        compressed_has_line(&entry.path()),
+                        format!("{task_name}/{stem}.jsonl"),
+                    ),
+                    None => (false, rel.clone()),
+                },
             };
-            if has_content && !known.contains(&rel) {
+            if has_content && !known.contains(&logical) {
                 out.push(rel);
             }
         }

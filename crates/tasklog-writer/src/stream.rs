@@ -108,6 +108,21 @@ impl StreamFile {
             .lock_exclusive()
             .map_err(|e| Error::io(&self.path, "locking stream", e))?;
         let _unlock = LockGuard(&state.file);
+        // `tasklog compress` removes the plain file under this same lock once
+        // its `.gz` is durable: a handle opened before must not append into
+        // the removed file (the record would be lost). One fstat per append.
+        if std::os::unix::fs::MetadataExt::nlink(
+            &state
+                .file
+                .metadata()
+                .map_err(|e| Error::io(&self.path, "reading stream", e))?,
+        ) == 0
+            && crate::compress::gz_path(&self.path).exists()
+        {
+            return Err(Error::Compressed {
+                path: self.path.clone(),
+            });
+        }
         // The length as lseek(SEEK_END) reports it: one cheap syscall
         // (std's metadata() is a full statx), and harmless on an O_APPEND
         // descriptor, whose writes go to the end whatever the offset.

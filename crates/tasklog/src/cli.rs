@@ -114,6 +114,13 @@ pub enum Command {
     /// removed. At its next reconcile the index moves the task's rows to
     /// superseded_records. Exit 0 whether or not anything was old enough, 2 on error.
     Prune(crate::cmd::prune::PruneArgs),
+    /// Gzip the streams of sealed tasks older than an age (X.jsonl -> X.jsonl.gz).
+    ///
+    /// Documents stay plain. The index keeps its rows: a compressed stream is
+    /// the same stream. Appending to it afterwards is refused. Read them with
+    /// zcat, zgrep or `tasklog export`. Exit 0 whether or not anything was old
+    /// enough, 2 on error. See docs/RETENTION.md.
+    Compress(crate::cmd::compress::CompressArgs),
     /// Serve the REST API, live events and the dashboard over the index (runs the indexer too).
     ///
     /// Binds 127.0.0.1:7070 by default; a non-loopback address needs --token. The

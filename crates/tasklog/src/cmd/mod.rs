@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod append;
+pub mod compress;
 pub mod cost;
 pub mod export;
 pub mod import;

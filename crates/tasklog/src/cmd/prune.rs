@@ -22,13 +22,16 @@ pub struct PruneArgs {
     pub format: Option<Format>,
 }
 
+/// `--older-than AGE` of `prune` and `compress` (and the `[retention]`
+/// ages): one parser, one error message.
+pub fn parse_age(age: &str) -> Result<std::time::Duration> {
+    humantime::parse_duration(age).with_context(|| {
+        format!("--older-than {age:?}: expected a duration such as 30d, 12h, 2weeks or 0s")
+    })
+}
+
 pub fn run(config: &Config, args: PruneArgs) -> Result<Outcome> {
-    let age = humantime::parse_duration(&args.older_than).with_context(|| {
-        format!(
-            "--older-than {:?}: expected a duration such as 30d, 12h or 2weeks",
-            args.older_than
-        )
-    })?;
+    let age = parse_age(&args.older_than)?;
     let writer = Writer::open(&config.root, config.writer.clone())?;
     let expired = writer.expired_tasks(age)?;
     let mut rows = Rows {

@@ -1,0 +1,131 @@
+//! Compression of finished streams: `X.jsonl` becomes `X.jsonl.gz`, the
+//! same stream for the indexer (same checkpoint, same rows).
+//!
+//! Order of operations, so that a crash at any instant leaves each stream
+//! readable exactly once: the plain file is locked (as an append locks it,
+//! so no record slips in between the copy and the removal), gzipped into a
+//! temp file in the same folder, fsynced, renamed to `X.jsonl.gz`, the
+//! folder fsynced; only then is the plain file removed and the folder
+//! fsynced again. While both exist the plain file is the stream (readers
+//! ignore the `.gz`), and running compress again redoes the copy. A writer
+//! that held the plain file open finds it unlinked under the lock and is
+//! refused ([`Error::Compressed`]) instead of appending into a removed file.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use fs2::FileExt as _;
+use tasklog_format::{classify_entry, EntryKind, TaskId, COMPRESSED_SUFFIX, RESULT_DOC};
+
+use crate::document::sync_dir;
+use crate::error::{Error, Result};
+use crate::writer::Writer;
+
+/// One stream compressed (or that a dry run would compress).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CompressedStream {
+    /// `<task>/<stream>.jsonl`, relative to the root.
+    pub path: String,
+    /// Size of the plain file.
+    pub bytes: u64,
+    /// Size of the `.gz` (0 in a dry run).
+    pub compressed_bytes: u64,
+}
+
+/// The compressed twin of a stream path: `X.jsonl` → `X.jsonl.gz`.
+pub(crate) fn gz_path(plain: &Path) -> PathBuf {
+    let mut s = plain.as_os_str().to_owned();
+    s.push(COMPRESSED_SUFFIX);
+    PathBuf::from(s)
+}
+
+impl Writer {
+    /// Compresses every plain stream of one sealed task (documents stay
+    /// plain). With `dry_run`, lists them and changes nothing. Refuses a
+    /// task that is not sealed.
+    pub fn compress_sealed(&self, task_id: &str, dry_run: bool) -> Result<Vec<CompressedStream>> {
+        let id = TaskId::new(task_id)?;
+        let dir = self.root().join(id.file_name());
+        let meta = std::fs::symlink_metadata(&dir)
+            .map_err(|e| Error::io(&dir, "reading task folder", e))?;
+        if meta.file_type().is_symlink() {
+            return Err(Error::Symlink { path: dir });
+        }
+        if !dir.join(format!("{RESULT_DOC}.json")).is_file() {
+            return Err(Error::NotSealed { path: dir });
+        }
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .map_err(|e| Error::io(&dir, "listing task folder", e))?
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+            .filter(|n| matches!(classify_entry(n), EntryKind::Stream(_)))
+            .collect();
+        names.sort();
+        let mut done = Vec::new();
+        for name in names {
+            let plain = dir.join(&name);
+            let bytes = std::fs::metadata(&plain).map_or(0, |m| m.len());
+            let compressed_bytes = if dry_run {
+                0
+            } else {
+                compress_stream(&dir, &plain)?
+            };
+            done.push(CompressedStream {
+                path: format!("{task_id}/{name}"),
+                bytes,
+                compressed_bytes,
+            });
+        }
+        Ok(done)
+    }
+}
+
+/// Compresses one stream (see the module doc); returns the `.gz`'s size.
+fn compress_stream(dir: &Path, plain: &Path) -> Result<u64> {
+    let source = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(plain)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => Error::Symlink {
+                path: plain.to_owned(),
+            },
+            _ => Error::io(plain, "opening stream", e),
+        })?;
+    source
+        .lock_exclusive()
+        .map_err(|e| Error::io(plain, "locking stream", e))?;
+    let gz = gz_path(plain);
+    let tmp = tempfile::Builder::new()
+        .prefix(tasklog_format::TEMP_PREFIX)
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, "creating temp file", e))?;
+    let written = gzip(&source, tmp.as_file()).map_err(|e| Error::io(&gz, "compressing", e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io(tmp.path(), "syncing compressed stream", e))?;
+    tmp.persist(&gz)
+        .map_err(|e| Error::io(&gz, "renaming compressed stream", e.error))?;
+    sync_dir(dir)?;
+    // The .gz is durable: the plain file may go.
+    std::fs::remove_file(plain).map_err(|e| Error::io(plain, "removing plain stream", e))?;
+    sync_dir(dir)?;
+    let _ = fs2::FileExt::unlock(&source);
+    Ok(written)
+}
+
+fn gzip(source: &File, out: &File) -> io::Result<u64> {
+    let mut enc = GzEncoder::new(
+        BufWriter::with_capacity(1 << 20, out),
+        Compression::default(),
+    );
+    io::copy(&mut io::BufReader::with_capacity(1 << 20, source), &mut enc)?;
+    let mut buf = enc.finish()?;
+    buf.flush()?;
+    out.metadata().map(|m| m.len())
+}

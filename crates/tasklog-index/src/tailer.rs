@@ -65,6 +65,11 @@ pub struct Tailer {
     sealed: BTreeSet<String>,
     /// Tasks whose `tasks` row this process has already ensured.
     registered: BTreeSet<String>,
+    /// Tasks moved (or being moved) to a monthly archive: not indexed
+    /// back, their folders left alone (see `archive.rs`). Loaded at open:
+    /// `archive` and `unarchive` hold the writer lock, so they never run
+    /// while a tailer does.
+    archived: BTreeSet<String>,
     committer: Option<Committer>,
     /// Checkpoints the WAL off the committer thread; stopped after it.
     wal: Option<WalCheckpointer>,
@@ -125,6 +130,7 @@ impl Tailer {
         // Tasks that already have their row: a restart then sends nothing
         // for them (100k INSERT OR IGNOREs into a cold database are seconds).
         let registered = load_task_ids(&conn, db_path)?;
+        let archived = load_ids(&conn, db_path, "SELECT task_id FROM archived_tasks")?;
         let diagnostics = diagnostics::load(&conn, db_path)?;
         conn.pragma_update(None, "wal_autocheckpoint", WRITER_BACKSTOP_PAGES)
             .map_err(|e| Error::sqlite(db_path, "configuring checkpoints", e))?;
@@ -155,6 +161,7 @@ impl Tailer {
             sealed_reported: BTreeSet::new(),
             sealed: BTreeSet::new(),
             registered,
+            archived,
             committer: Some(committer),
             wal: Some(checkpointer),
             read_buf: Vec::new(),
@@ -298,6 +305,7 @@ impl Tailer {
             .checkpoints
             .values()
             .filter(|cp| !present.contains(cp.key.task_id.as_str()))
+            .filter(|cp| !self.archived.contains(&cp.key.task_id))
             .map(|cp| cp.key.task_id.clone())
             .collect();
         for task in vanished {
@@ -317,6 +325,9 @@ impl Tailer {
     /// a folder renamed to a dotted or invalid name, or replaced by a
     /// symbolic link, leaves nothing behind.
     pub fn reconcile_task(&mut self, task_id: &str) -> Result<()> {
+        if self.archived.contains(task_id) {
+            return Ok(());
+        }
         match discovery::classify_folder(&self.root, task_id) {
             Folder::Task => self.resolve(task_id)?,
             Folder::Symlink => {
@@ -399,7 +410,9 @@ impl Tailer {
         // One lstat: a hint queued before its folder was replaced by a
         // symbolic link must not read through the link (the folder's own
         // event removes its rows).
-        if discovery::classify_folder(&self.root, task) != Folder::Task {
+        if discovery::classify_folder(&self.root, task) != Folder::Task
+            || self.archived.contains(task)
+        {
             return Ok(false);
         }
         let Some((kind, stem, file)) = entry_key(file) else {
@@ -529,7 +542,11 @@ fn entry_key(name: &str) -> Option<(FileKind, &str, std::borrow::Cow<'_, str>)> 
 }
 
 fn load_task_ids(conn: &Connection, db: &Path) -> Result<BTreeSet<String>> {
-    conn.prepare("SELECT task_id FROM tasks")
+    load_ids(conn, db, "SELECT task_id FROM tasks")
+}
+
+fn load_ids(conn: &Connection, db: &Path, sql: &str) -> Result<BTreeSet<String>> {
+    conn.prepare(sql)
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
         .map_err(|e| Error::sqlite(db, "loading tasks", e))
 }

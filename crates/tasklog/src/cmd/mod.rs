@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod append;
+pub mod archive;
 pub mod compress;
 pub mod cost;
 pub mod export;
@@ -15,5 +16,6 @@ pub mod show;
 pub mod status;
 pub mod tail;
 pub mod tasks;
+pub mod unarchive;
 pub mod verify;
 pub mod watch;

@@ -16,10 +16,13 @@ pub struct QueryArgs {
     /// Output format [default: table on a terminal, jsonl otherwise]
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+    /// Answer across the main database and every monthly archive (read-only; see docs/RETENTION.md).
+    #[arg(long)]
+    pub archives: bool,
 }
 
 pub fn run(config: &Config, args: QueryArgs) -> Result<Outcome> {
-    let conn = tasklog_index::open_query_connection(&config.db)?;
+    let conn = crate::cmd::archive::open_for_queries(config, args.archives)?;
     let rows = rows::collect(&conn, &args.sql, [])?;
     let found = !rows.rows.is_empty();
     output::print(&rows, output::resolve(args.format))?;

@@ -12,10 +12,18 @@ pub struct VerifyArgs {
     /// `json` prints the full per-file report.
     #[arg(long, value_enum)]
     pub format: Option<ReportFormat>,
+    /// Answer across the main database and every monthly archive (read-only; see docs/RETENTION.md).
+    #[arg(long)]
+    pub archives: bool,
 }
 
 pub fn run(config: &Config, args: VerifyArgs) -> Result<Outcome> {
-    let report = tasklog_index::verify(&config.root, &config.db, config.index.line_limit)?;
+    let report = if args.archives {
+        crate::cmd::archive::require_sqlite(config, "verify --archives")?;
+        tasklog_index::verify_with_archives(&config.root, &config.db, config.index.line_limit)?
+    } else {
+        tasklog_index::verify(&config.root, &config.db, config.index.line_limit)?
+    };
     if args.format == Some(ReportFormat::Json) {
         crate::output::print_json(&report)?;
     } else {

@@ -163,16 +163,84 @@ const MOVED: &[Moved] = &[
 /// progress a crash does not undo.
 const CHUNK: usize = 200;
 
-/// Which month a task finished in: `completed_at` of `result.json` in UTC
-/// (SQLite's date functions apply the offset), else the file's mtime.
-const TASKS_OF_MONTH: &str = "
-SELECT t.task_id FROM main.tasks t
-  JOIN main.documents d ON d.task_id = t.task_id AND d.name = 'result'
- WHERE coalesce(CASE WHEN json_type(d.body, '$.completed_at') = 'text'
-                     THEN strftime('%Y-%m', json_extract(d.body, '$.completed_at')) END,
-                strftime('%Y-%m', d.updated_at)) = ?1
-   AND t.task_id NOT IN (SELECT task_id FROM main.archived_tasks WHERE state = 'archived')
- ORDER BY t.task_id";
+/// The sealed tasks of the main database that are not archived, with the
+/// month each finished in: `completed_at` of `result.json` in UTC (SQLite's
+/// date functions apply its offset), else the file's mtime. One definition
+/// for `archive --month` and the months `[retention] archive_after` picks.
+macro_rules! finished_tasks {
+    () => {
+        "SELECT t.task_id AS task_id,
+                coalesce(CASE WHEN json_type(d.body, '$.completed_at') = 'text'
+                              THEN strftime('%Y-%m', json_extract(d.body, '$.completed_at')) END,
+                         strftime('%Y-%m', d.updated_at)) AS month
+           FROM main.tasks t
+           JOIN main.documents d ON d.task_id = t.task_id AND d.name = 'result'
+          WHERE t.task_id NOT IN (SELECT task_id FROM main.archived_tasks WHERE state = 'archived')"
+    };
+}
+
+const TASKS_OF_MONTH: &str = concat!(
+    "SELECT task_id FROM (",
+    finished_tasks!(),
+    ") WHERE month = ?1 ORDER BY task_id"
+);
+
+/// The months before `before` (a `YYYY-MM`) in which tasks of the main
+/// database finished: what `[retention] archive_after` archives.
+pub fn months_to_archive(db: &Path, before: &Month) -> Result<Vec<Month>> {
+    let conn = crate::db::open_read_only(db)?;
+    let months: Vec<String> = conn
+        .prepare(concat!(
+            "SELECT DISTINCT month FROM (",
+            finished_tasks!(),
+            ") WHERE month < ?1 ORDER BY month"
+        ))
+        .and_then(|mut s| s.query_map([before.as_str()], |r| r.get(0))?.collect())
+        .map_err(|e| Error::sqlite(db, "listing months to archive", e))?;
+    // A month SQLite computed from a strange date is skipped, not archived.
+    Ok(months.iter().filter_map(|m| Month::parse(m).ok()).collect())
+}
+
+/// Of `tasks`, those the main database marks as archived (or moving), by month.
+pub fn archived_among(db: &Path, tasks: &[String]) -> Result<Vec<(String, Month)>> {
+    if !db.exists() {
+        return Ok(Vec::new());
+    }
+    let conn = crate::db::open_read_only(db)?;
+    let mut found = Vec::new();
+    let Ok(mut stmt) = conn.prepare("SELECT month FROM archived_tasks WHERE task_id = ?1") else {
+        return Ok(found); // older than migration 8: nothing archived
+    };
+    for task in tasks {
+        let month: Option<String> = stmt
+            .query_row([task], |r| r.get(0))
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })
+            .map_err(|e| Error::sqlite(db, "reading archived tasks", e))?;
+        if let Some(m) = month.and_then(|m| Month::parse(&m).ok()) {
+            found.push((task.clone(), m));
+        }
+    }
+    Ok(found)
+}
+
+/// Forgets archived tasks whose folders are about to be removed (`prune`):
+/// the mark goes first (the archive's rows then count nowhere), then the
+/// archive's rows. Rows of a task still `moving` are in the main database,
+/// which the sidecar empties when the folder goes.
+pub fn drop_archived(db: &Path, month: &Month, tasks: &[String]) -> Result<()> {
+    let (_lock, conn, path) = open_both(db, month, true)?;
+    fill_set(&conn, tasks).map_err(|e| Error::sqlite(db, "listing tasks", e))?;
+    conn.execute(
+        "DELETE FROM main.archived_tasks WHERE task_id IN (SELECT task_id FROM temp.move_set)",
+        [],
+    )
+    .map_err(|e| Error::sqlite(db, "unmarking archived tasks", e))?;
+    drop_leftovers(&conn, &path, month)
+}
 
 /// Moves the tasks that finished in `month` into its archive.
 pub fn archive_month(db: &Path, month: &Month) -> Result<MoveReport> {

@@ -41,7 +41,10 @@ mod verify;
 mod wal;
 mod watch;
 
-pub use archive::{archive_month, archive_path, unarchive_month, Month, MoveReport};
+pub use archive::{
+    archive_month, archive_path, archived_among, drop_archived, months_to_archive, unarchive_month,
+    Month, MoveReport,
+};
 pub use db::{open_for_writing, open_query_connection, open_read_only, WriterLock};
 pub use error::{CommitterStop, Error, PriceProblem, Result};
 pub use options::IndexOptions;

@@ -23,6 +23,47 @@ struct FileConfig {
     index: IndexSection,
     /// `[[import]]`: agent transcripts `tasklog watch` follows.
     import: Vec<ImportSection>,
+    retention: RetentionSection,
+}
+
+/// `[retention]`: ages as `--older-than` takes them; absent = off.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RetentionSection {
+    compress_after: Option<String>,
+    archive_after: Option<String>,
+    prune_after: Option<String>,
+}
+
+/// What `tasklog watch` does once at start and then once a day
+/// (`cmd/retention.rs`); every age off by default.
+#[derive(Debug, Clone, Default)]
+pub struct Retention {
+    /// `tasklog compress --older-than` this.
+    pub compress_after: Option<Duration>,
+    /// `tasklog archive` of every month that ended more than this ago.
+    pub archive_after: Option<Duration>,
+    /// `tasklog prune --older-than` this.
+    pub prune_after: Option<Duration>,
+}
+
+impl Retention {
+    /// Whether any of it is on.
+    pub fn is_on(&self) -> bool {
+        self.compress_after.is_some() || self.archive_after.is_some() || self.prune_after.is_some()
+    }
+}
+
+fn retention(section: RetentionSection) -> Result<Retention> {
+    let age = |v: Option<String>, key: &str| {
+        v.map(|v| crate::cmd::prune::parse_age(&v).with_context(|| format!("[retention] {key}")))
+            .transpose()
+    };
+    Ok(Retention {
+        compress_after: age(section.compress_after, "compress_after")?,
+        archive_after: age(section.archive_after, "archive_after")?,
+        prune_after: age(section.prune_after, "prune_after")?,
+    })
 }
 
 /// One `[[import]]` entry.
@@ -84,6 +125,8 @@ pub struct Config {
     pub index: IndexOptions,
     /// Transcripts `watch` imports as they grow (`[[import]]`).
     pub imports: Vec<FollowedSource>,
+    /// What `watch` compresses, archives and prunes (`[retention]`).
+    pub retention: Retention,
     /// Where the configuration came from, for `tasklog status` and -v.
     pub source: Option<PathBuf>,
 }
@@ -260,12 +303,14 @@ impl Config {
         let writer = writer_options(file.writer)?;
         let index = index_options(file.index)?;
         let imports = followed_sources(file.import)?;
+        let retention = retention(file.retention)?;
         Ok(Config {
             root,
             db,
             writer,
             index,
             imports,
+            retention,
             source,
         })
     }

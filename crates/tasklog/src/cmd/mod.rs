@@ -10,6 +10,7 @@ pub mod index;
 pub mod prune;
 pub mod put;
 pub mod query;
+pub mod retention;
 pub mod search;
 pub mod serve;
 pub mod show;

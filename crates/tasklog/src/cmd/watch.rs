@@ -10,7 +10,34 @@ use crate::Outcome;
 #[derive(Debug, Args)]
 pub struct WatchArgs {}
 
-pub fn run(config: &Config, _args: WatchArgs) -> Result<Outcome> {
+pub fn run(config: &Config, args: WatchArgs) -> Result<Outcome> {
+    if !config.retention.is_on() {
+        return run_sidecar(config, args, None);
+    }
+    // `[retention]`: a pass now, then the sidecar until the daily pass is
+    // due (it stops the loop: archiving needs the writer lock), and again.
+    // Signals stop the whole run, whichever sidecar is running.
+    let timer = crate::cmd::retention::Timer::start()?;
+    let stop = Shutdown::new();
+    listen_for_signals(stop.clone())?;
+    timer.relay(stop.clone())?;
+    loop {
+        tracing::info!("retention: pass starting");
+        crate::cmd::retention::apply(config);
+        run_sidecar(config, WatchArgs {}, Some(&timer))?;
+        if stop.is_requested() || !timer.take_due() {
+            return Ok(Outcome::Success);
+        }
+    }
+}
+
+/// The sidecar until it is stopped: by a signal, or by the retention
+/// `timer` when one is given (which then also relays the signals).
+fn run_sidecar(
+    config: &Config,
+    _args: WatchArgs,
+    timer: Option<&crate::cmd::retention::Timer>,
+) -> Result<Outcome> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -21,7 +48,10 @@ pub fn run(config: &Config, _args: WatchArgs) -> Result<Outcome> {
         config.index.clone(),
         RunMode::Watch,
     )?;
-    listen_for_signals(indexer.shutdown())?;
+    match timer {
+        Some(t) => t.follow(indexer.shutdown()),
+        None => listen_for_signals(indexer.shutdown())?,
+    }
     tracing::info!(root = %config.root.display(), db = %config.db.display(), "sidecar starting");
     // Agent transcripts from `[[import]]`: their followers write task
     // folders under the root, which this same sidecar indexes.

@@ -8,12 +8,14 @@
 // Shared helpers.
 mod import_support;
 mod query_fixture;
+mod retention_support;
 mod serve_support;
 mod support;
 
 // Scenarios.
 mod bulk_scenarios;
 mod cli_write;
+mod compress;
 mod derived_tables;
 mod diagnostics;
 mod dir_events;

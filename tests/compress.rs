@@ -35,13 +35,22 @@ fn compressed_streams_keep_their_rows_and_rebuild_from_gz() {
     index(&env);
     // Lines written after the last index and an incomplete tail: the .gz
     // carries them, the indexer reads the lines from it, the tail waits.
-    support::append_raw(&env.stream("done-0", "events"), b"{\"event\":\"late\"}\n{\"par");
+    support::append_raw(
+        &env.stream("done-0", "events"),
+        b"{\"event\":\"late\"}\n{\"par",
+    );
     let before = rows_with_ids(&env);
     let out = env.ok(&["compress", "--older-than", "0s", "--format", "jsonl"]);
     assert_eq!(stdout(&out).lines().count(), 6, "{}", stdout(&out));
-    assert!(env.stream("done-0", "events").with_extension("jsonl.gz").exists());
+    assert!(env
+        .stream("done-0", "events")
+        .with_extension("jsonl.gz")
+        .exists());
     assert!(!env.stream("done-0", "events").exists());
-    assert!(env.stream("open-0", "events").exists(), "an open task stays plain");
+    assert!(
+        env.stream("open-0", "events").exists(),
+        "an open task stays plain"
+    );
     assert!(env.task_dir("done-0").join("result.json").exists());
     index(&env);
     let after = rows_with_ids(&env);
@@ -51,7 +60,10 @@ fn compressed_streams_keep_their_rows_and_rebuild_from_gz() {
     }
     // ... and the one late line was added, from the .gz.
     assert_eq!(after.lines().count(), before.lines().count() + 1);
-    assert_eq!(scalar(&env, false, "SELECT count(*) FROM superseded_records"), "0");
+    assert_eq!(
+        scalar(&env, false, "SELECT count(*) FROM superseded_records"),
+        "0"
+    );
     assert_eq!(indexed(&env, false), expected(&env));
     verify_equal(&env);
 
@@ -91,7 +103,10 @@ fn both_files_present_count_once_and_a_changed_gz_is_a_rewrite() {
     std::fs::remove_file(&plain).unwrap();
     index(&env);
     assert_eq!(indexed(&env, false), want);
-    assert_eq!(scalar(&env, false, "SELECT count(*) FROM superseded_records"), "0");
+    assert_eq!(
+        scalar(&env, false, "SELECT count(*) FROM superseded_records"),
+        "0"
+    );
     verify_equal(&env);
 
     // A .gz whose content differs from what was indexed is a rewritten
@@ -105,7 +120,11 @@ fn both_files_present_count_once_and_a_changed_gz_is_a_rewrite() {
     index(&env);
     assert_eq!(indexed(&env, false), expected(&env));
     assert_eq!(
-        scalar(&env, false, "SELECT count(*) FROM superseded_records WHERE reason = 'truncated'"),
+        scalar(
+            &env,
+            false,
+            "SELECT count(*) FROM superseded_records WHERE reason = 'truncated'"
+        ),
         "20"
     );
     verify_equal(&env);
@@ -136,7 +155,11 @@ fn a_corrupt_or_truncated_gz_loses_nothing() {
     assert_eq!(errors, "2");
     let out = env.run(&["verify"]);
     assert_eq!(code(&out), 1, "{}", stdout(&out));
-    assert!(stdout(&out).contains("t-0/events.jsonl"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("t-0/events.jsonl"),
+        "{}",
+        stdout(&out)
+    );
     // A rebuild from scratch with them: no panic, the rest indexed, both named.
     std::fs::remove_file(&env.db).unwrap();
     let out = env.run(&["index"]);
@@ -153,7 +176,10 @@ fn appending_to_a_compressed_stream_is_refused() {
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("compressed"), "{}", stderr(&out));
     assert!(stderr(&out).contains("events.jsonl"), "{}", stderr(&out));
-    assert!(!env.stream("t-0", "events").exists(), "no plain file created");
+    assert!(
+        !env.stream("t-0", "events").exists(),
+        "no plain file created"
+    );
     // A stream the task never had is a new stream, not a compressed one.
     env.ok(&["append", "t-0", "notes", r#"{"event":"note"}"#]);
 }
@@ -194,7 +220,11 @@ fn compress_survives_kill_9_at_random_instants() {
         let mut child = env
             .cmd()
             .args([command, "--older-than", "0s"])
-            .args(if command == "index" { &[][..] } else { &["-q"][..] })
+            .args(if command == "index" {
+                &[][..]
+            } else {
+                &["-q"][..]
+            })
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -13,6 +13,7 @@ mod serve_support;
 mod support;
 
 // Scenarios.
+mod archive;
 mod bulk_scenarios;
 mod cli_write;
 mod compress;

@@ -129,3 +129,45 @@ fn gzip(source: &File, out: &File) -> io::Result<u64> {
     buf.flush()?;
     out.metadata().map(|m| m.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::WriterOptions;
+
+    #[test]
+    fn a_compressed_stream_refuses_appends_even_through_an_open_handle() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let writer = Writer::open(dir.path(), WriterOptions::default()).expect("writer");
+        let task = writer.task("t").expect("task");
+        task.append_json("events", br#"{"event":"a"}"#, crate::Durability::Default)
+            .expect("append");
+        task.final_result("completed", serde_json::json!({}))
+            .expect("seal");
+        let done = writer.compress_sealed("t", false).expect("compress");
+        assert_eq!(done.len(), 1);
+        let plain = dir.path().join("t/events.jsonl");
+        assert!(!plain.exists() && gz_path(&plain).exists());
+        // The handle the writer keeps open points at the removed file.
+        let err = task
+            .append_json("events", br#"{"event":"b"}"#, crate::Durability::Default)
+            .expect_err("refused");
+        assert!(matches!(err, Error::Compressed { .. }), "{err}");
+        assert!(err.is_refusal());
+        // A fresh writer is refused before creating a plain file.
+        let fresh = Writer::open(dir.path(), WriterOptions::default()).expect("writer");
+        let err = fresh
+            .task("t")
+            .expect("task")
+            .append_json("events", br#"{"event":"c"}"#, crate::Durability::Default)
+            .expect_err("refused");
+        assert!(matches!(err, Error::Compressed { .. }), "{err}");
+        assert!(!plain.exists());
+        // Not sealed: refused.
+        writer.task("open").expect("task");
+        assert!(matches!(
+            writer.compress_sealed("open", false),
+            Err(Error::NotSealed { .. })
+        ));
+    }
+}

@@ -123,12 +123,12 @@ pub enum Command {
     Compress(crate::cmd::compress::CompressArgs),
     /// Move the index rows of the tasks that finished in a month into its archive database.
     ///
-    /// The archive is archive/<db stem>-YYYY-MM.db beside the database: a
+    /// The archive is `archive/<db stem>-YYYY-MM.db` beside the database: a
     /// complete index of those tasks (same schema and views). The task folders
     /// stay. The sidecar does not index archived tasks back; `query`, `tasks`,
     /// `cost` and `verify` take --archives to answer across all archives. Safe
     /// to interrupt: run it again to finish. Needs the sidecar stopped (or let
-    /// `tasklog watch` do it: [retention] archive_after). Exit 0 done, 2 error.
+    /// `tasklog watch` do it: `[retention] archive_after`). Exit 0 done, 2 error.
     Archive(crate::cmd::archive::ArchiveArgs),
     /// Move a month's archived tasks back into the index (the reverse of `archive`).
     Unarchive(crate::cmd::unarchive::UnarchiveArgs),

@@ -169,9 +169,14 @@ fn lag_by_task(
             .collect()
         })
         .map_err(|e| Error::sqlite(db, "reading status", e))?;
+    // Archived tasks are indexed in their archive, not behind (archive.rs).
+    let archived: std::collections::HashSet<String> = conn
+        .prepare("SELECT task_id FROM archived_tasks")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .unwrap_or_default();
     let mut lag = std::collections::BTreeMap::new();
     let tasks = crate::discovery::task_folders(root).map_or_else(|_| Vec::new(), |l| l.tasks);
-    for task in tasks {
+    for task in tasks.into_iter().filter(|t| !archived.contains(t)) {
         let Ok(entries) = std::fs::read_dir(root.join(&task)) else {
             continue;
         };

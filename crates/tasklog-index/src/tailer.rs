@@ -191,7 +191,7 @@ impl Tailer {
             return 0;
         };
         let mut total = 0;
-        for task in tasks {
+        for task in tasks.into_iter().filter(|t| !self.archived.contains(t)) {
             let Ok(entries) = std::fs::read_dir(self.root.join(&task)) else {
                 continue;
             };

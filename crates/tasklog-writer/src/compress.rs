@@ -6,10 +6,12 @@
 //! so no record slips in between the copy and the removal), gzipped into a
 //! temp file in the same folder, fsynced, renamed to `X.jsonl.gz`, the
 //! folder fsynced; only then is the plain file removed and the folder
-//! fsynced again. While both exist the plain file is the stream (readers
-//! ignore the `.gz`), and running compress again redoes the copy. A writer
-//! that held the plain file open finds it unlinked under the lock and is
-//! refused ([`Error::Compressed`]) instead of appending into a removed file.
+//! fsynced again (and a byte added to the removed file, for the writers
+//! that still hold it: see the end of `compress_stream`). While both exist
+//! the plain file is the stream (readers ignore the `.gz`), and running
+//! compress again redoes the copy. A writer that held the plain file open
+//! finds it unlinked under the lock and is refused ([`Error::Compressed`])
+//! instead of appending into a removed file.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -87,10 +89,19 @@ impl Writer {
 
 /// Compresses one stream (see the module doc); returns the `.gz`'s size.
 fn compress_stream(dir: &Path, plain: &Path) -> Result<u64> {
-    let source = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(plain)
+    // Opened for appending too (see the end), read-only when that is not allowed.
+    let open = |append: bool| {
+        OpenOptions::new()
+            .read(true)
+            .append(append)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(plain)
+    };
+    let source = open(true)
+        .or_else(|e| match e.kind() {
+            io::ErrorKind::PermissionDenied => open(false),
+            _ => Err(e),
+        })
         .map_err(|e| match e.raw_os_error() {
             Some(libc::ELOOP) => Error::Symlink {
                 path: plain.to_owned(),
@@ -115,6 +126,12 @@ fn compress_stream(dir: &Path, plain: &Path) -> Result<u64> {
     // The .gz is durable: the plain file may go.
     std::fs::remove_file(plain).map_err(|e| Error::io(plain, "removing plain stream", e))?;
     sync_dir(dir)?;
+    // A writer that opened the stream before keeps the removed file. One
+    // byte added to it (no newline: a reader that opened it before sees a
+    // partial line and ignores it) changes its length, which sends every
+    // such writer's next append down its slow path, where it finds the file
+    // removed and refuses (stream.rs). Cheaper than a check per append.
+    let _ = (&source).write_all(b" ");
     let _ = fs2::FileExt::unlock(&source);
     Ok(written)
 }

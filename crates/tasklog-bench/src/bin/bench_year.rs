@@ -81,7 +81,9 @@ fn generate(out: &Path, months: &str, tasks: u64, lines: u64) -> Result<()> {
             let result = dir.join("result.json");
             std::fs::write(
                 &result,
-                format!(r#"{{"status":"completed","completed_at":"{month}-15T12:00:00Z","pr":{n}}}"#),
+                format!(
+                    r#"{{"status":"completed","completed_at":"{month}-15T12:00:00Z","pr":{n}}}"#
+                ),
             )?;
             let secs = days_from_civil(y, m, 15) * 86_400 + 12 * 3600;
             let at = UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64);

@@ -264,3 +264,72 @@ fn archive_and_unarchive_survive_kill_9_at_random_instants() {
     assert_eq!(answers(&env, false), answers_before, "seed {seed}");
     verify_equal(&env);
 }
+
+/// `[retention]` in `tasklog watch`: a pass at start compresses and
+/// archives; the sidecar then runs over the rest.
+#[test]
+fn watch_applies_retention_at_start() {
+    let env = Env::new();
+    write_tasks(&env, "old", 3, 4, Some("2025-10"));
+    write_tasks(&env, "live", 1, 4, None);
+    let config = env.dir.path().join("tasklog.toml");
+    std::fs::write(
+        &config,
+        "[retention]\ncompress_after = \"0s\"\narchive_after = \"30d\"\n",
+    )
+    .unwrap();
+    index(&env);
+    let mut watch = env
+        .cmd()
+        .args(["--config", config.to_str().unwrap(), "watch"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = support::collect_stderr(&mut watch);
+    support::wait_for("the month archived", Duration::from_secs(30), || {
+        archive_file(&env, "2025-10").exists()
+            && scalar(
+                &env,
+                false,
+                "SELECT count(*) FROM archived_tasks WHERE state = 'archived'",
+            ) == "3"
+    });
+    support::append_raw(&env.stream("live-0", "events"), b"{\"event\":\"after\"}\n");
+    support::wait_for("the live line", Duration::from_secs(20), || {
+        scalar(
+            &env,
+            false,
+            "SELECT count(*) FROM records WHERE event = 'after'",
+        ) == "1"
+    });
+    let status = support::terminate(&mut watch);
+    assert!(status.success(), "{}", log.lock().unwrap());
+    assert!(env
+        .stream("old-0", "events")
+        .with_extension("jsonl.gz")
+        .exists());
+    assert!(
+        env.stream("live-0", "events").exists(),
+        "an open task stays plain"
+    );
+    assert_eq!(indexed(&env, true), expected(&env));
+    verify_archives_equal(&env);
+
+    // A damaged archive is a difference, not a pass.
+    let conn = rusqlite::Connection::open(archive_file(&env, "2025-10")).unwrap();
+    conn.execute(
+        "DELETE FROM records WHERE rowid = (SELECT max(rowid) FROM records)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let out = env.run(&["verify", "--archives"]);
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+
+    // A bad age in [retention] stops watch before it starts.
+    std::fs::write(&config, "[retention]\narchive_after = \"soon\"\n").unwrap();
+    let out = env.run(&["--config", config.to_str().unwrap(), "watch"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("archive_after"), "{}", stderr(&out));
+}

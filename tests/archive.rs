@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::retention_support::{expected, indexed, scalar, write_tasks};
+use crate::retention_support::{expected, indexed, scalar, write_tasks, Reaped};
 use crate::support::{self, code, index, stderr, stdout, verify_equal, Env};
 
 fn archive_file(env: &Env, month: &str) -> std::path::PathBuf {
@@ -96,7 +96,7 @@ fn archived_months_stay_queryable_and_come_back() {
 
     // The sidecar does not index archived tasks back, even when they change.
     index(&env);
-    let mut watch = env.spawn_watch();
+    let mut watch = Reaped(env.spawn_watch());
     support::append_raw(&env.stream("oct-0", "events"), b"{\"event\":\"late\"}\n");
     support::append_raw(&env.stream("live-0", "events"), b"{\"event\":\"live\"}\n");
     support::wait_for("the live line", Duration::from_secs(20), || {
@@ -106,7 +106,7 @@ fn archived_months_stay_queryable_and_come_back() {
             "SELECT count(*) FROM records WHERE event = 'live'",
         ) == "1"
     });
-    support::terminate(&mut watch);
+    support::terminate(&mut watch.0);
     assert_eq!(
         scalar(
             &env,
@@ -279,14 +279,15 @@ fn watch_applies_retention_at_start() {
     )
     .unwrap();
     index(&env);
-    let mut watch = env
-        .cmd()
-        .args(["--config", config.to_str().unwrap(), "watch"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = support::collect_stderr(&mut watch);
+    let mut watch = Reaped(
+        env.cmd()
+            .args(["--config", config.to_str().unwrap(), "watch"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let log = support::collect_stderr(&mut watch.0);
     support::wait_for("the month archived", Duration::from_secs(30), || {
         archive_file(&env, "2025-10").exists()
             && scalar(
@@ -303,7 +304,7 @@ fn watch_applies_retention_at_start() {
             "SELECT count(*) FROM records WHERE event = 'after'",
         ) == "1"
     });
-    let status = support::terminate(&mut watch);
+    let status = support::terminate(&mut watch.0);
     assert!(status.success(), "{}", log.lock().unwrap());
     assert!(env
         .stream("old-0", "events")
@@ -332,4 +333,64 @@ fn watch_applies_retention_at_start() {
     let out = env.run(&["--config", config.to_str().unwrap(), "watch"]);
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("archive_after"), "{}", stderr(&out));
+}
+
+/// The daily pass (`every`, one second here) pauses the sidecar, archives
+/// what became old, and the sidecar carries on; a signal during any of it
+/// stops the whole run.
+#[test]
+fn watch_repeats_retention_and_keeps_indexing() {
+    let env = Env::new();
+    write_tasks(&env, "live", 1, 2, None);
+    let config = env.dir.path().join("tasklog.toml");
+    std::fs::write(
+        &config,
+        "[retention]\nevery = \"1s\"\narchive_after = \"30d\"\n",
+    )
+    .unwrap();
+    let mut watch = Reaped(
+        env.cmd()
+            .args(["--config", config.to_str().unwrap(), "watch"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let log = support::collect_stderr(&mut watch.0);
+    support::wait_for("the live task", Duration::from_secs(20), || {
+        env.count("SELECT count(*) FROM tasks") == 1
+    });
+    // A task of an old month appears while watch runs: indexed first, then
+    // archived by a later pass, never counted twice meanwhile.
+    write_tasks(&env, "old", 2, 3, Some("2025-10"));
+    support::wait_for(
+        "a later pass to archive it",
+        Duration::from_secs(30),
+        || {
+            // Lag is allowed; a row counted twice (`indexed` panics) or
+            // one that is not in the files is not.
+            assert!(indexed(&env, true).is_subset(&expected(&env)));
+            scalar(
+                &env,
+                false,
+                "SELECT count(*) FROM archived_tasks WHERE state = 'archived'",
+            ) == "2"
+        },
+    );
+    support::append_raw(&env.stream("live-0", "events"), b"{\"event\":\"after\"}\n");
+    support::wait_for(
+        "the sidecar after the pass",
+        Duration::from_secs(20),
+        || {
+            scalar(
+                &env,
+                false,
+                "SELECT count(*) FROM records WHERE event = 'after'",
+            ) == "1"
+        },
+    );
+    let status = support::terminate(&mut watch.0);
+    assert!(status.success(), "{}", log.lock().unwrap());
+    assert_eq!(indexed(&env, true), expected(&env));
+    verify_archives_equal(&env);
 }

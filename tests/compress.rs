@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::retention_support::{expected, indexed, scalar, write_tasks};
+use crate::retention_support::{expected, indexed, scalar, write_tasks, Reaped};
 use crate::support::{self, code, index, stderr, stdout, verify_equal, Env};
 
 /// `record_id, task, stream, offset, body` of every row: equal before and
@@ -213,7 +213,7 @@ fn compress_survives_kill_9_at_random_instants() {
     write_tasks(&env, "t", 40, 30, Some("2025-10"));
     write_tasks(&env, "open", 2, 5, None);
     index(&env);
-    let mut watch = env.spawn_watch();
+    let mut watch = Reaped(env.spawn_watch());
     let mut kills = 0;
     for round in 0..25 {
         let command = if round % 5 == 4 { "index" } else { "compress" };
@@ -239,8 +239,8 @@ fn compress_survives_kill_9_at_random_instants() {
         }
         child.wait().unwrap();
         if round % 7 == 0 {
-            support::kill9(&mut watch);
-            watch = env.spawn_watch();
+            support::kill9(&mut watch.0);
+            watch = Reaped(env.spawn_watch());
         }
     }
     env.ok(&["compress", "--older-than", "0s"]);
@@ -248,7 +248,7 @@ fn compress_survives_kill_9_at_random_instants() {
     support::wait_for("the sidecar to catch up", Duration::from_secs(30), || {
         indexed(&env, false) == want
     });
-    support::terminate(&mut watch);
+    support::terminate(&mut watch.0);
     eprintln!("compress kill -9 test: seed {seed}, {kills} kills");
     assert_eq!(indexed(&env, false), want, "seed {seed}");
     assert_eq!(

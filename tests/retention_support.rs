@@ -130,3 +130,14 @@ pub fn scalar(env: &Env, archives: bool, sql: &str) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// A child process killed when dropped: a failing assertion must not leave
+/// a `tasklog watch` running after its test.
+pub struct Reaped(pub std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

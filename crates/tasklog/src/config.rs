@@ -30,6 +30,7 @@ struct FileConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct RetentionSection {
+    every: Option<String>,
     compress_after: Option<String>,
     archive_after: Option<String>,
     prune_after: Option<String>,
@@ -37,8 +38,10 @@ struct RetentionSection {
 
 /// What `tasklog watch` does once at start and then once a day
 /// (`cmd/retention.rs`); every age off by default.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Retention {
+    /// Time between two passes (a day unless `every` says otherwise).
+    pub every: Duration,
     /// `tasklog compress --older-than` this.
     pub compress_after: Option<Duration>,
     /// `tasklog archive` of every month that ended more than this ago.
@@ -59,7 +62,12 @@ fn retention(section: RetentionSection) -> Result<Retention> {
         v.map(|v| crate::cmd::prune::parse_age(&v).with_context(|| format!("[retention] {key}")))
             .transpose()
     };
+    let every = age(section.every, "every")?.unwrap_or(Duration::from_secs(24 * 60 * 60));
+    if every.is_zero() {
+        bail!("[retention] every must be longer than 0s");
+    }
     Ok(Retention {
+        every,
         compress_after: age(section.compress_after, "compress_after")?,
         archive_after: age(section.archive_after, "archive_after")?,
         prune_after: age(section.prune_after, "prune_after")?,

@@ -1,6 +1,6 @@
 //! `[retention]` in `tasklog watch`: compress, archive and prune once when
-//! the sidecar starts and then once a day, so months of operation need no
-//! cron (docs/RETENTION.md).
+//! the sidecar starts and then once a day (`every`), so months of operation
+//! need no cron (docs/RETENTION.md).
 //!
 //! Compressing and pruning only touch task folders, which the running
 //! sidecar follows like any change. Archiving moves index rows and takes
@@ -16,9 +16,6 @@ use std::time::Duration;
 use tasklog_index::Shutdown;
 
 use crate::config::Config;
-
-/// Time between two passes.
-pub const EVERY: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// One pass: compress, then archive, then prune, each when configured.
 pub fn apply(config: &Config) {
@@ -72,14 +69,15 @@ pub struct Timer {
 }
 
 impl Timer {
-    /// Starts the thread that wakes once per [`EVERY`].
-    pub fn start() -> anyhow::Result<Timer> {
+    /// Starts the thread that wakes once per `every` (`[retention] every`,
+    /// a day by default).
+    pub fn start(every: Duration) -> anyhow::Result<Timer> {
         let timer = Timer::default();
         let t = timer.clone();
         std::thread::Builder::new()
             .name("tasklog-retention".into())
             .spawn(move || loop {
-                std::thread::sleep(EVERY);
+                std::thread::sleep(every);
                 t.due.store(true, Ordering::SeqCst);
                 if let Some(s) = t.current.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
                     tracing::info!("retention: daily pass due; pausing the sidecar");

@@ -17,7 +17,7 @@ pub fn run(config: &Config, args: WatchArgs) -> Result<Outcome> {
     // `[retention]`: a pass now, then the sidecar until the daily pass is
     // due (it stops the loop: archiving needs the writer lock), and again.
     // Signals stop the whole run, whichever sidecar is running.
-    let timer = crate::cmd::retention::Timer::start()?;
+    let timer = crate::cmd::retention::Timer::start(config.retention.every)?;
     let stop = Shutdown::new();
     listen_for_signals(stop.clone())?;
     timer.relay(stop.clone())?;

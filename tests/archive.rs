@@ -394,3 +394,44 @@ fn watch_repeats_retention_and_keeps_indexing() {
     assert_eq!(indexed(&env, true), expected(&env));
     verify_archives_equal(&env);
 }
+
+/// `prune` of archived tasks takes them out of their archive first: the
+/// union stays equal to the files; `status` does not call archived tasks
+/// behind; `archive` beside a running sidecar is refused, not raced.
+#[test]
+fn prune_and_status_know_archived_tasks() {
+    let env = Env::new();
+    write_tasks(&env, "oct", 3, 3, Some("2025-10"));
+    write_tasks(&env, "live", 1, 3, None);
+    index(&env);
+    env.ok(&["archive", "--month", "2025-10"]);
+    let status = stdout(&env.ok(&["status", "--format", "json"]));
+    assert!(
+        !status.contains("oct-0"),
+        "archived tasks are not lag: {status}"
+    );
+
+    let mut watch = Reaped(env.spawn_watch());
+    support::wait_for("the sidecar's lock", Duration::from_secs(20), || {
+        env.count("SELECT count(*) FROM indexer_state WHERE key = 'watcher_pid'") == 1
+    });
+    let out = env.run(&["unarchive", "--month", "2025-10"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    support::terminate(&mut watch.0);
+
+    let out = env.ok(&["prune", "--older-than", "0s", "--format", "jsonl"]);
+    assert_eq!(stdout(&out).lines().count(), 3, "{}", stdout(&out));
+    assert!(!env.task_dir("oct-0").exists());
+    index(&env);
+    assert_eq!(indexed(&env, true), expected(&env));
+    assert_eq!(
+        scalar(&env, false, "SELECT count(*) FROM archived_tasks"),
+        "0"
+    );
+    verify_archives_equal(&env);
+    let alone = rusqlite::Connection::open(archive_file(&env, "2025-10")).unwrap();
+    let n: i64 = alone
+        .query_row("SELECT count(*) FROM tasks", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 0, "the archive forgot the pruned tasks");
+}

@@ -140,8 +140,13 @@ fn archived_tasks(conn: &Connection, db: &Path, month: Option<&str>) -> Result<B
         Some(_) => "SELECT task_id FROM archived_tasks WHERE state = 'archived' AND month = ?1",
         None => "SELECT task_id FROM archived_tasks WHERE state = 'archived' AND ?1 IS NULL",
     };
-    conn.prepare(sql)
-        .and_then(|mut s| s.query_map([month], |r| r.get(0))?.collect())
+    // A database older than migration 8 (read-only opens do not migrate)
+    // has archived nothing.
+    let Ok(mut stmt) = conn.prepare(sql) else {
+        return Ok(BTreeSet::new());
+    };
+    stmt.query_map([month], |r| r.get(0))
+        .and_then(|rows| rows.collect())
         .map_err(|e| Error::sqlite(db, "reading archived tasks", e))
 }
 

@@ -9,12 +9,15 @@
 mod import_support;
 mod pg_support;
 mod query_fixture;
+mod retention_support;
 mod serve_support;
 mod support;
 
 // Scenarios.
+mod archive;
 mod bulk_scenarios;
 mod cli_write;
+mod compress;
 mod derived_tables;
 mod diagnostics;
 mod dir_events;

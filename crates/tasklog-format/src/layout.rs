@@ -12,6 +12,20 @@ pub const TASK_DOC: &str = "task";
 /// The final result document (`result.json`); its presence seals the task.
 pub const RESULT_DOC: &str = "result";
 
+/// The suffix `tasklog compress` gives a stream: `<name>.jsonl.gz` holds
+/// the same bytes as `<name>.jsonl`, gzipped, and is the same stream.
+pub const COMPRESSED_SUFFIX: &str = ".gz";
+
+/// `Some(stem)` when `file_name` is a compressed stream `<stem>.jsonl.gz`.
+/// Kept apart from [`classify_entry`] so every reader that only knows plain
+/// streams keeps ignoring it; the indexer, `verify` and the writer ask.
+pub fn compressed_stream(file_name: &str) -> Option<&str> {
+    match classify_entry(file_name.strip_suffix(COMPRESSED_SUFFIX)?) {
+        EntryKind::Stream(stem) => Some(stem),
+        _ => None,
+    }
+}
+
 /// What an entry of a task folder is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind<'a> {
@@ -63,6 +77,16 @@ mod tests {
         ];
         for (name, want) in cases {
             assert_eq!(classify_entry(name), want, "{name}");
+        }
+        let compressed = [
+            ("x.jsonl.gz", Some("x")),
+            ("x.jsonl", None),
+            ("x.json.gz", None),
+            (".x.jsonl.gz", None),
+            ("x.jsonl.gz.gz", None),
+        ];
+        for (name, want) in compressed {
+            assert_eq!(compressed_stream(name), want, "{name}");
         }
     }
 }

@@ -40,7 +40,10 @@ pub use decode::{
 };
 pub use envelope::{check_envelope, Envelope, Node, Scalar, StampedKeys, MAX_SAFE_INTEGER};
 pub use event::EventKind;
-pub use layout::{classify_entry, EntryKind, RESULT_DOC, TASK_DOC, TEMP_PREFIX};
+pub use layout::{
+    classify_entry, compressed_stream, EntryKind, COMPRESSED_SUFFIX, RESULT_DOC, TASK_DOC,
+    TEMP_PREFIX,
+};
 pub use line::{complete_lines, LineError, Prepared, Stamp, FORMAT_VERSION};
 pub use name::{DocName, NameError, StreamName, TaskId, NAME_MAX};
 pub use strict::{find_lone_surrogate, LoneSurrogate};

@@ -272,6 +272,11 @@ fn open_without_wal_files(path: &Path, first: rusqlite::Error) -> Result<Connect
 
 /// `file:<path>?immutable=1`, with the characters URIs reserve escaped.
 fn immutable_uri(path: &Path) -> String {
+    file_uri(path, "immutable=1")
+}
+
+/// `file:<path>?<query>`, with the characters URIs reserve escaped.
+pub(crate) fn file_uri(path: &Path, query: &str) -> String {
     use std::os::unix::ffi::OsStrExt;
     let mut uri = String::from("file:");
     for &b in path.as_os_str().as_bytes() {
@@ -281,7 +286,8 @@ fn immutable_uri(path: &Path) -> String {
             b => uri.push_str(&format!("%{b:02X}")),
         }
     }
-    uri.push_str("?immutable=1");
+    uri.push('?');
+    uri.push_str(query);
     uri
 }
 
@@ -366,8 +372,14 @@ const READ_ONLY_PRAGMAS: &[&str] = &[
 /// ATTACH/DETACH, and no PRAGMA that sets anything. Enforced by SQLite's
 /// authorizer, not by looking at the SQL text.
 pub fn open_query_connection(path: &Path) -> Result<Connection> {
+    let conn = open_read_only(path)?;
+    restrict_to_queries(conn, path)
+}
+
+/// The restrictions of [`open_query_connection`] on a connection opened
+/// read-only (the `--archives` one attaches its archives first).
+pub(crate) fn restrict_to_queries(mut conn: Connection, path: &Path) -> Result<Connection> {
     use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
-    let mut conn = open_read_only(path)?;
     conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_ATTACHED, 0)
         .map_err(|e| Error::sqlite(path, "limiting ATTACH", e))?;
     conn.authorizer(Some(|ctx: AuthContext<'_>| match ctx.action {

@@ -144,6 +144,31 @@ pub enum Error {
         /// Ops of the abandoned batch.
         uncommitted_ops: usize,
     },
+    /// `--month` is not a month written `YYYY-MM`.
+    #[error("--month {month:?}: expected a month written YYYY-MM (e.g. 2025-10)")]
+    BadMonth {
+        /// What was given.
+        month: String,
+    },
+    /// More archives than SQLite can attach to one connection.
+    #[error("{path}: {archives} monthly archives, but SQLite attaches at most {limit} databases to one connection; unarchive or merge older months, or query an archive alone with --db")]
+    TooManyArchives {
+        /// The main database.
+        path: PathBuf,
+        /// Archives the main database lists.
+        archives: usize,
+        /// SQLite's limit in this build.
+        limit: usize,
+    },
+    /// The main database lists archived tasks of a month whose archive
+    /// database is not there.
+    #[error("{path}: the archive of {month} is missing, but the index lists tasks archived there; restore the file (or run `tasklog unarchive --month {month}` after restoring it)")]
+    ArchiveMissing {
+        /// Where the archive should be.
+        path: PathBuf,
+        /// Its month.
+        month: String,
+    },
     /// The indexer's writer thread stopped.
     #[error("the index writer thread stopped: {cause}")]
     CommitterStopped {

@@ -16,9 +16,11 @@
 //! # Ok::<(), tasklog_index::Error>(())
 //! ```
 
+mod archive;
 mod batch;
 mod bulk;
 mod committer;
+mod compressed;
 mod db;
 mod discovery;
 mod error;
@@ -36,10 +38,15 @@ mod state;
 mod status;
 mod tail;
 mod tailer;
+mod union;
 mod verify;
 mod wal;
 mod watch;
 
+pub use archive::{
+    archive_month, archive_path, archived_among, drop_archived, months_to_archive, unarchive_month,
+    Month, MoveReport,
+};
 pub use db::{open_for_writing, open_query_connection, open_read_only, WriterLock};
 pub use error::{CommitterStop, Error, PriceProblem, Result};
 pub use options::IndexOptions;
@@ -49,5 +56,6 @@ pub use schema::SCHEMA_VERSION;
 pub use shutdown::Shutdown;
 pub use status::{status, Diagnostic, Status, TaskLag};
 pub use tailer::{RunMode, Stats, Tailer};
-pub use verify::{verify, FileReport, VerifyReport};
+pub use union::{archives, open_query_connection_with_archives};
+pub use verify::{verify, verify_with_archives, FileReport, VerifyReport};
 pub use watch::watch;

@@ -191,6 +191,9 @@ CREATE TABLE indexer_state (
     // 7: rollups that stay equal to a fresh aggregation (cost on a 2^-30
     // USD grid, token counts within ±2^53).
     include_str!("migrations/0007_exact_rollups.sql"),
+    // 8: monthly archives: which tasks moved to `archive/<stem>-YYYY-MM.db`,
+    // and how far each move went (archive.rs).
+    include_str!("migrations/0008_archives.sql"),
 ];
 
 /// The newest schema version this build knows.

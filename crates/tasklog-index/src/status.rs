@@ -168,20 +168,26 @@ fn lag_by_task(
             .collect()
         })
         .map_err(|e| Error::sqlite(db, "reading status", e))?;
-    Ok(lag_from(root, &known))
+    // Archived tasks are indexed in their archive, not behind (archive.rs).
+    let archived: std::collections::HashSet<String> = conn
+        .prepare("SELECT task_id FROM archived_tasks")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .unwrap_or_default();
+    Ok(lag_from(root, &known, &archived))
 }
 
 /// Bytes on disk after the checkpoints `known` (path → dev, ino, offset),
-/// by task: a stream whose identity changed counts whole. Shared with the
-/// PostgreSQL index's status.
+/// by task, leaving out the tasks of `archived`: a stream whose identity
+/// changed counts whole. Shared with the PostgreSQL index's status.
 pub(crate) fn lag_from(
     root: &Path,
     known: &std::collections::HashMap<String, (u64, u64, u64)>,
+    archived: &std::collections::HashSet<String>,
 ) -> std::collections::BTreeMap<String, u64> {
     use std::os::unix::fs::MetadataExt;
     let mut lag = std::collections::BTreeMap::new();
     let tasks = crate::discovery::task_folders(root).map_or_else(|_| Vec::new(), |l| l.tasks);
-    for task in tasks {
+    for task in tasks.into_iter().filter(|t| !archived.contains(t)) {
         let Ok(entries) = std::fs::read_dir(root.join(&task)) else {
             continue;
         };

@@ -262,7 +262,7 @@ fn rotation_of(
 
 /// The quarantine entry of a line from `start` to the newline at `nl`
 /// that is longer than `limit` (`head`: its first bytes, for the prefix).
-fn over_long(head: &[u8], start: u64, nl: u64, line_no: u64, limit: u64) -> Quarantine {
+pub(crate) fn over_long(head: &[u8], start: u64, nl: u64, line_no: u64, limit: u64) -> Quarantine {
     let length = nl - start;
     Quarantine::new(
         start,

@@ -66,11 +66,19 @@ pub struct Tailer {
     sealed: BTreeSet<String>,
     /// Tasks whose `tasks` row this process has already ensured.
     registered: BTreeSet<String>,
+    /// Tasks moved (or being moved) to a monthly archive: not indexed
+    /// back, their folders left alone (see `archive.rs`). Loaded at open:
+    /// `archive` and `unarchive` hold the writer lock, so they never run
+    /// while a tailer does.
+    archived: BTreeSet<String>,
     committer: Option<Committers>,
     /// Checkpoints the WAL off the committer thread; stopped after it.
     wal: Option<WalCheckpointer>,
     /// Scratch for stream reads, kept between them (see `tail::read_stream`).
     read_buf: Vec<u8>,
+    /// The decoder of the compressed stream being read, kept between its
+    /// batches (see `compressed.rs`).
+    gz_cursor: Option<crate::compressed::Cursor>,
     /// Backfill or live: decides how much one read may take.
     mode: RunMode,
     /// Secondary indexes are dropped until `finish`.
@@ -88,6 +96,7 @@ pub struct Tailer {
 struct Loaded {
     checkpoints: BTreeMap<String, Checkpoint>,
     registered: BTreeSet<String>,
+    archived: BTreeSet<String>,
     diagnostics: BTreeMap<String, String>,
 }
 
@@ -158,6 +167,7 @@ impl Tailer {
         // Tasks that already have their row: a restart then sends nothing
         // for them (100k INSERT OR IGNOREs into a cold database are seconds).
         let registered = load_task_ids(&conn, db_path)?;
+        let archived = load_ids(&conn, db_path, "SELECT task_id FROM archived_tasks")?;
         let diagnostics = diagnostics::load(&conn, db_path)?;
         conn.pragma_update(None, "wal_autocheckpoint", WRITER_BACKSTOP_PAGES)
             .map_err(|e| Error::sqlite(db_path, "configuring checkpoints", e))?;
@@ -166,6 +176,7 @@ impl Tailer {
         let loaded = Loaded {
             checkpoints,
             registered,
+            archived,
             diagnostics,
         };
         Tailer::assemble(root, options, mode, vec![sink], loaded, shutdown)
@@ -188,6 +199,8 @@ impl Tailer {
         let loaded = Loaded {
             checkpoints: opened.checkpoints,
             registered: opened.registered,
+            // Monthly archives are SQLite's (RETENTION.md): none here.
+            archived: BTreeSet::new(),
             diagnostics: opened.diagnostics,
         };
         Tailer::assemble(root, options, mode, opened.sinks, loaded, shutdown)
@@ -229,9 +242,11 @@ impl Tailer {
             sealed_reported: BTreeSet::new(),
             sealed: BTreeSet::new(),
             registered: loaded.registered,
+            archived: loaded.archived,
             committer: Some(committer),
             wal: None,
             read_buf: Vec::new(),
+            gz_cursor: None,
             mode,
             bulk: false,
             shutdown,
@@ -264,7 +279,7 @@ impl Tailer {
             return 0;
         };
         let mut total = 0;
-        for task in tasks {
+        for task in tasks.into_iter().filter(|t| !self.archived.contains(t)) {
             let Ok(entries) = std::fs::read_dir(self.root.join(&task)) else {
                 continue;
             };
@@ -378,6 +393,7 @@ impl Tailer {
             .checkpoints
             .values()
             .filter(|cp| !present.contains(cp.key.task_id.as_str()))
+            .filter(|cp| !self.archived.contains(&cp.key.task_id))
             .map(|cp| cp.key.task_id.clone())
             .collect();
         for task in vanished {
@@ -397,6 +413,9 @@ impl Tailer {
     /// a folder renamed to a dotted or invalid name, or replaced by a
     /// symbolic link, leaves nothing behind.
     pub fn reconcile_task(&mut self, task_id: &str) -> Result<()> {
+        if self.archived.contains(task_id) {
+            return Ok(());
+        }
         match discovery::classify_folder(&self.root, task_id) {
             Folder::Task => self.resolve(task_id)?,
             Folder::Symlink => {
@@ -424,10 +443,8 @@ impl Tailer {
             let Ok(entry) = entry else { continue };
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            let (kind, stem) = match classify_entry(name) {
-                EntryKind::Stream(stem) => (FileKind::Stream, stem),
-                EntryKind::Document(stem) => (FileKind::Document, stem),
-                EntryKind::Ignored => continue,
+            let Some((kind, stem, name)) = entry_key(name) else {
+                continue;
             };
             sealed |= kind == FileKind::Document && stem == RESULT_DOC;
             let path = format!("{task_id}/{name}");
@@ -481,13 +498,13 @@ impl Tailer {
         // One lstat: a hint queued before its folder was replaced by a
         // symbolic link must not read through the link (the folder's own
         // event removes its rows).
-        if discovery::classify_folder(&self.root, task) != Folder::Task {
+        if discovery::classify_folder(&self.root, task) != Folder::Task
+            || self.archived.contains(task)
+        {
             return Ok(false);
         }
-        let (kind, stem) = match classify_entry(file) {
-            EntryKind::Stream(stem) => (FileKind::Stream, stem),
-            EntryKind::Document(stem) => (FileKind::Document, stem),
-            EntryKind::Ignored => return Ok(false),
+        let Some((kind, stem, file)) = entry_key(file) else {
+            return Ok(false);
         };
         let key = FileKey {
             path: format!("{task}/{file}"),
@@ -501,7 +518,7 @@ impl Tailer {
             FileKind::Document => {
                 let sealing = stem == RESULT_DOC;
                 self.refresh_document(key)?;
-                if sealing && self.root.join(task).join(file).exists() {
+                if sealing && self.root.join(task).join(&*file).exists() {
                     self.sealed.insert(task.to_owned());
                     self.report_incomplete_tails(task)?;
                 }
@@ -600,8 +617,24 @@ impl Tailer {
     }
 }
 
+/// What a task folder entry is to the indexer: its kind, stem and the file
+/// name its checkpoint is kept under. A compressed stream `X.jsonl.gz` is
+/// the stream `X.jsonl` (one key, so both files present count once).
+fn entry_key(name: &str) -> Option<(FileKind, &str, std::borrow::Cow<'_, str>)> {
+    match classify_entry(name) {
+        EntryKind::Stream(stem) => Some((FileKind::Stream, stem, name.into())),
+        EntryKind::Document(stem) => Some((FileKind::Document, stem, name.into())),
+        EntryKind::Ignored => tasklog_format::compressed_stream(name)
+            .map(|stem| (FileKind::Stream, stem, format!("{stem}.jsonl").into())),
+    }
+}
+
 fn load_task_ids(conn: &Connection, db: &Path) -> Result<BTreeSet<String>> {
-    conn.prepare("SELECT task_id FROM tasks")
+    load_ids(conn, db, "SELECT task_id FROM tasks")
+}
+
+fn load_ids(conn: &Connection, db: &Path, sql: &str) -> Result<BTreeSet<String>> {
+    conn.prepare(sql)
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
         .map_err(|e| Error::sqlite(db, "loading tasks", e))
 }

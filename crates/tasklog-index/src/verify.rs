@@ -60,37 +60,149 @@ pub struct VerifyReport {
     pub equal: bool,
 }
 
-/// Compares the index at `db` with the files under `root`.
+/// Compares the index at `db` with the files under `root`. Tasks moved to
+/// a monthly archive are not this database's: their folders are skipped
+/// (`--archives`, [`verify_with_archives`], compares them).
 pub fn verify(root: &Path, db: &Path, line_limit: u64) -> Result<VerifyReport> {
     let conn = open_read_only(db)?;
+    let archived = archived_tasks(&conn, db, None)?;
+    let mut report = VerifyReport::default();
+    let mut known = BTreeSet::new();
+    verify_db(&conn, db, root, line_limit, None, &mut report, &mut known)?;
+    report.unindexed = unindexed_files(root, &known, &archived);
+    report.equal = report.is_equal();
+    Ok(report)
+}
+
+/// [`verify`] of the union of the main database and every monthly archive:
+/// the main database's files, then each archive's files of the tasks the
+/// main database marks as archived there; every file on disk must be
+/// known to exactly one of them.
+pub fn verify_with_archives(root: &Path, db: &Path, line_limit: u64) -> Result<VerifyReport> {
+    let conn = open_read_only(db)?;
+    let mut report = VerifyReport::default();
+    let mut known = BTreeSet::new();
+    verify_db(&conn, db, root, line_limit, None, &mut report, &mut known)?;
+    let mut counted: BTreeSet<String> = BTreeSet::new();
+    for (month, path) in crate::union::archives(db)? {
+        if !path.exists() {
+            return Err(Error::ArchiveMissing {
+                path,
+                month: month.to_string(),
+            });
+        }
+        let tasks = archived_tasks(&conn, db, Some(month.as_str()))?;
+        let archive = open_read_only(&path)?;
+        let present = archived_tasks_present(&archive, &path, &tasks)?;
+        for task in tasks.difference(&present) {
+            report.derived.push(format!(
+                "{task}: archived in {month} but missing from {}",
+                path.display()
+            ));
+        }
+        verify_db(
+            &archive,
+            &path,
+            root,
+            line_limit,
+            Some(&tasks),
+            &mut report,
+            &mut known,
+        )?;
+        counted.extend(tasks);
+    }
+    // Paths known twice (a task in two databases) would be counted twice.
+    let mut seen = BTreeSet::new();
+    for f in &report.files {
+        if !seen.insert(f.path.clone()) {
+            report
+                .derived
+                .push(format!("{}: indexed in more than one database", f.path));
+        }
+    }
+    report.unindexed = unindexed_files(root, &known, &BTreeSet::new());
+    report.equal = report.is_equal();
+    Ok(report)
+}
+
+impl VerifyReport {
+    fn is_equal(&self) -> bool {
+        self.unindexed.is_empty()
+            && self.derived.is_empty()
+            && self.files.iter().all(|f| f.differences.is_empty())
+    }
+}
+
+/// Tasks the main database marks as archived (in `month`, or any), and
+/// those being moved (their folders are not unindexed either).
+fn archived_tasks(conn: &Connection, db: &Path, month: Option<&str>) -> Result<BTreeSet<String>> {
+    let sql = match month {
+        Some(_) => "SELECT task_id FROM archived_tasks WHERE state = 'archived' AND month = ?1",
+        None => "SELECT task_id FROM archived_tasks WHERE state = 'archived' AND ?1 IS NULL",
+    };
+    // A database older than migration 8 (read-only opens do not migrate)
+    // has archived nothing.
+    let Ok(mut stmt) = conn.prepare(sql) else {
+        return Ok(BTreeSet::new());
+    };
+    stmt.query_map([month], |r| r.get(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| Error::sqlite(db, "reading archived tasks", e))
+}
+
+fn archived_tasks_present(
+    conn: &Connection,
+    db: &Path,
+    tasks: &BTreeSet<String>,
+) -> Result<BTreeSet<String>> {
+    let all: BTreeSet<String> = conn
+        .prepare("SELECT task_id FROM tasks")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .map_err(|e| Error::sqlite(db, "reading tasks", e))?;
+    Ok(all.intersection(tasks).cloned().collect())
+}
+
+/// Compares the files of one database (of `only` these tasks, when given)
+/// and its rollups, adding to `report` and to `known` (paths compared).
+fn verify_db(
+    conn: &Connection,
+    db: &Path,
+    root: &Path,
+    line_limit: u64,
+    only: Option<&BTreeSet<String>>,
+    report: &mut VerifyReport,
+    known: &mut BTreeSet<String>,
+) -> Result<()> {
     // One read transaction: the comparison sees a single committed state.
     conn.execute_batch("BEGIN")
         .map_err(|e| Error::sqlite(db, "starting read transaction", e))?;
-    let files: Vec<(i64, String, String, i64)> = conn
-        .prepare(r#"SELECT file_id, path, kind, "offset" FROM files ORDER BY path"#)
+    let files: Vec<(i64, String, String, String, i64)> = conn
+        .prepare(r#"SELECT file_id, path, task_id, kind, "offset" FROM files ORDER BY path"#)
         .and_then(|mut s| {
-            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()
+            s.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
         })
         .map_err(|e| Error::sqlite(db, "reading checkpoints", e))?;
-    let mut report = VerifyReport::default();
-    let known: BTreeSet<String> = files.iter().map(|f| f.1.clone()).collect();
-    for (file_id, path, kind, offset) in files {
+    for (file_id, path, task, kind, offset) in files {
+        if only.is_some_and(|o| !o.contains(&task)) {
+            continue;
+        }
+        known.insert(path.clone());
         let abs = root.join(&path);
         let file_report = if kind == "stream" {
-            verify_stream(&conn, db, &abs, &path, file_id, offset as u64, line_limit)?
+            verify_stream(conn, db, &abs, &path, file_id, offset as u64, line_limit)?
         } else {
-            verify_document(&conn, db, &abs, &path)?
+            verify_document(conn, db, &abs, &path)?
         };
         report.files.push(file_report);
     }
-    report.unindexed = unindexed_files(root, &known);
-    report.derived =
-        crate::rollups::differences(&conn).map_err(|e| Error::sqlite(db, "checking rollups", e))?;
-    report.equal = report.unindexed.is_empty()
-        && report.derived.is_empty()
-        && report.files.iter().all(|f| f.differences.is_empty());
-    Ok(report)
+    report.derived.extend(
+        crate::rollups::differences(conn).map_err(|e| Error::sqlite(db, "checking rollups", e))?,
+    );
+    let _ = conn.execute_batch("COMMIT");
+    Ok(())
 }
 
 fn verify_stream(
@@ -133,21 +245,45 @@ pub(crate) fn stream_report(
         index_hash: digest(rows.iter().map(|(o, body)| (*o, body.as_str()))),
         differences: Vec::new(),
     };
-    let file = match File::open(abs) {
-        Ok(f) => f,
+    // The plain file is the stream while it exists; otherwise its `.gz`
+    // (see `compressed.rs`), read through the decoder.
+    let gz = crate::compressed::gz_path(abs);
+    let (source, shown): (Box<dyn std::io::Read>, &Path) = match File::open(abs) {
+        Ok(f) => (Box::new(f), abs),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && gz.exists() => {
+            match crate::compressed::open_decoder(&gz) {
+                Ok(d) => (Box::new(d), &gz),
+                Err(e) => {
+                    report
+                        .differences
+                        .push(format!("{}: cannot be read: {e}", gz.display()));
+                    return Ok(report);
+                }
+            }
+        }
         Err(e) => {
             report.differences.push(format!("file cannot be read: {e}"));
             return Ok(report);
         }
     };
-    report.file_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let side = match file_rows(source, shown, offset, line_limit) {
+        Ok(side) => side,
+        // A corrupt `.gz` is a difference to report, not a reason to stop.
+        Err(e) => {
+            let cause = std::error::Error::source(&e).map(|c| format!(": {c}"));
+            report
+                .differences
+                .push(format!("{e}{}", cause.unwrap_or_default()));
+            return Ok(report);
+        }
+    };
+    report.file_bytes = side.bytes;
     if report.file_bytes < offset {
         report.differences.push(format!(
             "file is {} bytes but {offset} bytes were indexed (truncated since)",
             report.file_bytes
         ));
     }
-    let side = file_rows(file, abs, offset, line_limit)?;
     report.lines = side.lines;
     report.quarantined = side.quarantined;
     report.file_hash = digest(side.rows.iter().map(|r| (r.offset, r.body.as_str())));
@@ -194,17 +330,25 @@ struct FileSide {
     quarantined: u64,
     /// Complete lines after the checkpoint (lag, not a difference in kind).
     pending_lines: u64,
+    /// Bytes in the file (decompressed, for a `.gz`).
+    bytes: u64,
 }
 
 /// Classifies every complete line of `file` as the indexer would, with
 /// the indexer's framing (`\r\n` endings, a first-line byte order mark).
-fn file_rows(file: File, abs: &Path, offset: u64, line_limit: u64) -> Result<FileSide> {
+fn file_rows(
+    file: impl std::io::Read,
+    abs: &Path,
+    offset: u64,
+    line_limit: u64,
+) -> Result<FileSide> {
     let mut reader = BufReader::new(file);
     let mut side = FileSide {
         rows: Vec::new(),
         lines: 0,
         quarantined: 0,
         pending_lines: 0,
+        bytes: 0,
     };
     let mut errors = Vec::new();
     let mut pos = 0u64;
@@ -214,6 +358,7 @@ fn file_rows(file: File, abs: &Path, offset: u64, line_limit: u64) -> Result<Fil
         let n = reader
             .read_until(b'\n', &mut buf)
             .map_err(|e| Error::io(abs, "reading stream", e))?;
+        side.bytes += n as u64;
         if n == 0 || buf.last() != Some(&b'\n') {
             break; // end, or an incomplete last line (not a difference)
         }
@@ -343,8 +488,23 @@ pub(crate) fn document_report(abs: &Path, path: &str, body: Option<String>) -> F
     report
 }
 
+/// Whether a `.gz` holds a complete line (an unreadable one counts: it
+/// must be reported, not hidden).
+fn compressed_has_line(gz: &Path) -> bool {
+    let Ok(mut reader) = crate::compressed::open_decoder(gz) else {
+        return true;
+    };
+    let mut line = Vec::new();
+    std::io::BufRead::read_until(&mut reader, b'\n', &mut line)
+        .map_or(true, |_| line.ends_with(b"\n"))
+}
+
 /// Stream files with at least one complete line, and documents, that have no checkpoint.
-pub(crate) fn unindexed_files(root: &Path, known: &BTreeSet<String>) -> Vec<String> {
+pub(crate) fn unindexed_files(
+    root: &Path,
+    known: &BTreeSet<String>,
+    archived: &BTreeSet<String>,
+) -> Vec<String> {
     let mut out = Vec::new();
     let Ok(tasks) = std::fs::read_dir(root) else {
         return out;
@@ -353,7 +513,10 @@ pub(crate) fn unindexed_files(root: &Path, known: &BTreeSet<String>) -> Vec<Stri
         let Some(task_name) = task.file_name().to_str().map(str::to_owned) else {
             continue;
         };
-        if task_name.starts_with('.') || tasklog_format::TaskId::new(&task_name).is_err() {
+        if task_name.starts_with('.')
+            || tasklog_format::TaskId::new(&task_name).is_err()
+            || archived.contains(&task_name)
+        {
             continue;
         }
         if !task.file_type().map(|t| t.is_dir()).unwrap_or(false) {
@@ -370,14 +533,22 @@ pub(crate) fn unindexed_files(root: &Path, known: &BTreeSet<String>) -> Vec<Stri
                 continue;
             }
             let rel = format!("{task_name}/{name}");
-            let has_content = match classify_entry(&name) {
-                EntryKind::Stream(_) => {
-                    std::fs::read(entry.path()).is_ok_and(|b| b.contains(&b'\n'))
-                }
-                EntryKind::Document(_) => true,
-                EntryKind::Ignored => false,
+            let (has_content, logical) = match classify_entry(&name) {
+                EntryKind::Stream(_) => (
+                    std::fs::read(entry.path()).is_ok_and(|b| b.contains(&b'\n')),
+                    rel.clone(),
+                ),
+                EntryKind::Document(_) => (true, rel.clone()),
+                // A compressed stream is known under its plain name.
+                EntryKind::Ignored => match tasklog_format::compressed_stream(&name) {
+                    Some(stem) => (
+                        compressed_has_line(&entry.path()),
+                        format!("{task_name}/{stem}.jsonl"),
+                    ),
+                    None => (false, rel.clone()),
+                },
             };
-            if has_content && !known.contains(&rel) {
+            if has_content && !known.contains(&logical) {
                 out.push(rel);
             }
         }

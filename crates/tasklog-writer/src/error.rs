@@ -50,6 +50,15 @@ pub enum Error {
         /// The task folder.
         path: PathBuf,
     },
+    /// The stream exists only compressed (`tasklog compress` made it
+    /// `<stream>.jsonl.gz`): a compressed stream is finished, never appended to.
+    #[error(
+        "{path}: the stream is compressed ({path}.gz); appending to a compressed stream is refused"
+    )]
+    Compressed {
+        /// The plain stream path the append was meant for.
+        path: PathBuf,
+    },
     /// The background queue is full; the record is handed back, not dropped.
     #[error("background queue is full ({capacity} records); the record was not queued")]
     QueueFull {
@@ -92,6 +101,7 @@ impl Error {
                 | Error::Document { .. }
                 | Error::Symlink { .. }
                 | Error::NotSealed { .. }
+                | Error::Compressed { .. }
         )
     }
 }

@@ -29,6 +29,7 @@
 //! ```
 
 mod background;
+mod compress;
 mod document;
 mod error;
 mod event_kinds;
@@ -40,6 +41,7 @@ mod trace;
 mod writer;
 
 pub use background::{BackgroundWriter, Pending};
+pub use compress::CompressedStream;
 pub use error::{Error, Result};
 pub use event_kinds::{CycleSpan, Decision, LlmCall, ToolSpan, EVENTS_STREAM, STATE_DOC};
 pub use options::{FsyncPolicy, WriterOptions};

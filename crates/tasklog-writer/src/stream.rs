@@ -114,6 +114,25 @@ impl StreamFile {
         let len = (&state.file)
             .seek(SeekFrom::End(0))
             .map_err(|e| Error::io(&self.path, "reading stream length", e))?;
+        if state.known_end != Some(len) {
+            // Someone else wrote, or this handle is new: the only time the
+            // file can have been compressed away under it. `tasklog
+            // compress` removes the plain file under this same lock once its
+            // `.gz` is durable, then adds a byte to the removed file so that
+            // every handle opened before lands here (compress.rs); appending
+            // into the removed file would lose the record.
+            let meta = state
+                .file
+                .metadata()
+                .map_err(|e| Error::io(&self.path, "reading stream", e))?;
+            if std::os::unix::fs::MetadataExt::nlink(&meta) == 0
+                && crate::compress::gz_path(&self.path).exists()
+            {
+                return Err(Error::Compressed {
+                    path: self.path.clone(),
+                });
+            }
+        }
         let mut mend_torn_tail = false;
         if state.known_end != Some(len) && len > 0 {
             let mut last = [0u8; 1];

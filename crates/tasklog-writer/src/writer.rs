@@ -120,6 +120,9 @@ impl Writer {
             // Close streams no caller holds right now; cheap and bounded.
             streams.retain(|_, s| Arc::strong_count(s) > 1);
         }
+        if !path.exists() && crate::compress::gz_path(&path).exists() {
+            return Err(Error::Compressed { path });
+        }
         let file = Arc::new(StreamFile::open(path.clone())?);
         streams.insert(path, Arc::clone(&file));
         Ok(file)

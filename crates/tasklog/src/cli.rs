@@ -119,6 +119,24 @@ pub enum Command {
     /// removed. At its next reconcile the index moves the task's rows to
     /// superseded_records. Exit 0 whether or not anything was old enough, 2 on error.
     Prune(crate::cmd::prune::PruneArgs),
+    /// Gzip the streams of sealed tasks older than an age (X.jsonl -> X.jsonl.gz).
+    ///
+    /// Documents stay plain. The index keeps its rows: a compressed stream is
+    /// the same stream. Appending to it afterwards is refused. Read them with
+    /// zcat, zgrep or `tasklog export`. Exit 0 whether or not anything was old
+    /// enough, 2 on error. See docs/RETENTION.md.
+    Compress(crate::cmd::compress::CompressArgs),
+    /// Move the index rows of the tasks that finished in a month into its archive database.
+    ///
+    /// The archive is `archive/<db stem>-YYYY-MM.db` beside the database: a
+    /// complete index of those tasks (same schema and views). The task folders
+    /// stay. The sidecar does not index archived tasks back; `query`, `tasks`,
+    /// `cost` and `verify` take --archives to answer across all archives. Safe
+    /// to interrupt: run it again to finish. Needs the sidecar stopped (or let
+    /// `tasklog watch` do it: `[retention] archive_after`). Exit 0 done, 2 error.
+    Archive(crate::cmd::archive::ArchiveArgs),
+    /// Move a month's archived tasks back into the index (the reverse of `archive`).
+    Unarchive(crate::cmd::unarchive::UnarchiveArgs),
     /// Serve the REST API, live events and the dashboard over the index (runs the indexer too).
     ///
     /// Binds 127.0.0.1:7070 by default; a non-loopback address needs --token. The

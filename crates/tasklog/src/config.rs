@@ -24,6 +24,55 @@ struct FileConfig {
     sink: SinkSection,
     /// `[[import]]`: agent transcripts `tasklog watch` follows.
     import: Vec<ImportSection>,
+    retention: RetentionSection,
+}
+
+/// `[retention]`: ages as `--older-than` takes them; absent = off.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RetentionSection {
+    every: Option<String>,
+    compress_after: Option<String>,
+    archive_after: Option<String>,
+    prune_after: Option<String>,
+}
+
+/// What `tasklog watch` does once at start and then once a day
+/// (`cmd/retention.rs`); every age off by default.
+#[derive(Debug, Clone)]
+pub struct Retention {
+    /// Time between two passes (a day unless `every` says otherwise).
+    pub every: Duration,
+    /// `tasklog compress --older-than` this.
+    pub compress_after: Option<Duration>,
+    /// `tasklog archive` of every month that ended more than this ago.
+    pub archive_after: Option<Duration>,
+    /// `tasklog prune --older-than` this.
+    pub prune_after: Option<Duration>,
+}
+
+impl Retention {
+    /// Whether any of it is on.
+    pub fn is_on(&self) -> bool {
+        self.compress_after.is_some() || self.archive_after.is_some() || self.prune_after.is_some()
+    }
+}
+
+fn retention(section: RetentionSection) -> Result<Retention> {
+    let age = |v: Option<String>, key: &str| {
+        v.map(|v| crate::cmd::prune::parse_age(&v).with_context(|| format!("[retention] {key}")))
+            .transpose()
+    };
+    let every = age(section.every, "every")?.unwrap_or(Duration::from_secs(24 * 60 * 60));
+    if every.is_zero() {
+        bail!("[retention] every must be longer than 0s");
+    }
+    Ok(Retention {
+        every,
+        compress_after: age(section.compress_after, "compress_after")?,
+        archive_after: age(section.archive_after, "archive_after")?,
+        prune_after: age(section.prune_after, "prune_after")?,
+    })
 }
 
 /// One `[[import]]` entry.
@@ -98,6 +147,8 @@ pub struct Config {
     pub index: IndexOptions,
     /// Transcripts `watch` imports as they grow (`[[import]]`).
     pub imports: Vec<FollowedSource>,
+    /// What `watch` compresses, archives and prunes (`[retention]`).
+    pub retention: Retention,
     /// Where the configuration came from, for `tasklog status` and -v.
     pub source: Option<PathBuf>,
 }
@@ -275,6 +326,7 @@ impl Config {
         let writer = writer_options(file.writer)?;
         let index = index_options(file.index)?;
         let imports = followed_sources(file.import)?;
+        let retention = retention(file.retention)?;
         Ok(Config {
             root,
             db,
@@ -283,6 +335,7 @@ impl Config {
             writer,
             index,
             imports,
+            retention,
             source,
         })
     }

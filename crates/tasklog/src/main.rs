@@ -71,6 +71,9 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Tail(args) => cmd::tail::run(&config, args),
         Command::Export(args) => cmd::export::run(&config, args),
         Command::Prune(args) => cmd::prune::run(&config, args),
+        Command::Compress(args) => cmd::compress::run(&config, args),
+        Command::Archive(args) => cmd::archive::run(&config, args),
+        Command::Unarchive(args) => cmd::unarchive::run(&config, args),
         Command::Serve(args) => cmd::serve::run(&config, args),
     }
 }

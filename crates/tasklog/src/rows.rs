@@ -62,16 +62,20 @@ pub enum Index {
 }
 
 impl Index {
-    /// Opens the index `config.db` names, read-only.
-    pub fn open(config: &Config) -> Result<Index> {
+    /// Opens the index `config.db` names, read-only; with `archives`, a
+    /// SQLite index together with its monthly archives (RETENTION.md).
+    pub fn open(config: &Config, archives: bool) -> Result<Index> {
         match config.db_url() {
             Some(url) => {
+                if archives {
+                    crate::cmd::archive::require_sqlite(config, "... --archives")?;
+                }
                 let target = config.pg_target(url)?;
                 let index = PgIndex::open(&target, config.host_id.as_deref())?;
                 Ok(Index::Postgres(Box::new(index)))
             }
-            None => Ok(Index::Sqlite(tasklog_index::open_query_connection(
-                &config.db,
+            None => Ok(Index::Sqlite(crate::cmd::archive::open_for_queries(
+                config, archives,
             )?)),
         }
     }

@@ -55,7 +55,14 @@ impl Tailer {
             return Ok(false);
         }
         let now = tasklog_format::now_rfc3339();
-        let outcome = tail::read_stream(&abs, &cp, self.limits(), &now, &mut self.read_buf);
+        let mut outcome = tail::read_stream(&abs, &cp, self.limits(), &now, &mut self.read_buf);
+        if matches!(outcome, Outcome::Gone) {
+            // No plain file: the stream may be compressed (`X.jsonl.gz`),
+            // same stream, same checkpoint (see `compressed.rs`).
+            let gz = crate::compressed::gz_path(&abs);
+            let limits = self.limits();
+            outcome = crate::compressed::read(&gz, &cp, limits, &now, &mut self.gz_cursor);
+        }
         if !matches!(outcome, Outcome::Unusable(_)) {
             self.resolve(&key.path)?;
         }

@@ -29,6 +29,9 @@ pub struct CostArgs {
     /// Output format [default: table on a terminal, jsonl otherwise]
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+    /// Answer across the main database and every monthly archive (read-only; see docs/RETENTION.md).
+    #[arg(long)]
+    pub archives: bool,
 }
 
 /// Grouping of `tasklog cost`.
@@ -69,7 +72,7 @@ pub fn run(config: &Config, args: CostArgs) -> Result<Outcome> {
         .as_deref()
         .map(time_arg::parse_time)
         .transpose()?;
-    let mut index = rows::Index::open(config)?;
+    let mut index = rows::Index::open(config, args.archives)?;
     let q = Dialect::of(&index);
     // Whole-day bounds read the daily rollup; others need the calls themselves.
     let days = (

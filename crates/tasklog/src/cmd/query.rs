@@ -18,10 +18,13 @@ pub struct QueryArgs {
     /// Output format [default: table on a terminal, jsonl otherwise]
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+    /// Answer across the main database and every monthly archive (read-only; see docs/RETENTION.md).
+    #[arg(long)]
+    pub archives: bool,
 }
 
 pub fn run(config: &Config, args: QueryArgs) -> Result<Outcome> {
-    let rows = match rows::Index::open(config)? {
+    let rows = match rows::Index::open(config, args.archives)? {
         rows::Index::Sqlite(conn) => rows::collect(&conn, &args.sql, [])?,
         // A READ ONLY transaction, one statement (PgIndex::query).
         rows::Index::Postgres(mut pg) => rows::pg_collect(&mut pg, &args.sql, &[])?,

@@ -24,6 +24,9 @@ pub struct TasksArgs {
     /// Output format [default: table on a terminal, jsonl otherwise]
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+    /// Answer across the main database and every monthly archive (read-only; see docs/RETENTION.md).
+    #[arg(long)]
+    pub archives: bool,
 }
 
 pub fn run(config: &Config, args: TasksArgs) -> Result<Outcome> {
@@ -37,7 +40,7 @@ pub fn run(config: &Config, args: TasksArgs) -> Result<Outcome> {
         .as_deref()
         .map(time_arg::parse_time)
         .transpose()?;
-    let rows = match rows::Index::open(config)? {
+    let rows = match rows::Index::open(config, args.archives)? {
         rows::Index::Sqlite(conn) => {
             let none: Option<&str> = None;
             rows::collect(

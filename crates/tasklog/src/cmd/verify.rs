@@ -12,16 +12,27 @@ pub struct VerifyArgs {
     /// `json` prints the full per-file report.
     #[arg(long, value_enum)]
     pub format: Option<ReportFormat>,
+    /// Answer across the main database and every monthly archive (read-only; see docs/RETENTION.md).
+    #[arg(long)]
+    pub archives: bool,
 }
 
 pub fn run(config: &Config, args: VerifyArgs) -> Result<Outcome> {
     let report = match config.db_url() {
         // The local host's rows against the local files.
-        Some(url) => tasklog_index::pg::verify_postgres(
-            &config.root,
-            &config.pg_target(url)?,
-            config.index.line_limit,
-        )?,
+        Some(url) => {
+            if args.archives {
+                crate::cmd::archive::require_sqlite(config, "verify --archives")?;
+            }
+            tasklog_index::pg::verify_postgres(
+                &config.root,
+                &config.pg_target(url)?,
+                config.index.line_limit,
+            )?
+        }
+        None if args.archives => {
+            tasklog_index::verify_with_archives(&config.root, &config.db, config.index.line_limit)?
+        }
         None => tasklog_index::verify(&config.root, &config.db, config.index.line_limit)?,
     };
     if args.format == Some(ReportFormat::Json) {

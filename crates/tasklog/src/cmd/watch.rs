@@ -14,6 +14,40 @@ pub struct WatchArgs {
 }
 
 pub fn run(config: &Config, args: WatchArgs) -> Result<Outcome> {
+    if !config.retention.is_on() {
+        return run_sidecar(config, &args, None);
+    }
+    if config.retention.archive_after.is_some()
+        && config.sink_url(args.sink.sink.as_deref()).is_some()
+    {
+        anyhow::bail!(
+            "[retention] archive_after needs the SQLite index: monthly archives are SQLite files beside it, and this sidecar ships into PostgreSQL (docs/RETENTION.md, docs/POSTGRES.md)"
+        );
+    }
+    // `[retention]`: a pass now, then the sidecar until the daily pass is
+    // due (it stops the loop: archiving needs the writer lock), and again.
+    // Signals stop the whole run, whichever sidecar is running.
+    let timer = crate::cmd::retention::Timer::start(config.retention.every)?;
+    let stop = Shutdown::new();
+    listen_for_signals(stop.clone())?;
+    timer.relay(stop.clone())?;
+    loop {
+        tracing::info!("retention: pass starting");
+        crate::cmd::retention::apply(config);
+        run_sidecar(config, &args, Some(&timer))?;
+        if stop.is_requested() || !timer.take_due() {
+            return Ok(Outcome::Success);
+        }
+    }
+}
+
+/// The sidecar until it is stopped: by a signal, or by the retention
+/// `timer` when one is given (which then also relays the signals).
+fn run_sidecar(
+    config: &Config,
+    args: &WatchArgs,
+    timer: Option<&crate::cmd::retention::Timer>,
+) -> Result<Outcome> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -21,7 +55,10 @@ pub fn run(config: &Config, args: WatchArgs) -> Result<Outcome> {
     // Listening first: on PostgreSQL the open waits for an unreachable
     // server, and a signal must end that wait.
     let shutdown = Shutdown::new();
-    listen_for_signals(shutdown.clone())?;
+    match timer {
+        Some(t) => t.follow(shutdown.clone()),
+        None => listen_for_signals(shutdown.clone())?,
+    }
     let indexer = crate::cmd::open_tailer(config, &args.sink, RunMode::Watch, shutdown)?;
     tracing::info!(root = %config.root.display(), db = %config.db.display(), "sidecar starting");
     // Agent transcripts from `[[import]]`: their followers write task

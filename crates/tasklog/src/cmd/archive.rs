@@ -1,0 +1,63 @@
+//! `tasklog archive --month YYYY-MM`: move a month's finished tasks out of
+//! the index into its monthly archive database (see docs/RETENTION.md).
+
+use anyhow::Result;
+use clap::Args;
+use tasklog_index::{Month, MoveReport};
+
+use crate::cli::ReportFormat;
+use crate::config::Config;
+use crate::Outcome;
+
+#[derive(Debug, Args)]
+pub struct ArchiveArgs {
+    /// The month (UTC) the tasks finished in, written YYYY-MM.
+    #[arg(long, value_name = "YYYY-MM")]
+    pub month: String,
+    /// `json` prints the report as one JSON document.
+    #[arg(long, value_enum)]
+    pub format: Option<ReportFormat>,
+}
+
+/// Archives live beside a SQLite file: a server URL has no "beside".
+pub fn require_sqlite(config: &Config, command: &str) -> Result<()> {
+    crate::rows::sqlite_only(
+        config,
+        command,
+        "monthly archives do not apply: they are SQLite files beside a SQLite index (docs/RETENTION.md)",
+    )
+}
+
+/// The read-only connection of the query commands, over the archives too
+/// when asked (`--archives`).
+pub fn open_for_queries(config: &Config, archives: bool) -> Result<rusqlite::Connection> {
+    Ok(if archives {
+        require_sqlite(config, "... --archives")?;
+        tasklog_index::open_query_connection_with_archives(&config.db)?
+    } else {
+        tasklog_index::open_query_connection(&config.db)?
+    })
+}
+
+pub fn print(report: &MoveReport, format: Option<ReportFormat>, verb: &str) -> Result<()> {
+    if format == Some(ReportFormat::Json) {
+        crate::output::print_json(report)?;
+    } else {
+        outln!(
+            "{}: {} task(s), {} record(s) {verb} {}",
+            report.month,
+            report.tasks,
+            report.records,
+            report.archive.display()
+        );
+    }
+    Ok(())
+}
+
+pub fn run(config: &Config, args: ArchiveArgs) -> Result<Outcome> {
+    require_sqlite(config, "archive")?;
+    let month = Month::parse(&args.month)?;
+    let report = tasklog_index::archive_month(&config.db, &month)?;
+    print(&report, args.format, "moved to")?;
+    Ok(Outcome::Success)
+}

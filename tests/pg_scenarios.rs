@@ -323,7 +323,7 @@ fn bad_configuration_fails_at_once_with_exit_2() {
     let out = env.run(&["--db", url.as_str(), "show", "t1"]);
     assert_eq!(code(&out), 2);
     assert!(
-        stderr(&out).contains("reads the SQLite index only"),
+        stderr(&out).contains("needs a SQLite index"),
         "{}",
         stderr(&out)
     );

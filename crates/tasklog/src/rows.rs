@@ -95,7 +95,7 @@ pub fn pg_collect(pg: &mut PgIndex, sql: &str, params: &[Option<&str>]) -> Resul
 pub fn sqlite_only(config: &Config, command: &str, instead: &str) -> Result<()> {
     if config.db_url().is_some() {
         bail!(
-            "tasklog {command} reads the SQLite index only; on PostgreSQL {instead} (docs/POSTGRES.md)"
+            "tasklog {command} needs a SQLite index (--db FILE); on PostgreSQL {instead} (docs/POSTGRES.md)"
         );
     }
     Ok(())

@@ -349,6 +349,12 @@ pub fn unarchive_month(
 /// Takes the writer lock, opens (migrating) the main database and attaches
 /// the month's archive as `arch`, created when `create`.
 fn open_both(db: &Path, month: &Month, create: bool) -> Result<(WriterLock, Connection, PathBuf)> {
+    // Nothing to move out of an index that does not exist: never create one.
+    if !db.exists() {
+        return Err(Error::NoDatabase {
+            path: db.to_owned(),
+        });
+    }
     let lock = WriterLock::acquire(db)?;
     let path = archive_path(db, month);
     if !create && !path.exists() {

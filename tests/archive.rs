@@ -137,6 +137,14 @@ fn archived_months_stay_queryable_and_come_back() {
 fn bad_months_and_missing_archives_are_clear_errors() {
     let env = Env::new();
     write_tasks(&env, "t", 1, 2, Some("2025-10"));
+    let out = env.run(&["archive", "--month", "2025-10"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("no index database"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!env.db.exists(), "archive never creates the index");
     index(&env);
     for bad in ["2025-13", "2025-1", "October", "2025-10-01", ""] {
         for cmd in ["archive", "unarchive"] {

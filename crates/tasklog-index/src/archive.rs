@@ -242,8 +242,13 @@ pub fn drop_archived(db: &Path, month: &Month, tasks: &[String]) -> Result<()> {
     drop_leftovers(&conn, &path, month)
 }
 
-/// Moves the tasks that finished in `month` into its archive.
-pub fn archive_month(db: &Path, month: &Month) -> Result<MoveReport> {
+/// Moves the tasks that finished in `month` into its archive; `progress`
+/// hears (tasks moved, tasks to move) after each round.
+pub fn archive_month(
+    db: &Path,
+    month: &Month,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<MoveReport> {
     let (_lock, conn, path) = open_both(db, month, true)?;
     let fail = |op| move |e| Error::sqlite(db, op, e);
     drop_leftovers(&conn, &path, month)?;
@@ -286,13 +291,19 @@ pub fn archive_month(db: &Path, month: &Month) -> Result<MoveReport> {
         .map_err(fail("removing archived tasks"))?;
         report.tasks += chunk.len() as u64;
         report.records += records;
+        progress(report.tasks, tasks.len() as u64);
         tracing::info!(month = %month, tasks = report.tasks, "archived");
     }
     Ok(report)
 }
 
-/// Moves the archived tasks of `month` back into the main database.
-pub fn unarchive_month(db: &Path, month: &Month) -> Result<MoveReport> {
+/// Moves the archived tasks of `month` back into the main database;
+/// `progress` as for [`archive_month`].
+pub fn unarchive_month(
+    db: &Path,
+    month: &Month,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<MoveReport> {
     let path = archive_path(db, month);
     let mut report = MoveReport {
         month: month.to_string(),
@@ -328,6 +339,7 @@ pub fn unarchive_month(db: &Path, month: &Month) -> Result<MoveReport> {
         .map_err(fail("copying tasks back from the archive"))?;
         report.tasks += chunk.len() as u64;
         report.records += records;
+        progress(report.tasks, tasks.len() as u64);
         tracing::info!(month = %month, tasks = report.tasks, "unarchived");
     }
     drop_leftovers(&conn, &path, month)?;
@@ -337,6 +349,12 @@ pub fn unarchive_month(db: &Path, month: &Month) -> Result<MoveReport> {
 /// Takes the writer lock, opens (migrating) the main database and attaches
 /// the month's archive as `arch`, created when `create`.
 fn open_both(db: &Path, month: &Month, create: bool) -> Result<(WriterLock, Connection, PathBuf)> {
+    // Nothing to move out of an index that does not exist: never create one.
+    if !db.exists() {
+        return Err(Error::NoDatabase {
+            path: db.to_owned(),
+        });
+    }
     let lock = WriterLock::acquire(db)?;
     let path = archive_path(db, month);
     if !create && !path.exists() {

@@ -39,6 +39,18 @@ pub fn open_for_queries(config: &Config, archives: bool) -> Result<rusqlite::Con
     })
 }
 
+/// A progress bar over tasks moved, at a terminal (`progress.rs`).
+pub fn progress() -> (Option<indicatif::ProgressBar>, impl FnMut(u64, u64)) {
+    let bar = crate::progress::bar(0, crate::progress::ITEMS);
+    let handle = bar.clone();
+    (bar, move |done, total| {
+        if let Some(b) = &handle {
+            b.set_length(total);
+            b.set_position(done);
+        }
+    })
+}
+
 pub fn print(report: &MoveReport, format: Option<ReportFormat>, verb: &str) -> Result<()> {
     if format == Some(ReportFormat::Json) {
         crate::output::print_json(report)?;
@@ -57,7 +69,11 @@ pub fn print(report: &MoveReport, format: Option<ReportFormat>, verb: &str) -> R
 pub fn run(config: &Config, args: ArchiveArgs) -> Result<Outcome> {
     require_sqlite(config, "archive")?;
     let month = Month::parse(&args.month)?;
-    let report = tasklog_index::archive_month(&config.db, &month)?;
+    let (bar, mut step) = progress();
+    let report = tasklog_index::archive_month(&config.db, &month, &mut step)?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
     print(&report, args.format, "moved to")?;
     Ok(Outcome::Success)
 }

@@ -52,7 +52,7 @@ fn archive(config: &Config, age: Duration) -> anyhow::Result<()> {
         .to_string();
     let before = tasklog_index::Month::parse(&cutoff)?;
     for month in tasklog_index::months_to_archive(&config.db, &before)? {
-        let report = tasklog_index::archive_month(&config.db, &month)?;
+        let report = tasklog_index::archive_month(&config.db, &month, &mut |_, _| {})?;
         tracing::info!(month = %month, tasks = report.tasks, records = report.records, "retention: archived");
     }
     Ok(())

@@ -22,7 +22,11 @@ pub struct UnarchiveArgs {
 pub fn run(config: &Config, args: UnarchiveArgs) -> Result<Outcome> {
     crate::cmd::archive::require_sqlite(config, "unarchive")?;
     let month = Month::parse(&args.month)?;
-    let report = tasklog_index::unarchive_month(&config.db, &month)?;
+    let (bar, mut step) = crate::cmd::archive::progress();
+    let report = tasklog_index::unarchive_month(&config.db, &month, &mut step)?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
     crate::cmd::archive::print(&report, args.format, "moved back from")?;
     Ok(Outcome::Success)
 }

@@ -320,7 +320,7 @@ fn bad_configuration_fails_at_once_with_exit_2() {
         );
     }
     // A command that needs SQLite says so.
-    let out = env.run(&["--db", url.as_str(), "show", "t1"]);
+    let out = env.run(&["--db", url.as_str(), "search", "t1"]);
     assert_eq!(code(&out), 2);
     assert!(
         stderr(&out).contains("needs a SQLite index"),
@@ -390,4 +390,53 @@ fn generations_and_removals_on_postgres_equal_the_files() {
         pg_support::rows(&url, "h", "keep", "events"),
         expected_rows(&env.stream("keep", "events"))
     );
+}
+
+/// `show` and `export` of a task on PostgreSQL give the SQLite index's
+/// timeline and sections for the same files; a task of another host is
+/// reached with --host-id.
+#[test]
+fn show_and_export_answer_from_postgres_as_from_sqlite() {
+    let Some(cluster) = Cluster::shared("show_and_export_answer_from_postgres_as_from_sqlite")
+    else {
+        return;
+    };
+    let url = cluster.database();
+    let env = Env::new();
+    fixture(&env);
+    ship(&env, &url, "h1");
+    env.ok(&["index"]);
+    let json =
+        |out: &std::process::Output| -> Value { serde_json::from_slice(&out.stdout).unwrap() };
+    let pg = json(&env.ok(&["--db", &url, "--host-id", "h1", "export", "gh-450"]));
+    let sqlite = json(&env.ok(&["export", "gh-450"]));
+    for section in ["documents", "records", "tool_calls", "cost"] {
+        assert_eq!(pg[section], sqlite[section], "export {section}");
+    }
+    assert_eq!(
+        pg["api_calls"].as_array().unwrap().len(),
+        sqlite["api_calls"].as_array().unwrap().len()
+    );
+    let columns = |v: &Value| -> Vec<(Value, Value, Value)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["!"].clone(), r["event"].clone(), r["source"].clone()))
+            .collect()
+    };
+    let pg = json(&env.ok(&[
+        "--db",
+        &url,
+        "--host-id",
+        "h1",
+        "show",
+        "gh-450",
+        "--format",
+        "json",
+    ]));
+    let sqlite = json(&env.ok(&["show", "gh-450", "--format", "json"]));
+    assert_eq!(columns(&pg), columns(&sqlite));
+    // The task is h1's: another host id does not see it.
+    let out = env.run(&["--db", &url, "--host-id", "h2", "show", "gh-450"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
 }

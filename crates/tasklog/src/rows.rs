@@ -81,6 +81,39 @@ impl Index {
     }
 }
 
+impl Index {
+    /// Opens the index for a question about one task: on PostgreSQL,
+    /// narrowed to one host (`--host-id`, else this machine's), since two
+    /// hosts may both have the task.
+    pub fn open_for_task(config: &Config) -> Result<Index> {
+        match config.db_url() {
+            Some(url) => {
+                let target = config.pg_target(url)?;
+                let index = PgIndex::open(&target, Some(target.host_id()))?;
+                Ok(Index::Postgres(Box::new(index)))
+            }
+            None => Index::open(config, false),
+        }
+    }
+
+    /// Runs a statement with one parameter, `?1` (written `$1` on
+    /// PostgreSQL), on either index.
+    pub fn collect_one(&mut self, sql: &str, param: &str) -> Result<Rows> {
+        match self {
+            Index::Sqlite(conn) => collect(conn, sql, [param]),
+            Index::Postgres(pg) => pg_collect(pg, &sql.replace("?1", "$1"), &[Some(param)]),
+        }
+    }
+
+    /// Whether the index knows task `task`.
+    pub fn task_exists(&mut self, task: &str) -> Result<bool> {
+        Ok(!self
+            .collect_one("SELECT 1 FROM tasks WHERE task_id = ?1", task)?
+            .rows
+            .is_empty())
+    }
+}
+
 /// Runs one of the CLI's PostgreSQL statements with `$n` parameters.
 pub fn pg_collect(pg: &mut PgIndex, sql: &str, params: &[Option<&str>]) -> Result<Rows> {
     let rows = pg.query_with(sql, params)?;

@@ -6,7 +6,6 @@ use std::io::Write;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use rusqlite::Connection;
 use serde_json::{Map, Value};
 
 use crate::config::Config;
@@ -43,23 +42,26 @@ const SECTIONS: &[(&str, &str, &str)] = &[
 ];
 
 pub fn run(config: &Config, args: ExportArgs) -> Result<Outcome> {
-    crate::rows::sqlite_only(
-        config,
-        "export",
-        "ask `tasklog query` (records, documents and the views carry host_id)",
-    )?;
-    let conn = tasklog_index::open_query_connection(&config.db)?;
-    if !rows::task_exists(&conn, &args.task)? {
+    // On PostgreSQL: this host's task (or --host-id's).
+    let mut conn = rows::Index::open_for_task(config)?;
+    if !conn.task_exists(&args.task)? {
         rows::unknown_task(&args.task);
         return Ok(Outcome::NothingFound);
     }
-    let task = objects(&conn, "SELECT * FROM tasks WHERE task_id = ?1", &args.task)?
-        .pop()
-        .unwrap_or(Value::Null);
+    let task = objects(
+        &mut conn,
+        "SELECT * FROM tasks WHERE task_id = ?1",
+        &args.task,
+    )?
+    .pop()
+    .unwrap_or(Value::Null);
+    // Written for both SQLite and PostgreSQL (round of a double to 6
+    // places is round(x * 1e6) / 1e6 in both).
     let cost = objects(
-        &conn,
+        &mut conn,
         "SELECT count(*) AS llm_calls, sum(tokens_input) AS tokens_input, sum(tokens_output) AS tokens_output,
-                round(sum(estimated_cost_usd), 6) AS cost_usd, sum(estimated_cost_usd IS NULL) AS unpriced_calls
+                round(sum(estimated_cost_usd) * 1e6) / 1e6 AS cost_usd,
+                count(*) FILTER (WHERE estimated_cost_usd IS NULL) AS unpriced_calls
            FROM api_calls WHERE task_id = ?1",
         &args.task,
     )?
@@ -76,7 +78,7 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<Outcome> {
             for (name, _, sql) in SECTIONS {
                 doc.insert(
                     (*name).into(),
-                    Value::Array(objects(&conn, sql, &args.task)?),
+                    Value::Array(objects(&mut conn, sql, &args.task)?),
                 );
             }
             serde_json::to_writer_pretty(&mut out, &Value::Object(doc))?;
@@ -96,7 +98,7 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<Outcome> {
             line("task", task)?;
             line("cost", cost)?;
             for (_, kind, sql) in SECTIONS {
-                for v in objects(&conn, sql, &args.task)? {
+                for v in objects(&mut conn, sql, &args.task)? {
                     line(kind, v)?;
                 }
             }
@@ -107,8 +109,8 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<Outcome> {
 }
 
 /// Rows as JSON objects, with JSON-text columns embedded as JSON.
-fn objects(conn: &Connection, sql: &str, task: &str) -> Result<Vec<Value>> {
-    let rows = rows::collect(conn, sql, [task])?;
+fn objects(conn: &mut rows::Index, sql: &str, task: &str) -> Result<Vec<Value>> {
+    let rows = conn.collect_one(sql, task)?;
     Ok(rows
         .rows
         .into_iter()

@@ -1,11 +1,11 @@
 //! The PostgreSQL sink: the same ops as the SQLite sink, applied to one
 //! host's rows in a shared database.
 //!
-//! Rows travel by `COPY ... FROM STDIN` (text format), buffered for the
-//! whole transaction and sent before it commits, or before any statement
-//! that reads or moves `records` (a rotation, a removed file), so order is
-//! kept. The checkpoint compare-and-set is one `UPDATE ... WHERE offset =
-//! expected AND generation = expected` that must touch one row.
+//! A transaction's rows travel by one `COPY ... FROM STDIN` (text format)
+//! and its checkpoint moves by one compare-and-set `UPDATE` that must find
+//! every file at its expected offset and generation (`pending.rs`). Both
+//! are held until the commit, or until a statement that reads or moves
+//! `records` or a checkpoint (a rotation, a removed file), so order is kept.
 //!
 //! A lost connection is not fatal: the committer rolls back and replays
 //! its batch, and `begin` reconnects (taking the host's lock again). A
@@ -48,8 +48,8 @@ pub(crate) struct PgSink {
     tasks: HashSet<String>,
     new_tasks: Vec<String>,
     in_tx: bool,
-    /// The token of the open transaction, and of a commit whose answer
-    /// was lost.
+    /// The token of the open transaction (read back after a COMMIT whose
+    /// answer was lost).
     token: u64,
     /// Which of the host's connections this is; shard 0 holds the host's
     /// advisory lock (see `shards.rs`).

@@ -440,3 +440,41 @@ fn show_and_export_answer_from_postgres_as_from_sqlite() {
     let out = env.run(&["--db", &url, "--host-id", "h2", "show", "gh-450"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
 }
+
+/// PostgreSQL's jsonb refuses the escape `\u0000`, which JSON allows: such
+/// a line keeps its exact body with `doc` NULL; an escaped backslash
+/// before `u0000` is no such escape and gets its `doc`.
+#[test]
+fn a_nul_escape_keeps_its_body_and_has_no_jsonb() {
+    let Some(cluster) = Cluster::shared("a_nul_escape_keeps_its_body_and_has_no_jsonb") else {
+        return;
+    };
+    let url = cluster.database();
+    let env = Env::new();
+    let lines = [
+        r#"{"event":"message","content":"a\u0000b"}"#,
+        r#"{"event":"message","content":"a\\u0000b"}"#,
+        r#"{"event":"message","content":"a\\\u0000b"}"#,
+    ];
+    for line in lines {
+        crate::support::append_raw(&env.stream("t1", "events"), format!("{line}\n").as_bytes());
+    }
+    ship(&env, &url, "h");
+    let rows: Vec<(String, bool)> = pg_support::client(&url)
+        .query(
+            r#"SELECT body, doc IS NULL FROM records ORDER BY "offset""#,
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let expected: Vec<(String, bool)> = lines
+        .iter()
+        .zip([true, false, true])
+        .map(|(l, nul)| (l.to_string(), nul))
+        .collect();
+    assert_eq!(rows, expected);
+    let out = env.run(&["--db", &url, "--host-id", "h", "verify"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+}

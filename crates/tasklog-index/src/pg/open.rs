@@ -37,6 +37,30 @@ pub(crate) fn open(
     retry_for: Option<Duration>,
     shutdown: &Shutdown,
 ) -> Result<Opened> {
+    let started = Instant::now();
+    loop {
+        // A server that goes away after the connection (between the
+        // migration and loading the checkpoints, say) is waited for too.
+        match open_once(target, prices, retry_for, shutdown) {
+            Err(e)
+                if crate::committer::is_transient(&e)
+                    && !shutdown.is_requested()
+                    && retry_for.is_none_or(|limit| started.elapsed() < limit) =>
+            {
+                tracing::warn!(error = %crate::committer::format_chain(&e), "opening on PostgreSQL failed; starting over");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn open_once(
+    target: &PgTarget,
+    prices: &PriceTable,
+    retry_for: Option<Duration>,
+    shutdown: &Shutdown,
+) -> Result<Opened> {
     let mut client = connect_with_retry(target, 0, retry_for, shutdown)?;
     let now = tasklog_format::now_rfc3339();
     schema::migrate(&mut client, target, &now)?;

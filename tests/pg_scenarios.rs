@@ -392,12 +392,12 @@ fn generations_and_removals_on_postgres_equal_the_files() {
     );
 }
 
-/// `show` and `export` of a task on PostgreSQL give the SQLite index's
+/// `show`, `export` and `tail` of a task on PostgreSQL give the SQLite index's
 /// timeline and sections for the same files; a task of another host is
 /// reached with --host-id.
 #[test]
-fn show_and_export_answer_from_postgres_as_from_sqlite() {
-    let Some(cluster) = Cluster::shared("show_and_export_answer_from_postgres_as_from_sqlite")
+fn show_export_and_tail_answer_from_postgres_as_from_sqlite() {
+    let Some(cluster) = Cluster::shared("show_export_and_tail_answer_from_postgres_as_from_sqlite")
     else {
         return;
     };
@@ -436,6 +436,22 @@ fn show_and_export_answer_from_postgres_as_from_sqlite() {
     ]));
     let sqlite = json(&env.ok(&["show", "gh-450", "--format", "json"]));
     assert_eq!(columns(&pg), columns(&sqlite));
+    // tail prints the same records, exactly as written.
+    let tail_pg = env.ok(&[
+        "--db",
+        &url,
+        "--host-id",
+        "h1",
+        "tail",
+        "gh-450",
+        "-n",
+        "0",
+        "--format",
+        "jsonl",
+    ]);
+    let tail_sqlite = env.ok(&["tail", "gh-450", "-n", "0", "--format", "jsonl"]);
+    assert_eq!(stdout(&tail_pg), stdout(&tail_sqlite));
+    assert!(stdout(&tail_pg).lines().count() > 20);
     // The task is h1's: another host id does not see it.
     let out = env.run(&["--db", &url, "--host-id", "h2", "show", "gh-450"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));

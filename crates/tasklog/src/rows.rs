@@ -37,13 +37,6 @@ pub fn collect(conn: &Connection, sql: &str, params: impl Params) -> Result<Rows
     Ok(out)
 }
 
-/// Whether the index knows task `task` (it has a folder under the root).
-pub fn task_exists(conn: &Connection, task: &str) -> Result<bool> {
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM tasks WHERE task_id = ?1")?
-        .exists([task])?)
-}
-
 /// The message for a task the index does not know.
 pub fn unknown_task(task: &str) {
     eprintln!(

@@ -43,15 +43,21 @@ const TABLE_COLUMNS: std::ops::Range<usize> = 1..6;
 const TABLE_WIDTHS: [u16; 5] = [29, 18, 16, 26, 10];
 
 const LAST: &str = "SELECT record_id, ts, stream, event, name, status, body FROM (
-    SELECT * FROM records WHERE task_id = ?1 ORDER BY record_id DESC LIMIT ?2) ORDER BY record_id";
+    SELECT * FROM records WHERE task_id = ?1 ORDER BY record_id DESC LIMIT ?2) AS last ORDER BY record_id";
+
+/// [`LAST`] on PostgreSQL, where no limit is `LIMIT NULL`.
+const LAST_POSTGRES: &str = "SELECT record_id, ts, stream, event, name, status, body FROM (
+    SELECT * FROM records WHERE task_id = $1 ORDER BY record_id DESC LIMIT $2::bigint) AS last ORDER BY record_id";
 
 const NEWER: &str = "SELECT record_id, ts, stream, event, name, status, body FROM records
     WHERE task_id = ?1 AND record_id > ?2 ORDER BY record_id LIMIT 10000";
 
 pub fn run(config: &Config, args: TailArgs) -> Result<Outcome> {
-    crate::rows::sqlite_only(config, "tail", "follow the host's files with `tasklog tail --db <its SQLite index>`, or ask `tasklog query`")?;
-    let conn = tasklog_index::open_query_connection(&config.db)?;
-    if !rows::task_exists(&conn, &args.task)? {
+    // On PostgreSQL: this host's task (or --host-id's). A task's rows are
+    // written by one connection of its host's sidecar (shards.rs), so its
+    // record ids become visible in order and polling by id misses none.
+    let mut index = rows::Index::open_for_task(config)?;
+    if !index.task_exists(&args.task)? {
         if !args.follow {
             rows::unknown_task(&args.task);
             return Ok(Outcome::NothingFound);
@@ -75,7 +81,13 @@ pub fn run(config: &Config, args: TailArgs) -> Result<Outcome> {
     } else {
         args.lines as i64
     };
-    let first = rows::collect(&conn, LAST, (&args.task, limit))?;
+    let first = match &mut index {
+        rows::Index::Sqlite(conn) => rows::collect(conn, LAST, (&args.task, limit))?,
+        rows::Index::Postgres(pg) => {
+            let limit = (limit >= 0).then(|| limit.to_string());
+            rows::pg_collect(pg, LAST_POSTGRES, &[Some(&args.task), limit.as_deref()])?
+        }
+    };
     let mut last_id = first.rows.last().and_then(|r| r[0].as_i64()).unwrap_or(0);
     if !args.follow {
         if first.rows.is_empty() {
@@ -88,7 +100,13 @@ pub fn run(config: &Config, args: TailArgs) -> Result<Outcome> {
     print_batch(&mut printer, &first, format)?;
     loop {
         std::thread::sleep(Duration::from_millis(args.interval.max(10)));
-        let rows = rows::collect(&conn, NEWER, (&args.task, last_id))?;
+        let rows = match &mut index {
+            rows::Index::Sqlite(conn) => rows::collect(conn, NEWER, (&args.task, last_id))?,
+            rows::Index::Postgres(pg) => {
+                let sql = NEWER.replace("?1", "$1").replace("?2", "$2::bigint");
+                rows::pg_collect(pg, &sql, &[Some(&args.task), Some(&last_id.to_string())])?
+            }
+        };
         if let Some(id) = rows.rows.last().and_then(|r| r[0].as_i64()) {
             last_id = id;
             print_batch(&mut printer, &rows, format)?;

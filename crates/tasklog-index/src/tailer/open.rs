@@ -115,9 +115,11 @@ impl Tailer {
         loaded: Loaded,
         shutdown: Shutdown,
     ) -> Result<Tailer> {
-        let channel = match sinks.len() {
-            1 => crate::committer::CHANNEL_CAPACITY,
-            _ => SHARD_CHANNEL_CAPACITY,
+        // A backfill keeps every connection fed; a live sidecar keeps the
+        // queue short, since every op waiting in it is latency.
+        let channel = match (sinks.len(), mode) {
+            (1, _) | (_, RunMode::Watch) => crate::committer::CHANNEL_CAPACITY,
+            (_, RunMode::Once) => SHARD_CHANNEL_CAPACITY,
         };
         let committer = Committers::spawn(
             sinks,

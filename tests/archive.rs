@@ -425,6 +425,11 @@ fn prune_and_status_know_archived_tasks() {
     });
     let out = env.run(&["unarchive", "--month", "2025-10"]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("stop `tasklog watch`"),
+        "says what to do: {}",
+        stderr(&out)
+    );
     support::terminate(&mut watch.0);
 
     let out = env.ok(&["prune", "--older-than", "0s", "--format", "jsonl"]);

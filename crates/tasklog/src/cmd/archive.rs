@@ -51,6 +51,17 @@ pub fn progress() -> (Option<indicatif::ProgressBar>, impl FnMut(u64, u64)) {
     })
 }
 
+/// A move needs the database's writer lock: when a sidecar holds it, says
+/// what to do instead of only that the lock is held.
+pub fn while_indexing(e: tasklog_index::Error, command: &str) -> anyhow::Error {
+    match e {
+        tasklog_index::Error::AlreadyRunning { .. } => anyhow::Error::new(e).context(format!(
+            "tasklog {command} moves index rows and needs the writer lock a running sidecar holds: stop `tasklog watch` (or `serve`) first, or set `[retention] archive_after` so that watch archives in its daily pass (docs/RETENTION.md)"
+        )),
+        e => e.into(),
+    }
+}
+
 pub fn print(report: &MoveReport, format: Option<ReportFormat>, verb: &str) -> Result<()> {
     if format == Some(ReportFormat::Json) {
         crate::output::print_json(report)?;
@@ -70,7 +81,8 @@ pub fn run(config: &Config, args: ArchiveArgs) -> Result<Outcome> {
     require_sqlite(config, "archive")?;
     let month = Month::parse(&args.month)?;
     let (bar, mut step) = progress();
-    let report = tasklog_index::archive_month(&config.db, &month, &mut step)?;
+    let report = tasklog_index::archive_month(&config.db, &month, &mut step)
+        .map_err(|e| while_indexing(e, "archive"))?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }

@@ -23,7 +23,8 @@ pub fn run(config: &Config, args: UnarchiveArgs) -> Result<Outcome> {
     crate::cmd::archive::require_sqlite(config, "unarchive")?;
     let month = Month::parse(&args.month)?;
     let (bar, mut step) = crate::cmd::archive::progress();
-    let report = tasklog_index::unarchive_month(&config.db, &month, &mut step)?;
+    let report = tasklog_index::unarchive_month(&config.db, &month, &mut step)
+        .map_err(|e| crate::cmd::archive::while_indexing(e, "unarchive"))?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }

@@ -60,6 +60,9 @@ impl Writer {
         if !dir.join(format!("{RESULT_DOC}.json")).is_file() {
             return Err(Error::NotSealed { path: dir });
         }
+        if !dry_run {
+            remove_stale_temp_files(&dir)?;
+        }
         let mut names: Vec<String> = std::fs::read_dir(&dir)
             .map_err(|e| Error::io(&dir, "listing task folder", e))?
             .flatten()
@@ -85,6 +88,38 @@ impl Writer {
         }
         Ok(done)
     }
+}
+
+/// How old a temp file must be before `compress` counts it as left by a
+/// crash: writes of a document or a `.gz` take far less, so a file this
+/// old is no write in progress.
+const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Removes the temp files (`.tmp-*`) of a sealed task that a crash left
+/// behind (a compress or a document write killed midway): every reader
+/// ignores them, but they hold disk space.
+fn remove_stale_temp_files(dir: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, "listing task folder", e))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let is_temp = name
+            .to_str()
+            .is_some_and(|n| n.starts_with(tasklog_format::TEMP_PREFIX));
+        let stale = entry
+            .metadata()
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= STALE_TEMP);
+        if is_temp && stale {
+            let path = entry.path();
+            std::fs::remove_file(&path)
+                .map_err(|e| Error::io(&path, "removing a stale temp file", e))?;
+            tracing::info!(path = %path.display(), "removed a temp file left by a crash");
+        }
+    }
+    Ok(())
 }
 
 /// Compresses one stream (see the module doc); returns the `.gz`'s size.
@@ -180,6 +215,19 @@ mod tests {
             .expect_err("refused");
         assert!(matches!(err, Error::Compressed { .. }), "{err}");
         assert!(!plain.exists());
+        // A temp file left by a crash long ago goes; a recent one stays.
+        let stale = dir.path().join("t/.tmp-old123");
+        let fresh_tmp = dir.path().join("t/.tmp-new456");
+        std::fs::write(&stale, b"x").expect("stale");
+        std::fs::write(&fresh_tmp, b"x").expect("fresh");
+        let long_ago = std::time::SystemTime::now() - STALE_TEMP * 2;
+        File::options()
+            .write(true)
+            .open(&stale)
+            .and_then(|f| f.set_modified(long_ago))
+            .expect("age");
+        writer.compress_sealed("t", false).expect("compress again");
+        assert!(!stale.exists() && fresh_tmp.exists());
         // Not sealed: refused.
         writer.task("open").expect("task");
         assert!(matches!(

@@ -6,8 +6,10 @@
 //! instant leaves either both or neither. A unique index on
 //! `(file_id, offset)` is the second guard.
 //!
-//! Another engine (PostgreSQL) plugs in by implementing [`Sink`] with the
-//! same discipline; the reader and the thread driver do not change.
+//! A sink implements [`Sink`] (the transaction) and [`SinkOps`] (what each
+//! kind of op does to its tables); [`apply_op`] maps ops to those steps once
+//! for every sink. The PostgreSQL sink (`pg/sink.rs`) is the second; the
+//! reader and the thread driver do not change.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +21,92 @@ use crate::batch::{DocBatch, DocContent, FileKey, Op, Quarantine, Row, StreamBat
 use crate::error::{Error, Result};
 use crate::files;
 use crate::state::{self, StateKey};
+
+/// What a database does for each kind of op. [`apply_op`] decides which
+/// of these an op runs and in what order (a task's row before its files'
+/// rows), once for every sink.
+pub(crate) trait SinkOps {
+    /// Adds the `tasks` row of a task folder, when missing.
+    fn ensure_task(&mut self, task_id: &str, now: &str) -> Result<()>;
+    /// Removes the `tasks` row of a folder that is gone.
+    fn remove_task(&mut self, task_id: &str) -> Result<()>;
+    /// New lines of a stream, with the compare-and-set of its checkpoint.
+    fn apply_stream(&mut self, b: &StreamBatch, now: &str) -> Result<()>;
+    /// A document's new state.
+    fn apply_document(&mut self, d: &DocBatch, now: &str) -> Result<()>;
+    /// A file that is gone: its rows move out, its checkpoint goes.
+    fn apply_gone(
+        &mut self,
+        key: &FileKey,
+        expected_offset: u64,
+        expected_generation: u64,
+        now: &str,
+    ) -> Result<()>;
+    /// Quarantined lines.
+    fn insert_errors(
+        &mut self,
+        key: &FileKey,
+        generation: u64,
+        errors: &[Quarantine],
+        now: &str,
+    ) -> Result<()>;
+    /// Starts (`true`) or ends a bulk load.
+    fn bulk(&mut self, start: bool) -> Result<()>;
+    /// Opens a file-level diagnostic (or opens a resolved one again).
+    fn open_diagnostic(
+        &mut self,
+        task_id: &str,
+        path: &str,
+        generation: u64,
+        offset: u64,
+        reason: &str,
+        now: &str,
+    ) -> Result<()>;
+    /// Resolves the open file-level diagnostics of `path`.
+    fn resolve_diagnostics(&mut self, path: &str, now: &str) -> Result<()>;
+    /// Sets a key of `indexer_state`.
+    fn set_state(&mut self, key: StateKey, value: &str) -> Result<()>;
+}
+
+/// Applies one op through a sink's [`SinkOps`]: the one place that says
+/// what each op does.
+pub(crate) fn apply_op(sink: &mut impl SinkOps, op: &Op, now: &str) -> Result<()> {
+    match op {
+        Op::Task { task_id } => sink.ensure_task(task_id, now),
+        Op::TaskGone { task_id } => sink.remove_task(task_id),
+        Op::Stream(b) => {
+            sink.ensure_task(&b.key.task_id, now)?;
+            sink.apply_stream(b, now)
+        }
+        Op::Document(d) => {
+            sink.ensure_task(&d.key.task_id, now)?;
+            sink.apply_document(d, now)
+        }
+        Op::Gone {
+            key,
+            expected_offset,
+            expected_generation,
+        } => sink.apply_gone(key, *expected_offset, *expected_generation, now),
+        Op::Errors {
+            key,
+            generation,
+            errors,
+        } => {
+            sink.ensure_task(&key.task_id, now)?;
+            sink.insert_errors(key, *generation, errors, now)
+        }
+        Op::Bulk(start) => sink.bulk(*start),
+        Op::Diagnostic {
+            task_id,
+            path,
+            generation,
+            offset,
+            reason,
+        } => sink.open_diagnostic(task_id, path, *generation, *offset, reason, now),
+        Op::Resolved { path } => sink.resolve_diagnostics(path, now),
+        Op::State { key, value } => sink.set_state(*key, value),
+    }
+}
 
 /// A transactional destination for batches.
 pub(crate) trait Sink {
@@ -115,14 +203,6 @@ impl SqliteSink {
         Ok(id)
     }
 
-    fn ensure_task(&self, task_id: &str, now: &str) -> Result<()> {
-        self.conn
-            .prepare_cached("INSERT OR IGNORE INTO tasks (task_id, first_seen_at) VALUES (?1, ?2)")
-            .and_then(|mut s| s.execute(params![task_id, now]))
-            .map_err(self.err("registering task"))?;
-        Ok(())
-    }
-
     /// Moves a generation's rows to `superseded_records`.
     fn supersede(
         &self,
@@ -157,8 +237,96 @@ impl SqliteSink {
         Ok(())
     }
 
+    /// Inserts a batch's rows, [`ROWS_PER_INSERT`] per statement.
+    fn insert_rows(&self, file_id: i64, b: &StreamBatch) -> Result<()> {
+        let failed = |e| Error::sqlite(&self.path, "inserting records", e);
+        let mut chunks = b.rows.chunks_exact(ROWS_PER_INSERT);
+        if chunks.len() > 0 {
+            let mut stmt = self.conn.prepare_cached(&INSERT_MANY).map_err(failed)?;
+            for chunk in &mut chunks {
+                for (i, r) in chunk.iter().enumerate() {
+                    bind_record(&mut stmt, i * RECORD_PARAMS, file_id, &b.key, r)
+                        .map_err(failed)?;
+                }
+                stmt.raw_execute().map_err(failed)?;
+            }
+        }
+        let mut stmt = self.conn.prepare_cached(&INSERT_ONE).map_err(failed)?;
+        for r in chunks.remainder() {
+            bind_record(&mut stmt, 0, file_id, &b.key, r).map_err(failed)?;
+            stmt.raw_execute().map_err(failed)?;
+        }
+        Ok(())
+    }
+
+    /// Copies the current version of a document into `document_history`.
+    fn archive_document(&self, key: &FileKey, now: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO document_history (task_id, name, version, body, content_hash, updated_at, superseded_at)
+                 SELECT task_id, name, version, body, content_hash, updated_at, ?3 FROM documents
+                 WHERE task_id = ?1 AND name = ?2",
+            )
+            .and_then(|mut s| s.execute(params![key.task_id, key.name, now]))
+            .map_err(self.err("keeping document history"))?;
+        Ok(())
+    }
+
+    /// Keeps the `tasks` row in step with `task.json` and `result.json`.
+    fn on_document_changed(&self, key: &FileKey, body: &str) -> Result<()> {
+        if key.name == tasklog_format::TASK_DOC {
+            self.conn
+                .prepare_cached(TASK_FROM_DOCUMENT)
+                .and_then(|mut s| s.execute(params![key.task_id, body]))
+                .map_err(self.err("updating task"))?;
+        } else if key.name == tasklog_format::RESULT_DOC {
+            self.conn
+                .prepare_cached("UPDATE tasks SET sealed = 1 WHERE task_id = ?1")
+                .and_then(|mut s| s.execute([&key.task_id]))
+                .map_err(self.err("sealing task"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Copies the reference designs' task columns out of `task.json`.
+const TASK_FROM_DOCUMENT: &str = r#"
+UPDATE tasks SET
+    document       = ?2,
+    session_id     = json_extract(?2, '$.session_id'),
+    detected_at    = coalesce(json_extract(?2, '$.detected_at'), json_extract(?2, '$.created_at')),
+    source         = json_extract(?2, '$.source'),
+    issue_number   = json_extract(?2, '$.issue_number'),
+    issue_url      = json_extract(?2, '$.issue_url'),
+    title          = json_extract(?2, '$.title'),
+    description    = json_extract(?2, '$.description'),
+    priority       = json_extract(?2, '$.priority'),
+    labels         = json_extract(?2, '$.labels'),
+    assigned_at    = json_extract(?2, '$.assigned_at'),
+    started_at     = coalesce(json_extract(?2, '$.started_at'), json_extract(?2, '$.active_at'), json_extract(?2, '$.running_at')),
+    completed_at   = json_extract(?2, '$.completed_at'),
+    failed_at      = json_extract(?2, '$.failed_at'),
+    status         = json_extract(?2, '$.status'),
+    failure_reason = json_extract(?2, '$.failure_reason'),
+    pr_number      = json_extract(?2, '$.pr_number'),
+    pr_url         = json_extract(?2, '$.pr_url'),
+    commits        = json_extract(?2, '$.commits'),
+    created_at     = json_extract(?2, '$.created_at'),
+    updated_at     = json_extract(?2, '$.updated_at')
+WHERE task_id = ?1 AND json_valid(?2) AND json_type(?2) = 'object'
+"#;
+
+impl SinkOps for SqliteSink {
+    fn ensure_task(&mut self, task_id: &str, now: &str) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT OR IGNORE INTO tasks (task_id, first_seen_at) VALUES (?1, ?2)")
+            .and_then(|mut s| s.execute(params![task_id, now]))
+            .map_err(self.err("registering task"))?;
+        Ok(())
+    }
+
     fn insert_errors(
-        &self,
+        &mut self,
         key: &FileKey,
         generation: u64,
         errors: &[Quarantine],
@@ -181,28 +349,6 @@ impl SqliteSink {
                 now
             ])
             .map_err(|e| Error::sqlite(&self.path, "quarantining", e))?;
-        }
-        Ok(())
-    }
-
-    /// Inserts a batch's rows, [`ROWS_PER_INSERT`] per statement.
-    fn insert_rows(&self, file_id: i64, b: &StreamBatch) -> Result<()> {
-        let failed = |e| Error::sqlite(&self.path, "inserting records", e);
-        let mut chunks = b.rows.chunks_exact(ROWS_PER_INSERT);
-        if chunks.len() > 0 {
-            let mut stmt = self.conn.prepare_cached(&INSERT_MANY).map_err(failed)?;
-            for chunk in &mut chunks {
-                for (i, r) in chunk.iter().enumerate() {
-                    bind_record(&mut stmt, i * RECORD_PARAMS, file_id, &b.key, r)
-                        .map_err(failed)?;
-                }
-                stmt.raw_execute().map_err(failed)?;
-            }
-        }
-        let mut stmt = self.conn.prepare_cached(&INSERT_ONE).map_err(failed)?;
-        for r in chunks.remainder() {
-            bind_record(&mut stmt, 0, file_id, &b.key, r).map_err(failed)?;
-            stmt.raw_execute().map_err(failed)?;
         }
         Ok(())
     }
@@ -270,35 +416,6 @@ impl SqliteSink {
         Ok(())
     }
 
-    /// Copies the current version of a document into `document_history`.
-    fn archive_document(&self, key: &FileKey, now: &str) -> Result<()> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO document_history (task_id, name, version, body, content_hash, updated_at, superseded_at)
-                 SELECT task_id, name, version, body, content_hash, updated_at, ?3 FROM documents
-                 WHERE task_id = ?1 AND name = ?2",
-            )
-            .and_then(|mut s| s.execute(params![key.task_id, key.name, now]))
-            .map_err(self.err("keeping document history"))?;
-        Ok(())
-    }
-
-    /// Keeps the `tasks` row in step with `task.json` and `result.json`.
-    fn on_document_changed(&self, key: &FileKey, body: &str) -> Result<()> {
-        if key.name == tasklog_format::TASK_DOC {
-            self.conn
-                .prepare_cached(TASK_FROM_DOCUMENT)
-                .and_then(|mut s| s.execute(params![key.task_id, body]))
-                .map_err(self.err("updating task"))?;
-        } else if key.name == tasklog_format::RESULT_DOC {
-            self.conn
-                .prepare_cached("UPDATE tasks SET sealed = 1 WHERE task_id = ?1")
-                .and_then(|mut s| s.execute([&key.task_id]))
-                .map_err(self.err("sealing task"))?;
-        }
-        Ok(())
-    }
-
     fn apply_gone(
         &mut self,
         key: &FileKey,
@@ -333,34 +450,60 @@ impl SqliteSink {
         self.file_ids.remove(&key.path);
         Ok(())
     }
-}
 
-/// Copies the reference designs' task columns out of `task.json`.
-const TASK_FROM_DOCUMENT: &str = r#"
-UPDATE tasks SET
-    document       = ?2,
-    session_id     = json_extract(?2, '$.session_id'),
-    detected_at    = coalesce(json_extract(?2, '$.detected_at'), json_extract(?2, '$.created_at')),
-    source         = json_extract(?2, '$.source'),
-    issue_number   = json_extract(?2, '$.issue_number'),
-    issue_url      = json_extract(?2, '$.issue_url'),
-    title          = json_extract(?2, '$.title'),
-    description    = json_extract(?2, '$.description'),
-    priority       = json_extract(?2, '$.priority'),
-    labels         = json_extract(?2, '$.labels'),
-    assigned_at    = json_extract(?2, '$.assigned_at'),
-    started_at     = coalesce(json_extract(?2, '$.started_at'), json_extract(?2, '$.active_at'), json_extract(?2, '$.running_at')),
-    completed_at   = json_extract(?2, '$.completed_at'),
-    failed_at      = json_extract(?2, '$.failed_at'),
-    status         = json_extract(?2, '$.status'),
-    failure_reason = json_extract(?2, '$.failure_reason'),
-    pr_number      = json_extract(?2, '$.pr_number'),
-    pr_url         = json_extract(?2, '$.pr_url'),
-    commits        = json_extract(?2, '$.commits'),
-    created_at     = json_extract(?2, '$.created_at'),
-    updated_at     = json_extract(?2, '$.updated_at')
-WHERE task_id = ?1 AND json_valid(?2) AND json_type(?2) = 'object'
-"#;
+    fn remove_task(&mut self, task_id: &str) -> Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM tasks WHERE task_id = ?1")
+            .and_then(|mut s| s.execute([task_id]))
+            .map(drop)
+            .map_err(self.err("removing task"))
+    }
+
+    fn bulk(&mut self, start: bool) -> Result<()> {
+        if start {
+            crate::bulk::begin(&self.conn).map_err(self.err("starting bulk load"))
+        } else {
+            crate::bulk::ensure(&self.conn).map_err(self.err("ending bulk load"))
+        }
+    }
+
+    fn open_diagnostic(
+        &mut self,
+        task_id: &str,
+        path: &str,
+        generation: u64,
+        offset: u64,
+        reason: &str,
+        now: &str,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(OPEN_DIAGNOSTIC)
+            .and_then(|mut s| {
+                s.execute(params![
+                    task_id,
+                    path,
+                    generation as i64,
+                    offset as i64,
+                    reason,
+                    now
+                ])
+            })
+            .map(drop)
+            .map_err(self.err("recording diagnostic"))
+    }
+
+    fn resolve_diagnostics(&mut self, path: &str, now: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(RESOLVE_DIAGNOSTICS)
+            .and_then(|mut s| s.execute(params![path, now]))
+            .map(drop)
+            .map_err(self.err("resolving diagnostic"))
+    }
+
+    fn set_state(&mut self, key: StateKey, value: &str) -> Result<()> {
+        state::set(&self.conn, key, value).map_err(self.err("recording indexer state"))
+    }
+}
 
 impl Sink for SqliteSink {
     fn begin(&mut self) -> Result<()> {
@@ -372,72 +515,7 @@ impl Sink for SqliteSink {
     }
 
     fn apply(&mut self, op: &Op, now: &str) -> Result<()> {
-        match op {
-            Op::Task { task_id } => self.ensure_task(task_id, now),
-            Op::TaskGone { task_id } => self
-                .conn
-                .prepare_cached("DELETE FROM tasks WHERE task_id = ?1")
-                .and_then(|mut s| s.execute([task_id]))
-                .map(drop)
-                .map_err(self.err("removing task")),
-            Op::Stream(b) => {
-                self.ensure_task(&b.key.task_id, now)?;
-                self.apply_stream(b, now)
-            }
-            Op::Document(d) => {
-                self.ensure_task(&d.key.task_id, now)?;
-                self.apply_document(d, now)
-            }
-            Op::Gone {
-                key,
-                expected_offset,
-                expected_generation,
-            } => self.apply_gone(key, *expected_offset, *expected_generation, now),
-            Op::Errors {
-                key,
-                generation,
-                errors,
-            } => {
-                self.ensure_task(&key.task_id, now)?;
-                self.insert_errors(key, *generation, errors, now)
-            }
-            Op::Bulk(true) => {
-                crate::bulk::begin(&self.conn).map_err(self.err("starting bulk load"))
-            }
-            Op::Bulk(false) => {
-                crate::bulk::ensure(&self.conn).map_err(self.err("ending bulk load"))
-            }
-            Op::Diagnostic {
-                task_id,
-                path,
-                generation,
-                offset,
-                reason,
-            } => self
-                .conn
-                .prepare_cached(OPEN_DIAGNOSTIC)
-                .and_then(|mut s| {
-                    s.execute(params![
-                        task_id,
-                        path,
-                        *generation as i64,
-                        *offset as i64,
-                        reason,
-                        now
-                    ])
-                })
-                .map(drop)
-                .map_err(self.err("recording diagnostic")),
-            Op::Resolved { path } => self
-                .conn
-                .prepare_cached(RESOLVE_DIAGNOSTICS)
-                .and_then(|mut s| s.execute(params![path, now]))
-                .map(drop)
-                .map_err(self.err("resolving diagnostic")),
-            Op::State { key, value } => {
-                state::set(&self.conn, *key, value).map_err(self.err("recording indexer state"))
-            }
-        }
+        apply_op(self, op, now)
     }
 
     fn commit(&mut self) -> Result<()> {

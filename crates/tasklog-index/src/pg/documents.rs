@@ -6,9 +6,11 @@
 use super::sink::PgSink;
 use crate::batch::{DocBatch, DocContent, FileKey};
 use crate::error::Result;
+use crate::sink::SinkOps;
 
 impl PgSink {
-    pub(super) fn apply_document(&mut self, d: &DocBatch, now: &str) -> Result<()> {
+    /// A document's new state (`SinkOps::apply_document`).
+    pub(super) fn store_document(&mut self, d: &DocBatch, now: &str) -> Result<()> {
         let file_id = self.file_id(&d.key, now)?;
         let host = self.host();
         match &d.content {

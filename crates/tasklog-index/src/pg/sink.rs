@@ -21,10 +21,10 @@ use postgres::{Client, Statement};
 
 use super::pending::Pending;
 use super::{lock, PgTarget};
-use crate::batch::{FileKey, FileKind, Op, Quarantine, StreamBatch};
+use crate::batch::{DocBatch, FileKey, FileKind, Op, Quarantine, StreamBatch};
 use crate::error::{Error, Result};
 use crate::shutdown::ShutdownFlag;
-use crate::sink::Sink;
+use crate::sink::{apply_op, Sink, SinkOps};
 use crate::state::StateKey;
 
 /// Buffered COPY bytes that trigger a send before the commit, bounding the
@@ -184,20 +184,6 @@ impl PgSink {
         Ok(id)
     }
 
-    fn ensure_task(&mut self, task_id: &str, now: &str) -> Result<()> {
-        if self.tasks.contains(task_id) || self.new_tasks.iter().any(|t| t == task_id) {
-            return Ok(());
-        }
-        self.new_tasks.push(task_id.to_owned());
-        let host = self.host();
-        self.exec(
-            "registering task",
-            "INSERT INTO tasks (host_id, task_id, first_seen_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            &[&host, &task_id, &now],
-        )
-        .map(drop)
-    }
-
     /// Sends the held-back checkpoint moves and rows.
     fn flush_pending(&mut self) -> Result<()> {
         if self.pending.is_empty() {
@@ -240,7 +226,88 @@ impl PgSink {
         Ok(())
     }
 
-    pub(super) fn insert_errors(
+    fn check(&mut self, file_id: i64, key: &FileKey, offset: u64, generation: u64) -> Result<()> {
+        let stmt = self.stmt(
+            r#"SELECT 1 FROM files WHERE file_id = $1 AND "offset" = $2 AND generation = $3"#,
+        )?;
+        let found = self
+            .client()?
+            .query_opt(&stmt, &[&file_id, &(offset as i64), &(generation as i64)]);
+        match found.map_err(self.err("reading checkpoint"))? {
+            Some(_) => Ok(()),
+            None => Err(Error::CheckpointConflict {
+                path: key.path.clone(),
+                expected: offset,
+            }),
+        }
+    }
+
+    fn put_state(&mut self, key: &str, value: &str) -> Result<()> {
+        let host = self.host();
+        self.exec(
+            "recording indexer state",
+            "INSERT INTO indexer_state (host_id, key, value) VALUES ($1, $2, $3)
+             ON CONFLICT (host_id, key) DO UPDATE SET value = excluded.value",
+            &[&host, &key, &value],
+        )
+        .map(drop)
+    }
+
+    /// After a COMMIT whose answer was lost: reconnects (with backoff, until
+    /// shutdown) and reads the host's commit token back. True when the
+    /// transaction of `token` committed.
+    fn confirm(&mut self, token: u64) -> Result<bool> {
+        self.client = None;
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match self.read_token() {
+                Ok(found) => {
+                    let landed = found.as_deref() == Some(token.to_string().as_str());
+                    tracing::info!(
+                        landed,
+                        waited_ms = started.elapsed().as_millis() as u64,
+                        "learned the outcome of a commit whose answer was lost"
+                    );
+                    return Ok(landed);
+                }
+                Err(e) if crate::committer::is_transient(&e) && !self.stop.is_set() => {
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "PostgreSQL unreachable after a commit; waiting to learn whether it landed");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn read_token(&mut self) -> Result<Option<String>> {
+        let host = self.host();
+        let stmt = self.stmt("SELECT value FROM indexer_state WHERE host_id = $1 AND key = $2")?;
+        let key = self.token_key();
+        let row = self.client()?.query_opt(&stmt, &[&host, &key]);
+        Ok(row
+            .map_err(self.err("reading the commit token"))?
+            .and_then(|r| r.get(0)))
+    }
+}
+
+impl SinkOps for PgSink {
+    fn ensure_task(&mut self, task_id: &str, now: &str) -> Result<()> {
+        if self.tasks.contains(task_id) || self.new_tasks.iter().any(|t| t == task_id) {
+            return Ok(());
+        }
+        self.new_tasks.push(task_id.to_owned());
+        let host = self.host();
+        self.exec(
+            "registering task",
+            "INSERT INTO tasks (host_id, task_id, first_seen_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            &[&host, &task_id, &now],
+        )
+        .map(drop)
+    }
+
+    fn insert_errors(
         &mut self,
         key: &FileKey,
         generation: u64,
@@ -262,22 +329,6 @@ impl PgSink {
             )?;
         }
         Ok(())
-    }
-
-    fn check(&mut self, file_id: i64, key: &FileKey, offset: u64, generation: u64) -> Result<()> {
-        let stmt = self.stmt(
-            r#"SELECT 1 FROM files WHERE file_id = $1 AND "offset" = $2 AND generation = $3"#,
-        )?;
-        let found = self
-            .client()?
-            .query_opt(&stmt, &[&file_id, &(offset as i64), &(generation as i64)]);
-        match found.map_err(self.err("reading checkpoint"))? {
-            Some(_) => Ok(()),
-            None => Err(Error::CheckpointConflict {
-                path: key.path.clone(),
-                expected: offset,
-            }),
-        }
     }
 
     fn apply_stream(&mut self, b: &StreamBatch, now: &str) -> Result<()> {
@@ -335,17 +386,6 @@ impl PgSink {
         Ok(())
     }
 
-    fn set_state(&mut self, key: &str, value: &str) -> Result<()> {
-        let host = self.host();
-        self.exec(
-            "recording indexer state",
-            "INSERT INTO indexer_state (host_id, key, value) VALUES ($1, $2, $3)
-             ON CONFLICT (host_id, key) DO UPDATE SET value = excluded.value",
-            &[&host, &key, &value],
-        )
-        .map(drop)
-    }
-
     /// Bulk loads into an empty `records` (a new database's first
     /// backfill) drop the secondary indexes and build them at the end; a
     /// table holding rows (other hosts') keeps them.
@@ -374,42 +414,57 @@ impl PgSink {
         }
     }
 
-    /// After a COMMIT whose answer was lost: reconnects (with backoff, until
-    /// shutdown) and reads the host's commit token back. True when the
-    /// transaction of `token` committed.
-    fn confirm(&mut self, token: u64) -> Result<bool> {
-        self.client = None;
-        let started = Instant::now();
-        let mut backoff = Duration::from_millis(50);
-        loop {
-            match self.read_token() {
-                Ok(found) => {
-                    let landed = found.as_deref() == Some(token.to_string().as_str());
-                    tracing::info!(
-                        landed,
-                        waited_ms = started.elapsed().as_millis() as u64,
-                        "learned the outcome of a commit whose answer was lost"
-                    );
-                    return Ok(landed);
-                }
-                Err(e) if crate::committer::is_transient(&e) && !self.stop.is_set() => {
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "PostgreSQL unreachable after a commit; waiting to learn whether it landed");
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-                Err(e) => return Err(e),
-            }
-        }
+    fn remove_task(&mut self, task_id: &str) -> Result<()> {
+        self.tasks.remove(task_id);
+        self.new_tasks.retain(|t| t != task_id);
+        let host = self.host();
+        self.exec(
+            "removing task",
+            "DELETE FROM tasks WHERE host_id = $1 AND task_id = $2",
+            &[&host, &task_id],
+        )
+        .map(drop)
     }
 
-    fn read_token(&mut self) -> Result<Option<String>> {
+    fn apply_document(&mut self, d: &DocBatch, now: &str) -> Result<()> {
+        self.store_document(d, now)
+    }
+
+    fn open_diagnostic(
+        &mut self,
+        task_id: &str,
+        path: &str,
+        generation: u64,
+        offset: u64,
+        reason: &str,
+        now: &str,
+    ) -> Result<()> {
         let host = self.host();
-        let stmt = self.stmt("SELECT value FROM indexer_state WHERE host_id = $1 AND key = $2")?;
-        let key = self.token_key();
-        let row = self.client()?.query_opt(&stmt, &[&host, &key]);
-        Ok(row
-            .map_err(self.err("reading the commit token"))?
-            .and_then(|r| r.get(0)))
+        self.exec(
+            "recording diagnostic",
+            r#"INSERT INTO ingest_errors (host_id, task_id, path, generation, "offset", reason, prefix, detected_at, kind)
+               VALUES ($1, $2, $3, $4, $5, $6, '', $7, 'file')
+               ON CONFLICT (host_id, path, generation, "offset", reason) DO UPDATE
+                  SET resolved_at = NULL, detected_at = excluded.detected_at, kind = 'file'
+                  WHERE ingest_errors.resolved_at IS NOT NULL"#,
+            &[&host, &task_id, &path, &(generation as i64), &(offset as i64), &reason, &now],
+        )
+        .map(drop)
+    }
+
+    fn resolve_diagnostics(&mut self, path: &str, now: &str) -> Result<()> {
+        let host = self.host();
+        self.exec(
+            "resolving diagnostic",
+            "UPDATE ingest_errors SET resolved_at = $3
+              WHERE host_id = $1 AND path = $2 AND kind = 'file' AND resolved_at IS NULL",
+            &[&host, &path, &now],
+        )
+        .map(drop)
+    }
+
+    fn set_state(&mut self, key: StateKey, value: &str) -> Result<()> {
+        self.put_state(key.as_str(), value)
     }
 }
 
@@ -423,80 +478,15 @@ impl Sink for PgSink {
     }
 
     fn apply(&mut self, op: &Op, now: &str) -> Result<()> {
-        match op {
-            Op::Task { task_id } => self.ensure_task(task_id, now),
-            Op::TaskGone { task_id } => {
-                self.tasks.remove(task_id);
-                self.new_tasks.retain(|t| t != task_id);
-                let host = self.host();
-                self.exec(
-                    "removing task",
-                    "DELETE FROM tasks WHERE host_id = $1 AND task_id = $2",
-                    &[&host, task_id],
-                )
-                .map(drop)
-            }
-            Op::Stream(b) => {
-                self.ensure_task(&b.key.task_id, now)?;
-                self.apply_stream(b, now)
-            }
-            Op::Document(d) => {
-                self.ensure_task(&d.key.task_id, now)?;
-                self.apply_document(d, now)
-            }
-            Op::Gone {
-                key,
-                expected_offset,
-                expected_generation,
-            } => self.apply_gone(key, *expected_offset, *expected_generation, now),
-            Op::Errors {
-                key,
-                generation,
-                errors,
-            } => {
-                self.ensure_task(&key.task_id, now)?;
-                self.insert_errors(key, *generation, errors, now)
-            }
-            Op::Bulk(start) => self.bulk(*start),
-            Op::Diagnostic {
-                task_id,
-                path,
-                generation,
-                offset,
-                reason,
-            } => {
-                let host = self.host();
-                self.exec(
-                    "recording diagnostic",
-                    r#"INSERT INTO ingest_errors (host_id, task_id, path, generation, "offset", reason, prefix, detected_at, kind)
-                       VALUES ($1, $2, $3, $4, $5, $6, '', $7, 'file')
-                       ON CONFLICT (host_id, path, generation, "offset", reason) DO UPDATE
-                          SET resolved_at = NULL, detected_at = excluded.detected_at, kind = 'file'
-                          WHERE ingest_errors.resolved_at IS NOT NULL"#,
-                    &[&host, task_id, path, &(*generation as i64), &(*offset as i64), reason, &now],
-                )
-                .map(drop)
-            }
-            Op::Resolved { path } => {
-                let host = self.host();
-                self.exec(
-                    "resolving diagnostic",
-                    "UPDATE ingest_errors SET resolved_at = $3
-                      WHERE host_id = $1 AND path = $2 AND kind = 'file' AND resolved_at IS NULL",
-                    &[&host, path, &now],
-                )
-                .map(drop)
-            }
-            Op::State { key, value } => self.set_state(key.as_str(), value),
-        }
+        apply_op(self, op, now)
     }
 
     fn commit(&mut self) -> Result<()> {
         self.flush_pending()?;
         let now = tasklog_format::now_rfc3339();
-        self.set_state(StateKey::LastCommitAt.as_str(), &now)?;
+        self.put_state(StateKey::LastCommitAt.as_str(), &now)?;
         let token = self.token;
-        self.set_state(&self.token_key(), &token.to_string())?;
+        self.put_state(&self.token_key(), &token.to_string())?;
         let result = self.client()?.batch_execute("COMMIT");
         self.in_tx = false;
         let landed = match result {

@@ -173,3 +173,49 @@ pub fn write_corpus(root: &Path, tasks: u64, lines: u64) -> anyhow::Result<(u64,
     }
     Ok((tasks * lines, bytes))
 }
+
+/// The paced writers of the freshness benchmarks: 4 threads share `tasks`
+/// tasks named `<prefix>-NNN`, each task appending `per_second` records a
+/// second, each record carrying its write time as `t_ns` (nanoseconds
+/// since `epoch`), until `stop`.
+pub fn paced_writers(
+    writer: &tasklog_writer::Writer,
+    prefix: &str,
+    tasks: u64,
+    per_second: u64,
+    epoch: Instant,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<std::thread::JoinHandle<anyhow::Result<()>>> {
+    use std::sync::atomic::Ordering;
+    (0..4u64)
+        .map(|part| {
+            let (writer, stop, prefix) = (writer.clone(), stop.clone(), prefix.to_owned());
+            std::thread::spawn(move || -> anyhow::Result<()> {
+                let mine: Vec<_> = (part..tasks)
+                    .step_by(4)
+                    .map(|t| writer.task(&format!("{prefix}-{t:03}")))
+                    .collect::<Result<_, _>>()?;
+                let interval = Duration::from_secs_f64(1.0 / per_second as f64);
+                let mut next = Instant::now();
+                let mut i = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    for task in &mine {
+                        let t_ns = epoch.elapsed().as_nanos() as u64;
+                        task.append(
+                            "events",
+                            tasklog_writer::Record::event("bench")
+                                .with("i", i)
+                                .with("t_ns", t_ns),
+                        )?;
+                    }
+                    i += 1;
+                    next += interval;
+                    if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                }
+                Ok(())
+            })
+        })
+        .collect()
+}

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
-use tasklog_bench::{arg, report, Figure};
+use tasklog_bench::{arg, paced_writers, report, Figure};
 use tasklog_writer::{Record, Writer, WriterOptions};
 
 fn main() -> anyhow::Result<()> {
@@ -215,36 +215,9 @@ fn run_scenario(
         "steady"
     };
     let mut handles = Vec::new();
-    // Paced writers: 4 threads share the tasks.
-    for part in 0..4u64 {
-        let writer = writer.clone();
-        let stop = stop.clone();
-        let prefix = prefix.to_owned();
-        handles.push(std::thread::spawn(move || -> anyhow::Result<()> {
-            let mine: Vec<_> = (part..tasks)
-                .step_by(4)
-                .map(|t| writer.task(&format!("{prefix}-{t:03}")))
-                .collect::<Result<_, _>>()?;
-            let interval = Duration::from_secs_f64(1.0 / per_second as f64);
-            let mut next = Instant::now();
-            let mut i = 0u64;
-            while !stop.load(Ordering::SeqCst) {
-                for task in &mine {
-                    let t_ns = epoch.elapsed().as_nanos() as u64;
-                    task.append(
-                        "events",
-                        Record::event("bench").with("i", i).with("t_ns", t_ns),
-                    )?;
-                }
-                i += 1;
-                next += interval;
-                if let Some(wait) = next.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-            }
-            Ok(())
-        }));
-    }
+    handles.extend(paced_writers(
+        &writer, prefix, tasks, per_second, epoch, &stop,
+    ));
     if let Some(rate) = heavy_bytes_per_s {
         let writer = writer.clone();
         let stop = stop.clone();

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use postgres::{Client, NoTls};
-use tasklog_bench::{arg, report, write_corpus, Figure};
-use tasklog_writer::{Record, Writer, WriterOptions};
+use tasklog_bench::{arg, paced_writers, report, write_corpus, Figure};
+use tasklog_writer::{Writer, WriterOptions};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -215,35 +215,7 @@ fn freshness(bin: &str, url: &str, seconds: u64) -> anyhow::Result<(Duration, Du
     let epoch = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let writer = Writer::open(&root, WriterOptions::default())?;
-    let handles: Vec<_> = (0..4u64)
-        .map(|part| {
-            let (writer, stop) = (writer.clone(), Arc::clone(&stop));
-            std::thread::spawn(move || -> anyhow::Result<()> {
-                let mine: Vec<_> = (part..100)
-                    .step_by(4)
-                    .map(|t| writer.task(&format!("steady-{t:03}")))
-                    .collect::<Result<_, _>>()?;
-                let interval = Duration::from_millis(10);
-                let mut next = Instant::now();
-                let mut i = 0u64;
-                while !stop.load(Ordering::SeqCst) {
-                    for task in &mine {
-                        let t_ns = epoch.elapsed().as_nanos() as u64;
-                        task.append(
-                            "events",
-                            Record::event("bench").with("i", i).with("t_ns", t_ns),
-                        )?;
-                    }
-                    i += 1;
-                    next += interval;
-                    if let Some(wait) = next.checked_duration_since(Instant::now()) {
-                        std::thread::sleep(wait);
-                    }
-                }
-                Ok(())
-            })
-        })
-        .collect();
+    let handles = paced_writers(&writer, "steady", 100, 100, epoch, &stop);
     // Two connections commit in parallel, so ids can become visible out
     // of order: every poll looks back over a window of ids (wider than what
     // is in flight between two commits at 10k rows/s) and counts each row

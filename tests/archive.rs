@@ -3,7 +3,7 @@
 //! once, at every instant a kill -9 can stop a move; an archive is a
 //! standalone index; the sidecar does not index archived tasks back.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::retention_support::{expected, indexed, scalar, write_tasks, Reaped};
 use crate::support::{self, code, index, stderr, stdout, verify_equal, Env};
@@ -237,15 +237,9 @@ fn archive_and_unarchive_survive_kill_9_at_random_instants() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_micros(rng.u64(..400_000));
-        while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
-            std::thread::yield_now();
-        }
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap();
+        if support::kill_within(&mut child, Duration::from_micros(rng.u64(..400_000))) {
             kills += 1;
         }
-        child.wait().unwrap();
         // Whatever instant it died at: every line once, the answers the same.
         assert_eq!(indexed(&env, true), want, "round {round}, seed {seed}");
         assert_eq!(

@@ -4,7 +4,7 @@
 //! instant counts each line once, and a bad `.gz` loses nothing.
 
 use std::io::Write;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::retention_support::{expected, indexed, scalar, write_tasks, Reaped};
 use crate::support::{self, code, index, stderr, stdout, verify_equal, Env};
@@ -229,15 +229,9 @@ fn compress_survives_kill_9_at_random_instants() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_micros(rng.u64(..40_000));
-        while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
-            std::thread::yield_now();
-        }
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap();
+        if support::kill_within(&mut child, Duration::from_micros(rng.u64(..40_000))) {
             kills += 1;
         }
-        child.wait().unwrap();
         if round % 7 == 0 {
             support::kill9(&mut watch.0);
             watch = Reaped(env.spawn_watch());

@@ -5,7 +5,7 @@
 //! import that was never interrupted.
 
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::import_support::{fixture, index_view, transcript, write_lines, View, FIXTURES};
 use crate::support::{code, stderr, Env};
@@ -152,18 +152,9 @@ fn kill_9_at_random_instants_while_a_transcript_grows_keeps_exactly_once() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_micros(next(60_000));
-        while Instant::now() < deadline {
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            std::thread::yield_now();
-        }
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap(); // SIGKILL
+        if crate::support::kill_within(&mut child, Duration::from_micros(next(60_000))) {
             kills += 1;
         }
-        child.wait().unwrap();
     }
     assert_eq!(import_aborting(&env, "claude-code", &live, None), 0);
     env.ok(&["index"]);

@@ -262,6 +262,22 @@ pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
     child.wait().expect("wait child")
 }
 
+/// Lets a child run until it exits or `within` passes, then kills it with
+/// SIGKILL if it still runs (a crash at a chosen instant). True when it
+/// was killed.
+pub fn kill_within(child: &mut Child, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline && child.try_wait().expect("try_wait").is_none() {
+        std::thread::yield_now();
+    }
+    let killed = child.try_wait().expect("try_wait").is_none();
+    if killed {
+        child.kill().expect("kill");
+    }
+    child.wait().expect("wait child");
+    killed
+}
+
 /// Kills a child with SIGKILL (no chance to commit anything).
 pub fn kill9(child: &mut Child) {
     let _ = child.kill();

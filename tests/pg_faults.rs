@@ -18,35 +18,9 @@ use crate::support::{
 const TASKS: usize = 5;
 
 /// Writers appending to `TASKS` tasks of `env` until `stop`; the number
-/// of records written.
+/// of records each wrote.
 fn writers(env: &Env, stop: &Arc<AtomicBool>, threads: u64) -> Vec<JoinHandle<u64>> {
-    let writer =
-        tasklog_writer::Writer::open(&env.root, tasklog_writer::WriterOptions::default()).unwrap();
-    (0..threads)
-        .map(|w| {
-            let (writer, stop) = (writer.clone(), Arc::clone(stop));
-            std::thread::spawn(move || {
-                let mut i = 0u64;
-                while !stop.load(Ordering::SeqCst) {
-                    let task = writer
-                        .task(&format!("load-{}", i as usize % TASKS))
-                        .unwrap();
-                    task.append(
-                        "events",
-                        tasklog_writer::Record::event("message")
-                            .with("w", w)
-                            .with("i", i),
-                    )
-                    .unwrap();
-                    i += 1;
-                    if i % 20 == 0 {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                }
-                i
-            })
-        })
-        .collect()
+    crate::support::write_load(env, stop, threads, TASKS as u64, 20)
 }
 
 /// Per task, the host's rows equal the file's lines; the total is `written`.

@@ -226,32 +226,7 @@ fn polling_fallback_when_no_folder_may_be_watched() {
 fn kill_9_at_random_instants_loses_and_duplicates_nothing() {
     let env = Env::new();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writer =
-        tasklog_writer::Writer::open(&env.root, tasklog_writer::WriterOptions::default()).unwrap();
-    let writers: Vec<_> = (0..3)
-        .map(|w| {
-            let writer = writer.clone();
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let mut i = 0u64;
-                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                    let task = writer.task(&format!("load-{}", i % 7)).unwrap();
-                    task.append(
-                        "events",
-                        tasklog_writer::Record::event("message")
-                            .with("w", w)
-                            .with("i", i),
-                    )
-                    .unwrap();
-                    i += 1;
-                    if i % 50 == 0 {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                }
-                i
-            })
-        })
-        .collect();
+    let writers = crate::support::write_load(&env, &stop, 3, 7, 50);
     let mut rng = fastrand::Rng::with_seed(0x07a5_c109);
     let started = Instant::now();
     for _ in 0..12 {

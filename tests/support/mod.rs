@@ -262,6 +262,45 @@ pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
     child.wait().expect("wait child")
 }
 
+/// Write load for the crash tests: `threads` writers append `message`
+/// records to tasks `load-0` .. `load-{tasks - 1}` of `env` (in turn),
+/// pausing 1 ms every `pause_every` records, until `stop`. Each thread
+/// returns how many records it wrote.
+pub fn write_load(
+    env: &Env,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: u64,
+    tasks: u64,
+    pause_every: u64,
+) -> Vec<std::thread::JoinHandle<u64>> {
+    use std::sync::atomic::Ordering;
+    let writer = tasklog_writer::Writer::open(&env.root, tasklog_writer::WriterOptions::default())
+        .expect("writer");
+    (0..threads)
+        .map(|w| {
+            let (writer, stop) = (writer.clone(), std::sync::Arc::clone(stop));
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    let task = writer.task(&format!("load-{}", i % tasks)).expect("task");
+                    task.append(
+                        "events",
+                        tasklog_writer::Record::event("message")
+                            .with("w", w)
+                            .with("i", i),
+                    )
+                    .expect("append");
+                    i += 1;
+                    if i % pause_every == 0 {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+                i
+            })
+        })
+        .collect()
+}
+
 /// Lets a child run until it exits or `within` passes, then kills it with
 /// SIGKILL if it still runs (a crash at a chosen instant). True when it
 /// was killed.

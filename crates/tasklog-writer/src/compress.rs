@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use fs2::FileExt as _;
-use tasklog_format::{classify_entry, EntryKind, TaskId, COMPRESSED_SUFFIX, RESULT_DOC};
+use tasklog_format::{classify_entry, EntryKind, COMPRESSED_SUFFIX};
 
 use crate::document::sync_dir;
 use crate::error::{Error, Result};
@@ -50,16 +50,7 @@ impl Writer {
     /// plain). With `dry_run`, lists them and changes nothing. Refuses a
     /// task that is not sealed.
     pub fn compress_sealed(&self, task_id: &str, dry_run: bool) -> Result<Vec<CompressedStream>> {
-        let id = TaskId::new(task_id)?;
-        let dir = self.root().join(id.file_name());
-        let meta = std::fs::symlink_metadata(&dir)
-            .map_err(|e| Error::io(&dir, "reading task folder", e))?;
-        if meta.file_type().is_symlink() {
-            return Err(Error::Symlink { path: dir });
-        }
-        if !dir.join(format!("{RESULT_DOC}.json")).is_file() {
-            return Err(Error::NotSealed { path: dir });
-        }
+        let dir = self.sealed_task_dir(task_id)?;
         if !dry_run {
             remove_stale_temp_files(&dir)?;
         }

@@ -64,6 +64,13 @@ impl Writer {
 
     /// Removes one sealed task folder. Refuses a task that is not sealed.
     pub fn remove_sealed(&self, task_id: &str) -> Result<()> {
+        let dir = self.sealed_task_dir(task_id)?;
+        std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, "removing task folder", e))
+    }
+
+    /// The folder of a sealed task: a real folder (not a symbolic link)
+    /// holding `result.json`. What `prune` and `compress` may touch.
+    pub(crate) fn sealed_task_dir(&self, task_id: &str) -> Result<std::path::PathBuf> {
         let id = TaskId::new(task_id)?;
         let dir = self.root().join(id.file_name());
         let meta = std::fs::symlink_metadata(&dir)
@@ -71,11 +78,10 @@ impl Writer {
         if meta.file_type().is_symlink() {
             return Err(Error::Symlink { path: dir });
         }
-        let result = dir.join(format!("{RESULT_DOC}.json"));
-        if !result.is_file() {
+        if !dir.join(format!("{RESULT_DOC}.json")).is_file() {
             return Err(Error::NotSealed { path: dir });
         }
-        std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, "removing task folder", e))
+        Ok(dir)
     }
 }
 

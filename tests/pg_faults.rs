@@ -37,14 +37,7 @@ fn assert_equal(env: &Env, url: &str, host: &str, written: u64) {
         );
     }
     assert_eq!(total, written, "{host}");
-    let out = env.run(&["--db", url, "--host-id", host, "verify"]);
-    assert_eq!(
-        code(&out),
-        0,
-        "verify {host}: {}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    pg_support::verify_equal(env, url, host);
 }
 
 fn catch_up(env: &Env, url: &str, host: &str) {

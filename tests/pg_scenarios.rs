@@ -94,14 +94,7 @@ fn two_hosts_ship_into_one_database_exactly_once() {
                 }
             }
         }
-        let out = env.run(&["--db", &url, "--host-id", host, "verify"]);
-        assert_eq!(
-            code(&out),
-            0,
-            "verify {host}: {}{}",
-            stdout(&out),
-            stderr(&out)
-        );
+        pg_support::verify_equal(env, &url, host);
     }
     // The same files give the same rows as the SQLite index, in every view.
     a.ok(&["index"]);
@@ -376,8 +369,7 @@ fn generations_and_removals_on_postgres_equal_the_files() {
         20
     );
     assert_eq!(pg_support::count(&url, "SELECT count(*) FROM tasks"), 1);
-    let out = env.run(&["--db", &url, "--host-id", "h", "verify"]);
-    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    pg_support::verify_equal(&env, &url, "h");
     // Appends after the rotation continue the new generation.
     env.ok(&[
         "append",
@@ -491,6 +483,5 @@ fn a_nul_escape_keeps_its_body_and_has_no_jsonb() {
         .map(|(l, nul)| (l.to_string(), nul))
         .collect();
     assert_eq!(rows, expected);
-    let out = env.run(&["--db", &url, "--host-id", "h", "verify"]);
-    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    pg_support::verify_equal(&env, &url, "h");
 }

@@ -120,6 +120,19 @@ pub fn rows(url: &str, host: &str, task: &str, stream: &str) -> Vec<(u64, String
         .collect()
 }
 
+/// `tasklog verify --db URL --host-id HOST` finds `host`'s rows equal to
+/// `env`'s files.
+pub fn verify_equal(env: &Env, url: &str, host: &str) {
+    let out = env.run(&["--db", url, "--host-id", host, "verify"]);
+    assert_eq!(
+        crate::support::code(&out),
+        0,
+        "verify {host}: {}{}",
+        crate::support::stdout(&out),
+        crate::support::stderr(&out)
+    );
+}
+
 /// One count from PostgreSQL.
 pub fn count(url: &str, sql: &str) -> i64 {
     client(url).query_one(sql, &[]).unwrap().get(0)

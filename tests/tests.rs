@@ -27,6 +27,7 @@ mod import_fixtures;
 mod import_follow;
 mod import_scenarios;
 mod index_scenarios;
+mod operations;
 mod pg_faults;
 mod pg_scenarios;
 mod query_scenarios;

@@ -14,6 +14,10 @@ fi
 if ! bash scripts/pg_cluster.sh available; then
     packages+=(postgresql)
 fi
+# systemd-analyze checks config/tasklog.service (tests/operations.rs).
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+    packages+=(systemd)
+fi
 if [ ${#packages[@]} -eq 0 ]; then
     echo "install_test_deps: chromium, chromedriver and PostgreSQL present" >&2
     exit 0

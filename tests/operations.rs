@@ -132,3 +132,43 @@ fn completions_and_the_man_page_work_even_with_a_broken_config() {
     let out = env.run(&["completions", "tcsh"]);
     assert_eq!(code(&out), 2, "an unknown shell is a usage error");
 }
+
+#[test]
+fn index_beside_a_running_watch_waits_for_it_instead_of_failing() {
+    let env = Env::new();
+    let mut watch = env.spawn_watch();
+    wait_for("the database", Duration::from_secs(20), || env.db.exists());
+    env.ok(&["append", "t", "events", r#"{"event":"message","content":"hi"}"#]);
+    // README's "Try it": `tasklog index` then a query, with `watch` running.
+    let out = env.run(&["index"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(env.count("SELECT count(*) FROM records"), 1);
+    assert!(terminate(&mut watch).success());
+}
+
+#[test]
+fn the_systemd_unit_verifies() {
+    let test = "the_systemd_unit_verifies";
+    if std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        crate::support::skip(test, "systemd-analyze is not installed (Debian's systemd)");
+        return;
+    }
+    let unit = include_str!("../config/tasklog.service");
+    assert!(unit.contains("ExecStart=%h/.cargo/bin/tasklog watch"));
+    // The installed path of `cargo install`, pointed at this build.
+    let unit = unit.replace("%h/.cargo/bin/tasklog", env!("CARGO_BIN_EXE_tasklog"));
+    let env = Env::new();
+    let path = env.dir.path().join("tasklog.service");
+    std::fs::write(&path, unit).unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(stderr(&out), "", "systemd-analyze warned");
+}

@@ -138,7 +138,12 @@ fn index_beside_a_running_watch_waits_for_it_instead_of_failing() {
     let env = Env::new();
     let mut watch = env.spawn_watch();
     wait_for("the database", Duration::from_secs(20), || env.db.exists());
-    env.ok(&["append", "t", "events", r#"{"event":"message","content":"hi"}"#]);
+    env.ok(&[
+        "append",
+        "t",
+        "events",
+        r#"{"event":"message","content":"hi"}"#,
+    ]);
     // README's "Try it": `tasklog index` then a query, with `watch` running.
     let out = env.run(&["index"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -171,4 +176,66 @@ fn the_systemd_unit_verifies() {
         .unwrap();
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
     assert_eq!(stderr(&out), "", "systemd-analyze warned");
+}
+
+#[test]
+fn time_windows_compare_instants_not_text() {
+    let env = Env::new();
+    let call = |ts: &str, model: &str| {
+        format!(
+            r#"{{"ts":"{ts}","event":"llm.call","gen_ai":{{"request":{{"model":"{model}"}},"usage":{{"input_tokens":10,"output_tokens":1}}}}}}"#
+        )
+    };
+    let lines = [
+        // 04:30Z on Nov 1, written five hours behind UTC: inside the window.
+        call("2026-10-31T23:30:00-05:00", "inside"),
+        // 22:30Z on Oct 31, written two hours ahead: before the window.
+        call("2026-11-01T00:30:00+02:00", "before"),
+    ];
+    for line in lines {
+        env.ok(&["append", "t", "events", &line]);
+    }
+    env.ok(&["index"]);
+    let out = env.ok(&[
+        "cost",
+        "--since",
+        "2026-11-01T00:00:01Z",
+        "--until",
+        "2026-11-02",
+        "--format",
+        "jsonl",
+    ]);
+    // One row of the call and one unpriced line naming its model.
+    let models: Vec<String> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["model"].to_string())
+        .collect();
+    assert_eq!(
+        models,
+        ["\"inside\"", "\"UNPRICED: inside\""],
+        "{}",
+        stdout(&out)
+    );
+    // The column holds the instant; the body keeps the bytes as written.
+    let conn = env.reader();
+    let ts: Vec<(String, String)> = conn
+        .prepare("SELECT ts, json_extract(body, '$.ts') FROM records ORDER BY ts")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        ts,
+        [
+            (
+                "2026-10-31T22:30:00.000000Z".to_owned(),
+                "2026-11-01T00:30:00+02:00".to_owned()
+            ),
+            (
+                "2026-11-01T04:30:00.000000Z".to_owned(),
+                "2026-10-31T23:30:00-05:00".to_owned()
+            ),
+        ]
+    );
 }

@@ -30,6 +30,7 @@ mod index_scenarios;
 mod operations;
 mod pg_faults;
 mod pg_scenarios;
+mod proxy;
 mod query_scenarios;
 mod record_edges;
 mod serve_scenarios;

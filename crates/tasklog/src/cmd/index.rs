@@ -109,7 +109,11 @@ fn is_already_running(e: &anyhow::Error) -> bool {
 fn wait_for_running_sidecar(config: &Config, held: anyhow::Error) -> Result<Outcome> {
     let deadline = Instant::now() + CATCH_UP_WAIT;
     loop {
-        let status = tasklog_index::status(&config.root, &config.db)?;
+        // No readable index (the lock holder is creating it, or is no
+        // sidecar at all): report the lock as it is.
+        let Ok(status) = tasklog_index::status(&config.root, &config.db) else {
+            return Err(held);
+        };
         if status.lag_bytes == 0 {
             tracing::info!(
                 target: "tasklog::start",

@@ -160,9 +160,9 @@ impl Dialect {
             },
             // Sums of bigints are numeric in PostgreSQL: cast back.
             rows::Index::Postgres(_) => Dialect {
-                by_task_day: tasklog_index::pg::questions::COST_BY_TASK_DAY,
-                by_day: tasklog_index::pg::questions::COST_BY_DAY,
-                by_call: tasklog_index::pg::questions::COST_BY_CALL,
+                by_task_day: crate::pg::questions::COST_BY_TASK_DAY,
+                by_day: crate::pg::questions::COST_BY_DAY,
+                by_call: crate::pg::questions::COST_BY_CALL,
                 sums: "sum(calls)::bigint AS calls,
                 sum(tokens_input)::bigint AS tokens_input, sum(tokens_output)::bigint AS tokens_output,
                 sum(tokens_cached_read)::bigint AS tokens_cached_read,

@@ -158,4 +158,32 @@ mod tests {
         let column = case(sql.find("GENERATED ALWAYS AS").unwrap());
         assert_eq!(function.replace("line", "body"), column);
     }
+
+    /// The promoted columns are defined once (`Row`, in the core); the
+    /// PostgreSQL `records` table is written in SQL. This fails when the
+    /// two diverge, in names or in order (COPY binds by position).
+    #[test]
+    fn records_has_exactly_the_row_columns() {
+        let sql = MIGRATIONS[0];
+        let start = sql.find("CREATE TABLE records (").expect("records DDL")
+            + "CREATE TABLE records (".len();
+        let end = start + sql[start..].find("\n);").expect("end of records DDL");
+        let columns: Vec<String> = sql[start..end]
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("--"))
+            // A generated column's expression continues on indented lines
+            // that start with no identifier.
+            .filter_map(|l| l.split_whitespace().next())
+            .map(|w| w.trim_matches('"').to_owned())
+            .filter(|w| w.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .collect();
+        let expected: Vec<String> = ["record_id", "host_id", "file_id", "task_id", "stream"]
+            .iter()
+            .chain(tasklog_tail::batch::Row::COLUMNS)
+            .chain(&["doc"])
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(columns, expected);
+    }
 }

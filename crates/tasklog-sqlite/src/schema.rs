@@ -194,6 +194,11 @@ CREATE TABLE indexer_state (
     // 8: monthly archives: which tasks moved to `archive/<stem>-YYYY-MM.db`,
     // and how far each move went (archive.rs).
     include_str!("migrations/0008_archives.sql"),
+    // 9: a worker.spawn indexed after its worker's records claims their
+    // api_calls and conversation_blocks rows, as PostgreSQL's views see
+    // them (issue 19). Named 0010: issue 20's 0009_task_facts comes first
+    // once both are merged.
+    include_str!("migrations/0010_late_worker_spans.sql"),
 ];
 
 /// The newest schema version this build knows.

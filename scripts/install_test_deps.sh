@@ -18,6 +18,10 @@ fi
 if ! [ -x /usr/sbin/nginx ]; then
     packages+=(nginx)
 fi
+# PgBouncer in front of the test cluster (tests/pg_production.rs).
+if ! [ -x /usr/sbin/pgbouncer ]; then
+    packages+=(pgbouncer)
+fi
 # systemd-analyze checks config/tasklog.service (tests/operations.rs).
 if ! command -v systemd-analyze >/dev/null 2>&1; then
     packages+=(systemd)

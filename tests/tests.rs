@@ -29,6 +29,7 @@ mod import_scenarios;
 mod index_scenarios;
 mod operations;
 mod pg_faults;
+mod pg_production;
 mod pg_scenarios;
 mod proxy;
 mod query_scenarios;

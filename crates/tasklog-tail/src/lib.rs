@@ -61,4 +61,4 @@ pub use prices::{Price, PriceTable, DEFAULT_PRICES};
 pub use shutdown::{Shutdown, ShutdownFlag};
 pub use store::{Capability, StoreKind};
 pub use tailer::{Companion, Loaded, RunMode, Stats, Tailer};
-pub use watch::watch;
+pub use watch::{watch, ROOT_POLL};

@@ -351,6 +351,14 @@ impl Config {
         self.db.to_str().filter(|s| crate::pg::is_url(s))
     }
 
+    /// The kind of store `--db` names.
+    pub fn store_kind(&self) -> tasklog_index::StoreKind {
+        match self.db_url() {
+            Some(_) => tasklog_index::StoreKind::Postgres,
+            None => tasklog_index::StoreKind::Sqlite,
+        }
+    }
+
     /// Where `watch`, `index` and `serve` ship: `--sink` (or `TASKLOG_SINK`),
     /// else `[sink] url`, else a `postgres://` `--db`; `None` is SQLite.
     pub fn sink_url<'a>(&'a self, flag: Option<&'a str>) -> Option<&'a str> {

@@ -54,7 +54,7 @@ fn plain_query(words: &[String]) -> String {
 }
 
 pub fn run(config: &Config, args: SearchArgs) -> Result<Outcome> {
-    crate::rows::sqlite_only(config, "search", "full-text search uses SQLite's FTS5; ask `tasklog query` with ILIKE or PostgreSQL text search")?;
+    crate::rows::require(config, tasklog_index::Capability::Search, "search")?;
     let query = if args.raw {
         args.text.join(" ")
     } else {

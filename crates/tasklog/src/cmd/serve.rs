@@ -37,11 +37,7 @@ pub struct ServeArgs {
 }
 
 pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
-    crate::rows::sqlite_only(
-        config,
-        "serve",
-        "run `tasklog watch --sink` on each host and ask with `tasklog query`; serve a host's SQLite index beside it",
-    )?;
+    crate::rows::require(config, tasklog_index::Capability::Serve, "serve")?;
     if config.sink.is_some() && !args.no_index {
         anyhow::bail!(
             "tasklog serve runs its sidecar into the SQLite index of --db, but the config sets a PostgreSQL sink; run `tasklog watch` to ship, and `tasklog serve --no-index` over a SQLite index (docs/POSTGRES.md)"

@@ -139,9 +139,12 @@ pub(crate) fn build(norm: &Norm, origin: &Origin<'_>) -> Record {
             .with("message", message.as_str())
             .with("details", details.clone()),
     };
-    if let Some(ts) = &norm.ts {
-        r = r.with("ts", ts.as_str());
-    }
+    // No source time: an explicit `null`, so the writer does not stamp
+    // the import time; the index reads it as "time unknown".
+    r = match &norm.ts {
+        Some(ts) => r.with("ts", ts.as_str()),
+        None => r.with("ts", Value::Null),
+    };
     r.with("source_stream", origin.source)
         .with("source_line", norm.line as u64)
 }

@@ -46,6 +46,7 @@ mod detect;
 mod discover;
 mod emit;
 mod error;
+mod facts;
 mod follow;
 mod gemini;
 mod import;

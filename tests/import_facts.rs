@@ -20,7 +20,17 @@ fn task_doc(env: &Env, task: &str) -> Value {
 // title = the first typed prompt (Cline's `<task>` unwrapped; SWE-agent and
 // mini-SWE-agent: the instance id); status `completed_with_errors` where a
 // fixture has a failed tool call (is_error, exit code != 0, error status).
-const FACTS: [(&str, &str, &str, &str, Option<&str>, Option<&str>); 7] = [
+/// (task, title, status, agent, started_at, finished_at)
+type Facts = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+const FACTS: [Facts; 7] = [
     (
         "claude-11111111-1111-4111-8111-111111111111",
         "Run the shop tests",

@@ -23,6 +23,7 @@ mod diagnostics;
 mod dir_events;
 mod import_corpus;
 mod import_crash;
+mod import_discovery;
 mod import_facts;
 mod import_fixtures;
 mod import_follow;

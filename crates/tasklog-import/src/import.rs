@@ -29,7 +29,7 @@ use crate::source::{self, file_stem};
 use crate::state::{fingerprint, ImportState, Match, OpenCall, SourceEntry, Totals, IMPORT_DOC};
 use crate::writes::{
     append_verbatim, last_time, load_claude_keys, metrics, parse, read_state, record_intent,
-    update_task_doc, write_aggregate, write_result, EventStep, Intent,
+    update_task_doc, write_aggregate, write_result, CachedStat, EventStep, Intent,
 };
 
 /// The stream (or document) that keeps a session's main source verbatim.
@@ -54,6 +54,9 @@ pub struct Importer {
     /// Length and modification time of the file being imported, read
     /// before its bytes (recorded in its source entry; see [`Importer::import_file`]).
     stat: Option<(u64, u64)>,
+    /// Stat of every source file when it was last imported, by path
+    /// (loaded on first use; see `load_stat_cache`).
+    stat_cache: Option<std::collections::HashMap<String, CachedStat>>,
 }
 
 /// A source read, detected and parsed, ready to import.
@@ -92,13 +95,14 @@ impl Importer {
             abort_after: journal::abort_after_from_env(),
             appended: 0,
             stat: None,
+            stat_cache: None,
         }
     }
 
     /// Imports one file. Never panics and never returns early: every
     /// outcome, errors included, is in the report.
     pub fn import_file(&mut self, candidate: &Candidate) -> FileReport {
-        let mut loaded = match self.load(candidate) {
+        let mut loaded = match self.load(candidate, true) {
             Ok(l) => l,
             Err(report) => return *report,
         };
@@ -119,7 +123,7 @@ impl Importer {
     /// [`Importer::defer_seal`], imports leave that to this call, made once
     /// the source looks finished. Returns whether it sealed the task.
     pub fn seal(&mut self, candidate: &Candidate) -> Result<bool> {
-        let loaded = match self.load(candidate) {
+        let loaded = match self.load(candidate, false) {
             Ok(l) => l,
             Err(_) => return Ok(false), // nothing importable: nothing to seal
         };
@@ -160,12 +164,33 @@ impl Importer {
     }
 
     /// Reads, detects and parses one file, or says why not.
-    fn load(&mut self, candidate: &Candidate) -> std::result::Result<Loaded, Box<FileReport>> {
+    fn load(
+        &mut self,
+        candidate: &Candidate,
+        fast: bool,
+    ) -> std::result::Result<Loaded, Box<FileReport>> {
         let path = std::path::absolute(&candidate.path).unwrap_or_else(|_| candidate.path.clone());
         let report = FileReport::new(&candidate.path);
         // Read before the bytes: a file that changes in between is read
         // again next time (its recorded stat is the older one).
         self.stat = file_stat(&path);
+        let path_text = path.display().to_string();
+        if let Some(stat) = self.stat.filter(|_| fast) {
+            let root = self.writer.root().to_owned();
+            let cache = self
+                .stat_cache
+                .get_or_insert_with(|| crate::writes::load_stat_cache(&root));
+            if let Some(hit) = cache.get(&path_text).filter(|c| c.stat == stat) {
+                // Same length and modification time as when it was last
+                // imported: not read at all.
+                let mut report = report;
+                report.format = hit.format;
+                report.task_id = hit.task.clone();
+                report.action = Action::Unchanged;
+                report.reason = Some("already imported, unchanged (same size and time)".into());
+                return Err(Box::new(report));
+            }
+        }
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) => {
@@ -178,6 +203,17 @@ impl Importer {
         };
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(Box::new(report.skip("empty file")));
+        }
+        if let Some((name, why)) = detect::look_alike(&bytes) {
+            let err = Error::LookAlike {
+                path: path.clone(),
+                name,
+                why,
+            };
+            return Err(Box::new(match candidate.explicit {
+                true => report.fail(&err),
+                false => report.skip(err.to_string()),
+            }));
         }
         let detected = detect::detect(&bytes);
         let Some(format) = self.format.or(detected) else {
@@ -376,6 +412,14 @@ impl Importer {
                     // tell it is unchanged without reading it.
                     (e.file_len, e.file_mtime_ns) = now_stat;
                     task.put(IMPORT_DOC, &state).map_err(werr)?;
+                    if let (Some(stat), Some(cache)) = (stat, self.stat_cache.as_mut()) {
+                        let hit = CachedStat {
+                            stat,
+                            format: Some(format),
+                            task: Some(task_id.clone()),
+                        };
+                        cache.insert(path_text.clone(), hit);
+                    }
                 }
                 report.parse_errors.retain(|p| p.line > from);
                 report.action = Action::Unchanged;
@@ -516,6 +560,14 @@ impl Importer {
                 let finished = last_time(&state);
                 write_result(task, &status, result, finished.as_deref()).map_err(werr)?;
             }
+        }
+        if let (Some(stat), Some(cache)) = (stat, self.stat_cache.as_mut()) {
+            let hit = CachedStat {
+                stat,
+                format: Some(format),
+                task: Some(task_id.clone()),
+            };
+            cache.insert(path_text.clone(), hit);
         }
         state.importer = format!("tasklog-import {}", env!("CARGO_PKG_VERSION"));
         state.first_imported_at.get_or_insert_with(|| now.clone());

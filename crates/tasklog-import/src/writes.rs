@@ -3,7 +3,7 @@
 //! task document, the intent that makes the import exactly once
 //! (journal.rs), and how a source is parsed and its import record read.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use serde_json::{json, Map, Value};
@@ -219,6 +219,68 @@ pub(crate) fn write_result(
         "result": result,
     });
     task.put("result", &doc)
+}
+
+/// A source file's stat when it was last imported, and where it went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CachedStat {
+    pub(crate) stat: (u64, u64),
+    pub(crate) format: Option<Format>,
+    pub(crate) task: Option<String>,
+}
+
+/// The length and modification time each source file had when it was
+/// last imported, by path, over every task of the root: a file whose
+/// stat is unchanged is not read again (size and time decide, not content).
+/// Tasks with an unfinished import (`pending`) are left out, so their
+/// sources are read and the import finished.
+pub(crate) fn load_stat_cache(root: &Path) -> HashMap<String, CachedStat> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        #[serde(default)]
+        path: String,
+        #[serde(default)]
+        file_len: Option<u64>,
+        #[serde(default)]
+        file_mtime_ns: Option<u64>,
+        #[serde(default)]
+        format: Option<Format>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        #[serde(default)]
+        sources: Vec<Entry>,
+        #[serde(default)]
+        pending: Option<serde::de::IgnoredAny>,
+    }
+    let mut out = HashMap::new();
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path().join(format!("{IMPORT_DOC}.json"));
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let Ok(doc) = serde_json::from_slice::<Doc>(&bytes) else {
+            continue; // read in full (and reported) when its source is imported
+        };
+        if doc.pending.is_some() {
+            continue;
+        }
+        for e in doc.sources {
+            if let (Some(len), Some(mtime)) = (e.file_len, e.file_mtime_ns) {
+                let task = entry.file_name().to_string_lossy().into_owned();
+                let stat = CachedStat {
+                    stat: (len, mtime),
+                    format: e.format,
+                    task: Some(task),
+                };
+                out.insert(e.path, stat);
+            }
+        }
+    }
+    out
 }
 
 pub(crate) fn load_claude_keys(root: &Path) -> HashSet<String> {

@@ -284,7 +284,7 @@ fn auto_tells_every_fixture_apart() {
     for agent in ["agent-s1.jsonl", "agent-acompact-1.jsonl"] {
         assert_eq!(report(&summary, agent)["task_id"], CLAUDE_TASK);
     }
-    assert_eq!(summary["files"]["imported"], 12, "{summary}");
+    assert_eq!(summary["files"]["imported"], 13, "{summary}");
 }
 
 #[test]

@@ -27,6 +27,7 @@ mod import_discovery;
 mod import_facts;
 mod import_fixtures;
 mod import_follow;
+mod import_round3;
 mod import_scenarios;
 mod index_scenarios;
 mod pg_faults;

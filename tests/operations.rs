@@ -239,3 +239,40 @@ fn time_windows_compare_instants_not_text() {
         ]
     );
 }
+
+#[test]
+fn without_inotify_new_folders_and_lines_arrive_within_seconds() {
+    let env = Env::new();
+    append_raw(&env.stream("old", "s"), b"{\"i\":1}\n");
+    let mut watch = env
+        .cmd()
+        .arg("watch")
+        // No event will ever come, and the full reconcile is a minute away.
+        .env("TASKLOG_INOTIFY", "false")
+        .env("TASKLOG_RECONCILE_MS", "60000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn watch");
+    wait_for("the existing folder", Duration::from_secs(20), || {
+        env.db.exists() && env.count("SELECT count(*) FROM records") == 1
+    });
+    let started = std::time::Instant::now();
+    append_raw(&env.stream("new", "s"), b"{\"i\":2}\n");
+    append_raw(&env.stream("old", "s"), b"{\"i\":3}\n");
+    wait_for(
+        "a new folder and a new line",
+        Duration::from_secs(10),
+        || env.count("SELECT count(*) FROM records") == 3,
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let status = stdout(&env.ok(&["status", "--format", "json"]));
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["watch_mode"], "polling", "{status}");
+    // A removed folder leaves the index without waiting for the reconcile.
+    std::fs::remove_dir_all(env.task_dir("new")).unwrap();
+    wait_for("the removed folder", Duration::from_secs(10), || {
+        env.count("SELECT count(*) FROM records WHERE task_id = 'new'") == 0
+    });
+    assert!(terminate(&mut watch).success());
+}

@@ -221,3 +221,24 @@ fn watch_with_agents_auto_follows_the_standard_folders_exactly_once() {
     ));
     assert_eq!(msg_new, 1);
 }
+
+#[test]
+fn a_bad_agents_setting_is_a_config_error_naming_the_key() {
+    let env = Env::new();
+    for (value, needle) in [
+        ("\"sometimes\"", "expected \"auto\", \"none\" or a list"),
+        ("[\"claude-code\", \"vim\"]", "is not a format name"),
+    ] {
+        let config = env.dir.path().join("bad.toml");
+        std::fs::write(&config, format!("agents = {value}\n")).unwrap();
+        let out = env
+            .cmd()
+            .arg("--config")
+            .arg(&config)
+            .args(["import", "auto", fixture("codex").to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 2, "{value}: {}", stderr(&out));
+        assert!(stderr(&out).contains(needle), "{value}: {}", stderr(&out));
+    }
+}

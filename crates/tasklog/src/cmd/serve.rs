@@ -51,6 +51,16 @@ pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
         Sidecar::start(config.root.clone(), config.db.clone(), config.index.clone())
             .context("starting the in-process indexer")?
     };
+    // Agents' transcripts (`[[import]]`, `agents = "auto"`) are followed
+    // by the process that indexes, as `tasklog watch` does.
+    let followers = match &sidecar {
+        Some(_) => config
+            .imports
+            .iter()
+            .map(|source| crate::cmd::import::spawn_follower(config, source))
+            .collect::<Result<Vec<_>>>()?,
+        None => Vec::new(),
+    };
     let indexer = match (&sidecar, args.no_index) {
         (Some(_), _) => "in-process",
         (None, false) => "external",
@@ -77,6 +87,12 @@ pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
     });
     // Let in-flight blocking reads end with the runtime, then the indexer.
     runtime.shutdown_timeout(Duration::from_millis(300));
+    for (tx, _) in &followers {
+        let _ = tx.send(tasklog_import::Wake::Shutdown);
+    }
+    for (_, thread) in followers {
+        let _ = thread.join();
+    }
     if let Some(sidecar) = sidecar {
         sidecar.stop()?;
     }

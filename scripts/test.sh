@@ -17,4 +17,10 @@ if bash scripts/pg_cluster.sh available; then
 else
     echo "test.sh: PostgreSQL not installed: its tests skip (scripts/install_test_deps.sh installs it)" >&2
 fi
+# The Python and Node writers: built as users install them, tested with
+# pytest and node --test; the interop scenarios (tests/writers_interop.rs)
+# then use these builds.
+bash scripts/test_bindings.sh target/bindings
+# shellcheck disable=SC1091
+. target/bindings/env
 cargo test --workspace --locked "$@"

@@ -242,3 +242,12 @@ def test_threads_share_a_stream(root):
         t.join()
     recs = lines(os.path.join(root, "gh-450", "events.jsonl"))
     assert [r["seq"] for r in recs] == list(range(1, 2001))
+
+
+def test_text_with_a_lone_surrogate_is_refused(root):
+    task = tasklog.Writer(root).task("gh-450")
+    with pytest.raises(tasklog.RefusedError, match="lone surrogate"):
+        task.append_json("events", '{"a":"\ud800"}')
+    with pytest.raises(tasklog.RefusedError, match="lone surrogate"):
+        task.put_json("plan", '"\ud800"')
+    assert os.listdir(task.dir) == []

@@ -191,9 +191,7 @@ class Task:
 
     def append_json(self, stream: str, data: Union[str, bytes]) -> Appended:
         """Appends one JSON object given as text, keeping its bytes."""
-        if isinstance(data, str):
-            data = data.encode("utf-8", "strict")
-        return Appended(*self._native.append_json(stream, data))
+        return Appended(*self._native.append_json(stream, _utf8(data)))
 
     def put(self, doc: str, value: Json) -> None:
         """Atomically replaces ``<doc>.json`` with ``value``."""
@@ -201,9 +199,7 @@ class Task:
 
     def put_json(self, doc: str, data: Union[str, bytes]) -> None:
         """Atomically replaces ``<doc>.json`` with JSON text, kept as given."""
-        if isinstance(data, str):
-            data = data.encode("utf-8", "strict")
-        self._native.put_json(doc, data)
+        self._native.put_json(doc, _utf8(data))
 
     def read_doc(self, doc: str) -> Optional[Json]:
         """The parsed ``<doc>.json``, or ``None`` when it does not exist."""
@@ -317,6 +313,16 @@ class Task:
 
     def __repr__(self) -> str:
         return f"tasklog.Task({self.id!r})"
+
+
+def _utf8(data: Union[str, bytes]) -> bytes:
+    if isinstance(data, str):
+        try:
+            return data.encode("utf-8", "strict")
+        except UnicodeEncodeError as e:
+            # A lone surrogate: what the Rust writer refuses in a JSON text too.
+            raise RefusedError(f"not valid UTF-8 (lone surrogate?): {e}") from e
+    return data
 
 
 def _describe(exc: BaseException) -> str:

@@ -234,7 +234,15 @@ impl NativeTask {
                     kind(&other)
                 )))
             }
-            Err(e) => return Err(refused(format!("not JSON: {e}"))),
+            Err(e) => {
+                // The format's own check names the problem the way the
+                // other writers do (lone surrogate, depth); serde's as a fallback.
+                let reason = match tasklog_format::validate_str(&json) {
+                    Err(d) => d.to_string(),
+                    Ok(_) => e.to_string(),
+                };
+                return Err(refused(format!("record refused: {reason}")));
+            }
         };
         let own_id = map.get("id").and_then(Value::as_str).map(str::to_owned);
         let a = self

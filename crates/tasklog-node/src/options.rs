@@ -95,14 +95,17 @@ impl NativeTask {
     /// Appends one conversation message.
     #[napi]
     pub fn message(&self, role: String, content: Option<String>) -> Result<()> {
-        self.inner
-            .message(&role, parse(content)?)
-            .map_err(js_error)
+        self.inner.message(&role, parse(content)?).map_err(js_error)
     }
 
     /// Appends what triggered the agent.
     #[napi]
-    pub fn trigger(&self, trigger_type: String, source: String, data: Option<String>) -> Result<()> {
+    pub fn trigger(
+        &self,
+        trigger_type: String,
+        source: String,
+        data: Option<String>,
+    ) -> Result<()> {
         self.inner
             .trigger(&trigger_type, &source, parse(data)?)
             .map_err(js_error)
@@ -183,13 +186,23 @@ impl NativeTask {
         details: Option<String>,
     ) -> Result<()> {
         self.inner
-            .worktree(&operation, &path, &reason, parse_object(details, "details")?)
+            .worktree(
+                &operation,
+                &path,
+                &reason,
+                parse_object(details, "details")?,
+            )
             .map_err(js_error)
     }
 
     /// Sets one key of agent state, with an optional TTL in seconds.
     #[napi]
-    pub fn set_state(&self, key: String, value: Option<String>, ttl_seconds: Option<f64>) -> Result<()> {
+    pub fn set_state(
+        &self,
+        key: String,
+        value: Option<String>,
+        ttl_seconds: Option<f64>,
+    ) -> Result<()> {
         let ttl = match ttl_seconds {
             None => None,
             Some(s) if s.is_finite() && s >= 0.0 => Some(s as u64),

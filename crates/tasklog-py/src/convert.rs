@@ -115,13 +115,11 @@ fn dict_to_map(dict: &Bound<'_, PyDict>, depth: usize) -> PyResult<Map<String, V
     let mut map = Map::with_capacity(dict.len());
     for (k, v) in dict.iter() {
         let key = match k.cast::<PyString>() {
-            Ok(s) => s.to_str().map_err(|e| refused(format!("key: {e}")))?.to_owned(),
-            Err(_) => {
-                return Err(refused(format!(
-                    "keys must be str, not {}",
-                    type_name(&k)
-                )))
-            }
+            Ok(s) => s
+                .to_str()
+                .map_err(|e| refused(format!("key: {e}")))?
+                .to_owned(),
+            Err(_) => return Err(refused(format!("keys must be str, not {}", type_name(&k)))),
         };
         let value = convert(&v, depth)?;
         map.insert(key, value);

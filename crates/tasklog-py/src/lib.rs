@@ -102,8 +102,7 @@ impl Writer {
 }
 
 fn parse_traceparent(value: &str) -> PyResult<TraceContext> {
-    TraceContext::parse(value)
-        .ok_or_else(|| refused(format!("{value:?} is not a W3C traceparent")))
+    TraceContext::parse(value).ok_or_else(|| refused(format!("{value:?} is not a W3C traceparent")))
 }
 
 /// One task folder.
@@ -152,7 +151,10 @@ impl Task {
     /// The same task in the trace of a W3C `traceparent`.
     fn with_traceparent(&self, traceparent: &str) -> PyResult<Task> {
         Ok(Task {
-            inner: self.inner.clone().with_trace(parse_traceparent(traceparent)?),
+            inner: self
+                .inner
+                .clone()
+                .with_trace(parse_traceparent(traceparent)?),
         })
     }
 
@@ -214,7 +216,10 @@ impl Task {
 
     /// Reads `<doc>.json`; `None` when it does not exist.
     fn read_doc<'py>(&self, py: Python<'py>, doc: &str) -> PyResult<Bound<'py, PyAny>> {
-        match py.detach(|| self.inner.read_doc(doc)).map_err(from_writer)? {
+        match py
+            .detach(|| self.inner.read_doc(doc))
+            .map_err(from_writer)?
+        {
             Some(v) => to_python(py, &v),
             None => Ok(py.None().into_bound(py)),
         }
@@ -283,8 +288,7 @@ impl Task {
             error,
             extra: opt_object(extra)?,
         };
-        py.detach(|| self.inner.llm_call(call))
-            .map_err(from_writer)
+        py.detach(|| self.inner.llm_call(call)).map_err(from_writer)
     }
 
     /// Appends a `decision` with its full reasoning.

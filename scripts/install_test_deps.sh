@@ -17,6 +17,14 @@ fi
 if ! bash scripts/pg_cluster.sh available; then
     packages+=(postgresql)
 fi
+# nginx in front of `tasklog serve` (tests/proxy.rs).
+if ! [ -x /usr/sbin/nginx ]; then
+    packages+=(nginx)
+fi
+# systemd-analyze checks config/tasklog.service (tests/operations.rs).
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+    packages+=(systemd)
+fi
 if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
     packages+=(python3-venv)
 fi
@@ -24,7 +32,7 @@ if ! { command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; }; the
     packages+=(nodejs npm)
 fi
 if [ ${#packages[@]} -eq 0 ]; then
-    echo "install_test_deps: chromium, chromedriver, PostgreSQL, python3-venv, node and npm present" >&2
+    echo "install_test_deps: chromium, chromedriver, PostgreSQL, nginx, systemd, python3-venv, node and npm present" >&2
     exit 0
 fi
 

@@ -41,3 +41,4 @@ mod serve_scenarios;
 mod shutdown;
 mod sqlite_readers;
 mod watch_scenarios;
+mod writers_interop;

@@ -143,4 +143,9 @@ pub enum Command {
     /// indexer runs in the same process unless another one holds the database.
     /// Stops on SIGINT/SIGTERM. See docs/SERVE.md.
     Serve(crate::cmd::serve::ServeArgs),
+    /// List fired and pending alerts (exit 1 when none), or `alerts test NAME`.
+    ///
+    /// Rules are `[[alert]]` tables in the config; `tasklog watch` and
+    /// `tasklog serve` evaluate them. See docs/ALERTS.md.
+    Alerts(crate::cmd::alerts::AlertsArgs),
 }

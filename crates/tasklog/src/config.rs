@@ -25,6 +25,8 @@ struct FileConfig {
     /// `[[import]]`: agent transcripts `tasklog watch` follows.
     import: Vec<ImportSection>,
     retention: RetentionSection,
+    /// `[[alert]]`: rules checked by `tasklog_alert::parse_rules`.
+    alert: Vec<toml::Value>,
 }
 
 /// `[retention]`: ages as `--older-than` takes them; absent = off.
@@ -149,6 +151,8 @@ pub struct Config {
     pub imports: Vec<FollowedSource>,
     /// What `watch` compresses, archives and prunes (`[retention]`).
     pub retention: Retention,
+    /// `[[alert]]` rules (docs/ALERTS.md), checked at load.
+    pub alerts: Vec<tasklog_alert::Rule>,
     /// Where the configuration came from, for `tasklog status` and -v.
     pub source: Option<PathBuf>,
 }
@@ -327,6 +331,12 @@ impl Config {
         let index = index_options(file.index)?;
         let imports = followed_sources(file.import)?;
         let retention = retention(file.retention)?;
+        let alerts = tasklog_alert::parse_rules(&file.alert).with_context(|| {
+            format!(
+                "{}: invalid config",
+                source.as_deref().unwrap_or(Path::new("config")).display()
+            )
+        })?;
         Ok(Config {
             root,
             db,
@@ -336,6 +346,7 @@ impl Config {
             index,
             imports,
             retention,
+            alerts,
             source,
         })
     }

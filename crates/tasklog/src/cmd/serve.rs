@@ -55,6 +55,11 @@ pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
         Sidecar::start(config.root.clone(), config.db.clone(), config.index.clone())
             .context("starting the in-process indexer")?
     };
+    // Alerts run where the indexer runs: here when it is in-process.
+    let alerter = match &sidecar {
+        Some(_) => crate::cmd::alerts::start(config, None)?,
+        None => None,
+    };
     let indexer = match (&sidecar, args.no_index) {
         (Some(_), _) => "in-process",
         (None, false) => "external",
@@ -81,6 +86,9 @@ pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
     });
     // Let in-flight blocking reads end with the runtime, then the indexer.
     runtime.shutdown_timeout(Duration::from_millis(300));
+    if let Some(alerter) = alerter {
+        alerter.stop(crate::cmd::alerts::STOP_WITHIN);
+    }
     if let Some(sidecar) = sidecar {
         sidecar.stop()?;
     }

@@ -37,10 +37,17 @@ fn watch(env: &Env, config: &Path, host: &str, sink: Option<&str>) -> Child {
     if let Some(url) = sink {
         cmd.args(["--sink", url]);
     }
+    // The sidecar's log, for a failing test's reader.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(env.dir.path().join("watch.log"))
+        .unwrap();
     cmd.env("TASKLOG_CONFIG", config)
         .env("TASKLOG_ALERT_INTERVAL_MS", "100")
+        .env("TASKLOG_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("spawn watch")
 }
@@ -393,7 +400,13 @@ fn two_hosts_on_one_postgresql_fire_once() {
     b.ok(&["put", "fa", "task", r#"{"status":"failed"}"#]);
     let mut ha = watch(&a, &cfg_a, "host-a", Some(&url));
     let mut hb = watch(&b, &cfg_b, "host-b", Some(&url));
-    rx.wait("the fleet's alerts", LONG, |r| r.len() >= 2);
+    let logs = || {
+        [&a, &b]
+            .map(|e| std::fs::read_to_string(e.dir.path().join("watch.log")).unwrap_or_default())
+    };
+    if std::panic::catch_unwind(|| rx.wait("the fleet's alerts", LONG, |r| r.len() >= 2)).is_err() {
+        panic!("no fleet alerts; logs: {:#?}", logs());
+    }
     passes(&a, 5);
     passes(&b, 5);
     let got = by_rule(&rx.delivered());

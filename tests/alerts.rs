@@ -31,7 +31,30 @@ fn rule(name: &str, params: &str, url: &str) -> String {
     )
 }
 
-fn watch(env: &Env, config: &Path, host: &str, sink: Option<&str>) -> Child {
+/// A sidecar killed when dropped: a failing assertion must not leave it
+/// running (it would hold the test's inherited file descriptors).
+struct Sidecar(Child);
+
+impl std::ops::Deref for Sidecar {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Sidecar {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        kill9(&mut self.0);
+    }
+}
+
+fn watch(env: &Env, config: &Path, host: &str, sink: Option<&str>) -> Sidecar {
     let mut cmd = env.cmd();
     cmd.args(["--host-id", host, "watch"]);
     if let Some(url) = sink {
@@ -49,6 +72,7 @@ fn watch(env: &Env, config: &Path, host: &str, sink: Option<&str>) -> Child {
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
+        .map(Sidecar)
         .expect("spawn watch")
 }
 
@@ -398,7 +422,10 @@ fn two_hosts_on_one_postgresql_fire_once() {
     b.ok(&["append", "tb", "events", &llm("m1", Some(3.0))]);
     a.ok(&["put", "fa", "task", r#"{"status":"failed"}"#]);
     b.ok(&["put", "fa", "task", r#"{"status":"failed"}"#]);
+    // Host a first migrates the fresh database; then both evaluate the
+    // same rules against each other.
     let mut ha = watch(&a, &cfg_a, "host-a", Some(&url));
+    passes(&a, 1);
     let mut hb = watch(&b, &cfg_b, "host-b", Some(&url));
     let logs = || {
         [&a, &b]

@@ -540,3 +540,44 @@ fn bad_rules_are_refused_naming_the_rule_and_the_key() {
         }
     }
 }
+
+#[test]
+fn serve_runs_the_alerter_and_shows_the_log_status_and_metrics() {
+    let env = Env::new();
+    let rx = Receiver::start();
+    let cfg = config(&env, &rule("failed", "when = \"task_failed\"", &rx.url));
+    env.ok(&["put", "t1", "task", r#"{"status":"failed"}"#]);
+    let server = crate::serve_support::fixture::Server::start(
+        &env,
+        &[],
+        &[
+            ("TASKLOG_CONFIG", cfg.to_str().unwrap()),
+            ("TASKLOG_ALERT_INTERVAL_MS", "100"),
+        ],
+    );
+    rx.wait("the alert from serve", LONG, |r| !r.is_empty());
+    support::wait_for("the alert delivered in /api/alerts", LONG, || {
+        server.get("/api/alerts").json()["alerts"][0]["delivery"] == "delivered"
+    });
+    passes(&env, 1);
+    let answer = server.get("/api/alerts").json();
+    assert_eq!(answer["alerts"].as_array().unwrap().len(), 1, "{answer}");
+    assert_eq!(answer["alerts"][0]["id"], rx.requests()[0].body["id"]);
+    assert_eq!(answer["destinations"]["destinations"][0]["state"], "closed");
+    let status = server.get("/api/status").json();
+    assert_eq!(
+        status["alert_destinations"]["destinations"][0]["delivered"], 1,
+        "{status}"
+    );
+    let host = rx
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches("/hook");
+    let metrics = server.get("/metrics").text();
+    for line in [
+        format!("tasklog_alert_destination_delivered{{destination=\"webhook http://{host}\"}} 1"),
+        format!("tasklog_alert_destination_open{{destination=\"webhook http://{host}\"}} 0"),
+    ] {
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
+}

@@ -278,10 +278,8 @@ impl AlertStore for SqliteStore {
                 params![*count as i64],
             )?,
             Condition::Unpriced => self.values(
-                "SELECT coalesce(model, ''), count(*), '' FROM api_calls
-                  WHERE cost_source = 'unpriced'
-                    AND coalesce(tokens_input, 0) + coalesce(tokens_output, 0) > 0
-                  GROUP BY 1",
+                "SELECT model, sum(unpriced_calls), '' FROM cost_daily
+                  GROUP BY model HAVING sum(unpriced_tokens) > 0",
                 [],
             )?,
             Condition::Lag { .. } => Vec::new(),

@@ -242,11 +242,23 @@ impl Engine {
             for obs in &observed {
                 let alert = Alert::new(rule, obs, State::Firing, &at, &host);
                 firing.insert(alert.id.clone());
+                if matches!(rule.condition, Condition::Stalled { .. })
+                    && !self.known.contains(&(alert.id.clone(), State::Firing))
+                    && store
+                        .fired(&rule.name, &obs.subject)?
+                        .iter()
+                        .any(|a| a.window > obs.window)
+                {
+                    // The index is behind what an earlier alert saw (a
+                    // rebuild catching up): an older "last record" is
+                    // not a new stall.
+                    continue;
+                }
                 self.record(store, &alert, &at)?;
             }
             if rule.condition.resolvable() {
                 for open in store.open(&rule.name)? {
-                    if firing.contains(&open.id) {
+                    if firing.contains(&open.id) || !store.resolved(rule, &open)? {
                         continue;
                     }
                     let value = observed

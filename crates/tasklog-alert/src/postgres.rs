@@ -254,6 +254,29 @@ impl AlertStore for PgStore {
             .collect())
     }
 
+    fn resolved(&mut self, rule: &Rule, alert: &Alert) -> Result<bool> {
+        let sql = match rule.condition {
+            Condition::TaskFailed => {
+                "SELECT EXISTS (SELECT 1 FROM tasks WHERE task_id = $1
+                    AND status IS NOT NULL AND lower(status) <> 'failed' AND $2::text = $2::text)"
+            }
+            Condition::Stalled { .. } => {
+                "SELECT EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = $1
+                    AND ((t.status IS NOT NULL AND lower(t.status) <> 'running') OR t.sealed <> 0
+                         OR EXISTS (SELECT 1 FROM records r WHERE r.host_id = t.host_id
+                                     AND r.task_id = t.task_id
+                                     AND r.ts_source <> 'indexed' AND r.ts > $2)))"
+            }
+            Condition::Lag { .. } => return Ok(true),
+            _ => return Ok(false),
+        };
+        Ok(self
+            .client
+            .query_one(sql, &[&alert.subject, &alert.window])
+            .map_err(err("asking whether an alert resolved"))?
+            .get(0))
+    }
+
     fn lag_bytes(&mut self) -> Result<Option<u64>> {
         let target = tasklog_index::pg::PgTarget::parse(&self.url, &self.host_id)?;
         Ok(tasklog_index::pg::status_postgres(&self.root, &target).lag_bytes)
@@ -319,6 +342,15 @@ impl AlertStore for PgStore {
             "delivery = 'pending' AND host_id = $1",
             &[&host],
         )
+    }
+
+    fn fired(&mut self, rule: &str, subject: &str) -> Result<Vec<Alert>> {
+        let entries = read_entries(
+            &mut self.client,
+            "rule = $1 AND subject = $2 AND state = 'firing'",
+            &[&rule, &subject],
+        )?;
+        Ok(entries.into_iter().map(|e| e.alert).collect())
     }
 
     fn open(&mut self, rule: &str) -> Result<Vec<Alert>> {

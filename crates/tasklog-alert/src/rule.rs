@@ -100,16 +100,16 @@ impl Condition {
         }
     }
 
-    /// Whether the condition ending sends a `resolved` message. Conditions
-    /// counted per time window (a day's budget, failures in a window) are
-    /// never "resolved": the next window is a new alert.
+    /// Whether the condition ending sends a `resolved` message: a failed
+    /// task that is no longer failed, a stalled task that wrote again or
+    /// stopped running, a lag that ended. The others fire once per id:
+    /// counts per time window start a new alert with the next window, and
+    /// sums (costs, quarantined lines, unpriced calls) only shrink while an
+    /// index is being rebuilt, which must not read as "resolved".
     pub fn resolvable(&self) -> bool {
-        !matches!(
+        matches!(
             self,
-            Condition::CostOver {
-                per: Per::Day | Per::Model,
-                ..
-            } | Condition::ToolFailures { .. }
+            Condition::TaskFailed | Condition::Stalled { .. } | Condition::Lag { .. }
         )
     }
 

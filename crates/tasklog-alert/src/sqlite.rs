@@ -294,6 +294,26 @@ impl AlertStore for SqliteStore {
             .collect())
     }
 
+    fn resolved(&mut self, rule: &Rule, alert: &Alert) -> Result<bool> {
+        let sql = match rule.condition {
+            Condition::TaskFailed => {
+                "SELECT EXISTS (SELECT 1 FROM tasks WHERE task_id = ?1
+                    AND status IS NOT NULL AND lower(status) <> 'failed' AND ?2 = ?2)"
+            }
+            Condition::Stalled { .. } => {
+                "SELECT EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = ?1
+                    AND ((t.status IS NOT NULL AND lower(t.status) <> 'running') OR t.sealed <> 0
+                         OR EXISTS (SELECT 1 FROM records r WHERE r.task_id = t.task_id
+                                     AND r.ts_source <> 'indexed' AND r.ts > ?2)))"
+            }
+            Condition::Lag { .. } => return Ok(true),
+            _ => return Ok(false),
+        };
+        self.conn
+            .query_row(sql, params![alert.subject, alert.window], |r| r.get(0))
+            .map_err(self.err("asking whether an alert resolved"))
+    }
+
     fn lag_bytes(&mut self) -> Result<Option<u64>> {
         Ok(Some(tasklog_index::status(&self.root, &self.db)?.lag_bytes))
     }
@@ -340,6 +360,16 @@ impl AlertStore for SqliteStore {
             "delivery = 'pending' AND host_id = ?1",
             params![host],
         )
+    }
+
+    fn fired(&mut self, rule: &str, subject: &str) -> Result<Vec<Alert>> {
+        let entries = read_entries(
+            &self.conn,
+            &self.db,
+            "rule = ?1 AND subject = ?2 AND state = 'firing'",
+            params![rule, subject],
+        )?;
+        Ok(entries.into_iter().map(|e| e.alert).collect())
     }
 
     fn open(&mut self, rule: &str) -> Result<Vec<Alert>> {

@@ -14,6 +14,11 @@ pub trait AlertStore: Send {
     /// The subjects for which `rule`'s condition holds at `now` (every
     /// condition but `lag`, which is asked through `lag_bytes`).
     fn observe(&mut self, rule: &Rule, now: Timestamp) -> Result<Vec<Observation>>;
+    /// Whether the index shows that `alert`'s condition no longer holds for
+    /// its subject: the subject is there and says so (a task row with
+    /// another status, a newer record). Absence is not proof: an index
+    /// being rebuilt lacks rows that will come back.
+    fn resolved(&mut self, rule: &Rule, alert: &Alert) -> Result<bool>;
     /// Bytes on disk this host has not indexed yet; `None` when unknown.
     fn lag_bytes(&mut self) -> Result<Option<u64>>;
     /// Records `alert` as pending unless its (id, state) is already in the
@@ -26,6 +31,8 @@ pub trait AlertStore: Send {
     /// Pending messages this host sends: its own, and any other host's
     /// untouched since `stale_before` (that host is gone), taken over.
     fn pending(&mut self, host: &str, stale_before: &str, at: &str) -> Result<Vec<Entry>>;
+    /// Firing messages of `rule` about `subject`, resolved or not.
+    fn fired(&mut self, rule: &str, subject: &str) -> Result<Vec<Alert>>;
     /// Firing messages of `rule` with no resolution yet.
     fn open(&mut self, rule: &str) -> Result<Vec<Alert>>;
     /// The whole log, oldest first.

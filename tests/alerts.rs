@@ -581,3 +581,61 @@ fn serve_runs_the_alerter_and_shows_the_log_status_and_metrics() {
         assert!(metrics.contains(&line), "{line} in {metrics}");
     }
 }
+
+#[test]
+fn a_command_gets_the_alert_json_on_stdin_and_its_exit_status_counts() {
+    let env = Env::new();
+    let out = env.dir.path().join("received.jsonl");
+    let flag = env.dir.path().join("fail-once");
+    std::fs::write(&flag, "").unwrap();
+    // Fails (exit 3) while the flag file exists, removing it: the retry
+    // then succeeds.
+    let command = format!(
+        "if [ -e {flag} ]; then rm {flag}; exit 3; fi; (cat; echo \"env=$TASKLOG_ALERT_ID $TASKLOG_ALERT_STATE\") >> {out}",
+        flag = flag.display(),
+        out = out.display()
+    );
+    let cfg = config(
+        &env,
+        &format!(
+            "[[alert]]\nname = \"stall\"\nwhen = \"stalled\"\nafter = \"10m\"\ncommand = '{command}'\nbackoff = \"20ms\"\n"
+        ),
+    );
+    env.ok(&["put", "s1", "task", r#"{"status":"running"}"#]);
+    let last = ts_ago(3600);
+    env.ok(&[
+        "append",
+        "s1",
+        "events",
+        &format!(r#"{{"ts":"{last}","event":"message"}}"#),
+    ]);
+    let mut child = watch(&env, &cfg, "h", None);
+    support::wait_for("the command's output", LONG, || {
+        std::fs::read_to_string(&out).is_ok_and(|t| t.contains("env="))
+    });
+    passes(&env, 3);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "one delivery: {text}");
+    let alert: Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(
+        (alert["rule"].as_str(), alert["subject"].as_str()),
+        (Some("stall"), Some("s1"))
+    );
+    assert_eq!(alert["window"], last.as_str());
+    assert_eq!(
+        lines[1],
+        format!("env={} firing", alert["id"].as_str().unwrap())
+    );
+    let d = &destinations(&env)["destinations"][0];
+    assert_eq!(
+        (d["failed_attempts"].as_u64(), d["delivered"].as_u64()),
+        (Some(1), Some(1)),
+        "{d}"
+    );
+    assert!(
+        d["last_error"].as_str().unwrap().contains("exit status: 3"),
+        "{d}"
+    );
+    terminate(&mut child);
+}

@@ -89,7 +89,13 @@ fn write_status(root: &Path, report: &DestinationsReport) {
 pub fn open_store(target: &StoreTarget, root: &Path, host_id: &str) -> Result<Box<dyn AlertStore>> {
     Ok(match target {
         StoreTarget::Sqlite(db) => Box::new(crate::sqlite::SqliteStore::open(db, root)?),
+        #[cfg(feature = "postgres")]
         StoreTarget::Postgres(url) => Box::new(crate::postgres::PgStore::open(url, root, host_id)?),
+        #[cfg(not(feature = "postgres"))]
+        StoreTarget::Postgres(_) => {
+            let _ = host_id;
+            return Err(Error::NoPostgres);
+        }
     })
 }
 
@@ -185,7 +191,11 @@ fn run(options: AlerterOptions, stop: &AtomicBool, wake: &(Mutex<bool>, Condvar)
             if let Err(e) = engine.pass(s.as_mut(), stop) {
                 tracing::warn!(error = %e, "alerts: pass failed; trying again");
                 // A lost PostgreSQL connection is opened afresh.
-                if matches!(e, Error::Postgres { .. }) {
+                #[cfg(feature = "postgres")]
+                let reconnect = matches!(e, Error::Postgres { .. });
+                #[cfg(not(feature = "postgres"))]
+                let reconnect = false;
+                if reconnect {
                     store = None;
                 }
             }

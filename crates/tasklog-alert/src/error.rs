@@ -42,6 +42,7 @@ pub enum Error {
         source: rusqlite::Error,
     },
     /// The PostgreSQL index refused a statement of the alert store.
+    #[cfg(feature = "postgres")]
     #[error("PostgreSQL alert store: {what}")]
     Postgres {
         /// The statement's purpose.
@@ -50,6 +51,9 @@ pub enum Error {
         #[source]
         source: postgres::Error,
     },
+    /// A `postgres://` index in a build without the `postgres` feature.
+    #[error("this build has no PostgreSQL support (the `postgres` feature)")]
+    NoPostgres,
     /// The index could not report its lag.
     #[error("index status")]
     Index(#[from] tasklog_index::Error),

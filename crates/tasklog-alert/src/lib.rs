@@ -40,6 +40,7 @@ pub use engine::{
 };
 pub use error::{Error, Result};
 pub use journal::path as journal_path;
+#[cfg(feature = "postgres")]
 pub use postgres::PgStore;
 pub use rule::{parse_rules, Condition, Delivery, Destination, Per, Rule};
 pub use sqlite::SqliteStore;
@@ -50,6 +51,7 @@ mod deliver;
 mod engine;
 mod error;
 mod journal;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod rule;
 mod sqlite;
@@ -65,6 +67,9 @@ pub fn list(root: &std::path::Path, target: &StoreTarget) -> Result<Vec<Entry>> 
             None => journal::read(root),
         },
         StoreTarget::Sqlite(_) => journal::read(root),
+        #[cfg(feature = "postgres")]
         StoreTarget::Postgres(url) => PgStore::entries_at(url),
+        #[cfg(not(feature = "postgres"))]
+        StoreTarget::Postgres(_) => Err(Error::NoPostgres),
     }
 }

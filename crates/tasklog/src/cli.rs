@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "tasklog",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("TASKLOG_COMMIT"), ")"),
     propagate_version = true,
     max_term_width = 100
 )]
@@ -148,4 +148,11 @@ pub enum Command {
     /// Rules are `[[alert]]` tables in the config; `tasklog watch` and
     /// `tasklog serve` evaluate them. See docs/ALERTS.md.
     Alerts(crate::cmd::alerts::AlertsArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    ///
+    /// bash: `tasklog completions bash > ~/.local/share/bash-completion/completions/tasklog`;
+    /// zsh: into a folder of $fpath as `_tasklog`; fish: `~/.config/fish/completions/tasklog.fish`.
+    Completions(crate::cmd::completions::CompletionsArgs),
+    /// Print the manual page (roff) to stdout: `tasklog man > ~/.local/share/man/man1/tasklog.1`.
+    Man,
 }

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 // Shared helpers.
+mod alert_support;
 mod import_support;
 mod pg_support;
 mod query_fixture;
@@ -14,6 +15,7 @@ mod serve_support;
 mod support;
 
 // Scenarios.
+mod alerts;
 mod archive;
 mod bulk_scenarios;
 mod cli_write;

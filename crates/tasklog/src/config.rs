@@ -29,6 +29,8 @@ struct FileConfig {
     /// `[[import]]`: agent transcripts `tasklog watch` follows.
     import: Vec<ImportSection>,
     retention: RetentionSection,
+    /// `[[alert]]`: rules checked by `tasklog_alert::parse_rules`.
+    alert: Vec<toml::Value>,
 }
 
 /// `[retention]`: ages as `--older-than` takes them; absent = off.
@@ -154,6 +156,8 @@ pub struct Config {
     pub imports: Vec<FollowedSource>,
     /// What `watch` compresses, archives and prunes (`[retention]`).
     pub retention: Retention,
+    /// `[[alert]]` rules (docs/ALERTS.md), checked at load.
+    pub alerts: Vec<tasklog_alert::Rule>,
     /// Where the configuration came from, for `tasklog status` and -v.
     pub source: Option<PathBuf>,
 }
@@ -382,6 +386,12 @@ impl Config {
         let mut imports = followed_sources(file.import)?;
         imports.extend(auto_sources(file.agents.as_ref(), &imports)?);
         let retention = retention(file.retention)?;
+        let alerts = tasklog_alert::parse_rules(&file.alert).with_context(|| {
+            format!(
+                "{}: invalid config",
+                source.as_deref().unwrap_or(Path::new("config")).display()
+            )
+        })?;
         Ok(Config {
             root,
             db,
@@ -391,6 +401,7 @@ impl Config {
             index,
             imports,
             retention,
+            alerts,
             source,
         })
     }

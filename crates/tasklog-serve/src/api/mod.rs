@@ -1,5 +1,6 @@
 //! The routes: one module per group of endpoints.
 
+mod alerts;
 mod cost;
 mod health;
 mod logs;
@@ -24,6 +25,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/tasks", get(tasks::list))
         .route("/api/tasks/{task_id}", get(tasks::detail))
         .route("/api/tasks/{task_id}/logs/{name}", get(logs::log))
+        .route("/api/alerts", get(alerts::alerts))
         .route("/api/cost", get(cost::cost))
         .route("/api/search", get(cost::search))
         .route("/api/query", post(query::query))

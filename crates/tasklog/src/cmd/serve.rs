@@ -61,6 +61,11 @@ pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
             .collect::<Result<Vec<_>>>()?,
         None => Vec::new(),
     };
+    // Alerts run where the indexer runs: here when it is in-process.
+    let alerter = match &sidecar {
+        Some(_) => crate::cmd::alerts::start(config, None)?,
+        None => None,
+    };
     let indexer = match (&sidecar, args.no_index) {
         (Some(_), _) => "in-process",
         (None, false) => "external",
@@ -92,6 +97,9 @@ pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
     }
     for (_, thread) in followers {
         let _ = thread.join();
+    }
+    if let Some(alerter) = alerter {
+        alerter.stop(crate::cmd::alerts::STOP_WITHIN);
     }
     if let Some(sidecar) = sidecar {
         sidecar.stop()?;

@@ -32,10 +32,12 @@ mod error;
 mod events;
 mod feed;
 mod names;
+pub mod render;
 mod server;
 mod sidecar;
 mod sql;
 mod state;
+pub mod transcript;
 
 pub use error::{ApiError, Error};
 pub use server::{check_addr, Server};

@@ -33,6 +33,7 @@ mod events;
 mod feed;
 mod names;
 pub mod render;
+pub mod search;
 mod server;
 mod sidecar;
 mod sql;

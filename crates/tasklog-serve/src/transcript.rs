@@ -142,7 +142,8 @@ pub struct Item {
     /// Model calls: USD; `None` with tokens means unpriced, never $0.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
-    /// The record as written, when source lines were asked for.
+    /// The record as written: always for kind `event`, for every item when
+    /// source lines were asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
 }
@@ -192,12 +193,14 @@ SELECT r.record_id, r.ts, r.stream, r.line, r.event, r.name, r.status, r.role, r
 "#;
 
 /// The streams holding verbatim source lines: named by some other record's
-/// `source_stream` (what the importers write on every normalized event).
+/// `source_stream` (what the importers write on every normalized event: the
+/// stream's file name, `source.jsonl`).
 pub fn source_streams(conn: &Connection, task: &str) -> rusqlite::Result<Vec<String>> {
     let mut stmt = conn.prepare_cached(
         "SELECT f.name FROM files f WHERE f.task_id = ?1 AND f.kind = 'stream' AND EXISTS (
              SELECT 1 FROM records r WHERE r.task_id = ?1 AND r.stream <> f.name
-                AND json_extract(r.body, '$.source_stream') = f.name) ORDER BY f.name",
+                AND json_extract(r.body, '$.source_stream') IN (f.name, f.name || '.jsonl', f.name || '.jsonl.gz'))
+          ORDER BY f.name",
     )?;
     let rows = stmt.query_map([task], |r| r.get(0))?;
     rows.collect()
@@ -305,6 +308,9 @@ pub fn page(
     };
     let mut merged: Vec<Item> = Vec::with_capacity(items.len() + documents.len());
     let mut docs = documents.into_iter().peekable();
+    // A message with nothing but whitespace (an assistant turn that only
+    // called tools) says nothing; its tool calls are items of their own.
+    let items = items.into_iter().filter(|(_, i)| !is_empty_message(i));
     for (_, item) in items {
         while let Some(d) = docs.next_if(|d| d.ts <= item.ts) {
             merged.push(d);
@@ -320,6 +326,14 @@ pub fn page(
         more_before,
         source_streams: hidden,
     })
+}
+
+fn is_empty_message(item: &Item) -> bool {
+    item.kind == "message"
+        && item
+            .parts
+            .iter()
+            .all(|p| p.kind == "text" && p.text.as_deref().is_none_or(|t| t.trim().is_empty()))
 }
 
 /// Every item of a task, for the exports.
@@ -476,7 +490,8 @@ fn item_of(row: &rusqlite::Row<'_>, with_body: bool) -> rusqlite::Result<Item> {
         _ => {}
     }
     item.event = event;
-    if with_body {
+    // An event of no known kind has nothing but its body to show.
+    if with_body || item.kind == "event" {
         item.body = Some(body);
     }
     Ok(item)

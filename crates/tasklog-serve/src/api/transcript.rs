@@ -13,6 +13,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use rusqlite::OptionalExtension;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -58,7 +59,7 @@ pub async fn transcript(
     let Query(p) = params.map_err(super::query_error)?;
     let task = names::task_id(&raw)?;
     let limit = super::limit(p.limit, 200, 2000)? as usize;
-    let options = Options {
+    let mut options = Options {
         source: flag(p.source.as_deref()),
     };
     if [p.after.is_some(), p.before.is_some(), p.at.is_some()]
@@ -80,6 +81,19 @@ pub async fn transcript(
     state
         .read(move |c| {
             names::require_task(c, &task)?;
+            // A search hit in a verbatim source line shows the source lines.
+            if let (Some(id), false) = (p.at, options.source) {
+                let stream: Option<String> = c
+                    .query_row(
+                        "SELECT stream FROM records WHERE record_id = ?1 AND task_id = ?2",
+                        (id, &task),
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                options.source = stream.is_some_and(|s| {
+                    transcript::source_streams(c, &task).is_ok_and(|h| h.contains(&s))
+                });
+            }
             let (from, backwards) = match (after, before, p.at) {
                 (_, Some(b), _) => (b, true),
                 (_, _, Some(id)) => (
@@ -96,6 +110,7 @@ pub async fn transcript(
                 .map_err(|e| ApiError::internal(format!("transcript as JSON: {e}")))?;
             if let Some(m) = v.as_object_mut() {
                 m.insert("task_id".into(), task.into());
+                m.insert("source".into(), options.source.into());
             }
             Ok(Json(v))
         })

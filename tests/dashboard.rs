@@ -152,6 +152,7 @@ fn dashboard_answers_in_headless_chromium() {
     let open = |hash: &str| {
         b.goto(&format!("{base}/#{hash}"));
         b.wait_for(hash, &ready(hash), LONG);
+        b.eval("window.scrollTo(0, 0); return true;");
     };
     let rows = || {
         b.eval("return [...document.querySelectorAll('#task-list [data-task]')].map(e => e.dataset.task);")

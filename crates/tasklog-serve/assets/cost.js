@@ -52,8 +52,10 @@ function stackedBars(rows, split) {
   const series = (r) => split ? r.model : modelFamily(r.model);
   const byDay = new Map();
   const totals = new Map();
+  const priced = new Set();
   for (const r of rows) {
     const s = series(r), c = Number(r.cost_usd || 0);
+    if (r.unpriced_calls < r.calls) priced.add(s);
     if (!byDay.has(r.day)) byDay.set(r.day, new Map());
     byDay.get(r.day).set(s, (byDay.get(r.day).get(s) || 0) + c);
     totals.set(s, (totals.get(s) || 0) + c);
@@ -85,7 +87,7 @@ function stackedBars(rows, split) {
   const legend = h("div", { class: "legend" }, names.map((n) => {
     const sw = h("span", { class: "swatch" });
     sw.style.background = colour.get(n);
-    return h("span", {}, sw, n + " " + fmtCost(totals.get(n)));
+    return h("span", {}, sw, n + " " + (priced.has(n) ? fmtCost(totals.get(n)) : "unpriced"));
   }));
   return h("div", { class: "chart" },
     h("div", { class: "axis muted" }, fmtCost(max)), bars,

@@ -165,7 +165,7 @@ fn worker_sessions_follow_exits_across_streams_truncation_and_rebuild() {
             vec![
                 json!("w1"),
                 json!("ok"),
-                json!("2026-11-22T10:05:00Z"),
+                json!("2026-11-22T10:05:00.000000Z"),
                 Value::Null,
                 json!(0),
                 json!(11),
@@ -190,7 +190,7 @@ fn worker_sessions_follow_exits_across_streams_truncation_and_rebuild() {
     env.ok(&["index"]);
     let both_ended = sessions(&env);
     assert_eq!(both_ended[1][1], json!("failed"));
-    assert_eq!(both_ended[1][3], json!("2026-11-22T10:09:00Z"));
+    assert_eq!(both_ended[1][3], json!("2026-11-22T10:09:00.000000Z"));
     assert_eq!(
         env.count("SELECT count(*) FROM worker_sessions WHERE failure_reason = 'oom'"),
         1

@@ -212,18 +212,36 @@ record_row! {
 }
 
 fn owned(s: &Option<Scalar<'_>>) -> Option<String> {
-    s.as_ref().and_then(Scalar::as_str).map(str::to_owned)
+    s.as_ref().and_then(Scalar::as_str).map(promoted_text)
+}
+
+/// A string value as its promoted column holds it: cut at the first NUL
+/// (a `\u0000` escape), which is what SQLite's `json_extract` of the body
+/// gives, so the column and the body answer alike (issue 22), and what
+/// PostgreSQL's `text` can hold at all.
+fn promoted_text(s: &str) -> String {
+    match memchr::memchr(0, s.as_bytes()) {
+        Some(nul) => s[..nul].to_owned(),
+        None => s.to_owned(),
+    }
+}
+
+/// A record's time as its `ts` column holds it: the canonical UTC instant
+/// when the text is one in any RFC 3339 form (so times compare as instants),
+/// else the text as written (FORMAT.md 4.4).
+fn promoted_ts(s: &str) -> String {
+    tasklog_format::canonical_instant(s).map_or_else(|| promoted_text(s), |c| c.into_owned())
 }
 
 impl Row {
     /// Promotes the envelope fields of a decoded line.
     pub fn new(env: &Envelope<'_>, body: &str, offset: u64, line: u64, indexed_at: &str) -> Row {
         let (ts, ts_source) = match env.ts.as_ref().and_then(Scalar::as_str) {
-            Some(ts) if env.ts_from_fallback => (ts.to_owned(), "fallback"),
-            Some(ts) => (ts.to_owned(), "ts"),
+            Some(ts) if env.ts_from_fallback => (promoted_ts(ts), "fallback"),
+            Some(ts) => (promoted_ts(ts), "ts"),
             None => (indexed_at.to_owned(), "indexed"),
         };
-        let g_str = |path: &[&str]| env.gen_ai(path).and_then(Scalar::as_str).map(str::to_owned);
+        let g_str = |path: &[&str]| env.gen_ai(path).and_then(Scalar::as_str).map(promoted_text);
         let g_int = |path: &[&str]| env.gen_ai(path).and_then(Scalar::as_i64);
         let event = owned(&env.event);
         let name = owned(&env.name);

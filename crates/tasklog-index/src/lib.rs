@@ -58,4 +58,4 @@ pub use status::{status, Diagnostic, Status, TaskLag};
 pub use tailer::{RunMode, Stats, Tailer};
 pub use union::{archives, open_query_connection_with_archives};
 pub use verify::{verify, verify_with_archives, FileReport, VerifyReport};
-pub use watch::watch;
+pub use watch::{watch, ROOT_POLL};

@@ -19,6 +19,12 @@ pub struct IndexOptions {
     pub poll_interval: Duration,
     /// Most task folders watched with inotify; the rest are polled.
     pub max_watches: usize,
+    /// Whether `watch` asks inotify for hints at all. Off on filesystems
+    /// whose events are missing or partial (NFS, SMB, FUSE, some overlay
+    /// roots): every task folder is then polled every `poll_interval`, and
+    /// the root is listed every [`ROOT_POLL`](crate::ROOT_POLL) for new
+    /// folders.
+    pub inotify: bool,
     /// A price table overriding the built-in one.
     pub prices: Option<PathBuf>,
     /// How long one database call waits for another process's write lock
@@ -37,6 +43,7 @@ impl Default for IndexOptions {
             reconcile_interval: Duration::from_secs(30),
             poll_interval: Duration::from_millis(500),
             max_watches: 8192,
+            inotify: true,
             prices: None,
             busy_timeout: Duration::from_millis(1000),
         }

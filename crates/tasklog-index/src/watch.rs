@@ -89,7 +89,18 @@ struct Watches {
     /// Where the last poll tick stopped.
     poll_cursor: Option<String>,
     limit: usize,
+    /// The task folders of the last listing of the root: without a watch on
+    /// the root, a new folder is whatever the next listing adds.
+    listed: BTreeSet<String>,
+    /// When the root was last listed.
+    root_listed_at: Instant,
 }
+
+/// How often the root is listed for new and removed task folders when no
+/// inotify watch covers it (a readdir and an lstat per folder, not a full
+/// reconcile): new folders are found within seconds on filesystems without
+/// events, not at the 30 s reconcile (issue 22).
+pub const ROOT_POLL: Duration = Duration::from_secs(1);
 
 /// Most unwatched task folders looked at per poll tick.
 const POLL_BUDGET: usize = 1000;
@@ -240,8 +251,14 @@ async fn run(tailer: &mut Tailer, shutdown: &crate::Shutdown) -> Result<()> {
     // Identity first, then the watch: a root replaced in between is then
     // seen as changed by the first root check.
     let root_id = dir_identity(&root, true);
-    let watcher = start_watcher(&root, tx, Arc::clone(&overflow));
     let options = tailer.options().clone();
+    let watcher = if options.inotify {
+        start_watcher(&root, tx, Arc::clone(&overflow))
+    } else {
+        tracing::info!("inotify off ([index] inotify = false): polling every folder, and the root for new ones");
+        drop(tx);
+        None
+    };
     let mut watches = Watches {
         watcher,
         watched: BTreeMap::new(),
@@ -249,6 +266,8 @@ async fn run(tailer: &mut Tailer, shutdown: &crate::Shutdown) -> Result<()> {
         polled: BTreeSet::new(),
         poll_cursor: None,
         limit: options.max_watches,
+        listed: BTreeSet::new(),
+        root_listed_at: Instant::now(),
     };
 
     // Watch first, then list: a file created between the two is then seen
@@ -293,6 +312,9 @@ async fn run(tailer: &mut Tailer, shutdown: &crate::Shutdown) -> Result<()> {
                     tracing::warn!("filesystem event queue overflowed; reconciling from disk");
                     full_reconcile(tailer, &mut watches)?;
                 } else {
+                    if watches.watcher.is_none() && watches.root_listed_at.elapsed() >= ROOT_POLL {
+                        poll_root(tailer, &mut watches)?;
+                    }
                     for task in watches.next_polled() {
                         tailer.reconcile_task(&task)?;
                     }
@@ -365,9 +387,40 @@ fn start_watcher(
     }
 }
 
+/// Lists the root (no watch covers it) and reads the folders that came or
+/// went since the last listing; the others are the poll tick's.
+fn poll_root(tailer: &mut Tailer, watches: &mut Watches) -> Result<()> {
+    let root = tailer.root().to_owned();
+    watches.root_listed_at = Instant::now();
+    let tasks: BTreeSet<String> = tailer.survey_root()?.into_iter().collect();
+    let changed: Vec<String> = tasks
+        .symmetric_difference(&watches.listed)
+        .cloned()
+        .collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    for task in &changed {
+        if tasks.contains(task) {
+            tracing::debug!(task, "new task folder found by listing the root");
+            watches.add(&root, task, false);
+        } else {
+            watches.remove(&root, task);
+        }
+        tailer.reconcile_task(task)?;
+        if tailer.is_sealed(task) {
+            watches.remove(&root, task);
+        }
+    }
+    watches.listed = tasks;
+    record_watch_state(tailer, watches)
+}
+
 fn full_reconcile(tailer: &mut Tailer, watches: &mut Watches) -> Result<()> {
     let root = tailer.root().to_owned();
     let tasks = tailer.survey_root()?;
+    watches.root_listed_at = Instant::now();
+    watches.listed = tasks.iter().cloned().collect();
     for task in &tasks {
         if !tailer.is_sealed(task) {
             watches.add(&root, task, false);

@@ -117,6 +117,7 @@ struct IndexSection {
     reconcile_ms: Option<u64>,
     poll_ms: Option<u64>,
     max_watches: Option<usize>,
+    inotify: Option<bool>,
     prices: Option<PathBuf>,
     busy_timeout_ms: Option<u64>,
 }
@@ -280,6 +281,9 @@ fn index_options(section: IndexSection) -> Result<IndexOptions> {
     }
     if let Some(v) = env_parse("TASKLOG_MAX_WATCHES")?.or(section.max_watches) {
         index.max_watches = v;
+    }
+    if let Some(v) = env_parse("TASKLOG_INOTIFY")?.or(section.inotify) {
+        index.inotify = v;
     }
     if let Some(v) = env_parse("TASKLOG_BUSY_TIMEOUT_MS")?.or(section.busy_timeout_ms) {
         index.busy_timeout = Duration::from_millis(v);

@@ -39,7 +39,7 @@ pub fn collect(conn: &Connection, sql: &str, params: impl Params) -> Result<Rows
 
 /// The message for a task the index does not know.
 pub fn unknown_task(task: &str) {
-    eprintln!(
+    errln!(
         "tasklog: no task {task:?} in the index (run `tasklog index`, or check the name with `tasklog tasks`)"
     );
 }

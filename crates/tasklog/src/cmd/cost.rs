@@ -142,7 +142,7 @@ pub fn run(config: &Config, args: CostArgs) -> Result<Outcome> {
     );
     let mut rows = collect(&mut index, &sql, &lo, &hi)?;
     if rows.rows.is_empty() {
-        eprintln!("tasklog: no model calls in that period");
+        errln!("tasklog: no model calls in that period");
         return Ok(Outcome::NothingFound);
     }
     let unpriced = collect(
@@ -286,7 +286,7 @@ fn push_unpriced(rows: &mut Rows, unpriced: &Rows) {
         .collect();
     let calls: i64 = unpriced.rows.iter().filter_map(|r| r[1].as_i64()).sum();
     let tokens: i64 = unpriced.rows.iter().filter_map(|r| r[2].as_i64()).sum();
-    eprintln!(
+    errln!(
         "tasklog: {calls} call(s) with {tokens} tokens have no price and are not in cost_usd: {} (add them to a price file, see config/prices.toml)",
         models.join(", ")
     );

@@ -2,6 +2,7 @@
 
 pub mod append;
 pub mod archive;
+pub mod completions;
 pub mod compress;
 pub mod cost;
 pub mod export;

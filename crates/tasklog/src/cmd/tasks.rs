@@ -56,7 +56,7 @@ pub fn run(config: &Config, args: TasksArgs) -> Result<Outcome> {
         )?,
     };
     if rows.rows.is_empty() {
-        eprintln!("tasklog: no tasks match");
+        errln!("tasklog: no tasks match");
         return Ok(Outcome::NothingFound);
     }
     output::print(&rows, output::resolve(args.format))?;

@@ -348,7 +348,7 @@ impl Config {
 impl Config {
     /// The `postgres://` URL `--db` names, if it names one.
     pub fn db_url(&self) -> Option<&str> {
-        self.db.to_str().filter(|s| tasklog_index::pg::is_url(s))
+        self.db.to_str().filter(|s| crate::pg::is_url(s))
     }
 
     /// Where `watch`, `index` and `serve` ship: `--sink` (or `TASKLOG_SINK`),
@@ -369,10 +369,7 @@ impl Config {
     }
 
     /// The PostgreSQL database at `url`, spoken to as this host.
-    pub fn pg_target(&self, url: &str) -> Result<tasklog_index::pg::PgTarget> {
-        Ok(tasklog_index::pg::PgTarget::parse(
-            url,
-            &self.local_host_id()?,
-        )?)
+    pub fn pg_target(&self, url: &str) -> Result<crate::pg::PgTarget> {
+        Ok(crate::pg::PgTarget::parse(url, &self.local_host_id()?)?)
     }
 }

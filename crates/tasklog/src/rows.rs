@@ -2,11 +2,11 @@
 //! column names and rows of JSON values. One way to run a statement into
 //! [`Rows`] for `query` and the commands built on the views.
 
+use crate::pg::PgIndex;
 use anyhow::{bail, Context, Result};
 use rusqlite::{Connection, Params};
 use serde_json::Value;
 use tasklog_index::json_value;
-use tasklog_index::pg::PgIndex;
 
 use crate::config::Config;
 

@@ -51,7 +51,7 @@ pub fn run(config: &Config, args: TasksArgs) -> Result<Outcome> {
         }
         rows::Index::Postgres(mut pg) => rows::pg_collect(
             &mut pg,
-            tasklog_index::pg::questions::TASKS,
+            crate::pg::questions::TASKS,
             &[args.status.as_deref(), since.as_deref(), until.as_deref()],
         )?,
     };

@@ -32,10 +32,13 @@ mod error;
 mod events;
 mod feed;
 mod names;
+pub mod render;
+pub mod search;
 mod server;
 mod sidecar;
 mod sql;
 mod state;
+pub mod transcript;
 
 pub use error::{ApiError, Error};
 pub use server::{check_addr, Server};

@@ -122,10 +122,10 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<Outcome> {
 
 /// The task as Markdown or HTML, from the SQLite index.
 fn readable(config: &Config, args: &ExportArgs) -> Result<Outcome> {
-    rows::sqlite_only(
+    rows::require(
         config,
+        tasklog_index::Capability::ReadableExport,
         "export --format markdown|html",
-        "use --format json, or the dashboard of a SQLite index",
     )?;
     let conn = tasklog_index::open_query_connection(&config.db)?;
     let known: bool = conn.query_row(

@@ -24,6 +24,7 @@ mod compressed;
 mod db;
 mod discovery;
 mod error;
+mod facts;
 mod files;
 mod options;
 pub mod pg;
@@ -51,7 +52,9 @@ pub use db::{open_for_writing, open_query_connection, open_read_only, WriterLock
 pub use error::{CommitterStop, Error, PriceProblem, Result};
 pub use options::IndexOptions;
 pub use prices::{Price, PriceTable, DEFAULT_PRICES};
-pub use questions::{json_value, COST_BY_CALL, COST_BY_DAY, COST_BY_TASK_DAY, TASKS, TASK_SUMMARY};
+pub use questions::{
+    json_value, COST_BY_CALL, COST_BY_DAY, COST_BY_TASK_DAY, TASKS, TASK_SORTS, TASK_SUMMARY,
+};
 pub use schema::SCHEMA_VERSION;
 pub use shutdown::Shutdown;
 pub use status::{status, Diagnostic, Status, TaskLag};

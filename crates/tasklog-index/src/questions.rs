@@ -6,50 +6,69 @@
 use rusqlite::types::ValueRef;
 use serde_json::Value;
 
-/// One row per task: status, times, model calls, tokens and cost.
-/// "Started" is the first of task.json's `detected_at` / `created_at`, else
-/// when the indexer first saw the folder; cost and tokens come from the
-/// rollup. `$where` filters the tasks, `$tail` orders and pages them.
+/// One row per task: the facts of the `task_facts` view (migration 9;
+/// their precedence is in docs/FORMAT.md section 11) with model calls,
+/// tokens and cost from the rollup, in the board's column order. `$where`
+/// filters the tasks (`f.` is the view), `$tail` orders and pages them
+/// (`q.` is the row).
 macro_rules! task_rows {
     ($where:literal, $tail:literal) => {
         concat!(
-            "SELECT t.task_id, t.status, t.title,
-       coalesce(t.detected_at, t.created_at, t.first_seen_at) AS started_at,
-       t.updated_at,
-       coalesce(t.completed_at, t.failed_at) AS finished_at,
-       t.sealed,
+            "SELECT * FROM (SELECT f.task_id, f.title, f.status, f.started_at, f.finished_at, f.duration_ms,
+       f.last_activity_at, f.project, f.git_branch, f.agent, f.models, f.error_count,
        coalesce(sum(c.calls), 0) AS llm_calls,
        coalesce(sum(c.tokens_input + c.tokens_output), 0) AS tokens,
        round(coalesce(sum(c.cost_usd), 0), 6) AS cost_usd,
-       coalesce(sum(c.unpriced_calls), 0) AS unpriced_calls
-  FROM tasks t
-  LEFT JOIN cost_rollup c ON c.task_id = t.task_id
+       coalesce(sum(c.unpriced_calls), 0) AS unpriced_calls,
+       f.sealed
+  FROM task_facts f
+  LEFT JOIN cost_rollup c ON c.task_id = f.task_id
  WHERE ",
             $where,
             "
- GROUP BY t.task_id",
+ GROUP BY f.task_id) q",
             $tail
         )
     };
 }
 
-/// Tasks, newest first. Parameters: `?1` status, `?2` since, `?3` until
-/// (canonical times), `?4` text in the id or title (case-insensitive for
-/// ASCII), `?5` limit (-1: none), `?6` offset; each may be NULL but the
-/// last two.
+/// Tasks, by default those started last first. Parameters, each may be
+/// NULL but the limit and offset: `?1` status (of the facts' vocabulary),
+/// `?2` since, `?3` until (canonical times, on `started_at`; a task whose
+/// start is unknown matches neither), `?4` text in the id or title
+/// (case-insensitive for ASCII), `?5` limit (-1: none), `?6` offset, `?7`
+/// agent, `?8` project, `?9` one model among `models`, `?10` 1: only tasks
+/// with errors, `?11` sort key (`started`, `last_activity`, `cost`,
+/// `duration`; NULL: `started`), `?12` order (`asc`; else descending).
+/// Unknown values sort last in either order, then the task id.
 pub const TASKS: &str = task_rows!(
-    "(?1 IS NULL OR t.status = ?1)
-   AND (?2 IS NULL OR coalesce(t.detected_at, t.created_at, t.first_seen_at) >= ?2)
-   AND (?3 IS NULL OR coalesce(t.detected_at, t.created_at, t.first_seen_at) < ?3)
-   AND (?4 IS NULL OR instr(lower(t.task_id), lower(?4)) > 0 OR instr(lower(coalesce(t.title, '')), lower(?4)) > 0)",
+    "(?1 IS NULL OR f.status = ?1)
+   AND (?2 IS NULL OR f.started_at >= ?2)
+   AND (?3 IS NULL OR f.started_at < ?3)
+   AND (?4 IS NULL OR instr(lower(f.task_id), lower(?4)) > 0 OR instr(lower(coalesce(f.title, '')), lower(?4)) > 0)
+   AND (?7 IS NULL OR f.agent = ?7)
+   AND (?8 IS NULL OR f.project = ?8)
+   AND (?9 IS NULL OR instr(',' || coalesce(f.models, '') || ',', ',' || ?9 || ',') > 0)
+   AND (coalesce(?10, 0) = 0 OR f.error_count > 0)",
     "
- ORDER BY started_at DESC, t.task_id
+ ORDER BY CASE ?11 WHEN 'cost' THEN q.cost_usd WHEN 'duration' THEN q.duration_ms
+                   WHEN 'last_activity' THEN q.last_activity_at ELSE q.started_at END IS NULL,
+          CASE WHEN ?12 = 'asc' THEN
+               CASE ?11 WHEN 'cost' THEN q.cost_usd WHEN 'duration' THEN q.duration_ms
+                        WHEN 'last_activity' THEN q.last_activity_at ELSE q.started_at END END ASC,
+          CASE WHEN ?12 IS NOT 'asc' THEN
+               CASE ?11 WHEN 'cost' THEN q.cost_usd WHEN 'duration' THEN q.duration_ms
+                        WHEN 'last_activity' THEN q.last_activity_at ELSE q.started_at END END DESC,
+          q.task_id
  LIMIT ?5 OFFSET ?6"
 );
 
 /// The [`TASKS`] row of task `?1`, by primary key (the list's filters
 /// would make SQLite read every task).
-pub const TASK_SUMMARY: &str = task_rows!("t.task_id = ?1", "");
+pub const TASK_SUMMARY: &str = task_rows!("f.task_id = ?1", "");
+
+/// The sort keys of [`TASKS`] (`?11`), as the CLI and the API name them.
+pub const TASK_SORTS: &[&str] = &["started", "last_activity", "cost", "duration"];
 
 /// Cost rows of one shape, from the per-task daily rollup, bounded by
 /// whole UTC days (`?1` first day, `?2` day after the last; NULL: open).

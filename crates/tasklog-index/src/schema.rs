@@ -194,6 +194,14 @@ CREATE TABLE indexer_state (
     // 8: monthly archives: which tasks moved to `archive/<stem>-YYYY-MM.db`,
     // and how far each move went (archive.rs).
     include_str!("migrations/0008_archives.sql"),
+    // 9: a task's facts: the per-task aggregate of its records kept by the
+    // sink (`facts.rs`), filled here, and the `task_facts` view.
+    concat!(
+        include_str!("migrations/0009_task_facts.sql"),
+        "\nINSERT INTO task_activity ",
+        crate::facts::task_activity_select!("1"),
+        ";\n"
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -53,7 +53,8 @@ pub use error::{CommitterStop, Error, PriceProblem, Result};
 pub use options::IndexOptions;
 pub use prices::{Price, PriceTable, DEFAULT_PRICES};
 pub use questions::{
-    json_value, COST_BY_CALL, COST_BY_DAY, COST_BY_TASK_DAY, TASKS, TASK_SORTS, TASK_SUMMARY,
+    json_value, match_task_id, TaskIdMatch, COST_BY_CALL, COST_BY_DAY, COST_BY_TASK_DAY, TASKS,
+    TASK_IDS_STARTING, TASK_SORTS, TASK_SUMMARY,
 };
 pub use schema::SCHEMA_VERSION;
 pub use shutdown::Shutdown;

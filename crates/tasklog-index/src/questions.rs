@@ -70,6 +70,40 @@ pub const TASK_SUMMARY: &str = task_rows!("f.task_id = ?1", "");
 /// The sort keys of [`TASKS`] (`?11`), as the CLI and the API name them.
 pub const TASK_SORTS: &[&str] = &["started", "last_activity", "cost", "duration"];
 
+/// Task ids equal to `?1` or starting with it, the equal one first, at
+/// most 11 (enough to name ten candidates of an ambiguous prefix). The
+/// same text runs on PostgreSQL with `$1` for `?1`. [`match_task_id`]
+/// decides.
+pub const TASK_IDS_STARTING: &str = "SELECT task_id FROM tasks
+ WHERE substr(task_id, 1, length(CAST(?1 AS TEXT))) = CAST(?1 AS TEXT)
+ ORDER BY task_id <> CAST(?1 AS TEXT), task_id LIMIT 11";
+
+/// What a task id given by a person names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskIdMatch {
+    /// This task: the id itself, or the one id the prefix starts.
+    One(String),
+    /// No task.
+    None,
+    /// A prefix of several ids (at most ten of them, sorted).
+    Ambiguous(Vec<String>),
+}
+
+/// Resolves `given` against [`TASK_IDS_STARTING`]'s rows: an exact id
+/// wins, else a prefix of exactly one id names it. The one resolver of
+/// every command and route that takes a task id.
+pub fn match_task_id(given: &str, ids: Vec<String>) -> TaskIdMatch {
+    if given.is_empty() {
+        return TaskIdMatch::None;
+    }
+    match ids.as_slice() {
+        [] => TaskIdMatch::None,
+        [first, ..] if first == given => TaskIdMatch::One(first.clone()),
+        [only] => TaskIdMatch::One(only.clone()),
+        _ => TaskIdMatch::Ambiguous(ids.into_iter().take(10).collect()),
+    }
+}
+
 /// Cost rows of one shape, from the per-task daily rollup, bounded by
 /// whole UTC days (`?1` first day, `?2` day after the last; NULL: open).
 pub const COST_BY_TASK_DAY: &str =
@@ -106,5 +140,44 @@ pub fn json_value(v: ValueRef<'_>) -> Value {
             b.iter().map(|x| format!("{x:02x}")).collect::<String>()
         )
         .into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids_starting(ids: &[&str], given: &str) -> Vec<String> {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE tasks (task_id TEXT PRIMARY KEY)")
+            .unwrap();
+        for id in ids {
+            conn.execute("INSERT INTO tasks VALUES (?1)", [id]).unwrap();
+        }
+        let mut stmt = conn.prepare(TASK_IDS_STARTING).unwrap();
+        let rows = stmt.query_map([given], |r| r.get(0)).unwrap();
+        rows.collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    #[test]
+    fn a_unique_prefix_names_its_task() {
+        let ids = ["gh-450", "gh-451", "gh-4", "task-abc123", "%x"];
+        let cases: &[(&str, TaskIdMatch)] = &[
+            ("task", TaskIdMatch::One("task-abc123".into())),
+            ("gh-4", TaskIdMatch::One("gh-4".into())),
+            ("gh-450", TaskIdMatch::One("gh-450".into())),
+            (
+                "gh-45",
+                TaskIdMatch::Ambiguous(vec!["gh-450".into(), "gh-451".into()]),
+            ),
+            ("nope", TaskIdMatch::None),
+            ("", TaskIdMatch::None),
+            ("%", TaskIdMatch::One("%x".into())),
+            ("_", TaskIdMatch::None),
+        ];
+        for (given, want) in cases {
+            let got = match_task_id(given, ids_starting(&ids, given));
+            assert_eq!(&got, want, "{given:?}");
+        }
     }
 }

@@ -113,8 +113,10 @@ async function pageTasks(params) {
         { title: "Title", cell: (t) => t.title || "" },
         { title: "Started", cell: (t) => fmtTime(t.started_at) },
         { title: "Duration", num: true, cell: (t) => {
-            const end = t.finished_at ? parseTs(t.finished_at) : (t.sealed ? parseTs(t.updated_at) : now);
-            return fmtMs(end - parseTs(t.started_at));
+            // The index's duration (source times only); a running task's
+            // elapsed time since its known start; else unknown.
+            if (t.duration_ms != null) return fmtMs(t.duration_ms);
+            return t.status === "running" && t.started_at ? fmtMs(now - parseTs(t.started_at)) : "";
           } },
         { title: "Calls", num: true, cell: (t) => fmtInt(t.llm_calls) },
         { title: "Tokens", num: true, cell: (t) => fmtInt(t.tokens) },

@@ -166,7 +166,7 @@ pub async fn detail(
     let limit = super::limit(p.limit, 5000, 100_000)?;
     state
         .read(move |c| {
-            names::require_task(c, &task)?;
+            let task = names::require_task(c, &task)?;
             let max = limit as usize;
             let summary = objects(c, tasklog_index::TASK_SUMMARY, [&task], &[])?.into_iter().next();
             let mut task_row = objects(

@@ -5,14 +5,19 @@
 -- section 11). `host_id` first; every join stays within one host.
 
 -- An RFC 3339 text as UTC with milliseconds ('2026-11-22T10:00:01.500Z'),
--- as SQLite's strftime('%Y-%m-%dT%H:%M:%fZ', t) gives it (a time without
--- an offset is UTC); NULL when PostgreSQL reads no time in it.
+-- as SQLite's strftime('%Y-%m-%dT%H:%M:%fZ', t) gives it: a time without
+-- an offset is UTC, seconds are rounded to milliseconds but never past
+-- 59.999 (SQLite's %f does not carry into the minute); NULL when
+-- PostgreSQL reads no time in it.
 CREATE FUNCTION tasklog_time(t text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET TimeZone = 'UTC' AS $$
+DECLARE
+    u timestamp;
 BEGIN
-    RETURN to_char(date_trunc('milliseconds', t::timestamptz + interval '500 microseconds') AT TIME ZONE 'UTC',
-                   'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"');
+    u := t::timestamptz AT TIME ZONE 'UTC';
+    RETURN to_char(u, 'YYYY-MM-DD"T"HH24:MI:')
+        || to_char(least(extract(second FROM u), 59.999), 'FM00.000') || 'Z';
 EXCEPTION WHEN others THEN
     RETURN NULL;
 END

@@ -248,7 +248,26 @@ fn other_tasks(env: &Env) -> Vec<(String, Value)> {
             json!({"timestamp": at(day + 5000 + 50 * n as u64), "event": "task.status", "status": status}),
         );
     }
+    // A TAC-8 coordinator session: ended, so completed.
+    append(
+        env,
+        "ses-a1",
+        "session",
+        json!({"timestamp": at(day + 6000), "event": "session.start", "session_id": "ses-a1", "details": {"git_branch": "main"}}),
+    );
+    append(
+        env,
+        "ses-a1",
+        "session",
+        json!({"timestamp": at(day + 6030), "event": "session.end", "session_id": "ses-a1", "exit_reason": "done"}),
+    );
     vec![
+        (
+            "ses-a1".into(),
+            json!({"title": null, "status": "completed", "started_at": fact_at(day + 6000),
+                   "finished_at": fact_at(day + 6030), "duration_ms": 30_000, "last_activity_at": fact_at(day + 6030),
+                   "project": null, "git_branch": null, "agent": null, "models": null, "error_count": 0}),
+        ),
         (
             "imp-claude".into(),
             json!({"title": "Fix the flaky test", "status": "completed_with_errors", "started_at": fact_at(day),
@@ -368,9 +387,9 @@ fn check_facts(env: &Env, prefix: &[&str], expected: &BTreeMap<String, Value>, w
         ids(&tasks(
             env,
             prefix,
-            &["--sort", "duration", "--asc", "--limit", "1"]
+            &["--sort", "duration", "--asc", "--limit", "2"]
         )),
-        ["design-00"],
+        ["ses-a1", "design-00"],
         "{what}"
     );
     assert_eq!(
@@ -379,7 +398,7 @@ fn check_facts(env: &Env, prefix: &[&str], expected: &BTreeMap<String, Value>, w
             prefix,
             &["--sort", "last-activity", "--limit", "2"]
         )),
-        ["today", "tac8-gh-450"],
+        ["today", "ses-a1"],
         "{what}"
     );
 }
@@ -508,6 +527,23 @@ fn every_fact_of_every_task_on_sqlite_and_postgres() {
     check_facts(&env, &[], &expected, "sqlite after changes");
     let out = env.run(&["verify"]);
     assert_eq!(code(&out), 0, "verify: {}{}", stdout(&out), stderr(&out));
+
+    // verify compares the kept aggregate with a fresh count.
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute(
+            "UPDATE task_activity SET errors = errors + 1 WHERE task_id = 'design-07'",
+            [],
+        )
+        .unwrap();
+    let out = env.run(&["verify"]);
+    assert_ne!(code(&out), 0, "verify missed a changed task_activity");
+    assert!(
+        stdout(&out).contains("task_activity") || stderr(&out).contains("task_activity"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
 
     // A fresh index of the same files gives the same facts.
     std::fs::remove_file(&env.db).unwrap();

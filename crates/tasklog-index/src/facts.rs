@@ -24,12 +24,13 @@ use rusqlite::{params, Connection};
 /// any value but null and false), has the status `error` / `failed` /
 /// `failure` (except the task's own `task.status` and `result` records,
 /// which set the status instead), or the severity `error` / `critical`.
+/// `ended` counts `session.end` records (a TAC-8 session that ended).
 /// One definition for the sink, migration 9's fill and the proof below.
 macro_rules! task_activity_select {
     ($where:literal) => {
         concat!(
             "SELECT task_id, records, first_at, last_at, errors, status_record,
-       (SELECT r.status FROM records r WHERE r.record_id = a.status_record) AS status
+       (SELECT r.status FROM records r WHERE r.record_id = a.status_record) AS status, ended
   FROM (SELECT task_id, count(*) AS records,
                min(CASE WHEN ts_source <> 'indexed' THEN strftime('%Y-%m-%dT%H:%M:%fZ', ts) END) AS first_at,
                max(CASE WHEN ts_source <> 'indexed' THEN strftime('%Y-%m-%dT%H:%M:%fZ', ts) END) AS last_at,
@@ -38,7 +39,8 @@ macro_rules! task_activity_select {
                    OR (instr(body, '\"error\"') > 0 AND coalesce(json_type(body, '$.error') NOT IN ('null', 'false'), 0))
                    OR (status IN ('error', 'failed', 'failure') AND coalesce(event, '') NOT IN ('task.status', 'result'))
                    OR severity IN ('error', 'critical') THEN 1 ELSE 0 END) AS errors,
-               max(CASE WHEN event = 'task.status' AND status IS NOT NULL THEN record_id END) AS status_record
+               max(CASE WHEN event = 'task.status' AND status IS NOT NULL THEN record_id END) AS status_record,
+               sum(CASE WHEN event = 'session.end' THEN 1 ELSE 0 END) AS ended
           FROM records WHERE ",
             $where,
             " GROUP BY task_id) a"
@@ -62,7 +64,8 @@ pub(crate) const ADD_BATCH: &str = concat!(
     errors = errors + excluded.errors,
     status = CASE WHEN excluded.status_record > coalesce(status_record, 0) THEN excluded.status ELSE status END,
     status_record = CASE WHEN excluded.status_record > coalesce(status_record, 0)
-                         THEN excluded.status_record ELSE status_record END"
+                         THEN excluded.status_record ELSE status_record END,
+    ended = ended + excluded.ended"
 );
 
 /// Counts task `?1` again from its records (after rows were superseded).

@@ -15,7 +15,8 @@ CREATE TABLE task_activity (
     last_at       TEXT,              -- latest source time
     errors        INTEGER NOT NULL,  -- rows that record a failure
     status_record INTEGER,           -- record_id of the last `task.status` row with a status
-    status        TEXT               -- its status
+    status        TEXT,              -- its status
+    ended         INTEGER NOT NULL   -- `session.end` rows (a TAC-8 session that ended)
 );
 
 -- A task's facts. Documents by name: `task.json` (tasks.document),
@@ -27,7 +28,8 @@ CREATE VIEW task_facts AS
 WITH d AS (
     SELECT t.task_id, t.sealed, t.document AS tj, m.body AS mj, coalesce(r.body, f.body) AS rj,
            coalesce(i.body, i1.body) AS ij,
-           a.first_at, a.last_at, coalesce(a.errors, 0) AS record_errors, a.status AS record_status
+           a.first_at, a.last_at, coalesce(a.errors, 0) AS record_errors, a.status AS record_status,
+           coalesce(a.ended, 0) AS ended
       FROM tasks t
       LEFT JOIN documents m ON m.task_id = t.task_id AND m.name = 'metadata'
       LEFT JOIN documents r ON r.task_id = t.task_id AND r.name = 'result'
@@ -44,7 +46,8 @@ s AS (
                     WHEN json_type(rj, '$.success') = 'false' THEN 'failed' END,
                CASE WHEN json_type(tj, '$.status') = 'text' THEN lower(json_extract(tj, '$.status')) END,
                lower(record_status),
-               CASE WHEN json_type(mj, '$.status') = 'text' THEN lower(json_extract(mj, '$.status')) END
+               CASE WHEN json_type(mj, '$.status') = 'text' THEN lower(json_extract(mj, '$.status')) END,
+               CASE WHEN ended > 0 THEN 'completed' END
            ) AS raw_status,
            coalesce(json_type(rj, '$.success') = 'false', 0) AS result_failed,
            coalesce(json_type(rj, '$.error') NOT IN ('null', 'false'), 0)

@@ -38,7 +38,7 @@ $$;
 -- The per-task aggregate of records (facts.rs's task_activity_select!).
 CREATE VIEW task_activity AS
 SELECT a.host_id, a.task_id, a.records, a.first_at, a.last_at, a.errors, a.status_record,
-       (SELECT r.status FROM records r WHERE r.record_id = a.status_record) AS status
+       (SELECT r.status FROM records r WHERE r.record_id = a.status_record) AS status, a.ended
   FROM (SELECT host_id, task_id, count(*) AS records,
                min(CASE WHEN ts_source <> 'indexed' THEN tasklog_time(ts) END) AS first_at,
                max(CASE WHEN ts_source <> 'indexed' THEN tasklog_time(ts) END) AS last_at,
@@ -48,7 +48,8 @@ SELECT a.host_id, a.task_id, a.records, a.first_at, a.last_at, a.errors, a.statu
                           OR (status IN ('error', 'failed', 'failure') AND coalesce(event, '') NOT IN ('task.status', 'result'))
                           OR severity IN ('error', 'critical')
                         THEN 1 ELSE 0 END) AS errors,
-               max(CASE WHEN event = 'task.status' AND status IS NOT NULL THEN record_id END) AS status_record
+               max(CASE WHEN event = 'task.status' AND status IS NOT NULL THEN record_id END) AS status_record,
+               sum(CASE WHEN event = 'session.end' THEN 1 ELSE 0 END) AS ended
           FROM records GROUP BY host_id, task_id) a;
 
 -- A task's facts: migration 9's view of the SQLite index.
@@ -56,7 +57,8 @@ CREATE VIEW task_facts AS
 WITH d AS (
     SELECT t.host_id, t.task_id, t.sealed, tasklog_jsonb(t.document) AS tj, tasklog_jsonb(m.body) AS mj,
            tasklog_jsonb(coalesce(r.body, f.body)) AS rj, tasklog_jsonb(coalesce(i.body, i1.body)) AS ij,
-           a.first_at, a.last_at, coalesce(a.errors, 0) AS record_errors, a.status AS record_status
+           a.first_at, a.last_at, coalesce(a.errors, 0) AS record_errors, a.status AS record_status,
+           coalesce(a.ended, 0) AS ended
       FROM tasks t
       LEFT JOIN documents m ON m.host_id = t.host_id AND m.task_id = t.task_id AND m.name = 'metadata'
       LEFT JOIN documents r ON r.host_id = t.host_id AND r.task_id = t.task_id AND r.name = 'result'
@@ -73,7 +75,8 @@ s AS (
                     WHEN rj -> 'success' = 'false'::jsonb THEN 'failed' END,
                lower(tasklog_text(tj -> 'status')),
                lower(record_status),
-               lower(tasklog_text(mj -> 'status'))
+               lower(tasklog_text(mj -> 'status')),
+               CASE WHEN ended > 0 THEN 'completed' END
            ) AS raw_status,
            coalesce(rj -> 'success' = 'false'::jsonb, false) AS result_failed,
            coalesce(jsonb_typeof(rj -> 'error') <> 'null' AND rj -> 'error' <> 'false'::jsonb, false)

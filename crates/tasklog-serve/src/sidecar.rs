@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::thread::JoinHandle;
 
-use tasklog_index::{IndexOptions, RunMode, Shutdown, Tailer};
+use tasklog_index::{IndexOptions, OpenSqlite, RunMode, Shutdown, Tailer};
 
 use crate::error::Error;
 

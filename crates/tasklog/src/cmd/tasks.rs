@@ -124,7 +124,7 @@ pub fn run(config: &Config, args: TasksArgs) -> Result<Outcome> {
             let errors = errors.map(|e| e.to_string());
             rows::pg_collect(
                 &mut pg,
-                tasklog_index::pg::questions::TASKS,
+                crate::pg::questions::TASKS,
                 &[
                     args.status.as_deref(),
                     since.as_deref(),
@@ -143,7 +143,7 @@ pub fn run(config: &Config, args: TasksArgs) -> Result<Outcome> {
         }
     };
     if rows.rows.is_empty() {
-        eprintln!("tasklog: no tasks match");
+        errln!("tasklog: no tasks match");
         return Ok(Outcome::NothingFound);
     }
     let format = output::resolve(args.format);

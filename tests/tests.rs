@@ -43,5 +43,6 @@ mod record_edges;
 mod serve_scenarios;
 mod shutdown;
 mod sqlite_readers;
+mod task_facts;
 mod watch_scenarios;
 mod writers_interop;

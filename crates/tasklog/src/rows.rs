@@ -3,7 +3,7 @@
 //! [`Rows`] for `query` and the commands built on the views.
 
 use crate::pg::PgIndex;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use rusqlite::{Connection, Params};
 use serde_json::Value;
 use tasklog_index::{json_value, Capability};

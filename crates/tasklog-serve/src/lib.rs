@@ -31,6 +31,8 @@ mod auth;
 mod error;
 mod events;
 mod feed;
+mod guard;
+mod limits;
 mod names;
 mod server;
 mod sidecar;

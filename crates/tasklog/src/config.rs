@@ -25,6 +25,15 @@ struct FileConfig {
     /// `[[import]]`: agent transcripts `tasklog watch` follows.
     import: Vec<ImportSection>,
     retention: RetentionSection,
+    serve: ServeSection,
+}
+
+/// `[serve]`: who may reach `tasklog serve` (docs/SECURITY.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ServeSection {
+    /// `Host` names accepted besides IP literals and, on loopback, `localhost`.
+    allowed_hosts: Vec<String>,
 }
 
 /// `[retention]`: ages as `--older-than` takes them; absent = off.
@@ -149,6 +158,9 @@ pub struct Config {
     pub imports: Vec<FollowedSource>,
     /// What `watch` compresses, archives and prunes (`[retention]`).
     pub retention: Retention,
+    /// `[serve] allowed_hosts`: `Host` names `tasklog serve` answers to
+    /// besides IP literals and, on a loopback address, `localhost`.
+    pub allowed_hosts: Vec<String>,
     /// Where the configuration came from, for `tasklog status` and -v.
     pub source: Option<PathBuf>,
 }
@@ -336,6 +348,7 @@ impl Config {
             index,
             imports,
             retention,
+            allowed_hosts: file.serve.allowed_hosts,
             source,
         })
     }

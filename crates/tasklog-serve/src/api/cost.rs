@@ -161,11 +161,15 @@ pub async fn search(
     }
     let task = p.task.as_deref().map(names::task_id).transpose()?;
     let limit = super::limit(p.limit, 50, 1000)?;
-    state
-        .read(move |c| {
-            let results = objects(c, SEARCH, (&query, &task, limit), &[])
-                .map_err(|e| ApiError::bad_request(format!("search {query:?}: {e}")))?;
-            Ok(Json(json!({ "query": query, "results": results })))
-        })
-        .await
+    // Bounded in time like user SQL (`limits.rs`): FTS5 syntax with
+    // `raw=1` can ask for costly matches.
+    let timeout = state.options.query_timeout;
+    crate::limits::bounded(&state, timeout, move |c, stopped| {
+        let results = objects(c, SEARCH, (&query, &task, limit), &[]).map_err(|e| {
+            let e = stopped(e);
+            ApiError::bad_request(format!("search {query:?}: {}", e.message))
+        })?;
+        Ok(Json(json!({ "query": query, "results": results })))
+    })
+    .await
 }

@@ -37,6 +37,12 @@ pub struct Browser {
 
 impl Browser {
     pub fn start(browser: &Path, driver: &Path) -> Browser {
+        Browser::start_with(browser, driver, &[])
+    }
+
+    /// [`Browser::start`] with more Chromium arguments (for example
+    /// `--host-resolver-rules=MAP evil.test 127.0.0.1`, a DNS rebinding).
+    pub fn start_with(browser: &Path, driver: &Path, extra: &[String]) -> Browser {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
@@ -67,6 +73,7 @@ impl Browser {
                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
                          "--disable-dev-shm-usage", "--window-size=1280,1000",
                          format!("--user-data-dir={}", profile.path().display())]
+                    .into_iter().chain(extra.iter().cloned()).collect::<Vec<_>>()
             }
         }}});
         let mut b = Browser {

@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::vitals::Vitals;
 
 /// The Content-Security-Policy of every answer: the dashboard loads its
 /// own scripts and styles only, and no page may frame it.
@@ -70,7 +71,10 @@ impl HostRule {
 pub async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let mut response = match check(&state, &req) {
         Ok(()) => next.run(req).await,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            Vitals::count(&state.options.vitals.refused);
+            e.into_response()
+        }
     };
     harden(response.headers_mut());
     response

@@ -38,8 +38,10 @@ mod server;
 mod sidecar;
 mod sql;
 mod state;
+mod vitals;
 
 pub use error::{ApiError, Error};
 pub use server::{check_addr, Server};
 pub use sidecar::Sidecar;
 pub use state::ServeOptions;
+pub use vitals::Vitals;

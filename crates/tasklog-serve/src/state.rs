@@ -12,6 +12,7 @@ use tokio::sync::{broadcast, watch, OwnedSemaphorePermit, Semaphore};
 use crate::error::ApiError;
 use crate::feed::Row;
 use crate::guard::HostRule;
+use crate::vitals::Vitals;
 
 /// Idle connections kept for reuse; more are opened under load and dropped after.
 const POOL_SIZE: usize = 8;
@@ -45,6 +46,9 @@ pub struct ServeOptions {
     pub allowed_hosts: Vec<String>,
     /// Whether the server is reached over TLS (then the cookie is `Secure`).
     pub tls: bool,
+    /// The indexer's state and the limits' counters, shared with the
+    /// sidecar's supervisor ([`crate::Sidecar::start`]).
+    pub vitals: Arc<Vitals>,
 }
 
 impl ServeOptions {
@@ -63,6 +67,7 @@ impl ServeOptions {
             indexer: "none",
             allowed_hosts: Vec::new(),
             tls: false,
+            vitals: Arc::default(),
         }
     }
 }

@@ -3,11 +3,12 @@
 //! holds the database. The work is in the `tasklog-serve` crate.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use tasklog_serve::{ServeOptions, Server, Sidecar};
+use tasklog_serve::{ServeOptions, Server, Sidecar, Vitals};
 
 use crate::config::Config;
 use crate::Outcome;
@@ -67,11 +68,17 @@ pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
     }
     .filter(|t| !t.is_empty());
     tasklog_serve::check_addr(args.addr, token.as_deref())?;
+    let vitals = Arc::new(Vitals::default());
     let sidecar = if args.no_index {
         None
     } else {
-        Sidecar::start(config.root.clone(), config.db.clone(), config.index.clone())
-            .context("starting the in-process indexer")?
+        Sidecar::start(
+            config.root.clone(),
+            config.db.clone(),
+            config.index.clone(),
+            Arc::clone(&vitals),
+        )
+        .context("starting the in-process indexer")?
     };
     let indexer = match (&sidecar, args.no_index) {
         (Some(_), _) => "in-process",
@@ -87,6 +94,7 @@ pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
     options.query_rows = args.query_rows;
     options.query_bytes = args.query_bytes;
     options.indexer = indexer;
+    options.vitals = vitals;
     options.allowed_hosts = config.allowed_hosts.clone();
     options
         .allowed_hosts

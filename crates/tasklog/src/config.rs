@@ -360,6 +360,14 @@ impl Config {
         self.db.to_str().filter(|s| tasklog_index::pg::is_url(s))
     }
 
+    /// `db` for messages and logs: a `postgres://` URL without its password.
+    pub fn db_shown(&self) -> String {
+        match self.db_url() {
+            Some(url) => tasklog_index::pg::redact_url(url),
+            None => self.db.display().to_string(),
+        }
+    }
+
     /// Where `watch`, `index` and `serve` ship: `--sink` (or `TASKLOG_SINK`),
     /// else `[sink] url`, else a `postgres://` `--db`; `None` is SQLite.
     pub fn sink_url<'a>(&'a self, flag: Option<&'a str>) -> Option<&'a str> {

@@ -67,7 +67,7 @@ pub fn run(config: &Config, args: IndexArgs) -> Result<Outcome> {
             .into();
             summary["db"] = match config.sink_url(args.sink.sink.as_deref()) {
                 Some(url) => config.pg_target(url)?.display().into(),
-                None => config.db.display().to_string().into(),
+                None => config.db_shown().into(),
             };
             summary["root"] = config.root.display().to_string().into();
             crate::output::print_json(&summary)?;

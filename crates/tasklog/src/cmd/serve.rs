@@ -86,7 +86,7 @@ pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
         (None, true) => "none",
     };
     if indexer == "external" {
-        tracing::info!(db = %config.db.display(), "another indexer holds the database; serving read-only");
+        tracing::info!(db = %config.db_shown(), "another indexer holds the database; serving read-only");
     }
     let mut options = ServeOptions::new(config.root.clone(), config.db.clone());
     options.token = token;

@@ -60,7 +60,7 @@ fn run_sidecar(
         None => listen_for_signals(shutdown.clone())?,
     }
     let indexer = crate::cmd::open_tailer(config, &args.sink, RunMode::Watch, shutdown)?;
-    tracing::info!(root = %config.root.display(), db = %config.db.display(), "sidecar starting");
+    tracing::info!(root = %config.root.display(), db = %config.db_shown(), "sidecar starting");
     // Agent transcripts from `[[import]]`: their followers write task
     // folders under the root, which this same sidecar indexes.
     let followers = config

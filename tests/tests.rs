@@ -32,6 +32,7 @@ mod pg_scenarios;
 mod query_scenarios;
 mod record_edges;
 mod retention_race;
+mod secret_logs;
 mod serve_scenarios;
 mod serve_security;
 mod shutdown;

@@ -72,11 +72,6 @@ impl Server {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// The process id (for /proc and prlimit).
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     pub fn log(&self) -> String {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }

@@ -14,6 +14,14 @@ fi
 if ! bash scripts/pg_cluster.sh available; then
     packages+=(postgresql)
 fi
+# nginx in front of `tasklog serve` (tests/proxy.rs).
+if ! [ -x /usr/sbin/nginx ]; then
+    packages+=(nginx)
+fi
+# systemd-analyze checks config/tasklog.service (tests/operations.rs).
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+    packages+=(systemd)
+fi
 if [ ${#packages[@]} -eq 0 ]; then
     echo "install_test_deps: chromium, chromedriver and PostgreSQL present" >&2
     exit 0

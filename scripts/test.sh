@@ -17,4 +17,4 @@ if bash scripts/pg_cluster.sh available; then
 else
     echo "test.sh: PostgreSQL not installed: its tests skip (scripts/install_test_deps.sh installs it)" >&2
 fi
-cargo test --workspace --locked "$@"
+cargo test --workspace --locked --no-fail-fast "$@"

@@ -165,7 +165,7 @@ fn worker_sessions_follow_exits_across_streams_truncation_and_rebuild() {
             vec![
                 json!("w1"),
                 json!("ok"),
-                json!("2026-11-22T10:05:00Z"),
+                json!("2026-11-22T10:05:00.000000Z"),
                 Value::Null,
                 json!(0),
                 json!(11),
@@ -190,7 +190,7 @@ fn worker_sessions_follow_exits_across_streams_truncation_and_rebuild() {
     env.ok(&["index"]);
     let both_ended = sessions(&env);
     assert_eq!(both_ended[1][1], json!("failed"));
-    assert_eq!(both_ended[1][3], json!("2026-11-22T10:09:00Z"));
+    assert_eq!(both_ended[1][3], json!("2026-11-22T10:09:00.000000Z"));
     assert_eq!(
         env.count("SELECT count(*) FROM worker_sessions WHERE failure_reason = 'oom'"),
         1
@@ -211,4 +211,65 @@ fn worker_sessions_follow_exits_across_streams_truncation_and_rebuild() {
             .all(|w| w[1] == json!("running") && w[2].is_null() && w[4].is_null()),
         "{running:?}"
     );
+}
+
+/// A worker's model call and message indexed before its `worker.spawn`
+/// (FORMAT.md's example order; or another stream, indexed later) belong to
+/// the worker once the spawn arrives, as a bulk load and PostgreSQL's views
+/// see them: no implicit session of the task is left behind (issue 19).
+#[test]
+fn a_spawn_indexed_after_its_worker_s_records_claims_them() {
+    let env = Env::new();
+    let events = env.stream("gh-450", "events");
+    crate::support::append_raw(
+        &events,
+        br#"{"event":"llm.call","ts":"2026-11-22T10:00:12Z","span_id":"c1","parent_span_id":"w-span","gen_ai":{"request":{"model":"m"},"usage":{"input_tokens":10,"output_tokens":2}}}
+{"event":"message","ts":"2026-11-22T10:00:13Z","span_id":"m1","parent_span_id":"w-span","role":"assistant","content":"hi"}
+{"event":"llm.call","ts":"2026-11-22T10:00:14Z","span_id":"c2","gen_ai":{"request":{"model":"m"}}}
+"#,
+    );
+    env.ok(&["index"]);
+    // Before the spawn: the call falls back to the task.
+    assert_eq!(
+        env.count("SELECT count(*) FROM worker_sessions WHERE implicit = 1 AND task_id = 'gh-450'"),
+        1
+    );
+    crate::support::append_raw(
+        &env.stream("gh-450", "workers"),
+        br#"{"event":"worker.spawn","ts":"2026-11-22T10:00:03Z","span_id":"w-span","worker_id":"w-abc123"}
+"#,
+    );
+    env.ok(&["index"]);
+    let derived = |env: &Env| {
+        let conn = env.reader();
+        (
+            run_query(&conn, "SELECT worker_id, model FROM api_calls ORDER BY call_id", &[]),
+            run_query(&conn, "SELECT worker_id, content_type FROM conversation_blocks ORDER BY record_id, block_index", &[]),
+            run_query(&conn, "SELECT worker_id, implicit FROM worker_sessions ORDER BY implicit, worker_id", &[]),
+        )
+    };
+    let after = derived(&env);
+    assert_eq!(
+        after.0,
+        vec![
+            vec![json!("w-abc123"), json!("m")],
+            // A call outside the worker's span stays the task's.
+            vec![json!("gh-450"), json!("m")],
+        ]
+    );
+    assert_eq!(after.1, vec![vec![json!("w-abc123"), json!("text")]]);
+    // The worker, and the task's own implicit session for its own call.
+    assert_eq!(
+        after.2,
+        vec![
+            vec![json!("w-abc123"), json!(0)],
+            vec![json!("gh-450"), json!(1)]
+        ]
+    );
+    // A rebuild (one reconcile, any stream order) gives the same rows.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", env.db.display()));
+    }
+    env.ok(&["index"]);
+    assert_eq!(derived(&env), after);
 }

@@ -173,6 +173,49 @@ fn two_hosts_ship_into_one_database_exactly_once() {
         "{}",
         stderr(&cost_pg)
     );
+    // Per task, the host is a column of its own (never folded into the
+    // task's name): without it, the rows are SQLite's, in the same order.
+    let by_task = |args: &[&str]| -> Vec<Value> {
+        let out = a.run(args);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let mut task_pg = by_task(&[
+        "--db",
+        &url,
+        "--host-id",
+        "host-a",
+        "cost",
+        "--by",
+        "task",
+        "--format",
+        "json",
+    ]);
+    for r in &mut task_pg {
+        let r = r.as_object_mut().unwrap();
+        assert_eq!(
+            r.keys().next().map(String::as_str),
+            Some("host_id"),
+            "{r:?}"
+        );
+        let host = r.shift_remove("host_id").unwrap();
+        // The line naming unpriced models is no host's.
+        let summary = r["task_id"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("UNPRICED"));
+        assert_eq!(
+            host,
+            if summary {
+                Value::Null
+            } else {
+                Value::from("host-a")
+            },
+            "{r:?}"
+        );
+    }
+    let task_sqlite = by_task(&["cost", "--by", "task", "--format", "json"]);
+    assert!(!task_sqlite.is_empty());
+    assert_eq!(task_pg, task_sqlite);
     // query stays read-only.
     let out = a.run(&["--db", &url, "query", "DELETE FROM records"]);
     assert_eq!(code(&out), 2);

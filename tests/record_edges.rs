@@ -14,8 +14,14 @@ use crate::support::{append_raw, code, stderr, stdout, verify_equal, Env};
 /// an integer column an integral number within ±(2^53 − 1), a real column
 /// any number; `gen_ai` paths read the nested key, else the flat dotted one.
 fn column_rules() -> Vec<(&'static str, String)> {
+    // A text column holds the string up to its first NUL (a `\u0000`
+    // escape): what `length()` and every C-string reader see of
+    // `json_extract`, and what PostgreSQL's text can hold (issue 22).
     let text = |p: &str| {
-        format!("CASE WHEN json_type(body, '{p}') = 'text' THEN json_extract(body, '{p}') END")
+        format!(
+            "CASE WHEN json_type(body, '{p}') = 'text'
+                  THEN substr(json_extract(body, '{p}'), 1, length(json_extract(body, '{p}'))) END"
+        )
     };
     let int = |p: &str| {
         format!(
@@ -92,8 +98,10 @@ fn column_rules() -> Vec<(&'static str, String)> {
         ),
         (
             "ts",
-            "CASE ts_source WHEN 'ts' THEN json_extract(body, '$.ts')
-                  WHEN 'fallback' THEN (SELECT value FROM json_each(body)
+            // The generated times are canonical already (the format
+            // crate's unit tests cover the other RFC 3339 forms).
+            "CASE ts_source WHEN 'ts' THEN substr(json_extract(body, '$.ts'), 1, length(json_extract(body, '$.ts')))
+                  WHEN 'fallback' THEN (SELECT substr(value, 1, length(value)) FROM json_each(body)
                                          WHERE key IN ('timestamp', 'time', 'created_at') AND type = 'text'
                                          ORDER BY id LIMIT 1)
                   ELSE ts END"

@@ -347,7 +347,14 @@ pub fn collect_stderr(child: &mut Child) -> std::sync::Arc<std::sync::Mutex<Stri
 /// Written to the stderr handle itself, not through `eprintln!`, which the
 /// test harness captures and shows only for failing tests: a skip must be
 /// seen in a passing run.
+///
+/// Under `CI=true` a skip is a failure: CI installs everything the tests
+/// need (`scripts/install_test_deps.sh`), so a skip there means a missing
+/// install step, which a green run would otherwise hide.
 pub fn skip(test: &str, why: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "skipped: {test}: {why}");
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test} skipped under CI=true ({why}); CI must have what every test needs");
+    }
 }

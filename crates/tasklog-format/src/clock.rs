@@ -23,6 +23,34 @@ pub fn rfc3339_at(t: SystemTime) -> String {
     }
 }
 
+/// A record's time as the canonical instant `YYYY-MM-DDTHH:MM:SS.ffffffZ`:
+/// RFC 3339 with any offset (`+02:00`, `Z`), a space for `T`, or fewer or
+/// more fractional digits (cut to microseconds) becomes UTC with exactly six
+/// digits, so that times compare as instants when compared as text (a
+/// `--since` bound against a record written with an offset; issue 22).
+/// Text already in that form comes back as it is, without parsing; text that
+/// is no RFC 3339 instant (or one before 1970) gives `None`.
+pub fn canonical_instant(s: &str) -> Option<std::borrow::Cow<'_, str>> {
+    if is_canonical(s.as_bytes()) {
+        return Some(std::borrow::Cow::Borrowed(s));
+    }
+    let at: jiff::Timestamp = s.trim().parse().ok()?;
+    let us = u64::try_from(at.as_microsecond()).ok()?;
+    Some(std::borrow::Cow::Owned(rfc3339_at(
+        UNIX_EPOCH + std::time::Duration::from_micros(us),
+    )))
+}
+
+/// Whether `b` has the exact shape of a canonical `ts`.
+fn is_canonical(b: &[u8]) -> bool {
+    const SHAPE: &[u8; TS_LEN] = b"dddd-dd-ddTdd:dd:dd.ddddddZ";
+    b.len() == TS_LEN
+        && b.iter().zip(SHAPE).all(|(&c, &want)| match want {
+            b'd' => c.is_ascii_digit(),
+            _ => c == want,
+        })
+}
+
 /// Bytes in a `ts`: `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
 pub const TS_LEN: usize = 27;
 /// Bytes in an `id` (a ULID).
@@ -175,6 +203,40 @@ pub fn new_trace_id() -> String {
 /// A new W3C span id: 16 lowercase hex digits.
 pub fn new_span_id() -> String {
     random_hex(8)
+}
+
+#[cfg(test)]
+mod canonical_tests {
+    use super::canonical_instant;
+
+    #[test]
+    fn instants_become_canonical_utc() {
+        for (input, want) in [
+            (
+                "2026-11-01T04:30:00.000000Z",
+                Some("2026-11-01T04:30:00.000000Z"),
+            ),
+            ("2026-11-01T04:30:00Z", Some("2026-11-01T04:30:00.000000Z")),
+            (
+                "2026-11-01T05:30:00+01:00",
+                Some("2026-11-01T04:30:00.000000Z"),
+            ),
+            (
+                "2026-10-31T23:30:00.5-05:00",
+                Some("2026-11-01T04:30:00.500000Z"),
+            ),
+            (
+                "2026-11-01 04:30:00.123456789Z",
+                Some("2026-11-01T04:30:00.123456Z"),
+            ),
+            ("2026-11-01T04:30:00", None), // no offset: not an instant
+            ("yesterday", None),
+            ("", None),
+            ("1969-12-31T23:59:59Z", None),
+        ] {
+            assert_eq!(canonical_instant(input).as_deref(), want, "{input:?}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -33,7 +33,9 @@ mod line;
 mod name;
 mod strict;
 
-pub use clock::{new_span_id, new_trace_id, now_rfc3339, rfc3339_at, IdGenerator, StampBuf};
+pub use clock::{
+    canonical_instant, new_span_id, new_trace_id, now_rfc3339, rfc3339_at, IdGenerator, StampBuf,
+};
 pub use decode::{
     decode_line, strip_byte_order_mark, validate_document, validate_line, validate_str,
     DecodeError, Position, BYTE_ORDER_MARK, MAX_DEPTH,

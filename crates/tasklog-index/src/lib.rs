@@ -1,4 +1,7 @@
-//! The tasklog sidecar: keeps a SQLite index of every task folder current.
+//! The tasklog sidecar, as one crate to depend on: the core
+//! (`tasklog-tail`: discovery, tailing, checkpoints, committer, the `Sink`
+//! trait) and the stores (`tasklog-sqlite`; `tasklog-postgres` as
+//! [`pg`], behind the `postgres` cargo feature, on by default).
 //!
 //! The files are the truth; the database is a disposable index that can be
 //! deleted and rebuilt. Every complete line of every stream reaches the
@@ -7,7 +10,7 @@
 //!
 //! ```no_run
 //! use std::path::Path;
-//! use tasklog_index::{Tailer, IndexOptions, RunMode};
+//! use tasklog_index::{IndexOptions, OpenSqlite, RunMode, Tailer};
 //!
 //! let mut indexer = Tailer::open(Path::new("logs"), Path::new("index.db"), IndexOptions::default(), RunMode::Once)?;
 //! indexer.reconcile_all(&mut |_| {})?;
@@ -16,46 +19,23 @@
 //! # Ok::<(), tasklog_index::Error>(())
 //! ```
 
-mod archive;
-mod batch;
-mod bulk;
-mod committer;
-mod compressed;
-mod db;
-mod discovery;
-mod error;
-mod files;
-mod options;
-pub mod pg;
-mod prices;
-mod questions;
-mod rollups;
-mod schema;
-mod shards;
-mod shutdown;
-mod sink;
-mod state;
-mod status;
-mod tail;
-mod tailer;
-mod union;
-mod verify;
-mod wal;
-mod watch;
-
-pub use archive::{
-    archive_month, archive_path, archived_among, drop_archived, months_to_archive, unarchive_month,
-    Month, MoveReport,
+pub use tasklog_tail::lag::TaskLag;
+pub use tasklog_tail::verify::{FileReport, VerifyReport};
+pub use tasklog_tail::{
+    format_chain, watch, CommitterStop, Error, IndexOptions, Price, PriceProblem, PriceTable,
+    Result, RunMode, Shutdown, Stats, Tailer, DEFAULT_PRICES, ROOT_POLL,
 };
-pub use db::{open_for_writing, open_query_connection, open_read_only, WriterLock};
-pub use error::{CommitterStop, Error, PriceProblem, Result};
-pub use options::IndexOptions;
-pub use prices::{Price, PriceTable, DEFAULT_PRICES};
-pub use questions::{json_value, COST_BY_CALL, COST_BY_DAY, COST_BY_TASK_DAY, TASKS, TASK_SUMMARY};
-pub use schema::SCHEMA_VERSION;
-pub use shutdown::Shutdown;
-pub use status::{status, Diagnostic, Status, TaskLag};
-pub use tailer::{RunMode, Stats, Tailer};
-pub use union::{archives, open_query_connection_with_archives};
-pub use verify::{verify, verify_with_archives, FileReport, VerifyReport};
-pub use watch::watch;
+
+pub use tasklog_sqlite::{
+    archive_month, archive_path, archived_among, archives, as_sqlite, drop_archived, json_value,
+    months_to_archive, open_for_writing, open_query_connection,
+    open_query_connection_with_archives, open_read_only, status, unarchive_month, verify,
+    verify_with_archives, Diagnostic, Month, MoveReport, OpenSqlite, Status, WriterLock,
+    COST_BY_CALL, COST_BY_DAY, COST_BY_TASK_DAY, SCHEMA_VERSION, TASKS, TASK_SUMMARY,
+};
+
+/// The PostgreSQL store (crate `tasklog-postgres`).
+#[cfg(feature = "postgres")]
+pub use tasklog_postgres as pg;
+#[cfg(feature = "postgres")]
+pub use tasklog_postgres::OpenPostgres;

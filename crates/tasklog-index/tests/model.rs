@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use tasklog_index::{IndexOptions, RunMode, Tailer};
+use tasklog_index::{IndexOptions, OpenSqlite, RunMode, Tailer};
 
 const FILES: &[(&str, &str)] = &[("alpha", "events"), ("alpha", "out"), ("beta", "events")];
 

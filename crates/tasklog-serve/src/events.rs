@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -58,9 +58,19 @@ pub async fn events(
     };
     let (tx, rx) = mpsc::channel(feed::BATCH);
     tokio::spawn(follow(state, task, start, feed, tx));
-    Ok(Sse::new(EventStream { rx })
+    let mut response = Sse::new(EventStream { rx })
         .keep_alive(KeepAlive::default())
-        .into_response())
+        .into_response();
+    // Behind a reverse proxy an event stream must not be buffered or
+    // compressed, or no event arrives until the buffer fills (nginx's
+    // `proxy_buffering` and `gzip` are on by default; issue 22).
+    let h = response.headers_mut();
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    h.insert(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-transform"),
+    );
+    Ok(response)
 }
 
 /// Why a stream stopped.

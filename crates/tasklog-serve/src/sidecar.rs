@@ -16,7 +16,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tasklog_index::{IndexOptions, RunMode, Shutdown, Tailer};
+use tasklog_index::{IndexOptions, OpenSqlite, RunMode, Shutdown, Tailer};
 
 use crate::error::Error;
 use crate::vitals::Vitals;

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "tasklog",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("TASKLOG_COMMIT"), ")"),
     propagate_version = true,
     max_term_width = 100
 )]
@@ -143,4 +143,11 @@ pub enum Command {
     /// indexer runs in the same process unless another one holds the database.
     /// Stops on SIGINT/SIGTERM. See docs/SERVE.md.
     Serve(crate::cmd::serve::ServeArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    ///
+    /// bash: `tasklog completions bash > ~/.local/share/bash-completion/completions/tasklog`;
+    /// zsh: into a folder of $fpath as `_tasklog`; fish: `~/.config/fish/completions/tasklog.fish`.
+    Completions(crate::cmd::completions::CompletionsArgs),
+    /// Print the manual page (roff) to stdout: `tasklog man > ~/.local/share/man/man1/tasklog.1`.
+    Man,
 }

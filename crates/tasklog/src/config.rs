@@ -126,6 +126,7 @@ struct IndexSection {
     reconcile_ms: Option<u64>,
     poll_ms: Option<u64>,
     max_watches: Option<usize>,
+    inotify: Option<bool>,
     prices: Option<PathBuf>,
     busy_timeout_ms: Option<u64>,
 }
@@ -293,6 +294,9 @@ fn index_options(section: IndexSection) -> Result<IndexOptions> {
     if let Some(v) = env_parse("TASKLOG_MAX_WATCHES")?.or(section.max_watches) {
         index.max_watches = v;
     }
+    if let Some(v) = env_parse("TASKLOG_INOTIFY")?.or(section.inotify) {
+        index.inotify = v;
+    }
     if let Some(v) = env_parse("TASKLOG_BUSY_TIMEOUT_MS")?.or(section.busy_timeout_ms) {
         index.busy_timeout = Duration::from_millis(v);
     }
@@ -357,13 +361,13 @@ impl Config {
 impl Config {
     /// The `postgres://` URL `--db` names, if it names one.
     pub fn db_url(&self) -> Option<&str> {
-        self.db.to_str().filter(|s| tasklog_index::pg::is_url(s))
+        self.db.to_str().filter(|s| crate::pg::is_url(s))
     }
 
     /// `db` for messages and logs: a `postgres://` URL without its password.
     pub fn db_shown(&self) -> String {
         match self.db_url() {
-            Some(url) => tasklog_index::pg::redact_url(url),
+            Some(url) => crate::pg::redact_url(url),
             None => self.db.display().to_string(),
         }
     }
@@ -386,10 +390,7 @@ impl Config {
     }
 
     /// The PostgreSQL database at `url`, spoken to as this host.
-    pub fn pg_target(&self, url: &str) -> Result<tasklog_index::pg::PgTarget> {
-        Ok(tasklog_index::pg::PgTarget::parse(
-            url,
-            &self.local_host_id()?,
-        )?)
+    pub fn pg_target(&self, url: &str) -> Result<crate::pg::PgTarget> {
+        Ok(crate::pg::PgTarget::parse(url, &self.local_host_id()?)?)
     }
 }

@@ -9,10 +9,28 @@ macro_rules! outln {
     }};
 }
 
+/// `eprintln!` that never panics: a closed or broken stderr (the reader of
+/// a service's log went away) must not end the command; the message is
+/// dropped instead.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod cmd;
 mod config;
+#[cfg(not(feature = "postgres"))]
+mod no_pg;
 mod output;
+/// The PostgreSQL store, or (without the `postgres` feature) the same
+/// names refusing every `postgres://` URL with one message.
+#[cfg(not(feature = "postgres"))]
+use no_pg as pg;
+#[cfg(feature = "postgres")]
+use tasklog_index::pg;
 mod progress;
 mod rows;
 mod time_arg;
@@ -45,17 +63,24 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("tasklog: {e:#}");
+            errln!("tasklog: {e:#}");
             ExitCode::from(2)
         }
     }
 }
 
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    // Generated from the command line alone: a broken config must not keep
+    // a user from installing completions or reading the manual.
+    let command = match cli.command {
+        Command::Completions(args) => return cmd::completions::completions(args),
+        Command::Man => return cmd::completions::man(),
+        other => other,
+    };
     let g = cli.global;
     let config = Config::load(g.config.as_deref(), g.root, g.db, g.host_id)?;
     tracing::debug!(root = %config.root.display(), db = %config.db_shown(), config = ?config.source, "configuration");
-    match cli.command {
+    match command {
         Command::Append(args) => cmd::append::run(&config, args),
         Command::Put(args) => cmd::put::run(&config, args),
         Command::Index(args) => cmd::index::run(&config, args),
@@ -75,14 +100,19 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Archive(args) => cmd::archive::run(&config, args),
         Command::Unarchive(args) => cmd::unarchive::run(&config, args),
         Command::Serve(args) => cmd::serve::run(&config, args),
+        // Answered above, before the config is read.
+        Command::Completions(_) | Command::Man => Ok(Outcome::Success),
     }
 }
 
 fn init_tracing(verbose: u8, quiet: bool) {
     use tracing_subscriber::EnvFilter;
+    // `tasklog::start` lines (what a long-running command reads and writes,
+    // and how to stop it) show at the default level: a service started by
+    // hand must say where it works. `-q` hides them.
     let default = match (quiet, verbose) {
         (true, _) => "error",
-        (false, 0) => "warn",
+        (false, 0) => "warn,tasklog::start=info",
         (false, 1) => "info",
         (false, _) => "debug",
     };
@@ -92,6 +122,9 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
+        // Its report of a failed write is an `eprintln!`, which panics when
+        // stderr is closed: a sidecar whose log reader went away must go on.
+        .log_internal_errors(false)
         .init();
 }
 

@@ -2,11 +2,11 @@
 //! column names and rows of JSON values. One way to run a statement into
 //! [`Rows`] for `query` and the commands built on the views.
 
+use crate::pg::PgIndex;
 use anyhow::{bail, Context, Result};
 use rusqlite::{Connection, Params};
 use serde_json::Value;
 use tasklog_index::json_value;
-use tasklog_index::pg::PgIndex;
 
 use crate::config::Config;
 
@@ -39,7 +39,7 @@ pub fn collect(conn: &Connection, sql: &str, params: impl Params) -> Result<Rows
 
 /// The message for a task the index does not know.
 pub fn unknown_task(task: &str) {
-    eprintln!(
+    errln!(
         "tasklog: no task {task:?} in the index (run `tasklog index`, or check the name with `tasklog tasks`)"
     );
 }

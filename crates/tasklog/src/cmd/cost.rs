@@ -94,19 +94,20 @@ pub fn run(config: &Config, args: CostArgs) -> Result<Outcome> {
         _ => (q.by_call, since, until),
     };
     let key = args.by.column();
-    let group = match (&index, args.by) {
-        // Two hosts may both have a task of that name.
-        (rows::Index::Postgres(_), By::Task) => "host_id || ':' || task_id",
-        _ => key,
+    // Two hosts may both have a task of that name: on PostgreSQL the host
+    // is a column of its own before the task, never folded into its name.
+    let (host, keys) = match (&index, args.by) {
+        (rows::Index::Postgres(_), By::Task) => ("host_id, ", "1, 2"),
+        _ => ("", "1"),
     };
     let (sums, alias) = (q.sums, q.alias);
     let sql = format!(
-        "SELECT coalesce(nullif({group}, ''), '(none)') AS {key}, {sums}
-           FROM ({source}) {alias} GROUP BY 1 ORDER BY sum(cost_usd) DESC, 1"
+        "SELECT {host}coalesce(nullif({key}, ''), '(none)') AS {key}, {sums}
+           FROM ({source}) {alias} GROUP BY {keys} ORDER BY sum(cost_usd) DESC, {keys}"
     );
     let mut rows = collect(&mut index, &sql, &lo, &hi)?;
     if rows.rows.is_empty() {
-        eprintln!("tasklog: no model calls in that period");
+        errln!("tasklog: no model calls in that period");
         return Ok(Outcome::NothingFound);
     }
     let unpriced = collect(
@@ -160,9 +161,9 @@ impl Dialect {
             },
             // Sums of bigints are numeric in PostgreSQL: cast back.
             rows::Index::Postgres(_) => Dialect {
-                by_task_day: tasklog_index::pg::questions::COST_BY_TASK_DAY,
-                by_day: tasklog_index::pg::questions::COST_BY_DAY,
-                by_call: tasklog_index::pg::questions::COST_BY_CALL,
+                by_task_day: crate::pg::questions::COST_BY_TASK_DAY,
+                by_day: crate::pg::questions::COST_BY_DAY,
+                by_call: crate::pg::questions::COST_BY_CALL,
                 sums: "sum(calls)::bigint AS calls,
                 sum(tokens_input)::bigint AS tokens_input, sum(tokens_output)::bigint AS tokens_output,
                 sum(tokens_cached_read)::bigint AS tokens_cached_read,
@@ -193,9 +194,17 @@ fn collect(
     }
 }
 
+/// Where a summary line's label goes: the key column, after PostgreSQL's
+/// `host_id` when there is one (the host of a summary is none).
+fn label_column(rows: &Rows) -> usize {
+    usize::from(rows.columns.first().is_some_and(|c| c == "host_id"))
+}
+
 fn push_total(rows: &mut Rows) {
-    let mut total = vec![Value::from("TOTAL")];
-    for col in 1..rows.columns.len() {
+    let at = label_column(rows);
+    let mut total = vec![Value::Null; at];
+    total.push(Value::from("TOTAL"));
+    for col in at + 1..rows.columns.len() {
         let sum: f64 = rows.rows.iter().filter_map(|r| r[col].as_f64()).sum();
         total.push(if rows.columns[col] == "cost_usd" {
             ((sum * 1e6).round() / 1e6).into()
@@ -216,15 +225,16 @@ fn push_unpriced(rows: &mut Rows, unpriced: &Rows) {
         .collect();
     let calls: i64 = unpriced.rows.iter().filter_map(|r| r[1].as_i64()).sum();
     let tokens: i64 = unpriced.rows.iter().filter_map(|r| r[2].as_i64()).sum();
-    eprintln!(
+    errln!(
         "tasklog: {calls} call(s) with {tokens} tokens have no price and are not in cost_usd: {} (add them to a price file, see config/prices.toml)",
         models.join(", ")
     );
     let mut line = vec![Value::Null; rows.columns.len()];
-    line[0] = format!("UNPRICED: {}", models.join(", ")).into();
-    line[1] = calls.into();
-    if let Some(i) = rows.columns.iter().position(|c| c == "unpriced_calls") {
-        line[i] = calls.into();
+    line[label_column(rows)] = format!("UNPRICED: {}", models.join(", ")).into();
+    for name in ["calls", "unpriced_calls"] {
+        if let Some(i) = rows.columns.iter().position(|c| c == name) {
+            line[i] = calls.into();
+        }
     }
     rows.rows.push(line);
 }

@@ -1,6 +1,6 @@
 //! `tasklog index`: reconcile once and exit.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use clap::Args;
@@ -25,7 +25,12 @@ pub struct IndexArgs {
 
 pub fn run(config: &Config, args: IndexArgs) -> Result<Outcome> {
     let started = Instant::now();
-    let mut indexer = crate::cmd::open_tailer(config, &args.sink, RunMode::Once, Shutdown::new())?;
+    let mut indexer =
+        match crate::cmd::open_tailer(config, &args.sink, RunMode::Once, Shutdown::new()) {
+            Ok(indexer) => indexer,
+            Err(e) if is_already_running(&e) => return wait_for_running_sidecar(config, e),
+            Err(e) => return Err(e),
+        };
     let total = indexer.pending_bytes();
     if total >= BULK_THRESHOLD {
         tracing::info!(
@@ -85,4 +90,45 @@ pub fn run(config: &Config, args: IndexArgs) -> Result<Outcome> {
         None => {}
     }
     Ok(Outcome::Success)
+}
+
+/// How long `index` waits for a running sidecar to catch up.
+const CATCH_UP_WAIT: Duration = Duration::from_secs(60);
+
+fn is_already_running(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<tasklog_index::Error>(),
+        Some(tasklog_index::Error::AlreadyRunning { .. })
+    )
+}
+
+/// `index` beside a running `watch` (or `serve`): that sidecar owns the
+/// database and indexes the same files, so "catch up once" means waiting
+/// until it has read everything on disk now, not failing (README's "Try
+/// it" runs `index` beside `watch`).
+fn wait_for_running_sidecar(config: &Config, held: anyhow::Error) -> Result<Outcome> {
+    let deadline = Instant::now() + CATCH_UP_WAIT;
+    loop {
+        // No readable index (the lock holder is creating it, or is no
+        // sidecar at all): report the lock as it is.
+        let Ok(status) = tasklog_index::status(&config.root, &config.db) else {
+            return Err(held);
+        };
+        if status.lag_bytes == 0 {
+            tracing::info!(
+                target: "tasklog::start",
+                "a running sidecar keeps {} current; it has indexed everything on disk",
+                config.db_shown()
+            );
+            return Ok(Outcome::Success);
+        }
+        if Instant::now() >= deadline {
+            return Err(held.context(format!(
+                "the running sidecar still has {} bytes to index after {}s (see `tasklog status`)",
+                status.lag_bytes,
+                CATCH_UP_WAIT.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -2,6 +2,7 @@
 
 pub mod append;
 pub mod archive;
+pub mod completions;
 pub mod compress;
 pub mod cost;
 pub mod export;
@@ -21,9 +22,10 @@ pub mod unarchive;
 pub mod verify;
 pub mod watch;
 
+use crate::pg::OpenPostgres;
 use anyhow::{bail, Result};
 use clap::Args;
-use tasklog_index::{RunMode, Shutdown, Tailer};
+use tasklog_index::{OpenSqlite, RunMode, Shutdown, Tailer};
 
 use crate::config::Config;
 
@@ -47,7 +49,7 @@ pub fn open_tailer(
     shutdown: Shutdown,
 ) -> Result<Tailer> {
     match config.sink_url(sink.sink.as_deref()) {
-        Some(url) if tasklog_index::pg::is_url(url) => {
+        Some(url) if crate::pg::is_url(url) => {
             let target = config.pg_target(url)?;
             tracing::info!(server = target.display(), host_id = target.host_id(), "shipping into PostgreSQL");
             Ok(Tailer::open_postgres(

@@ -73,7 +73,7 @@ pub fn run(config: &Config, args: SearchArgs) -> Result<Outcome> {
         }
     }
     if rows.rows.is_empty() {
-        eprintln!("tasklog: nothing matches {query}");
+        errln!("tasklog: nothing matches {query}");
         return Ok(Outcome::NothingFound);
     }
     output::print(&rows, output::resolve(args.format))?;

@@ -107,7 +107,7 @@ pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
         let server = Server::bind(args.addr, options).await?;
         let addr = server.local_addr()?;
         // The one line a person (or a test) needs to find the server.
-        eprintln!("tasklog: serving http://{addr}/ (indexer: {indexer})");
+        errln!("tasklog: serving http://{addr}/ (indexer: {indexer})");
         server.run(shutdown_signal()).await
     });
     // Let in-flight blocking reads end with the runtime, then the indexer.
@@ -134,15 +134,21 @@ fn read_token_file(path: &std::path::Path) -> Result<String> {
 /// Resolves on the first SIGINT or SIGTERM.
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) else {
         tracing::error!("cannot install signal handlers; stop with SIGKILL");
         return std::future::pending().await;
     };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    loop {
+        tokio::select! {
+            _ = term.recv() => return tracing::info!("SIGTERM: stopping"),
+            _ = int.recv() => return tracing::info!("SIGINT: stopping"),
+            // As in `tasklog watch`: a hang-up or a reload must not end the
+            // server (docs/OPERATIONS.md).
+            _ = hup.recv() => tracing::info!("SIGHUP: ignored; the server goes on"),
+        }
     }
 }

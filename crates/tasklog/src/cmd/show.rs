@@ -133,7 +133,7 @@ pub fn run(config: &Config, args: ShowArgs) -> Result<Outcome> {
         }
     }
     if rows.rows.is_empty() {
-        eprintln!(
+        errln!(
             "tasklog: task {:?} has no records or documents yet",
             args.task
         );

@@ -69,14 +69,25 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
+/// Never called without the `postgres` feature: no target can exist.
+#[cfg(not(feature = "postgres"))]
+fn postgres(
+    _config: &Config,
+    target: &crate::pg::PgTarget,
+    _format: Option<ReportFormat>,
+) -> Result<Outcome> {
+    match *target {}
+}
+
 /// The status of a shared PostgreSQL index: every host, and this host's
 /// lag. An unreachable server is reported, then exit 2.
+#[cfg(feature = "postgres")]
 fn postgres(
     config: &Config,
-    target: &tasklog_index::pg::PgTarget,
+    target: &crate::pg::PgTarget,
     format: Option<ReportFormat>,
 ) -> Result<Outcome> {
-    let s = tasklog_index::pg::status_postgres(&config.root, target);
+    let s = crate::pg::status_postgres(&config.root, target);
     if format == Some(ReportFormat::Json) {
         crate::output::print_json(&s)?;
     } else {

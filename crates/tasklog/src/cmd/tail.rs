@@ -62,7 +62,7 @@ pub fn run(config: &Config, args: TailArgs) -> Result<Outcome> {
             rows::unknown_task(&args.task);
             return Ok(Outcome::NothingFound);
         }
-        eprintln!(
+        errln!(
             "tasklog: no task {:?} in the index yet; waiting for it",
             args.task
         );
@@ -91,7 +91,7 @@ pub fn run(config: &Config, args: TailArgs) -> Result<Outcome> {
     let mut last_id = first.rows.last().and_then(|r| r[0].as_i64()).unwrap_or(0);
     if !args.follow {
         if first.rows.is_empty() {
-            eprintln!("tasklog: task {:?} has no records yet", args.task);
+            errln!("tasklog: task {:?} has no records yet", args.task);
             return Ok(Outcome::NothingFound);
         }
         print_batch(&mut printer, &first, format)?;

@@ -51,12 +51,12 @@ pub fn run(config: &Config, args: TasksArgs) -> Result<Outcome> {
         }
         rows::Index::Postgres(mut pg) => rows::pg_collect(
             &mut pg,
-            tasklog_index::pg::questions::TASKS,
+            crate::pg::questions::TASKS,
             &[args.status.as_deref(), since.as_deref(), until.as_deref()],
         )?,
     };
     if rows.rows.is_empty() {
-        eprintln!("tasklog: no tasks match");
+        errln!("tasklog: no tasks match");
         return Ok(Outcome::NothingFound);
     }
     output::print(&rows, output::resolve(args.format))?;

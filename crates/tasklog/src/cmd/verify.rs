@@ -24,7 +24,7 @@ pub fn run(config: &Config, args: VerifyArgs) -> Result<Outcome> {
             if args.archives {
                 crate::cmd::archive::require_sqlite(config, "verify --archives")?;
             }
-            tasklog_index::pg::verify_postgres(
+            crate::pg::verify_postgres(
                 &config.root,
                 &config.pg_target(url)?,
                 config.index.line_limit,

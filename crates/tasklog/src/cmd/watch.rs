@@ -60,7 +60,15 @@ fn run_sidecar(
         None => listen_for_signals(shutdown.clone())?,
     }
     let indexer = crate::cmd::open_tailer(config, &args.sink, RunMode::Watch, shutdown)?;
-    tracing::info!(root = %config.root.display(), db = %config.db_shown(), "sidecar starting");
+    let index = match config.sink_url(args.sink.sink.as_deref()) {
+        Some(url) => config.pg_target(url)?.display().to_owned(),
+        None => config.db_shown(),
+    };
+    tracing::info!(
+        target: "tasklog::start",
+        "watching {} into {index}; Ctrl-C or SIGTERM stops (lines not yet committed are read again at the next start)",
+        config.root.display()
+    );
     // Agent transcripts from `[[import]]`: their followers write task
     // folders under the root, which this same sidecar indexes.
     let followers = config
@@ -97,11 +105,12 @@ pub(crate) fn listen_for_signals(shutdown: Shutdown) -> Result<()> {
         .context("starting the signal thread's runtime")?;
     // Installed before the thread starts, so a signal sent right after
     // `watch` prints "watching" is never missed.
-    let (mut term, mut int) = runtime
+    let (mut term, mut int, mut hup) = runtime
         .block_on(async {
             Ok::<_, std::io::Error>((
                 signal(SignalKind::terminate())?,
                 signal(SignalKind::interrupt())?,
+                signal(SignalKind::hangup())?,
             ))
         })
         .context("installing signal handlers")?;
@@ -114,6 +123,15 @@ pub(crate) fn listen_for_signals(shutdown: Shutdown) -> Result<()> {
                     let name = tokio::select! {
                         _ = term.recv() => "SIGTERM",
                         _ = int.recv() => "SIGINT",
+                        // A terminal closing or a service manager's reload
+                        // must not end the sidecar (its default action is
+                        // to exit with 129, which "restart on failure"
+                        // does not restart). Nothing needs reopening: the
+                        // loop reconciles on its own timer.
+                        _ = hup.recv() => {
+                            tracing::info!("SIGHUP: ignored; the sidecar goes on (restart it to apply a changed configuration)");
+                            continue;
+                        }
                     };
                     received += 1;
                     if received > 1 {

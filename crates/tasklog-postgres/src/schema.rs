@@ -1,0 +1,189 @@
+//! The PostgreSQL schema: numbered migrations run at open, each recorded in
+//! `schema_migrations`; a database whose schema is newer than this build is
+//! refused, never downgraded (as the SQLite index does, `schema.rs`).
+
+use postgres::Client;
+
+use super::PgTarget;
+use tasklog_tail::{Error, Result};
+
+/// Each migration, in order; index + 1 is its version. Never edit one that
+/// shipped: add a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the tables, with host_id on every row.
+    include_str!("migrations/0001_tables.sql"),
+    // 2: the query surface as views.
+    include_str!("migrations/0002_views.sql"),
+];
+
+/// The newest PostgreSQL schema version this build knows.
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Serializes migrations of sidecars that start together on a new
+/// database (a transaction-level advisory lock; the host locks are
+/// session-level and keyed by hash, so they cannot collide with it).
+pub(super) const MIGRATION_LOCK: i64 = 0x7461_736b_6c6f_6701;
+
+/// Secondary indexes of `records`: dropped for a bulk load into an empty
+/// table and built once at its end (`bulk`), created when missing at
+/// every open (so a load that crashed leaves nothing missing for long).
+pub(super) const SECONDARY_INDEXES: &[(&str, &str)] = &[
+    ("records_task_ts", "ON records (host_id, task_id, ts)"),
+    ("records_event_ts", "ON records (event, ts)"),
+    (
+        "records_span",
+        "ON records (host_id, span_id) WHERE span_id IS NOT NULL",
+    ),
+    (
+        "records_model",
+        "ON records (model, ts) WHERE model IS NOT NULL",
+    ),
+];
+
+/// Applies every migration the database lacks, in one transaction.
+pub(super) fn migrate(client: &mut Client, target: &PgTarget, now: &str) -> Result<()> {
+    let err = |e| target.error("migrating the schema", e);
+    let mut tx = client.transaction().map_err(err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(err)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at text NOT NULL)",
+    )
+    .map_err(err)?;
+    let current: i64 = tx
+        .query_one(
+            "SELECT coalesce(max(version), 0)::bigint FROM schema_migrations",
+            &[],
+        )
+        .map_err(err)?
+        .get(0);
+    refuse_newer(target, current)?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = i as i32 + 1;
+        tx.batch_execute(sql).map_err(err)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+            &[&version, &now],
+        )
+        .map_err(err)?;
+        tracing::info!(
+            version,
+            server = target.display(),
+            "applied PostgreSQL schema migration"
+        );
+    }
+    tx.commit().map_err(err)?;
+    ensure_indexes(client, target)
+}
+
+/// Creates the secondary indexes that are missing.
+pub(super) fn ensure_indexes(client: &mut Client, target: &PgTarget) -> Result<()> {
+    let err = |e| target.error("creating indexes", e);
+    let present: Vec<String> = client
+        .query(
+            "SELECT indexname::text FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'records'",
+            &[],
+        )
+        .map_err(err)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for (name, definition) in SECONDARY_INDEXES {
+        if !present.iter().any(|p| p == name) {
+            client
+                .batch_execute(&format!("CREATE INDEX IF NOT EXISTS {name} {definition}"))
+                .map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+/// The schema version of an existing index, for readers: fails when the
+/// database holds no tasklog index yet, or a newer one.
+pub(super) fn check(client: &mut Client, target: &PgTarget) -> Result<i64> {
+    let err = |e| target.error("reading the schema version", e);
+    let exists: bool = client
+        .query_one(
+            "SELECT to_regclass('schema_migrations') IS NOT NULL AND to_regclass('records') IS NOT NULL",
+            &[],
+        )
+        .map_err(err)?
+        .get(0);
+    if !exists {
+        return Err(Error::PgUnsupported {
+            server: target.display().to_owned(),
+            reason: "no tasklog index in this database yet; ship into it with `tasklog watch --sink <url>` (or `tasklog index --sink <url>`)".into(),
+        });
+    }
+    let version: i64 = client
+        .query_one(
+            "SELECT coalesce(max(version), 0)::bigint FROM schema_migrations",
+            &[],
+        )
+        .map_err(err)?
+        .get(0);
+    refuse_newer(target, version)?;
+    Ok(version)
+}
+
+fn refuse_newer(target: &PgTarget, found: i64) -> Result<()> {
+    if found > SCHEMA_VERSION {
+        return Err(Error::NewerSchema {
+            path: target.display().into(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `records.doc` writes out `tasklog_jsonb` (for speed): the two
+    /// expressions must stay the same.
+    #[test]
+    fn the_stored_jsonb_is_tasklog_jsonb_written_out() {
+        let sql = MIGRATIONS[0];
+        let case = |from: usize| {
+            let start = from + sql[from..].find("CASE WHEN strpos(").unwrap();
+            let end = start + sql[start..].find(" END").unwrap();
+            sql[start..end]
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let function = case(sql.find("CREATE FUNCTION tasklog_jsonb").unwrap());
+        let column = case(sql.find("GENERATED ALWAYS AS").unwrap());
+        assert_eq!(function.replace("line", "body"), column);
+    }
+
+    /// The promoted columns are defined once (`Row`, in the core); the
+    /// PostgreSQL `records` table is written in SQL. This fails when the
+    /// two diverge, in names or in order (COPY binds by position).
+    #[test]
+    fn records_has_exactly_the_row_columns() {
+        let sql = MIGRATIONS[0];
+        let start = sql.find("CREATE TABLE records (").expect("records DDL")
+            + "CREATE TABLE records (".len();
+        let end = start + sql[start..].find("\n);").expect("end of records DDL");
+        let columns: Vec<String> = sql[start..end]
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("--"))
+            // A generated column's expression continues on indented lines
+            // that start with no identifier.
+            .filter_map(|l| l.split_whitespace().next())
+            .map(|w| w.trim_matches('"').to_owned())
+            .filter(|w| w.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .collect();
+        let expected: Vec<String> = ["record_id", "host_id", "file_id", "task_id", "stream"]
+            .iter()
+            .chain(tasklog_tail::batch::Row::COLUMNS)
+            .chain(&["doc"])
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(columns, expected);
+    }
+}

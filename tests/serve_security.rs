@@ -347,11 +347,11 @@ fn rebinding_and_a_second_origin_in_headless_chromium() {
         LONG,
     );
     let started = Instant::now();
-    let r: Value = b.eval(&format!(
+    let r: Value = b.eval(
         "const r = new XMLHttpRequest(); r.open('POST', '/api/query', false);
          r.setRequestHeader('Content-Type', 'application/json');
-         r.send(JSON.stringify({{sql: 'SELECT 7 AS n'}})); return [r.status, r.responseText];"
-    ));
+         r.send(JSON.stringify({sql: 'SELECT 7 AS n'})); return [r.status, r.responseText];",
+    );
     assert_eq!(
         r[0],
         200,

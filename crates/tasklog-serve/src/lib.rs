@@ -41,7 +41,7 @@ mod state;
 mod vitals;
 
 pub use error::{ApiError, Error};
-pub use server::{check_addr, Server};
+pub use server::{check_addr, Server, MIN_TOKEN_CHARS};
 pub use sidecar::Sidecar;
 pub use state::ServeOptions;
 pub use vitals::Vitals;

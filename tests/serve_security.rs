@@ -380,3 +380,44 @@ fn attacker_page() -> u16 {
     });
     port
 }
+
+#[test]
+fn connections_beyond_the_limit_are_closed_and_the_server_keeps_serving() {
+    use std::io::Read;
+    let env = Env::new();
+    write_design_layout(&env, "c1");
+    let server = Server::start(&env, &["--max-connections", "4"], &[]);
+    indexed(&server, "c1", "metadata");
+    // Four idle clients that never send a byte hold every place.
+    let idle: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| std::net::TcpStream::connect(&server.addr).expect("connect"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut fifth = std::net::TcpStream::connect(&server.addr).expect("connect fifth");
+    fifth
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut buf = [0u8; 16];
+    let n = fifth.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "the fifth connection is closed at once");
+    drop(idle);
+    // Raw probes: while the places are still taken a probe is closed, which
+    // the shared client would take for a failure.
+    let probe = || -> bool {
+        use std::io::Write;
+        let Ok(mut s) = std::net::TcpStream::connect(&server.addr) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let head = format!(
+            "GET /healthz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            server.addr
+        );
+        let mut answer = Vec::new();
+        s.write_all(head.as_bytes()).is_ok()
+            && s.read_to_end(&mut answer).is_ok()
+            && answer.starts_with(b"HTTP/1.1 200")
+    };
+    wait_until("a place is free again", LONG, probe);
+    assert!(metric(&server, "tasklog_connections_refused_total") >= 1.0);
+}

@@ -28,6 +28,7 @@
 mod api;
 mod assets;
 mod auth;
+mod conns;
 mod error;
 mod events;
 mod feed;

@@ -81,7 +81,12 @@ impl Server {
         let app = crate::api::router(Arc::clone(&state));
         tokio::spawn(crate::feed::run(Arc::clone(&state)));
         let signal_state = Arc::clone(&state);
-        let serve = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+        let listener = crate::conns::Limited::new(
+            self.listener,
+            state.options.max_connections,
+            Arc::clone(&state.options.vitals),
+        );
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: closing event streams");
             signal_state.stop();

@@ -37,6 +37,8 @@ pub struct ServeOptions {
     /// `POST /api/query` and search statements running at once; more wait
     /// up to their time limit, then get 503.
     pub query_concurrency: usize,
+    /// Connections open at once; more are closed as they arrive.
+    pub max_connections: usize,
     /// How often the event feed looks for new records.
     pub event_poll: Duration,
     /// Who indexes: `in-process`, `external` or `none`, for `/api/status`.
@@ -63,6 +65,7 @@ impl ServeOptions {
             query_bytes: 32 << 20,
             query_value_bytes: 32 << 20,
             query_concurrency: 2,
+            max_connections: 256,
             event_poll: Duration::from_millis(50),
             indexer: "none",
             allowed_hosts: Vec::new(),

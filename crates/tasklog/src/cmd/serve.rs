@@ -49,6 +49,10 @@ pub struct ServeArgs {
     /// Most bytes of JSON one POST /api/query answer holds (the rows that fit are sent).
     #[arg(long, default_value_t = 32 << 20, value_name = "BYTES")]
     pub query_bytes: usize,
+    /// Connections open at once; more are closed as they arrive (keeps descriptors for the
+    /// indexer and the database).
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub max_connections: usize,
 }
 
 pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
@@ -93,6 +97,7 @@ pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
     options.query_timeout = Duration::from_millis(args.query_timeout_ms);
     options.query_rows = args.query_rows;
     options.query_bytes = args.query_bytes;
+    options.max_connections = args.max_connections;
     options.indexer = indexer;
     options.vitals = vitals;
     options.allowed_hosts = config.allowed_hosts.clone();

@@ -42,6 +42,17 @@ print(f"tasklog import   {secs:8.1f} s  {lines / secs:10.0f} source lines/s  {si
       f"{t['events'] + t['source_records']} records written, output tokens {t['output_tokens']}")
 PY
 
+# Nothing changed: every file is decided by its size and modification time.
+start=$(date +%s.%N)
+TASKLOG_ROOT="$WORK/tasks" TASKLOG_DB="$WORK/index.db" "$TASKLOG" -q import claude-code \
+    "$WORK/claude/projects" --format json > "$WORK/again.json"
+end=$(date +%s.%N)
+echo "tasklog re-import, nothing changed: $(python3 -c "print(round($end - $start, 2))") s"
+TASKLOG_ROOT="$WORK/tasks" TASKLOG_DB="$WORK/index.db" "$TASKLOG" -q index >/dev/null
+FOLDERS=$(du -sb "$WORK/tasks" | cut -f1)
+INDEX=$(cat "$WORK"/index.db* | wc -c)
+python3 -c "s=$BYTES; print(f'disk: task folders {$FOLDERS/s:.2f}x, index {$INDEX/s:.2f}x, total {($FOLDERS+$INDEX)/s:.2f}x the source')"
+
 if ! command -v npm >/dev/null 2>&1; then
     echo "skipped ccusage: npm not found"
     exit 0

@@ -2,7 +2,10 @@
 # Installs what the tests need beyond cargo: Debian's headless Chromium and
 # its WebDriver (chromedriver) for the browser tests of
 # tests/serve_scenarios.rs, and Debian's PostgreSQL server for the
-# PostgreSQL tests (tests/pg_*.rs). Does nothing when all are there. Called
+# PostgreSQL tests (tests/pg_*.rs), and python3's venv, Node.js and npm for
+# the Python and Node writers (scripts/test_bindings.sh, which installs
+# maturin and pytest from PyPI into its own virtualenv). Does nothing when
+# all are there. Called
 # by .ci/run before the tests; safe to run by hand (as root, or with sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,12 +21,22 @@ fi
 if ! [ -x /usr/sbin/nginx ]; then
     packages+=(nginx)
 fi
+# PgBouncer in front of the test cluster (tests/pg_production.rs).
+if ! [ -x /usr/sbin/pgbouncer ]; then
+    packages+=(pgbouncer)
+fi
 # systemd-analyze checks config/tasklog.service (tests/operations.rs).
 if ! command -v systemd-analyze >/dev/null 2>&1; then
     packages+=(systemd)
 fi
+if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    packages+=(python3-venv)
+fi
+if ! { command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; }; then
+    packages+=(nodejs npm)
+fi
 if [ ${#packages[@]} -eq 0 ]; then
-    echo "install_test_deps: chromium, chromedriver and PostgreSQL present" >&2
+    echo "install_test_deps: chromium, chromedriver, PostgreSQL, nginx, systemd, python3-venv, node and npm present" >&2
     exit 0
 fi
 

@@ -17,4 +17,18 @@ if bash scripts/pg_cluster.sh available; then
 else
     echo "test.sh: PostgreSQL not installed: its tests skip (scripts/install_test_deps.sh installs it)" >&2
 fi
-cargo test --workspace --locked --no-fail-fast "$@"
+# The Python and Node writers: built as users install them, tested with
+# pytest and node --test; the interop scenarios (tests/writers_interop.rs)
+# then use these builds. A failure there fails the run after the cargo
+# tests have run too.
+bindings=0
+bash scripts/test_bindings.sh target/bindings || bindings=$?
+# shellcheck disable=SC1091
+[ -f target/bindings/env ] && . target/bindings/env
+status=0
+cargo test --workspace --locked --no-fail-fast "$@" || status=$?
+if [ "$bindings" != 0 ]; then
+    echo "test.sh: the Python or Node writer tests failed (scripts/test_bindings.sh, above)" >&2
+    exit "$bindings"
+fi
+exit "$status"

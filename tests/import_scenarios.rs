@@ -115,7 +115,7 @@ fn a_grown_source_appends_only_its_new_part_and_finishes_a_split_call() {
     assert_eq!(status, 0, "{second}");
     let r = report(&second, "live.jsonl");
     assert_eq!(r["action"], "appended");
-    assert_eq!(r["written"]["source_records"], 16 - 4);
+    assert_eq!(r["written"]["source_records"], 17 - 4);
     // Net effect of the run: 3 more calls, 115 - 7 more output tokens.
     assert_eq!(r["written"]["llm_calls"], 3);
     assert_eq!(r["written"]["output_tokens"], 115 - 7);
@@ -126,7 +126,7 @@ fn a_grown_source_appends_only_its_new_part_and_finishes_a_split_call() {
         env.count(&format!(
             "SELECT count(*) FROM records WHERE task_id = '{CLAUDE_TASK}' AND stream = 'source'"
         )),
-        16
+        17
     );
     // The replaced open call is kept, out of the totals, as superseded.
     assert_eq!(
@@ -186,7 +186,7 @@ fn a_truncated_file_imports_its_complete_lines_and_names_the_bad_line() {
             r["action"].as_str(),
             r["written"]["source_records"].as_i64()
         ),
-        (Some("appended"), Some(5))
+        (Some("appended"), Some(6))
     );
     assert_eq!(r["written"]["input_tokens"], 8_519 - 5_915);
 }
@@ -213,7 +213,7 @@ fn a_bad_line_in_the_middle_is_reported_kept_and_skipped() {
     let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let r = report(&summary, "bad.jsonl");
     assert_eq!(r["unknown_types"]["brand-new"], 1);
-    assert_eq!(r["written"]["source_records"], 17, "every line is kept");
+    assert_eq!(r["written"]["source_records"], 18, "every line is kept");
     env.ok(&["index"]);
     assert_eq!(env.count(&format!("SELECT count(*) FROM records WHERE task_id = '{CLAUDE_TASK}' AND event = 'import.unparsed' AND json_extract(body, '$.source_line') = 8")), 1);
     assert_eq!(

@@ -147,7 +147,7 @@ impl Stream {
             Some(gz) => {
                 let _ = gz.write_all(&body);
                 let _ = gz.flush();
-                self.plain.extend(gz.get_mut().drain(..));
+                self.plain.append(gz.get_mut());
             }
             None => self.plain.extend(body),
         }

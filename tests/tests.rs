@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 // Shared helpers.
+mod alert_support;
 mod import_support;
 mod pg_support;
 mod query_fixture;
@@ -14,21 +15,27 @@ mod serve_support;
 mod support;
 
 // Scenarios.
+mod alerts;
 mod archive;
 mod bulk_scenarios;
 mod cli_write;
 mod compress;
+mod dashboard;
 mod derived_tables;
 mod diagnostics;
 mod dir_events;
 mod import_corpus;
 mod import_crash;
+mod import_discovery;
+mod import_facts;
 mod import_fixtures;
 mod import_follow;
+mod import_round3;
 mod import_scenarios;
 mod index_scenarios;
 mod operations;
 mod pg_faults;
+mod pg_production;
 mod pg_scenarios;
 mod proxy;
 mod query_scenarios;
@@ -40,3 +47,4 @@ mod serve_security;
 mod shutdown;
 mod sqlite_readers;
 mod watch_scenarios;
+mod writers_interop;

@@ -2,7 +2,7 @@
 //! tasks page lists the tasks, the task page marks the failed tool call and
 //! shows a record appended while it is open within 2 s without a reload,
 //! the cost page shows the right total, the status page lists the
-//! quarantined line. A screenshot of each page is saved under
+//! quarantined line (tests/dashboard.rs asks the rest). A screenshot of each page is saved under
 //! `<target dir>/serve-screenshots/`. Skips with one line on stderr when
 //! Chromium or chromedriver is absent.
 
@@ -61,8 +61,8 @@ fn dashboard_in_headless_chromium() {
         b.eval("return document.querySelectorAll('[data-task]').length;"),
         0
     );
-    b.goto(&format!("{base}/#/?q=budget"));
-    b.wait_for("search", &ready("/?q=budget"), LONG);
+    b.goto(&format!("{base}/#/search?q=budget"));
+    b.wait_for("search", &ready("/search?q=budget"), LONG);
     let found = b.eval("return document.getElementById('search-results').textContent;");
     assert!(
         found
@@ -105,7 +105,7 @@ fn dashboard_in_headless_chromium() {
     append(&env, "rich", "live-marker-4711");
     b.wait_for(
         "the appended record",
-        "return document.getElementById('timeline').textContent.includes('live-marker-4711');",
+        "return document.getElementById('transcript').textContent.includes('live-marker-4711');",
         Duration::from_secs(2).saturating_sub(appended.elapsed()),
     );
     assert_eq!(
@@ -114,7 +114,7 @@ fn dashboard_in_headless_chromium() {
         "no reload happened"
     );
     b.screenshot(&shots.join("task.png"));
-    b.eval("document.querySelector('tr.fresh').scrollIntoView({block: 'center'}); return true;");
+    b.eval("document.querySelector('#transcript .item:last-child').scrollIntoView({block: 'center'}); return true;");
     b.screenshot(&shots.join("task-timeline.png"));
 
     // Cost: the total is the sum of the priced calls; unpriced calls are listed.
@@ -125,7 +125,7 @@ fn dashboard_in_headless_chromium() {
         "$0.7500"
     );
     assert_eq!(
-        b.eval("return !!document.querySelector('#cost-chart canvas');"),
+        b.eval("return !!document.querySelector('#cost-chart .seg');"),
         true,
         "the chart is drawn"
     );

@@ -103,7 +103,7 @@ impl Browser {
     }
 
     fn call(&self, method: &str, path: &str, body: Value) -> Value {
-        let body = if method == "GET" {
+        let body = if method == "GET" || method == "DELETE" {
             Vec::new()
         } else {
             body.to_string().into_bytes()
@@ -150,6 +150,39 @@ impl Browser {
             );
             std::thread::sleep(Duration::from_millis(25));
         }
+    }
+
+    /// Sets the window's outer size in CSS pixels.
+    pub fn resize(&self, width: u32, height: u32) {
+        self.session(
+            "POST",
+            "/window/rect",
+            json!({ "width": width, "height": height }),
+        );
+    }
+
+    /// The current window's handle.
+    pub fn handle(&self) -> String {
+        self.session("GET", "/window", Value::Null)
+            .as_str()
+            .expect("window handle")
+            .to_owned()
+    }
+
+    /// Opens a new tab (same profile) and returns its handle.
+    pub fn new_tab(&self) -> String {
+        let v = self.session("POST", "/window/new", json!({ "type": "tab" }));
+        v["handle"].as_str().expect("new tab handle").to_owned()
+    }
+
+    /// Makes `handle` the window commands go to.
+    pub fn switch_to(&self, handle: &str) {
+        self.session("POST", "/window", json!({ "handle": handle }));
+    }
+
+    /// Closes the current window.
+    pub fn close_window(&self) {
+        self.session("DELETE", "/window", Value::Null);
     }
 
     /// Saves a PNG of the viewport.

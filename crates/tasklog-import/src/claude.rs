@@ -11,8 +11,10 @@
 //!   `requestId`), with the largest value of each count over the key's
 //!   lines: never the first snapshot, never a sum.
 //! - `progress` lines (`data.type: agent_progress`) embed a sub-agent's
-//!   assistant lines while it runs; their calls count under the same key,
-//!   so a call seen there and in the sub-agent's own file counts once.
+//!   lines while it runs; their calls count under the same key, and their
+//!   messages and tool calls under the embedded line's `uuid`, so what is
+//!   seen there and in the sub-agent's own file counts once, and a main
+//!   file imported without its `subagents/` folder still has them.
 //! - A call is *open* while it is the last call of its thread (the main
 //!   conversation, or one sub-agent's progress) in the part read so far: a
 //!   later line may still raise its counts. Open calls are marked, and the
@@ -106,6 +108,8 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Parsed {
         let mut out: Vec<Body> = Vec::new();
         // (thread, line value holding `message` and `requestId`)
         let mut call_line: Option<(String, &Value)> = None;
+        // A sub-agent line embedded in a `progress` line.
+        let mut embed: Option<&Value> = None;
         match kind.as_str() {
             "user" => user(&v, ts_raw.as_deref(), &tools, &mut out),
             "assistant" => {
@@ -117,12 +121,13 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Parsed {
             }
             "progress" => {
                 // A sub-agent's line, embedded while the sub-agent runs.
-                if let Some(inner) = v
-                    .pointer("/data/message")
-                    .filter(|m| str_at(m, &["type"]) == Some("assistant"))
-                {
-                    let agent = str_at(&v, &["data", "agentId"]).unwrap_or("?");
-                    call_line = Some((format!("agent:{agent}"), inner));
+                if let Some(inner) = v.pointer("/data/message").filter(|m| m.is_object()) {
+                    let inner_kind = str_at(inner, &["type"]);
+                    if inner_kind == Some("assistant") {
+                        let agent = str_at(&v, &["data", "agentId"]).unwrap_or("?");
+                        call_line = Some((format!("agent:{agent}"), inner));
+                    }
+                    embed = Some(inner);
                 }
             }
             "system" => out.push(Body::System {
@@ -162,6 +167,9 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Parsed {
                 }
             }
         }
+        if let Some(inner) = embed {
+            embedded(inner, line, &mut tools, &mut parsed.events);
+        }
         for (i, body) in out.into_iter().enumerate() {
             let key = uuid.as_ref().map(|u| format!("uuid:{u}#{i}"));
             parsed.events.push(Norm {
@@ -197,6 +205,43 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Parsed {
         });
     }
     parsed
+}
+
+/// The messages and tool calls of a sub-agent line embedded in a
+/// `progress` line (`data.message`: `{type, uuid, timestamp, message}`),
+/// normalized as the sub-agent's own file would be and keyed by the
+/// embedded line's `uuid`, so that when the sub-agent's file is imported
+/// too (it holds the same lines) each counts once. Without the
+/// `subagents/` folder, this is the only record of the sub-agent's tool
+/// calls. Its model call is counted by the caller.
+fn embedded(
+    inner: &Value,
+    line: usize,
+    tools: &mut HashMap<String, (String, Option<String>)>,
+    events: &mut Vec<Norm>,
+) {
+    let Some(uuid) = str_at(inner, &["uuid"]) else {
+        return; // no key to count it once by
+    };
+    let ts_raw = str_at(inner, &["timestamp"]).map(str::to_owned);
+    let mut out = Vec::new();
+    match str_at(inner, &["type"]) {
+        Some("user") => user(inner, ts_raw.as_deref(), tools, &mut out),
+        Some("assistant") => {
+            assistant(inner, ts_raw.as_deref(), tools, &mut out);
+        }
+        _ => return,
+    }
+    let ts = ts_raw.as_deref().and_then(norm_ts);
+    for (i, body) in out.into_iter().enumerate() {
+        events.push(Norm {
+            line,
+            ts: ts.clone(),
+            key: Some(format!("uuid:{uuid}#{i}")),
+            open: false,
+            body,
+        });
+    }
 }
 
 /// Folds a later snapshot of the same call into `acc`: the largest of each

@@ -13,8 +13,13 @@
 //! - OpenAI's `input_tokens` already include `cached_input_tokens`
 //!   (OpenTelemetry semantics), so they are taken as they are.
 //! - `function_call_output.output` is a JSON string embedding
-//!   `metadata.exit_code` and `metadata.duration_seconds`: a non-zero exit
-//!   code makes a `tool.fail`, and the duration becomes `duration_ms`.
+//!   `metadata.exit_code` and `metadata.duration_seconds` (older Codex,
+//!   `apply_patch` today), or plain text with `Process exited with code N`
+//!   / `Exit code: N` and `Wall time: S seconds` (current Codex), or a
+//!   failure message (`apply_patch verification failed: ...`): a non-zero
+//!   exit code or such a message makes a `tool.fail`.
+//! - `web_search_call` (a search run on OpenAI's side) is a tool call that
+//!   starts and ends on its line.
 //! - `event_msg` `agent_message`, `agent_reasoning` and `user_message`
 //!   mirror `response_item`s for the UI; they are kept verbatim only.
 
@@ -77,7 +82,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Parsed {
                 }
             }
             "response_item" => {
-                known = response_item(&payload, &mut tools, &mut out, &mut last_text);
+                known = response_item(&payload, line, &mut tools, &mut out, &mut last_text);
             }
             "event_msg" if sub == "token_count" => {
                 if let Some(call) = token_count(&payload, &mut last_total, model.as_deref()) {
@@ -126,6 +131,7 @@ fn label(kind: &str, sub: &str) -> String {
 /// Normalizes one `response_item`; false when its type is unknown.
 fn response_item(
     p: &Value,
+    line: usize,
     tools: &mut HashMap<String, String>,
     out: &mut Vec<Body>,
     last_text: &mut Option<String>,
@@ -160,10 +166,22 @@ fn response_item(
                 text: Value::Array(summary),
             });
         }
-        "function_call" | "custom_tool_call" => {
-            let call_id = str_at(p, &["call_id"]).unwrap_or_default().to_owned();
-            let name = str_at(p, &["name"]).unwrap_or("unknown").to_owned();
-            let raw = p.get("arguments").or_else(|| p.get("input"));
+        "function_call" | "custom_tool_call" | "local_shell_call" => {
+            let call_id = str_at(p, &["call_id"])
+                .or_else(|| str_at(p, &["id"]))
+                .unwrap_or_default()
+                .to_owned();
+            let kind = str_at(p, &["type"]).unwrap_or_default();
+            let default = if kind == "local_shell_call" {
+                "local_shell"
+            } else {
+                "unknown"
+            };
+            let name = str_at(p, &["name"]).unwrap_or(default).to_owned();
+            let raw = p
+                .get("arguments")
+                .or_else(|| p.get("input"))
+                .or_else(|| p.get("action"));
             // Arguments are a JSON string; keep the parsed value when it parses.
             let input = match raw {
                 Some(Value::String(s)) => {
@@ -179,45 +197,149 @@ fn response_item(
                 input,
             });
         }
+        "web_search_call" => {
+            // A search the model ran on OpenAI's side: call and answer in
+            // one item, without a call id in most versions.
+            let call_id =
+                str_at(p, &["id"]).map_or_else(|| format!("web_search:{line}"), str::to_owned);
+            let status = str_at(p, &["status"]).unwrap_or("completed");
+            out.push(Body::ToolStart {
+                call_id: call_id.clone(),
+                name: "web_search".into(),
+                input: p.get("action").cloned().unwrap_or(Value::Null),
+            });
+            let mut extra = Map::new();
+            extra.insert("tool_status".into(), status.into());
+            out.push(Body::ToolEnd {
+                call_id,
+                name: "web_search".into(),
+                ok: !matches!(status, "failed" | "incomplete" | "error"),
+                output: Value::Null,
+                duration_ms: None,
+                extra,
+            });
+        }
         "function_call_output" | "custom_tool_call_output" => {
             let call_id = str_at(p, &["call_id"]).unwrap_or_default().to_owned();
             let name = tools
                 .get(&call_id)
                 .cloned()
                 .unwrap_or_else(|| "unknown".into());
-            let raw = p.get("output").cloned().unwrap_or(Value::Null);
-            let parsed = match &raw {
-                Value::String(s) => serde_json::from_str::<Value>(s).ok(),
-                _ => None,
-            };
-            let meta = parsed.as_ref().and_then(|v| v.get("metadata"));
-            let exit_code = meta
-                .and_then(|m| m.get("exit_code"))
-                .and_then(Value::as_i64);
-            let duration_ms = meta
-                .and_then(|m| m.get("duration_seconds"))
-                .and_then(Value::as_f64)
-                .map(|s| (s * 1e6).round() / 1e3);
-            let output = parsed
-                .as_ref()
-                .and_then(|v| v.get("output").cloned())
-                .unwrap_or(raw);
+            let end = tool_output(p.get("output").cloned().unwrap_or(Value::Null));
             let mut extra = Map::new();
-            if let Some(code) = exit_code {
+            if let Some(code) = end.exit_code {
                 extra.insert("exit_code".into(), code.into());
             }
             out.push(Body::ToolEnd {
                 call_id,
                 name,
-                ok: exit_code.is_none_or(|c| c == 0),
-                output,
-                duration_ms,
+                ok: !end.failed,
+                output: end.output,
+                duration_ms: end.duration_ms,
                 extra,
             });
         }
         _ => return false,
     }
     true
+}
+
+/// What a tool's output says about how the call ended.
+struct ToolOutput {
+    output: Value,
+    exit_code: Option<i64>,
+    failed: bool,
+    duration_ms: Option<f64>,
+}
+
+/// Plain-text outputs that mean the call failed, as current Codex writes
+/// them (the start of the text).
+const FAILURE_TEXTS: [&str; 8] = [
+    "apply_patch verification failed",
+    "execution error",
+    "failed to parse function arguments",
+    "exec command rejected by user",
+    "patch rejected by user",
+    "unsupported call",
+    "unsupported custom tool call",
+    "Failed to apply patch",
+];
+
+/// Reads a `function_call_output` / `custom_tool_call_output` `output`:
+/// - a JSON string embedding `{output, metadata: {exit_code, duration_seconds}}`
+///   (Codex up to 0.4x, and `apply_patch` results today);
+/// - plain text (current Codex): `Process exited with code N` (unified
+///   exec), `Exit code: N` (shell), `Wall time: S seconds`, or one of
+///   [`FAILURE_TEXTS`];
+/// - an object `{content, success}` (some versions): `success: false` fails.
+fn tool_output(raw: Value) -> ToolOutput {
+    let text = match &raw {
+        Value::String(s) => s.clone(),
+        Value::Object(o) => {
+            let failed = o.get("success").and_then(Value::as_bool) == Some(false);
+            return ToolOutput {
+                output: o.get("content").cloned().unwrap_or_else(|| raw.clone()),
+                exit_code: None,
+                failed,
+                duration_ms: None,
+            };
+        }
+        _ => {
+            return ToolOutput {
+                output: raw,
+                exit_code: None,
+                failed: false,
+                duration_ms: None,
+            }
+        }
+    };
+    if let Ok(v @ Value::Object(_)) = serde_json::from_str::<Value>(&text) {
+        let meta = v.get("metadata");
+        let exit_code = meta
+            .and_then(|m| m.get("exit_code"))
+            .and_then(Value::as_i64);
+        let duration_ms = meta
+            .and_then(|m| m.get("duration_seconds"))
+            .and_then(Value::as_f64)
+            .map(|s| (s * 1e6).round() / 1e3);
+        if exit_code.is_some() || v.get("output").is_some() {
+            return ToolOutput {
+                output: v.get("output").cloned().unwrap_or(raw),
+                exit_code,
+                failed: exit_code.is_some_and(|c| c != 0),
+                duration_ms,
+            };
+        }
+    }
+    let mut exit_code = None;
+    let mut duration_ms = None;
+    // The header lines come before `Output:`; the command's own output
+    // (which may contain anything) is not searched.
+    for line in text.lines().take_while(|l| l.trim() != "Output:").take(8) {
+        let line = line.trim();
+        if let Some(n) = line
+            .strip_prefix("Process exited with code ")
+            .or_else(|| line.strip_prefix("Exit code: "))
+        {
+            exit_code = n.trim().parse::<i64>().ok().or(exit_code);
+        } else if let Some(w) = line.strip_prefix("Wall time: ") {
+            duration_ms = w
+                .trim_end_matches("seconds")
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .map(|s| (s * 1e6).round() / 1e3);
+        }
+    }
+    let failed_text = FAILURE_TEXTS
+        .iter()
+        .any(|t| text.trim_start().starts_with(t));
+    ToolOutput {
+        output: raw,
+        exit_code,
+        failed: failed_text || exit_code.is_some_and(|c| c != 0),
+        duration_ms,
+    }
 }
 
 fn usage_of(u: &Value) -> Usage {
@@ -318,5 +440,52 @@ mod tests {
         });
         assert_eq!(end, Some(("shell".into(), false, Some(250.0))));
         assert_eq!(p.unknown_types.get("response_item/brand_new"), Some(&1));
+    }
+
+    #[test]
+    fn plain_text_outputs_of_current_codex_tell_failures() {
+        for (output, failed, code, ms) in [
+            ("Chunk ID: 1\nWall time: 0.0518 seconds\nProcess exited with code 0\nOriginal token count: 3\nOutput:\nok", false, Some(0), Some(51.8)),
+            ("Chunk ID: 2\nWall time: 1.5 seconds\nProcess exited with code 2\nOutput:\nls: x: No such file", true, Some(2), Some(1500.0)),
+            ("Exit code: 1\nWall time: 0.2 seconds\nOutput:\nFAILED", true, Some(1), Some(200.0)),
+            ("Exit code: 0\nWall time: 0 seconds\nTotal output lines: 1\nOutput:\nProcess exited with code 9", false, Some(0), Some(0.0)),
+            ("apply_patch verification failed: Failed to find expected lines in src/a.rs", true, None, None),
+            ("execution error: Io(Os { code: 2 })", true, None, None),
+            ("exec command rejected by user", true, None, None),
+            ("failed to parse function arguments: missing field `cmd`", true, None, None),
+            ("Process running with session ID 7\nOutput:\n", false, None, None),
+            (r#"{"output":"Success.","metadata":{"exit_code":0,"duration_seconds":0.0}}"#, false, Some(0), Some(0.0)),
+            (r#"{"output":"","metadata":{"exit_code":127,"duration_seconds":0.1}}"#, true, Some(127), Some(100.0)),
+        ] {
+            let end = tool_output(Value::String(output.into()));
+            assert_eq!((end.failed, end.exit_code, end.duration_ms), (failed, code, ms), "{output}");
+        }
+        let end = tool_output(json!({"content": "boom", "success": false}));
+        assert!(end.failed);
+        assert_eq!(end.output, json!("boom"));
+    }
+
+    #[test]
+    fn web_searches_are_tool_calls() {
+        let src = concat!(
+            r#"{"timestamp":"2026-02-01T00:00:00Z","type":"response_item","payload":{"type":"web_search_call","status":"completed","action":{"type":"search","query":"rust 1.90"}}}"#,
+            "\n",
+            r#"{"timestamp":"2026-02-01T00:00:01Z","type":"response_item","payload":{"type":"web_search_call","id":"ws_1","status":"failed","action":{"type":"search","query":"x"}}}"#,
+            "\n",
+        );
+        let p = parse(Path::new("r.jsonl"), src.as_bytes());
+        let ends: Vec<(String, bool)> = p
+            .events
+            .iter()
+            .filter_map(|n| match &n.body {
+                Body::ToolEnd { call_id, ok, .. } => Some((call_id.clone(), *ok)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            ends,
+            vec![("web_search:1".into(), true), ("ws_1".into(), false)]
+        );
+        assert!(p.unknown_types.is_empty());
     }
 }

@@ -18,6 +18,8 @@
 //! | Claude Code | | `user`/`assistant` with a `message` object; `summary`, `file-history-snapshot`, `queue-operation`, `progress`, `system` with `sessionId`, `uuid`, `leafUuid` or `messageId`; or an Anthropic `message.usage` with `sessionId` or `requestId` (older lines without `type`) |
 //!
 //! A JSON Lines file is the format of its first line that matches a rule.
+//! Look-alikes (iFlow CLI: Claude Code's shape with `sessionId`
+//! `session-<uuid>`) match no rule and are refused by name ([`look_alike`]).
 
 use serde_json::Value;
 
@@ -42,6 +44,46 @@ pub fn detect(bytes: &[u8]) -> Option<Format> {
         }
     }
     None
+}
+
+/// A format that copies a supported one's shape, recognized by a feature
+/// only it has: `(name, the feature)`. iFlow CLI (a Gemini CLI fork)
+/// writes Claude Code's line shape, but names sessions `session-<uuid>`
+/// (Claude Code: a bare UUID) and re-writes assistant snapshots with the
+/// same tool calls, so reading it as Claude Code would count every tool
+/// call twice under the wrong provider.
+pub fn look_alike(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
+    for line in bytes.split(|&b| b == b'\n').take(50) {
+        let Ok(v) = serde_json::from_slice::<Value>(line) else {
+            continue;
+        };
+        if v.get("instance_id").is_some()
+            && v.get("history").is_some_and(Value::is_array)
+            && v.get("trajectory").is_none()
+        {
+            return Some((
+                "OpenHands evaluation output",
+                "JSON Lines of {instance_id, history, metrics}: several sessions per file; import each history as its own file",
+            ));
+        }
+        if is_iflow_line(&v) {
+            return Some((
+                "iFlow CLI",
+                "a Claude Code-like line whose sessionId starts with \"session-\"",
+            ));
+        }
+    }
+    None
+}
+
+fn is_iflow_line(v: &Value) -> bool {
+    matches!(
+        v.get("type").and_then(Value::as_str),
+        Some("user" | "assistant")
+    ) && v.get("message").is_some_and(Value::is_object)
+        && v.get("sessionId")
+            .and_then(Value::as_str)
+            .is_some_and(|s| s.starts_with("session-"))
 }
 
 /// The formats `detect` knows, for messages: `claude-code, codex, ...`.
@@ -117,7 +159,9 @@ fn detect_line(v: &Value) -> Option<Format> {
         return Some(Format::CopilotCli);
     }
     let claude = match kind {
-        "user" | "assistant" => obj.get("message").is_some_and(Value::is_object),
+        "user" | "assistant" => {
+            obj.get("message").is_some_and(Value::is_object) && !is_iflow_line(v)
+        }
         "summary" | "file-history-snapshot" | "queue-operation" | "progress" | "system" => {
             obj.contains_key("sessionId")
                 || obj.contains_key("uuid")
@@ -189,6 +233,10 @@ mod tests {
                 Some(Format::ClaudeCode),
             ),
             (r#"{"hello":"world"}"#, None),
+            (
+                r#"{"type":"user","sessionId":"session-5de701fc-7454-4858-a249-95cac4fd3b51","message":{"role":"user","content":"hi"}}"#,
+                None,
+            ),
             (r#"{"type":"user","content":"no message object"}"#, None),
             (r#"[]"#, None),
             ("", None),

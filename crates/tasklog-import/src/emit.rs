@@ -139,20 +139,32 @@ pub(crate) fn build(norm: &Norm, origin: &Origin<'_>) -> Record {
             .with("message", message.as_str())
             .with("details", details.clone()),
     };
-    if let Some(ts) = &norm.ts {
-        r = r.with("ts", ts.as_str());
-    }
+    // No source time: an explicit `null`, so the writer does not stamp
+    // the import time; the index reads it as "time unknown".
+    r = match &norm.ts {
+        Some(ts) => r.with("ts", ts.as_str()),
+        None => r.with("ts", Value::Null),
+    };
     r.with("source_stream", origin.source)
         .with("source_line", norm.line as u64)
 }
+
+/// The `llm.call` field that says why a call's usage is not counted
+/// (a Gemini CLI response with all-zero `tokens`).
+pub(crate) const USAGE_ANOMALY: &str = "usage_anomaly";
 
 /// An `llm.call` record: the writer's `llm_call` shape plus the raw usage.
 pub(crate) fn llm_record(call: &LlmUse, status: &str) -> Record {
     let u = &call.usage;
     let mut usage = Map::new();
-    usage.insert("input_tokens".into(), u.input.into());
-    usage.insert("output_tokens".into(), u.output.into());
-    if call.cache_known {
+    // A usage the source got wrong (see USAGE_ANOMALY) has no counts: the
+    // index then cannot price the call and lists it as unpriced.
+    let counted = !call.extra.contains_key(USAGE_ANOMALY);
+    if counted {
+        usage.insert("input_tokens".into(), u.input.into());
+        usage.insert("output_tokens".into(), u.output.into());
+    }
+    if call.cache_known && counted {
         usage.insert("cache_read".into(), json!({ "input_tokens": u.cache_read }));
         usage.insert(
             "cache_creation".into(),

@@ -37,6 +37,18 @@ pub enum Error {
         /// What detection found instead, if anything.
         detected: Option<&'static str>,
     },
+    /// A format that copies a supported one's shape but is not it (iFlow
+    /// CLI writes Claude Code's line shape): refused rather than imported
+    /// with the wrong rules.
+    #[error("{path}: {name} transcript ({why}); this format is not imported (docs/IMPORT.md, section 19)")]
+    LookAlike {
+        /// The source file.
+        path: PathBuf,
+        /// The tool that wrote it.
+        name: &'static str,
+        /// The feature that tells it apart.
+        why: &'static str,
+    },
     /// `auto` could not tell what the file is.
     #[error("{path}: format not recognized (tried {tried})")]
     Unrecognized {

@@ -163,6 +163,7 @@ impl Reader {
                     {
                         old.usage = old.usage.max(&call.usage);
                         old.raw_usage = call.raw_usage;
+                        flag_zero_usage(old);
                     }
                 }
                 None => {
@@ -273,9 +274,23 @@ fn tool_call(message: &str, ts: Option<&str>, call: &Value, out: &mut Vec<(Strin
     ));
 }
 
+/// Marks a response whose every count is zero: Gemini CLI writes such
+/// `tokens` for responses it did not get usage for (an error, a cut
+/// stream), so zero is "unknown", not "free". The record then carries no
+/// token counts (the index lists it as unpriced, never $0) and says why
+/// in `usage_anomaly`; `usage_raw` keeps the zeros.
+fn flag_zero_usage(call: &mut LlmUse) {
+    if call.usage == Usage::default() {
+        call.extra
+            .insert(crate::emit::USAGE_ANOMALY.into(), "all-zero usage".into());
+    } else {
+        call.extra.remove(crate::emit::USAGE_ANOMALY);
+    }
+}
+
 fn llm_call(v: &Value, t: &Value) -> LlmUse {
     let n = |k: &str| u64_at(t, &[k]).unwrap_or(0);
-    LlmUse {
+    let mut call = LlmUse {
         model: str_at(v, &["model"]).map(str::to_owned),
         provider: Some("gcp.gemini"),
         usage: Usage {
@@ -289,7 +304,9 @@ fn llm_call(v: &Value, t: &Value) -> LlmUse {
         cost_usd: None,
         raw_usage: t.clone(),
         extra: Map::new(),
-    }
+    };
+    flag_zero_usage(&mut call);
+    call
 }
 
 #[cfg(test)]
@@ -329,5 +346,28 @@ mod tests {
         assert!(p.events.iter().any(|n| matches!(&n.body,
             Body::ToolEnd { ok: false, duration_ms: Some(d), .. } if *d == 500.0)));
         assert_eq!(p.recognized, 5);
+    }
+
+    #[test]
+    fn a_response_with_all_zero_usage_is_flagged_not_free() {
+        let src = concat!(
+            r#"{"sessionId":"z","projectHash":"h","startTime":"2026-04-23T12:00:00.000Z"}"#,
+            "\n",
+            r#"{"id":"g1","timestamp":"2026-04-23T12:00:01.000Z","type":"gemini","content":"","model":"gemini-3-pro-preview","tokens":{"input":0,"output":0,"cached":0,"thoughts":0,"tool":0,"total":0}}"#,
+            "\n",
+        );
+        let p = parse(Path::new("session-z.jsonl"), src.as_bytes()).unwrap();
+        let call = p
+            .events
+            .iter()
+            .find_map(|n| match &n.body {
+                Body::LlmCall(c) => Some(c.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(call.extra["usage_anomaly"], "all-zero usage");
+        let record = crate::emit::llm_record(&call, "ok");
+        let usage = &record.fields()["gen_ai"]["usage"];
+        assert!(usage.get("input_tokens").is_none() && usage.get("output_tokens").is_none());
     }
 }

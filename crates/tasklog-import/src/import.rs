@@ -21,14 +21,15 @@ use crate::detect;
 use crate::discover::Candidate;
 use crate::emit::{self, Origin};
 use crate::error::{Error, Result};
+use crate::facts;
 use crate::journal::{self, Appender, Pending};
 use crate::model::{Body, Format, Parsed};
 use crate::report::{Action, FileReport, LineProblem};
 use crate::source::{self, file_stem};
 use crate::state::{fingerprint, ImportState, Match, OpenCall, SourceEntry, Totals, IMPORT_DOC};
 use crate::writes::{
-    append_verbatim, load_claude_keys, metrics, parse, read_state, record_intent, update_task_doc,
-    write_aggregate, EventStep, Intent,
+    append_verbatim, last_time, load_claude_keys, metrics, parse, read_state, record_intent,
+    update_task_doc, write_aggregate, write_result, CachedStat, EventStep, Intent,
 };
 
 /// The stream (or document) that keeps a session's main source verbatim.
@@ -50,6 +51,12 @@ pub struct Importer {
     abort_after: Option<u64>,
     /// Records appended by this importer so far (for the hook).
     appended: u64,
+    /// Length and modification time of the file being imported, read
+    /// before its bytes (recorded in its source entry; see [`Importer::import_file`]).
+    stat: Option<(u64, u64)>,
+    /// Stat of every source file when it was last imported, by path
+    /// (loaded on first use; see `load_stat_cache`).
+    stat_cache: Option<std::collections::HashMap<String, CachedStat>>,
 }
 
 /// A source read, detected and parsed, ready to import.
@@ -59,6 +66,17 @@ struct Loaded {
     format: Format,
     parsed: Parsed,
     report: FileReport,
+}
+
+/// A file's length and modification time (ns since the epoch).
+pub(crate) fn file_stat(path: &Path) -> Option<(u64, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    let mtime = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some((meta.len(), u64::try_from(mtime.as_nanos()).ok()?))
 }
 
 /// The stream holding a source's open model calls.
@@ -76,13 +94,15 @@ impl Importer {
             defer_seal: false,
             abort_after: journal::abort_after_from_env(),
             appended: 0,
+            stat: None,
+            stat_cache: None,
         }
     }
 
     /// Imports one file. Never panics and never returns early: every
     /// outcome, errors included, is in the report.
     pub fn import_file(&mut self, candidate: &Candidate) -> FileReport {
-        let mut loaded = match self.load(candidate) {
+        let mut loaded = match self.load(candidate, true) {
             Ok(l) => l,
             Err(report) => return *report,
         };
@@ -103,7 +123,7 @@ impl Importer {
     /// [`Importer::defer_seal`], imports leave that to this call, made once
     /// the source looks finished. Returns whether it sealed the task.
     pub fn seal(&mut self, candidate: &Candidate) -> Result<bool> {
-        let loaded = match self.load(candidate) {
+        let loaded = match self.load(candidate, false) {
             Ok(l) => l,
             Err(_) => return Ok(false), // nothing importable: nothing to seal
         };
@@ -129,7 +149,10 @@ impl Importer {
         if let Value::Object(map) = &mut result {
             map.insert("metrics".into(), metrics(&state.totals));
         }
-        task.final_result(&outcome.status, result).map_err(werr)?;
+        let status = facts::status(Some(&outcome.status), false, state.totals.failed_tool_calls);
+        let path_text = loaded.path.display().to_string();
+        update_task_doc(&task, loaded.format, &state, &path_text, parsed, &status).map_err(werr)?;
+        write_result(&task, &status, result, last_time(&state).as_deref()).map_err(werr)?;
         Ok(true)
     }
 
@@ -141,9 +164,33 @@ impl Importer {
     }
 
     /// Reads, detects and parses one file, or says why not.
-    fn load(&mut self, candidate: &Candidate) -> std::result::Result<Loaded, Box<FileReport>> {
+    fn load(
+        &mut self,
+        candidate: &Candidate,
+        fast: bool,
+    ) -> std::result::Result<Loaded, Box<FileReport>> {
         let path = std::path::absolute(&candidate.path).unwrap_or_else(|_| candidate.path.clone());
         let report = FileReport::new(&candidate.path);
+        // Read before the bytes: a file that changes in between is read
+        // again next time (its recorded stat is the older one).
+        self.stat = file_stat(&path);
+        let path_text = path.display().to_string();
+        if let Some(stat) = self.stat.filter(|_| fast) {
+            let root = self.writer.root().to_owned();
+            let cache = self
+                .stat_cache
+                .get_or_insert_with(|| crate::writes::load_stat_cache(&root));
+            if let Some(hit) = cache.get(&path_text).filter(|c| c.stat == stat) {
+                // Same length and modification time as when it was last
+                // imported: not read at all.
+                let mut report = report;
+                report.format = hit.format;
+                report.task_id = hit.task.clone();
+                report.action = Action::Unchanged;
+                report.reason = Some("already imported, unchanged (same size and time)".into());
+                return Err(Box::new(report));
+            }
+        }
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) => {
@@ -156,6 +203,17 @@ impl Importer {
         };
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(Box::new(report.skip("empty file")));
+        }
+        if let Some((name, why)) = detect::look_alike(&bytes) {
+            let err = Error::LookAlike {
+                path: path.clone(),
+                name,
+                why,
+            };
+            return Err(Box::new(match candidate.explicit {
+                true => report.fail(&err),
+                false => report.skip(err.to_string()),
+            }));
         }
         let detected = detect::detect(&bytes);
         let Some(format) = self.format.or(detected) else {
@@ -264,7 +322,10 @@ impl Importer {
             state = read_state(&task)?;
         }
         let imported = &bytes[..parsed.consumed.min(bytes.len())];
-        self.apply(&task, state, path, imported, format, parsed, report, None)
+        let stat = self.stat.take();
+        self.apply(
+            &task, state, path, imported, format, parsed, report, None, stat,
+        )
     }
 
     /// Finishes an import that a crash interrupted (see journal.rs): the
@@ -304,6 +365,7 @@ impl Importer {
             &parsed,
             &mut report,
             Some(pending),
+            None,
         )
     }
 
@@ -321,6 +383,7 @@ impl Importer {
         parsed: &Parsed,
         report: &mut FileReport,
         resume: Option<&Pending>,
+        stat: Option<(u64, u64)>,
     ) -> Result<()> {
         let werr = |e| Error::write(path, e);
         let task_id = task.id().as_str().to_owned();
@@ -338,7 +401,26 @@ impl Importer {
         let path_text = path.display().to_string();
         let (index, from) = match state.find(&path_text, imported, parsed.document) {
             Match::Same(i) => {
-                let from = state.sources[i].units as usize;
+                let e = &mut state.sources[i];
+                let from = e.units as usize;
+                let now_stat = (stat.map(|s| s.0), stat.map(|s| s.1));
+                if stat.is_some()
+                    && e.path == path_text
+                    && (e.file_len, e.file_mtime_ns) != now_stat
+                {
+                    // Remember the file as it is now, so the next run can
+                    // tell it is unchanged without reading it.
+                    (e.file_len, e.file_mtime_ns) = now_stat;
+                    task.put(IMPORT_DOC, &state).map_err(werr)?;
+                    if let (Some(stat), Some(cache)) = (stat, self.stat_cache.as_mut()) {
+                        let hit = CachedStat {
+                            stat,
+                            format: Some(format),
+                            task: Some(task_id.clone()),
+                        };
+                        cache.insert(path_text.clone(), hit);
+                    }
+                }
                 report.parse_errors.retain(|p| p.line > from);
                 report.action = Action::Unchanged;
                 report.reason = Some("already imported, unchanged".into());
@@ -425,23 +507,12 @@ impl Importer {
             None => None,
         };
         let now = now_rfc3339();
-        let first_ts = parsed.events.iter().find_map(|n| n.ts.clone());
         self.appended = out.written();
-        update_task_doc(task, format, &session, &path_text, first_ts, parsed).map_err(werr)?;
         state.totals = state.totals.minus(&retracted);
         state.totals.add(&written);
-        let seal = !self.defer_seal || parsed.ended;
-        if written.events > 0 && parsed.agent_id.is_none() && seal {
-            if let Some(outcome) = &parsed.outcome {
-                let mut result = outcome.result.clone();
-                if let Value::Object(map) = &mut result {
-                    map.insert("metrics".into(), metrics(&state.totals));
-                }
-                task.final_result(&outcome.status, result).map_err(werr)?;
-            }
-        }
+        let (first_ts, last_ts) = parsed.time_span();
         let entry = SourceEntry {
-            path: path_text,
+            path: path_text.clone(),
             kind: if parsed.document { "document" } else { "jsonl" }.into(),
             name,
             format: Some(format),
@@ -459,6 +530,11 @@ impl Importer {
                 .map(|(l, m)| format!("{l}: {m}"))
                 .collect(),
             aggregate,
+            first_ts,
+            last_ts,
+            models: parsed.models(),
+            file_len: stat.map(|s| s.0),
+            file_mtime_ns: stat.map(|s| s.1),
         };
         match index {
             Some(i) => state.sources[i] = entry,
@@ -466,6 +542,33 @@ impl Importer {
         }
         state.format = Some(format);
         state.session_id = Some(session);
+        let sealed = task.dir().join("result.json").exists();
+        let seal = (!self.defer_seal || parsed.ended) && parsed.agent_id.is_none();
+        let outcome = parsed.outcome.as_ref().filter(|_| seal || sealed);
+        let status = facts::status(
+            outcome.map(|o| o.status.as_str()),
+            !seal && !sealed,
+            state.totals.failed_tool_calls,
+        );
+        update_task_doc(task, format, &state, &path_text, parsed, &status).map_err(werr)?;
+        if written.events > 0 && seal {
+            if let Some(outcome) = &parsed.outcome {
+                let mut result = outcome.result.clone();
+                if let Value::Object(map) = &mut result {
+                    map.insert("metrics".into(), metrics(&state.totals));
+                }
+                let finished = last_time(&state);
+                write_result(task, &status, result, finished.as_deref()).map_err(werr)?;
+            }
+        }
+        if let (Some(stat), Some(cache)) = (stat, self.stat_cache.as_mut()) {
+            let hit = CachedStat {
+                stat,
+                format: Some(format),
+                task: Some(task_id.clone()),
+            };
+            cache.insert(path_text.clone(), hit);
+        }
         state.importer = format!("tasklog-import {}", env!("CARGO_PKG_VERSION"));
         state.first_imported_at.get_or_insert_with(|| now.clone());
         state.last_imported_at = Some(now);
@@ -534,8 +637,11 @@ impl Importer {
                 emit::write_to(step.task, stream, norm, step.origin)
             })?;
             written.events += 1;
-            if let Body::LlmCall(call) = &norm.body {
-                written.count_llm(&call.usage, call.cost_usd);
+            match &norm.body {
+                Body::LlmCall(call) => written.count_llm(&call.usage, call.cost_usd),
+                Body::ToolStart { .. } => written.tool_calls += 1,
+                Body::ToolEnd { ok: false, .. } => written.failed_tool_calls += 1,
+                _ => {}
             }
         }
         Ok(())

@@ -38,6 +38,7 @@
 //! assert_eq!(importer.import_file(&files[0]).action, Action::Unchanged);
 //! ```
 
+mod agents;
 mod claude;
 mod cline;
 mod codex;
@@ -46,6 +47,7 @@ mod detect;
 mod discover;
 mod emit;
 mod error;
+mod facts;
 mod follow;
 mod gemini;
 mod import;
@@ -60,7 +62,8 @@ mod state;
 mod swe_agent;
 mod writes;
 
-pub use detect::{detect, tried};
+pub use agents::{agent_folders, candidate_folders, AgentFolder};
+pub use detect::{detect, look_alike, tried};
 pub use discover::{discover, Candidate};
 pub use error::{Error, Result};
 pub use follow::{follow, FollowOptions, Wake};

@@ -236,6 +236,12 @@ pub(crate) struct SourceLine {
     pub text: String,
     /// `None` when the line is one JSON object.
     pub error: Option<String>,
+    /// The line's own time (its `timestamp`), in tasklog's `ts` form.
+    pub ts: Option<String>,
+    /// Whether the line has a top-level `ts` of its own (then the
+    /// verbatim record keeps it; otherwise the record gets `ts` = the
+    /// line's own time, or `null` when it has none, never the import time).
+    pub has_ts: bool,
 }
 
 /// A parsed source.
@@ -272,6 +278,45 @@ pub(crate) struct Parsed {
     pub recognized: usize,
     /// Lines that do not parse: (line, message).
     pub parse_errors: Vec<(usize, String)>,
+}
+
+impl Parsed {
+    /// The earliest and latest source times of the source (events and
+    /// verbatim lines), in tasklog's `ts` form (which sorts as text).
+    pub(crate) fn time_span(&self) -> (Option<String>, Option<String>) {
+        let times = self
+            .events
+            .iter()
+            .filter_map(|n| n.ts.as_deref())
+            .chain(self.lines.iter().filter_map(|l| l.ts.as_deref()));
+        let mut span: (Option<&str>, Option<&str>) = (None, None);
+        for t in times {
+            span.0 = Some(span.0.map_or(t, |a| a.min(t)));
+            span.1 = Some(span.1.map_or(t, |b| b.max(t)));
+        }
+        (span.0.map(str::to_owned), span.1.map(str::to_owned))
+    }
+
+    /// Distinct model names of the source's calls, in order of first use.
+    pub(crate) fn models(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let calls = self
+            .events
+            .iter()
+            .filter_map(|n| match &n.body {
+                Body::LlmCall(c) => Some(c),
+                _ => None,
+            })
+            .chain(self.aggregate.as_ref());
+        for call in calls {
+            if let Some(m) = call.model.as_deref().filter(|m| !m.is_empty()) {
+                if !out.iter().any(|o| o == m) {
+                    out.push(m.to_owned());
+                }
+            }
+        }
+        out
+    }
 }
 
 impl Norm {

@@ -2,9 +2,12 @@
 //! action | observation, cause, args, extras, tool_call_metadata}`.
 //!
 //! - An action is a tool call (`message`, `finish`, `think` and `system`
-//!   excepted); the observation whose `cause` is the action's `id` ends it.
-//!   A non-zero `extras.exit_code` or an `error` observation makes a
-//!   `tool.fail`; the duration is the difference of the two timestamps.
+//!   excepted, and environment events: `change_agent_state`, `recall`, an
+//!   action of `source: environment` without tool metadata, which become
+//!   `system` events); the observation whose `cause` is the tool call's
+//!   `id` ends it. A non-zero exit code (`extras.metadata.exit_code`, or
+//!   `extras.exit_code` in older versions) or an `error` observation makes
+//!   a `tool.fail`; the duration is the difference of the two timestamps.
 //! - Usage sits in `tool_call_metadata.model_response.usage` and is
 //!   repeated on every event of one model response (the action and its
 //!   observation): one `llm.call` per distinct `model_response.id`.
@@ -46,9 +49,9 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
         let mut key = None;
         if let Some(action) = str_at(ev, &["action"]) {
             parsed.recognized += 1;
-            action_event(ev, action, &mut out, &mut parsed.outcome);
+            let tool = action_event(ev, action, &mut out, &mut parsed.outcome);
             parsed.ended |= action == "finish";
-            if let Some(id) = id {
+            if let Some(id) = id.filter(|_| tool) {
                 let name = tool_name(ev, action);
                 actions.insert(id, (name, ts_raw.map(str::to_owned)));
             }
@@ -95,7 +98,25 @@ fn role_of(ev: &Value) -> String {
     }
 }
 
-fn action_event(ev: &Value, action: &str, out: &mut Vec<Body>, outcome: &mut Option<Outcome>) {
+/// Actions that are not tool calls: the environment's and the
+/// controller's own events (an agent-state change, a memory recall).
+const NOT_TOOLS: [&str; 5] = ["change_agent_state", "recall", "null", "", "system"];
+
+/// Whether an action is a tool call: not one of [`NOT_TOOLS`], and not an
+/// environment event without tool metadata.
+fn is_tool(ev: &Value, action: &str) -> bool {
+    let environment = str_at(ev, &["source"]) == Some("environment")
+        && ev.get("tool_call_metadata").is_none_or(Value::is_null);
+    !NOT_TOOLS.contains(&action) && !environment
+}
+
+/// Normalizes one action; true when it is a tool call (its observation ends it).
+fn action_event(
+    ev: &Value,
+    action: &str,
+    out: &mut Vec<Body>,
+    outcome: &mut Option<Outcome>,
+) -> bool {
     let args = ev.get("args").cloned().unwrap_or(Value::Null);
     let message = str_at(ev, &["message"]).unwrap_or_default().to_owned();
     if let Some(thought) = str_at(&args, &["thought"]).filter(|t| !t.is_empty()) {
@@ -132,12 +153,25 @@ fn action_event(ev: &Value, action: &str, out: &mut Vec<Body>, outcome: &mut Opt
                 result: json!({ "summary": message, "outputs": args.get("outputs") }),
             });
         }
-        _ => out.push(Body::ToolStart {
-            call_id: format!("oh-{}", ev.get("id").unwrap_or(&Value::Null)),
-            name: tool_name(ev, action),
-            input: args,
+        _ if is_tool(ev, action) => {
+            out.push(Body::ToolStart {
+                call_id: format!("oh-{}", ev.get("id").unwrap_or(&Value::Null)),
+                name: tool_name(ev, action),
+                input: args,
+            });
+            return true;
+        }
+        _ => out.push(Body::System {
+            severity: "info".into(),
+            message: if message.is_empty() {
+                action.to_owned()
+            } else {
+                message
+            },
+            details: json!({ "action": action, "source": ev.get("source"), "args": args }),
         }),
     }
+    false
 }
 
 fn observation(
@@ -159,7 +193,12 @@ fn observation(
         });
         return;
     };
-    let exit_code = ev.pointer("/extras/exit_code").and_then(Value::as_i64);
+    // Older versions write `extras.exit_code`; current ones
+    // `extras.metadata.exit_code`.
+    let exit_code = ev
+        .pointer("/extras/metadata/exit_code")
+        .and_then(Value::as_i64)
+        .or_else(|| ev.pointer("/extras/exit_code").and_then(Value::as_i64));
     let mut extra = Map::new();
     extra.insert("observation".into(), obs.into());
     if let Some(code) = exit_code {
@@ -220,7 +259,12 @@ mod tests {
           {"id":2,"timestamp":"2025-01-27T22:45:14.250000","source":"agent","observation":"run","cause":1,"content":"","extras":{"exit_code":1},
            "tool_call_metadata":{"function_name":"bash","model_response":{"id":"r1","model":"m","usage":{"prompt_tokens":100,"completion_tokens":5}}}},
           {"id":3,"source":"environment","observation":"agent_state_changed","cause":null},
-          {"id":4}
+          {"id":4},
+          {"id":5,"timestamp":"2025-01-27T22:45:15","source":"environment","action":"change_agent_state","args":{"agent_state":"running"}},
+          {"id":6,"timestamp":"2025-01-27T22:45:16","source":"agent","action":"run","args":{"command":"make"},"tool_call_metadata":{"function_name":"execute_bash"}},
+          {"id":7,"timestamp":"2025-01-27T22:45:17","source":"agent","observation":"run","cause":6,"content":"","extras":{"metadata":{"exit_code":2}}},
+          {"id":8,"timestamp":"2025-01-27T22:45:18","source":"user","action":"recall","args":{"query":"x"}},
+          {"id":9,"timestamp":"2025-01-27T22:45:18","source":"environment","observation":"recall","cause":8}
         ]"#;
         let p = parse(Path::new("basic.json"), src.as_bytes()).unwrap();
         let calls: Vec<_> = p
@@ -232,6 +276,22 @@ mod tests {
         assert!(p.events.iter().any(|n| matches!(&n.body,
             Body::ToolEnd { name, ok: false, duration_ms: Some(d), .. } if name == "bash" && *d == 1250.0)));
         assert_eq!(p.unknown_types.values().sum::<u64>(), 1);
-        assert_eq!(p.recognized, 3);
+        assert_eq!(p.recognized, 8);
+        // The state change and the recall are not tool calls; the exit code
+        // in `extras.metadata` fails its command.
+        let starts = p
+            .events
+            .iter()
+            .filter(|n| matches!(n.body, Body::ToolStart { .. }))
+            .count();
+        assert_eq!(starts, 2);
+        assert!(p.events.iter().any(|n| matches!(&n.body,
+            Body::ToolEnd { name, ok: false, extra, .. } if name == "execute_bash" && extra["exit_code"] == 2)));
+        let ends = p
+            .events
+            .iter()
+            .filter(|n| matches!(n.body, Body::ToolEnd { .. }))
+            .count();
+        assert_eq!(ends, 2);
     }
 }

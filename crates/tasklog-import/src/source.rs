@@ -62,6 +62,12 @@ pub(crate) fn split_lines(bytes: &[u8]) -> Split {
         if text.trim().is_empty() {
             continue; // blank lines carry nothing; they still count for line numbers
         }
+        let has_ts = value.as_ref().is_some_and(|v| v.get("ts").is_some());
+        let ts = value
+            .as_ref()
+            .and_then(|v| v.get("timestamp"))
+            .and_then(Value::as_str)
+            .and_then(norm_ts);
         if let Some(v) = value {
             values.push((number, v));
         }
@@ -69,6 +75,8 @@ pub(crate) fn split_lines(bytes: &[u8]) -> Split {
             number,
             text,
             error,
+            ts,
+            has_ts,
         });
     }
     Split {

@@ -89,6 +89,20 @@ pub struct SourceEntry {
     pub parse_errors: Vec<String>,
     /// Run totals already imported (sources with totals only: SWE-agent).
     pub aggregate: Option<Aggregate>,
+    /// The earliest and latest times the source itself records (tasklog
+    /// `ts` form), `None` when it records none: the task's
+    /// `started_at` / `finished_at` come from these, never from the import time.
+    pub first_ts: Option<String>,
+    /// See `first_ts`.
+    pub last_ts: Option<String>,
+    /// Distinct model names of the source's calls.
+    pub models: Vec<String>,
+    /// Length and modification time (nanoseconds since the epoch) of the
+    /// file when it was last read: a file with both unchanged is not read
+    /// again (size and time decide, not content).
+    pub file_len: Option<u64>,
+    /// See `file_len`.
+    pub file_mtime_ns: Option<u64>,
 }
 
 /// Run totals already turned into `llm.call` records.
@@ -123,6 +137,10 @@ pub struct Totals {
     pub cache_creation_tokens: u64,
     /// Sum of costs the source reported, in USD.
     pub cost_usd: f64,
+    /// `tool.start` records among the events (tool calls begun).
+    pub tool_calls: u64,
+    /// `tool.fail` records among the events (tool calls that failed).
+    pub failed_tool_calls: u64,
 }
 
 impl Totals {
@@ -136,6 +154,8 @@ impl Totals {
         self.cache_read_tokens += other.cache_read_tokens;
         self.cache_creation_tokens += other.cache_creation_tokens;
         self.cost_usd += other.cost_usd;
+        self.tool_calls += other.tool_calls;
+        self.failed_tool_calls += other.failed_tool_calls;
     }
 
     /// `self - other`, clamped at zero: the net effect of a run that
@@ -154,6 +174,10 @@ impl Totals {
                 .cache_creation_tokens
                 .saturating_sub(other.cache_creation_tokens),
             cost_usd: self.cost_usd - other.cost_usd,
+            tool_calls: self.tool_calls.saturating_sub(other.tool_calls),
+            failed_tool_calls: self
+                .failed_tool_calls
+                .saturating_sub(other.failed_tool_calls),
         }
     }
 

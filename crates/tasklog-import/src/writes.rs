@@ -3,7 +3,7 @@
 //! task document, the intent that makes the import exactly once
 //! (journal.rs), and how a source is parsed and its import record read.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use serde_json::{json, Map, Value};
@@ -11,6 +11,7 @@ use tasklog_writer::{Durability, Record, Task, EVENTS_STREAM};
 
 use crate::emit::{self, Origin};
 use crate::error::{Error, Result};
+use crate::facts;
 use crate::journal::{self, Appender, Pending};
 use crate::model::{Body, Format, LlmUse, Norm, Parsed};
 use crate::report::error_chain;
@@ -57,18 +58,46 @@ pub(crate) fn append_verbatim(
     line: &crate::model::SourceLine,
 ) -> tasklog_writer::Result<()> {
     let refused = match &line.error {
-        None => match task.append_json(stream, line.text.as_bytes(), Durability::Default) {
-            Ok(_) => return Ok(()),
-            Err(e) if e.is_refusal() => error_chain(&e),
-            Err(e) => return Err(e),
-        },
+        None => {
+            match task.append_json(stream, with_source_ts(line).as_bytes(), Durability::Default) {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is_refusal() => error_chain(&e),
+                Err(e) => return Err(e),
+            }
+        }
         Some(e) => e.clone(),
     };
     let record = Record::event("import.unparsed")
+        .with("ts", Value::Null)
         .with("source_line", line.number as u64)
         .with("error", refused)
         .with("text", line.text.as_str());
     task.append(stream, record).map(drop)
+}
+
+/// The verbatim line with a `ts` of the source's own in front: the line's
+/// `timestamp`, or `null` when it has none, so the writer does not stamp
+/// the import time (a `null` `ts` is "time unknown" to the index, which
+/// then falls back on the line's own `timestamp`/`time`/`created_at`).
+/// A line with a `ts` of its own is kept as it is; the rest of the bytes
+/// are the source's, unchanged.
+fn with_source_ts(line: &crate::model::SourceLine) -> std::borrow::Cow<'_, str> {
+    let text = line
+        .text
+        .trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '\u{feff}');
+    let Some(rest) = text.strip_prefix('{').filter(|_| !line.has_ts) else {
+        return std::borrow::Cow::Borrowed(&line.text);
+    };
+    let ts = match &line.ts {
+        Some(t) => format!("\"{t}\""),
+        None => "null".to_owned(),
+    };
+    let sep = if rest.trim_start().starts_with('}') {
+        ""
+    } else {
+        ","
+    };
+    std::borrow::Cow::Owned(format!("{{\"ts\":{ts}{sep}{rest}"))
 }
 
 /// Writes the growth of run totals as one `llm.call` (SWE-agent).
@@ -131,18 +160,15 @@ pub(crate) fn metrics(t: &Totals) -> Value {
 pub(crate) fn update_task_doc(
     task: &Task,
     format: Format,
-    session: &str,
+    state: &ImportState,
     path: &str,
-    first_ts: Option<String>,
     parsed: &Parsed,
+    status: &str,
 ) -> tasklog_writer::Result<()> {
     let id = task.id().as_str().to_owned();
+    let session = state.session_id.clone().unwrap_or_default();
     task.update_task_doc(|doc: &mut Map<String, Value>| {
         doc.entry("task_id").or_insert_with(|| id.into());
-        if let Some(ts) = first_ts {
-            doc.entry("created_at").or_insert_with(|| ts.into());
-        }
-        doc.entry("status").or_insert_with(|| "imported".into());
         doc.entry("source")
             .or_insert_with(|| format!("import:{format}").into());
         doc.entry("session_id").or_insert_with(|| session.into());
@@ -150,7 +176,111 @@ pub(crate) fn update_task_doc(
         for (k, v) in &parsed.task_fields {
             doc.entry(k.as_str()).or_insert_with(|| v.clone());
         }
+        facts::apply(doc, format, state, parsed, status);
+        // `created_at` is the session's first source time, or absent.
+        match doc.get("started_at").filter(|v| v.is_string()).cloned() {
+            Some(t) => {
+                doc.insert("created_at".into(), t);
+            }
+            None => {
+                doc.remove("created_at");
+            }
+        }
     })
+}
+
+/// The latest time any source of the task records (`None`: none does).
+pub(crate) fn last_time(state: &ImportState) -> Option<String> {
+    state.sources.iter().filter_map(|e| e.last_ts.clone()).max()
+}
+
+/// Writes the session's final result: a `result` event and `result.json`
+/// (which seals the task), like `Task::final_result`, but with the
+/// session's own last time where that stamps the import time (`ts` and
+/// `completed_at` are `null` when no source records a time).
+pub(crate) fn write_result(
+    task: &Task,
+    status: &str,
+    result: Value,
+    finished: Option<&str>,
+) -> tasklog_writer::Result<()> {
+    let when = finished.map_or(Value::Null, Value::from);
+    task.append(
+        EVENTS_STREAM,
+        Record::event("result")
+            .with("ts", when.clone())
+            .with("status", status)
+            .with("result", result.clone()),
+    )?;
+    let doc = json!({
+        "task_id": task.id().as_str(),
+        "status": status,
+        "completed_at": when,
+        "result": result,
+    });
+    task.put("result", &doc)
+}
+
+/// A source file's stat when it was last imported, and where it went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CachedStat {
+    pub(crate) stat: (u64, u64),
+    pub(crate) format: Option<Format>,
+    pub(crate) task: Option<String>,
+}
+
+/// The length and modification time each source file had when it was
+/// last imported, by path, over every task of the root: a file whose
+/// stat is unchanged is not read again (size and time decide, not content).
+/// Tasks with an unfinished import (`pending`) are left out, so their
+/// sources are read and the import finished.
+pub(crate) fn load_stat_cache(root: &Path) -> HashMap<String, CachedStat> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        #[serde(default)]
+        path: String,
+        #[serde(default)]
+        file_len: Option<u64>,
+        #[serde(default)]
+        file_mtime_ns: Option<u64>,
+        #[serde(default)]
+        format: Option<Format>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        #[serde(default)]
+        sources: Vec<Entry>,
+        #[serde(default)]
+        pending: Option<serde::de::IgnoredAny>,
+    }
+    let mut out = HashMap::new();
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path().join(format!("{IMPORT_DOC}.json"));
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let Ok(doc) = serde_json::from_slice::<Doc>(&bytes) else {
+            continue; // read in full (and reported) when its source is imported
+        };
+        if doc.pending.is_some() {
+            continue;
+        }
+        for e in doc.sources {
+            if let (Some(len), Some(mtime)) = (e.file_len, e.file_mtime_ns) {
+                let task = entry.file_name().to_string_lossy().into_owned();
+                let stat = CachedStat {
+                    stat: (len, mtime),
+                    format: e.format,
+                    task: Some(task),
+                };
+                out.insert(e.path, stat);
+            }
+        }
+    }
+    out
 }
 
 pub(crate) fn load_claude_keys(root: &Path) -> HashSet<String> {

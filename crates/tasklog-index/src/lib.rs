@@ -22,8 +22,8 @@
 pub use tasklog_tail::lag::TaskLag;
 pub use tasklog_tail::verify::{FileReport, VerifyReport};
 pub use tasklog_tail::{
-    format_chain, watch, CommitterStop, Error, IndexOptions, Price, PriceProblem, PriceTable,
-    Result, RunMode, Shutdown, Stats, Tailer, DEFAULT_PRICES, ROOT_POLL,
+    format_chain, watch, Capability, CommitterStop, Error, IndexOptions, Price, PriceProblem,
+    PriceTable, Result, RunMode, Shutdown, Stats, StoreKind, Tailer, DEFAULT_PRICES, ROOT_POLL,
 };
 
 pub use tasklog_sqlite::{

@@ -15,6 +15,7 @@ mod documents;
 mod lock;
 mod open;
 mod pending;
+mod pooler;
 pub mod questions;
 mod read;
 mod schema;
@@ -189,7 +190,10 @@ fn is_transient(e: &postgres::Error) -> bool {
                 || code.starts_with("53")
                 || matches!(
                     code,
-                    "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "55P03"
+                    // 57014: a statement timeout (a DBA's `statement_timeout`)
+                    // or a cancel; the committer retries in smaller
+                    // transactions (issue 22).
+                    "57P01" | "57P02" | "57P03" | "57014" | "40001" | "40P01" | "55P03"
                 )
         }
         // No answer from the server at all (refused, reset, timed out) is

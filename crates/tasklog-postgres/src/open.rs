@@ -154,6 +154,9 @@ fn connect_with_retry(
             .connect(&super::sink::role(shard))
             .and_then(|mut client| {
                 if shard == 0 {
+                    // Before the lock: through a transaction pooler it would
+                    // stay held on a pooled server connection.
+                    super::pooler::refuse_transaction_pooler(&mut client, target)?;
                     lock::acquire(&mut client, target)?;
                 }
                 Ok(client)

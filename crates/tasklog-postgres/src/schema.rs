@@ -40,8 +40,14 @@ pub(super) const SECONDARY_INDEXES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Applies every migration the database lacks, in one transaction.
+/// Applies every migration the database lacks, in one transaction, and
+/// creates missing secondary indexes under the same lock. A database that is
+/// current (the usual start) gets no DDL and no lock at all: a role with
+/// only DML rights can run the sidecar once an owner migrated (issue 22).
 pub(super) fn migrate(client: &mut Client, target: &PgTarget, now: &str) -> Result<()> {
+    if is_current(client, target)? {
+        return Ok(());
+    }
     let err = |e| target.error("migrating the schema", e);
     let mut tx = client.transaction().map_err(err)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
@@ -72,30 +78,77 @@ pub(super) fn migrate(client: &mut Client, target: &PgTarget, now: &str) -> Resu
             "applied PostgreSQL schema migration"
         );
     }
-    tx.commit().map_err(err)?;
-    ensure_indexes(client, target)
+    create_missing_indexes(&mut tx, target)?;
+    tx.commit().map_err(err)
 }
 
-/// Creates the secondary indexes that are missing.
-pub(super) fn ensure_indexes(client: &mut Client, target: &PgTarget) -> Result<()> {
-    let err = |e| target.error("creating indexes", e);
+/// Whether the schema is this build's and every secondary index exists:
+/// read-only catalog queries, so a current database costs no lock and no DDL.
+fn is_current(client: &mut Client, target: &PgTarget) -> Result<bool> {
+    let err = |e| target.error("reading the schema version", e);
+    // Two statements: a name in a statement must exist when it is parsed.
+    let exists: bool = client
+        .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+        .map_err(err)?
+        .get(0);
+    if !exists {
+        return Ok(false);
+    }
+    let version: i64 = client
+        .query_one(
+            "SELECT coalesce(max(version), 0)::bigint FROM schema_migrations",
+            &[],
+        )
+        .map_err(err)?
+        .get(0);
+    refuse_newer(target, version)?;
+    Ok(version == SCHEMA_VERSION && missing_indexes(client, target)?.is_empty())
+}
+
+/// The secondary indexes of `records` that do not exist.
+fn missing_indexes(
+    client: &mut impl postgres::GenericClient,
+    target: &PgTarget,
+) -> Result<Vec<(&'static str, &'static str)>> {
     let present: Vec<String> = client
         .query(
             "SELECT indexname::text FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'records'",
             &[],
         )
-        .map_err(err)?
+        .map_err(|e| target.error("listing indexes", e))?
         .iter()
         .map(|r| r.get(0))
         .collect();
-    for (name, definition) in SECONDARY_INDEXES {
-        if !present.iter().any(|p| p == name) {
-            client
-                .batch_execute(&format!("CREATE INDEX IF NOT EXISTS {name} {definition}"))
-                .map_err(err)?;
-        }
+    Ok(SECONDARY_INDEXES
+        .iter()
+        .copied()
+        .filter(|(name, _)| !present.iter().any(|p| p == name))
+        .collect())
+}
+
+/// Creates the missing secondary indexes inside `tx`, which holds the
+/// migration lock: two sidecars starting together on a new database never
+/// race on `CREATE INDEX` (issue 22).
+fn create_missing_indexes(tx: &mut postgres::Transaction<'_>, target: &PgTarget) -> Result<()> {
+    for (name, definition) in missing_indexes(tx, target)? {
+        tx.batch_execute(&format!("CREATE INDEX IF NOT EXISTS {name} {definition}"))
+            .map_err(|e| target.error("creating indexes", e))?;
     }
     Ok(())
+}
+
+/// Creates the secondary indexes that are missing (the end of a bulk
+/// load), under the migration lock.
+pub(super) fn ensure_indexes(client: &mut Client, target: &PgTarget) -> Result<()> {
+    if missing_indexes(client, target)?.is_empty() {
+        return Ok(());
+    }
+    let err = |e| target.error("creating indexes", e);
+    let mut tx = client.transaction().map_err(err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(err)?;
+    create_missing_indexes(&mut tx, target)?;
+    tx.commit().map_err(err)
 }
 
 /// The schema version of an existing index, for readers: fails when the

@@ -35,10 +35,13 @@ mod feed;
 mod guard;
 mod limits;
 mod names;
+pub mod render;
+pub mod search;
 mod server;
 mod sidecar;
 mod sql;
 mod state;
+pub mod transcript;
 mod vitals;
 
 pub use error::{ApiError, Error};

@@ -5,6 +5,7 @@
 //! `conversation_blocks` but the exactly-once guard and the partial
 //! indexes of one event kind (whoever declared them), and the insert
 //! triggers that keep derived tables (`worker_spans`, `worker_session_rows`,
+//! the worker claims of migration 10,
 //! `api_calls`, `records_fts`, `conversation_blocks`, `cost_rollup`) in
 //! step. At the
 //! end the indexes are built and the derived tables are filled from the
@@ -35,6 +36,10 @@ const DERIVED: &[(&str, &[&str])] = &[
     // inserted row during a load (the first trigger on a table costs every
     // row about half a microsecond, its WHEN clause false or not).
     ("records_worker_insert", WORKERS_ABOVE),
+    // Rows from before the load whose worker's spawn came in it (migration
+    // 10); row by row during the load, each spawn would scan api_calls,
+    // whose indexes are dropped.
+    ("worker_spans_claim", CLAIMS_ABOVE),
     (
         "records_api_calls_insert",
         &["INSERT INTO api_calls SELECT * FROM llm_call_rows WHERE call_id > ?1"],
@@ -91,6 +96,27 @@ const WORKERS_ABOVE: &[&str] = &[
                      WHERE x.event = 'worker.exit' AND x.record_id > ?1
                        AND x.task_id = worker_session_rows.task_id
                        AND json_extract(x.body, '$.worker_id') = worker_session_rows.worker_id)",
+];
+
+/// What `worker_spans_claim` (migration 10) does spawn by spawn, for the
+/// spawns above `?1`: rows from before the load (ids up to `?1`) that fell
+/// back to their task take the worker whose spawn their parent span is.
+/// One pass over those rows; none at all for a load into an empty index.
+const CLAIMS_ABOVE: &[&str] = &[
+    "UPDATE api_calls SET worker_id = (
+            SELECT w.worker_id FROM records r JOIN worker_spans w ON w.span_id = r.parent_span_id
+             WHERE r.record_id = api_calls.call_id)
+      WHERE call_id <= ?1 AND worker_id = task_id
+        AND EXISTS (SELECT 1 FROM records r JOIN worker_spans w ON w.span_id = r.parent_span_id
+                     WHERE r.record_id = api_calls.call_id AND w.record_id > ?1
+                       AND w.worker_id IS NOT NULL AND json_extract(r.body, '$.worker_id') IS NULL)",
+    "UPDATE conversation_blocks SET worker_id = (
+            SELECT w.worker_id FROM records r JOIN worker_spans w ON w.span_id = r.parent_span_id
+             WHERE r.record_id = conversation_blocks.record_id)
+      WHERE record_id <= ?1 AND worker_id = task_id
+        AND EXISTS (SELECT 1 FROM records r JOIN worker_spans w ON w.span_id = r.parent_span_id
+                     WHERE r.record_id = conversation_blocks.record_id AND w.record_id > ?1
+                       AND w.worker_id IS NOT NULL AND json_extract(r.body, '$.worker_id') IS NULL)",
 ];
 
 /// The rollup rows of the calls above `?1`, added to what is there. Also

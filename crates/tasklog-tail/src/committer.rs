@@ -240,20 +240,31 @@ impl<S: Sink> Loop<S> {
         }
         let started = Instant::now();
         let mut backoff = Duration::from_millis(50);
+        // Ops per replayed transaction: halved after each failure, so work
+        // too large for the database (a statement timeout, a lock held
+        // against long transactions) goes through in smaller transactions.
+        // Each op carries its file's rows and checkpoint move, and ops keep
+        // their order, so any split is still exactly once.
+        let mut chunk = self.pending.len();
         loop {
-            let result = if self.tx_open {
-                self.sink.commit()
+            let (result, ops) = if self.tx_open {
+                (self.sink.commit(), self.pending.len())
             } else {
-                self.replay().and_then(|()| self.sink.commit())
+                let n = chunk.min(self.pending.len());
+                (self.replay(n).and_then(|()| self.sink.commit()), n)
             };
             match result {
                 Ok(()) => {
-                    self.pending.clear();
-                    self.pending_rows = 0;
+                    self.pending.drain(..ops);
                     self.tx_open = false;
-                    return Ok(());
+                    if self.pending.is_empty() {
+                        self.pending_rows = 0;
+                        return Ok(());
+                    }
+                    self.pending_rows = self.pending.iter().map(Op::row_count).sum();
                 }
                 Err(e) => {
+                    chunk = (ops / 2).max(1);
                     self.sink.rollback();
                     self.tx_open = false;
                     if is_transient(&e) && self.stop.is_set() {
@@ -311,11 +322,12 @@ impl<S: Sink> Loop<S> {
         Error::ShuttingDown { uncommitted_ops }
     }
 
-    fn replay(&mut self) -> Result<()> {
+    /// Applies the first `n` pending ops in a new transaction.
+    fn replay(&mut self, n: usize) -> Result<()> {
         self.sink.begin()?;
         self.tx_open = true;
         let now = tasklog_format::now_rfc3339();
-        for op in &self.pending {
+        for op in &self.pending[..n] {
             self.sink.apply(op, &now)?;
         }
         Ok(())
@@ -402,5 +414,75 @@ mod tests {
         // 300 ms of ops at a 20 ms age limit: about 15 commits while they
         // kept coming (none when only a timed-out receive committed).
         assert!(during >= 5, "{during} commits while ops kept coming");
+    }
+
+    /// A store that refuses, as too slow, any transaction of more than
+    /// `max_ops` ops (a DBA's statement timeout) and records what commits.
+    struct Timeouts {
+        max_ops: usize,
+        open: Vec<String>,
+        committed: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Sink for Timeouts {
+        fn begin(&mut self) -> Result<()> {
+            self.open.clear();
+            Ok(())
+        }
+        fn apply(&mut self, op: &Op, _now: &str) -> Result<()> {
+            if let Op::State { value, .. } = op {
+                self.open.push(value.clone());
+            }
+            Ok(())
+        }
+        fn commit(&mut self) -> Result<()> {
+            if self.open.len() > self.max_ops {
+                return Err(Error::store(
+                    "test",
+                    "committing",
+                    std::io::Error::other("canceling statement due to statement timeout"),
+                    true,
+                ));
+            }
+            self.committed.lock().unwrap().append(&mut self.open);
+            Ok(())
+        }
+        fn rollback(&mut self) {
+            self.open.clear();
+        }
+    }
+
+    /// Work too large for the store's time limit commits in smaller
+    /// transactions, every op once and in order, instead of retrying the
+    /// same batch forever (issue 22).
+    #[test]
+    fn a_batch_too_large_for_the_store_commits_in_smaller_transactions() {
+        let committed = Arc::new(Mutex::new(Vec::new()));
+        let mut committer = Committer::spawn(
+            Timeouts {
+                max_ops: 3,
+                open: Vec::new(),
+                committed: Arc::clone(&committed),
+            },
+            CommitPolicy {
+                batch_rows: usize::MAX,
+                batch_interval: Duration::from_secs(3600),
+                retry_for: None,
+                channel: CHANNEL_CAPACITY,
+            },
+            crate::Shutdown::new().flag(),
+        )
+        .unwrap();
+        let values: Vec<String> = (0..40).map(|i| i.to_string()).collect();
+        for v in &values {
+            committer
+                .send(Op::State {
+                    key: crate::state::StateKey::WatchMode,
+                    value: v.clone(),
+                })
+                .unwrap();
+        }
+        committer.finish().unwrap();
+        assert_eq!(*committed.lock().unwrap(), values);
     }
 }

@@ -165,6 +165,19 @@ pub enum Error {
         /// Its month.
         month: String,
     },
+    /// A command needs a capability the store does not have (see
+    /// `store.rs`: the one message for every such refusal).
+    #[error("tasklog {command} needs a SQLite index (--db FILE), not {store}: {why}; {instead} (docs/POSTGRES.md)")]
+    Unsupported {
+        /// The command, as typed.
+        command: String,
+        /// The store's name.
+        store: &'static str,
+        /// Why the store cannot.
+        why: &'static str,
+        /// What to do instead.
+        instead: &'static str,
+    },
     /// The indexer's writer thread stopped.
     #[error("the index writer thread stopped: {cause}")]
     CommitterStopped {

@@ -26,7 +26,21 @@ pub struct Appended {
     pub offset: u64,
     /// The `seq` stamped on it (or the caller's own, which is not parsed: 0).
     pub seq: u64,
+    /// The ULID the writer generated under the lock; kept as bytes so
+    /// `Appended` stays `Copy` (the Python and Node bindings return it).
+    id: [u8; ULID_LEN],
 }
+
+impl Appended {
+    /// The `id` the writer stamped. When the record carried its own `id`,
+    /// the writer kept that one and this generated id was not written.
+    pub fn stamped_id(&self) -> &str {
+        std::str::from_utf8(&self.id).unwrap_or("")
+    }
+}
+
+/// Length of a ULID in Crockford base 32, the form of stamped ids.
+const ULID_LEN: usize = 26;
 
 /// The largest tail read to recover `seq` after another process wrote.
 const SEQ_SCAN_LIMIT: u64 = 1 << 20;
@@ -185,9 +199,14 @@ impl StreamFile {
             state.known_end = Some(len + state.buf.len() as u64);
             state.last_seq = seq;
         }
+        let mut id = [b'0'; ULID_LEN];
+        let stamped = state.stamp.id().as_bytes();
+        let n = stamped.len().min(ULID_LEN);
+        id[..n].copy_from_slice(&stamped[..n]);
         Ok(Appended {
             offset: len + u64::from(mend_torn_tail),
             seq: if record.has_seq() { 0 } else { seq },
+            id,
         })
     }
 }

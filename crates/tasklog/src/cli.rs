@@ -143,6 +143,11 @@ pub enum Command {
     /// indexer runs in the same process unless another one holds the database.
     /// Stops on SIGINT/SIGTERM. See docs/SERVE.md.
     Serve(crate::cmd::serve::ServeArgs),
+    /// List fired and pending alerts (exit 1 when none), or `alerts test NAME`.
+    ///
+    /// Rules are `[[alert]]` tables in the config; `tasklog watch` and
+    /// `tasklog serve` evaluate them. See docs/ALERTS.md.
+    Alerts(crate::cmd::alerts::AlertsArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
     ///
     /// bash: `tasklog completions bash > ~/.local/share/bash-completion/completions/tasklog`;

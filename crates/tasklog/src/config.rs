@@ -22,9 +22,15 @@ struct FileConfig {
     writer: WriterSection,
     index: IndexSection,
     sink: SinkSection,
+    /// `agents = "auto"`: `tasklog watch` also follows every supported
+    /// agent's standard session folders (or a list of format names: only
+    /// those agents'); `"none"` (the default): only `[[import]]`.
+    agents: Option<toml::Value>,
     /// `[[import]]`: agent transcripts `tasklog watch` follows.
     import: Vec<ImportSection>,
     retention: RetentionSection,
+    /// `[[alert]]`: rules checked by `tasklog_alert::parse_rules`.
+    alert: Vec<toml::Value>,
     serve: ServeSection,
 }
 
@@ -162,6 +168,8 @@ pub struct Config {
     /// `[serve] allowed_hosts`: `Host` names `tasklog serve` answers to
     /// besides IP literals and, on a loopback address, `localhost`.
     pub allowed_hosts: Vec<String>,
+    /// `[[alert]]` rules (docs/ALERTS.md), checked at load.
+    pub alerts: Vec<tasklog_alert::Rule>,
     /// Where the configuration came from, for `tasklog status` and -v.
     pub source: Option<PathBuf>,
 }
@@ -241,6 +249,52 @@ fn followed_sources(sections: Vec<ImportSection>) -> Result<Vec<FollowedSource>>
             })
         })
         .collect()
+}
+
+/// The followers `agents = ...` adds: every standard folder that exists
+/// now (docs/IMPORT.md section 15), of every agent (`"auto"`) or of the
+/// formats listed, except folders an `[[import]]` entry already follows.
+fn auto_sources(
+    agents: Option<&toml::Value>,
+    listed: &[FollowedSource],
+) -> Result<Vec<FollowedSource>> {
+    use clap::ValueEnum;
+    let wanted: Vec<Option<tasklog_import::Format>> = match agents {
+        None => return Ok(Vec::new()),
+        Some(toml::Value::String(s)) if s == "none" => return Ok(Vec::new()),
+        Some(toml::Value::String(s)) if s == "auto" => vec![None],
+        Some(toml::Value::Array(names)) => names
+            .iter()
+            .map(|n| {
+                n.as_str()
+                    .and_then(|n| n.parse::<tasklog_import::Format>().ok())
+                    .map(Some)
+                    .ok_or_else(|| anyhow::anyhow!("agents: {n} is not a format name (claude-code, codex, gemini-cli, copilot-cli, cline, ...)"))
+            })
+            .collect::<Result<_>>()?,
+        Some(other) => bail!("agents = {other}: expected \"auto\", \"none\" or a list of format names"),
+    };
+    let mut out: Vec<FollowedSource> = Vec::new();
+    for format in wanted {
+        for folder in tasklog_import::agent_folders(format) {
+            if listed
+                .iter()
+                .chain(out.iter())
+                .any(|s| s.path == folder.path)
+            {
+                continue;
+            }
+            let cli = crate::cmd::import::ImportFormat::from_str(folder.format.as_str(), true)
+                .unwrap_or(crate::cmd::import::ImportFormat::Auto);
+            out.push(FollowedSource {
+                format: cli,
+                path: folder.path,
+                poll: Duration::from_millis(500),
+                seal_after: Duration::from_secs(600),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The writer's options: defaults < `[writer]` < `TASKLOG_*`.
@@ -341,8 +395,15 @@ impl Config {
 
         let writer = writer_options(file.writer)?;
         let index = index_options(file.index)?;
-        let imports = followed_sources(file.import)?;
+        let mut imports = followed_sources(file.import)?;
+        imports.extend(auto_sources(file.agents.as_ref(), &imports)?);
         let retention = retention(file.retention)?;
+        let alerts = tasklog_alert::parse_rules(&file.alert).with_context(|| {
+            format!(
+                "{}: invalid config",
+                source.as_deref().unwrap_or(Path::new("config")).display()
+            )
+        })?;
         Ok(Config {
             root,
             db,
@@ -353,6 +414,7 @@ impl Config {
             imports,
             retention,
             allowed_hosts: file.serve.allowed_hosts,
+            alerts,
             source,
         })
     }
@@ -369,6 +431,14 @@ impl Config {
         match self.db_url() {
             Some(url) => crate::pg::redact_url(url),
             None => self.db.display().to_string(),
+        }
+    }
+
+    /// The kind of store `--db` names.
+    pub fn store_kind(&self) -> tasklog_index::StoreKind {
+        match self.db_url() {
+            Some(_) => tasklog_index::StoreKind::Postgres,
+            None => tasklog_index::StoreKind::Sqlite,
         }
     }
 

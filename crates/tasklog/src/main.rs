@@ -100,6 +100,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Archive(args) => cmd::archive::run(&config, args),
         Command::Unarchive(args) => cmd::unarchive::run(&config, args),
         Command::Serve(args) => cmd::serve::run(&config, args),
+        Command::Alerts(args) => cmd::alerts::run(&config, args),
         // Answered above, before the config is read.
         Command::Completions(_) | Command::Man => Ok(Outcome::Success),
     }

@@ -3,10 +3,10 @@
 //! [`Rows`] for `query` and the commands built on the views.
 
 use crate::pg::PgIndex;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use rusqlite::{Connection, Params};
 use serde_json::Value;
-use tasklog_index::json_value;
+use tasklog_index::{json_value, Capability};
 
 use crate::config::Config;
 
@@ -116,13 +116,8 @@ pub fn pg_collect(pg: &mut PgIndex, sql: &str, params: &[Option<&str>]) -> Resul
     })
 }
 
-/// Fails plainly when `--db` is a PostgreSQL URL and `command` reads only
-/// the SQLite index.
-pub fn sqlite_only(config: &Config, command: &str, instead: &str) -> Result<()> {
-    if config.db_url().is_some() {
-        bail!(
-            "tasklog {command} needs a SQLite index (--db FILE); on PostgreSQL {instead} (docs/POSTGRES.md)"
-        );
-    }
-    Ok(())
+/// Fails plainly, with the one message of `store.rs`, when the store
+/// `--db` names lacks what `command` needs.
+pub fn require(config: &Config, capability: Capability, command: &str) -> Result<()> {
+    Ok(config.store_kind().require(capability, command)?)
 }

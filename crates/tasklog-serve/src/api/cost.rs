@@ -29,8 +29,26 @@ fn key_column(key: &str) -> Option<&'static str> {
         "day" => Some("day"),
         "task" | "task_id" => Some("task_id"),
         "provider" => Some("provider"),
+        "project" => Some("project"),
+        "agent" => Some("agent"),
         _ => None,
     }
+}
+
+/// A task fact (`project`, `agent`) of `tasks t`: the index's own column
+/// when it has one (the task facts of issue 20), else task.json's key of
+/// that name (what the importers write).
+fn task_fact(c: &rusqlite::Connection, fact: &str) -> rusqlite::Result<String> {
+    let has: bool = c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('tasks') WHERE name = ?1)",
+        [fact],
+        |r| r.get(0),
+    )?;
+    Ok(if has {
+        format!("coalesce(t.{fact}, json_extract(t.document, '$.{fact}'))")
+    } else {
+        format!("json_extract(t.document, '$.{fact}')")
+    })
 }
 
 pub async fn cost(
@@ -44,14 +62,14 @@ pub async fn cost(
         .map(|k| {
             key_column(k).ok_or_else(|| {
                 ApiError::bad_request(format!(
-                    "by={k:?}: use model, day, task or provider (two with a comma)"
+                    "by={k:?}: use model, day, task, provider, project or agent (two with a comma)"
                 ))
             })
         })
         .collect::<Result<_, _>>()?;
     if keys.is_empty() || keys.len() > 2 {
         return Err(ApiError::bad_request(
-            "by takes one or two of model, day, task, provider",
+            "by takes one or two of model, day, task, provider, project, agent",
         ));
     }
     state
@@ -63,7 +81,10 @@ pub async fn cost(
             }
             let (source, lo, hi) = match (day(&since), day(&until)) {
                 (None | Some(Some(_)), None | Some(Some(_))) => (
-                    if keys.contains(&"task_id") {
+                    if keys
+                        .iter()
+                        .any(|k| matches!(*k, "task_id" | "project" | "agent"))
+                    {
                         tasklog_index::COST_BY_TASK_DAY
                     } else {
                         tasklog_index::COST_BY_DAY
@@ -73,6 +94,24 @@ pub async fn cost(
                 ),
                 _ => (tasklog_index::COST_BY_CALL, since.clone(), until.clone()),
             };
+            // Project and agent are facts of the task each row belongs to.
+            let facts: Vec<&str> = keys
+                .iter()
+                .copied()
+                .filter(|k| matches!(*k, "project" | "agent"))
+                .collect();
+            let source = if facts.is_empty() {
+                source.to_owned()
+            } else {
+                let columns = facts
+                    .iter()
+                    .map(|f| Ok(format!("{} AS {f}", task_fact(c, f)?)))
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                format!(
+                    "SELECT c.*, {} FROM ({source}) c LEFT JOIN tasks t ON t.task_id = c.task_id",
+                    columns.join(", ")
+                )
+            };
             let select: Vec<String> = keys
                 .iter()
                 .map(|k| format!("coalesce(nullif({k}, ''), '(none)') AS {k}"))
@@ -81,11 +120,17 @@ pub async fn cost(
             let sql = format!(
                 "SELECT {}, sum(calls) AS calls, sum(tokens_input) AS tokens_input, sum(tokens_output) AS tokens_output,
                         sum(tokens_cached_read) AS tokens_cached_read, sum(tokens_cached_write) AS tokens_cached_write,
-                        round(sum(cost_usd), 6) AS cost_usd, sum(unpriced_calls) AS unpriced_calls
-                   FROM ({source}) GROUP BY {} ORDER BY sum(cost_usd) DESC, {}",
+                        round(sum(cost_usd), 6) AS cost_usd, sum(unpriced_calls) AS unpriced_calls,
+                        sum(unpriced_tokens) AS unpriced_tokens
+                   FROM ({source}) GROUP BY {} ORDER BY {}",
                 select.join(", "),
                 group.join(", "),
-                group.join(", ")
+                // Days in calendar order; everything else costliest first.
+                if keys[0] == "day" {
+                    format!("1, sum(cost_usd) DESC, {}", group.join(", "))
+                } else {
+                    format!("sum(cost_usd) DESC, {}", group.join(", "))
+                }
             );
             let rows = objects(c, &sql, (&lo, &hi), &[])?;
             let total = objects(
@@ -130,11 +175,12 @@ pub struct SearchParams {
 }
 
 const SEARCH: &str = r#"
-SELECT r.record_id, r.ts, r.task_id, r.stream, r.line, r.event, r.name,
-       substr(s.text, 1, 300) AS text, round(f.rank, 3) AS rank
+SELECT r.record_id, r.ts, r.task_id, t.title, r.stream, r.line, r.event, r.name,
+       substr(s.text, 1, 100000) AS text, round(f.rank, 3) AS rank
   FROM records_fts f
   JOIN records r ON r.record_id = f.rowid
   JOIN records_fts_source s ON s.rowid = f.rowid
+  LEFT JOIN tasks t ON t.task_id = r.task_id
  WHERE records_fts MATCH ?1 AND (?2 IS NULL OR r.task_id = ?2)
  ORDER BY f.rank
  LIMIT ?3
@@ -147,15 +193,14 @@ pub async fn search(
     let Query(p) = params.map_err(super::query_error)?;
     let q = p.q.unwrap_or_default();
     let raw = matches!(p.raw.as_deref(), Some("1" | "true" | "yes"));
+    // Plain words and "quoted phrases" become FTS5 strings: `src/lib.rs`
+    // is text, not syntax.
     let query = if raw {
         q.clone()
     } else {
-        // Plain words become quoted FTS5 strings: `src/lib.rs` is text, not syntax.
-        q.split_whitespace()
-            .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
-            .collect::<Vec<_>>()
-            .join(" ")
+        crate::search::fts_query(&q)
     };
+    let terms = crate::search::terms(&q);
     if query.trim().is_empty() {
         return Err(ApiError::bad_request("q: nothing to search for"));
     }
@@ -165,10 +210,16 @@ pub async fn search(
     // `raw=1` can ask for costly matches.
     let timeout = state.options.query_timeout;
     crate::limits::bounded(&state, timeout, move |c, stopped| {
-        let results = objects(c, SEARCH, (&query, &task, limit), &[]).map_err(|e| {
+        let mut results = objects(c, SEARCH, (&query, &task, limit), &[]).map_err(|e| {
             let e = stopped(e);
             ApiError::bad_request(format!("search {query:?}: {}", e.message))
         })?;
+        // The text around the first match, not the first 300 characters.
+        for row in &mut results {
+            if let Some(Value::String(text)) = row.get_mut("text") {
+                *text = crate::search::window(text, &terms, 300);
+            }
+        }
         Ok(Json(json!({ "query": query, "results": results })))
     })
     .await

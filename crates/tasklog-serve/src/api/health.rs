@@ -53,6 +53,10 @@ pub async fn status(State(state): State<Arc<AppState>>) -> Result<Json<Value>, A
     let mut value = serde_json::to_value(&report).map_err(|e| ApiError::internal(e.to_string()))?;
     if let Some(map) = value.as_object_mut() {
         map.insert("indexer".into(), indexer.into());
+        map.insert(
+            "alert_destinations".into(),
+            super::alerts::status_field(&state.options.root),
+        );
         map.insert("seconds_since_last_commit".into(), json!(ago));
         map.insert(
             "quarantined_lines".into(),
@@ -133,6 +137,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, Api
         if report.indexer_running { 1.0 } else { 0.0 },
     );
     out.push_str(&state.options.vitals.prometheus());
+    super::alerts::metrics(&state.options.root, &mut out);
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -1,10 +1,12 @@
 //! The routes: one module per group of endpoints.
 
+mod alerts;
 mod cost;
 mod health;
 mod logs;
 mod query;
 mod tasks;
+mod transcript;
 
 use std::sync::Arc;
 
@@ -24,6 +26,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/tasks", get(tasks::list))
         .route("/api/tasks/{task_id}", get(tasks::detail))
         .route("/api/tasks/{task_id}/logs/{name}", get(logs::log))
+        .route("/api/alerts", get(alerts::alerts))
+        .route(
+            "/api/tasks/{task_id}/transcript",
+            get(transcript::transcript),
+        )
+        .route("/api/tasks/{task_id}/overview", get(transcript::overview))
+        .route("/api/tasks/{task_id}/export", get(transcript::export))
         .route("/api/cost", get(cost::cost))
         .route("/api/search", get(cost::search))
         .route("/api/query", post(query::query))

@@ -21,11 +21,7 @@ pub struct ArchiveArgs {
 
 /// Archives live beside a SQLite file: a server URL has no "beside".
 pub fn require_sqlite(config: &Config, command: &str) -> Result<()> {
-    crate::rows::sqlite_only(
-        config,
-        command,
-        "monthly archives do not apply: they are SQLite files beside a SQLite index (docs/RETENTION.md)",
-    )
+    crate::rows::require(config, tasklog_index::Capability::Archives, command)
 }
 
 /// The read-only connection of the query commands, over the archives too

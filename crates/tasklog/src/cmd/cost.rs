@@ -45,6 +45,10 @@ pub enum By {
     Task,
     /// gen_ai.provider.name
     Provider,
+    /// the task's project (its cwd or repository)
+    Project,
+    /// the agent that ran the task (claude-code, codex, ...)
+    Agent,
 }
 
 impl By {
@@ -54,7 +58,14 @@ impl By {
             By::Day => "day",
             By::Task => "task_id",
             By::Provider => "provider",
+            By::Project => "project",
+            By::Agent => "agent",
         }
+    }
+
+    /// Groupings that need each row's task (the per-task rollup or the calls).
+    fn per_task(self) -> bool {
+        matches!(self, By::Task | By::Project | By::Agent)
     }
 }
 
@@ -83,7 +94,7 @@ pub fn run(config: &Config, args: CostArgs) -> Result<Outcome> {
         (None | Some(Some(_)), None | Some(Some(_))) => (
             // Per task needs the per-task rollup; the rest read the
             // per-day one, tens of rows a day.
-            if args.by == By::Task {
+            if args.by.per_task() {
                 q.by_task_day
             } else {
                 q.by_day
@@ -94,16 +105,41 @@ pub fn run(config: &Config, args: CostArgs) -> Result<Outcome> {
         _ => (q.by_call, since, until),
     };
     let key = args.by.column();
+    let postgres = matches!(index, rows::Index::Postgres(_));
+    // Project and agent are facts of the task each row belongs to: the rows
+    // are joined to their task inside a subquery, so that the sums outside
+    // see the cost columns only.
+    let source = match args.by {
+        By::Project | By::Agent => {
+            let fact = task_fact(&mut index, key)?;
+            let on = if postgres {
+                "t.host_id = calls.host_id AND t.task_id = calls.task_id"
+            } else {
+                "t.task_id = calls.task_id"
+            };
+            format!(
+                "SELECT calls.*, {fact} AS {key} FROM ({source}) AS calls LEFT JOIN tasks t ON {on}"
+            )
+        }
+        _ => source.to_owned(),
+    };
     // Two hosts may both have a task of that name: on PostgreSQL the host
     // is a column of its own before the task, never folded into its name.
-    let (host, keys) = match (&index, args.by) {
-        (rows::Index::Postgres(_), By::Task) => ("host_id, ", "1, 2"),
-        _ => ("", "1"),
+    let (host, keys) = if postgres && args.by == By::Task {
+        ("host_id, ", "1, 2")
+    } else {
+        ("", "1")
     };
     let (sums, alias) = (q.sums, q.alias);
+    // Days in calendar order (a report over time); the rest costliest first.
+    let order = if args.by == By::Day {
+        keys.to_owned()
+    } else {
+        format!("sum(cost_usd) DESC, {keys}")
+    };
     let sql = format!(
         "SELECT {host}coalesce(nullif({key}, ''), '(none)') AS {key}, {sums}
-           FROM ({source}) {alias} GROUP BY {keys} ORDER BY sum(cost_usd) DESC, {keys}"
+           FROM ({source}) {alias} GROUP BY {keys} ORDER BY {order}"
     );
     let mut rows = collect(&mut index, &sql, &lo, &hi)?;
     if rows.rows.is_empty() {
@@ -130,6 +166,40 @@ pub fn run(config: &Config, args: CostArgs) -> Result<Outcome> {
     }
     output::print(&rows, format)?;
     Ok(Outcome::Success)
+}
+
+/// The expression of a task fact (`project`, `agent`) of `tasks t`: the
+/// index's column of that name when it has one (task facts, issue 20), else
+/// task.json's key of that name (what the importers write).
+fn task_fact(index: &mut rows::Index, fact: &str) -> Result<String> {
+    Ok(match index {
+        rows::Index::Sqlite(conn) => {
+            let has: bool = conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM pragma_table_info('tasks') WHERE name = ?1)",
+                [fact],
+                |r| r.get(0),
+            )?;
+            if has {
+                format!("coalesce(t.{fact}, json_extract(t.document, '$.{fact}'))")
+            } else {
+                format!("json_extract(t.document, '$.{fact}')")
+            }
+        }
+        rows::Index::Postgres(pg) => {
+            let has = !pg
+                .query_with(
+                    "SELECT 1 FROM information_schema.columns WHERE table_name = 'tasks' AND column_name = $1",
+                    &[Some(fact)],
+                )?
+                .rows
+                .is_empty();
+            if has {
+                format!("coalesce(t.{fact}, t.document::jsonb ->> '{fact}')")
+            } else {
+                format!("(t.document::jsonb ->> '{fact}')")
+            }
+        }
+    })
 }
 
 /// The statements of one index's dialect.

@@ -1,10 +1,12 @@
 //! `tasklog export TASK`: everything the index knows about one task in one
 //! JSON document (or one JSON object per line): the task row, documents,
-//! every record, tool calls, model calls with cost, quarantined lines.
+//! every record, tool calls, model calls with cost, quarantined lines. Or
+//! the task as a file to read: Markdown or standalone HTML, written by the
+//! dashboard's renderer (`tasklog_serve::render`), so both give the same.
 
 use std::io::Write;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::{Map, Value};
 
@@ -16,7 +18,8 @@ use crate::Outcome;
 pub struct ExportArgs {
     /// The task id (its folder name).
     pub task: String,
-    /// One JSON document, or JSON Lines with a `kind` on every line.
+    /// One JSON document, JSON Lines with a `kind` on every line, or the
+    /// transcript to read: Markdown or one standalone HTML file.
     #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
     pub format: ExportFormat,
 }
@@ -28,6 +31,10 @@ pub enum ExportFormat {
     Json,
     /// One JSON object per line, each with `kind`.
     Jsonl,
+    /// The summary and the transcript as Markdown.
+    Markdown,
+    /// The same as one HTML file (no scripts; markup in records is shown as text).
+    Html,
 }
 
 /// Each section: its name, the `kind` of its lines, and its query. Columns
@@ -42,6 +49,11 @@ const SECTIONS: &[(&str, &str, &str)] = &[
 ];
 
 pub fn run(config: &Config, args: ExportArgs) -> Result<Outcome> {
+    let lines = match args.format {
+        ExportFormat::Markdown | ExportFormat::Html => return readable(config, &args),
+        ExportFormat::Json => false,
+        ExportFormat::Jsonl => true,
+    };
     // On PostgreSQL: this host's task (or --host-id's).
     let mut conn = rows::Index::open_for_task(config)?;
     if !conn.task_exists(&args.task)? {
@@ -69,8 +81,8 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<Outcome> {
     .unwrap_or(Value::Null);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    match args.format {
-        ExportFormat::Json => {
+    match lines {
+        false => {
             let mut doc = Map::new();
             doc.insert("task_id".into(), args.task.clone().into());
             doc.insert("task".into(), task);
@@ -84,7 +96,7 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<Outcome> {
             serde_json::to_writer_pretty(&mut out, &Value::Object(doc))?;
             writeln!(out)?;
         }
-        ExportFormat::Jsonl => {
+        true => {
             let mut line = |kind: &str, v: Value| -> Result<()> {
                 let mut m = Map::new();
                 m.insert("kind".into(), kind.into());
@@ -104,6 +116,48 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<Outcome> {
             }
         }
     }
+    out.flush()?;
+    Ok(Outcome::Success)
+}
+
+/// The task as Markdown or HTML, from the SQLite index.
+fn readable(config: &Config, args: &ExportArgs) -> Result<Outcome> {
+    rows::sqlite_only(
+        config,
+        "export --format markdown|html",
+        "use --format json, or the dashboard of a SQLite index",
+    )?;
+    let conn = tasklog_index::open_query_connection(&config.db)?;
+    let known: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM tasks WHERE task_id = ?1)",
+        [&args.task],
+        |r| r.get(0),
+    )?;
+    if !known {
+        rows::unknown_task(&args.task);
+        return Ok(Outcome::NothingFound);
+    }
+    let summary = rows::collect(&conn, tasklog_index::TASK_SUMMARY, [&args.task])?;
+    let summary: Map<String, Value> = summary
+        .rows
+        .into_iter()
+        .next()
+        .map(|row| summary.columns.iter().cloned().zip(row).collect())
+        .unwrap_or_default();
+    let items = tasklog_serve::transcript::all(
+        &conn,
+        &args.task,
+        &tasklog_serve::transcript::Options::default(),
+    )
+    .with_context(|| format!("reading the transcript of {}", args.task))?;
+    let text = if args.format == ExportFormat::Html {
+        tasklog_serve::render::html(&args.task, &summary, &items)
+    } else {
+        tasklog_serve::render::markdown(&args.task, &summary, &items)
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    out.write_all(text.as_bytes())?;
     out.flush()?;
     Ok(Outcome::Success)
 }

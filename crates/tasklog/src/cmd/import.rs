@@ -51,11 +51,15 @@ pub enum ImportFormat {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// Source format (see `--help` for the list), or auto.
+    /// Source format (see `--help` for the list), or auto [default: auto].
     #[arg(value_enum, value_name = "FORMAT")]
-    pub source_format: ImportFormat,
-    /// Files or folders; folders are walked for .jsonl, .json and .traj files.
-    #[arg(required = true, value_name = "PATH")]
+    pub source_format: Option<ImportFormat>,
+    /// Files or folders; folders are walked for .jsonl, .json and .traj
+    /// files. None: every supported agent's standard folders that exist
+    /// (~/.claude/projects or $CLAUDE_CONFIG_DIR/projects, ~/.codex/sessions
+    /// or $CODEX_HOME/sessions, ~/.gemini/tmp, ~/.copilot/session-state,
+    /// Cline and Roo Code task folders), or only FORMAT's.
+    #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Output format of the summary [default: table on a terminal, else jsonl].
     /// `json` prints one document with totals and every file's report.
@@ -123,8 +127,11 @@ pub fn spawn_follower(
     Ok((tx, thread))
 }
 
-pub fn run(config: &Config, args: ImportArgs) -> Result<Outcome> {
-    let format = source_format(args.source_format);
+pub fn run(config: &Config, mut args: ImportArgs) -> Result<Outcome> {
+    let format = source_format(args.source_format.unwrap_or(ImportFormat::Auto));
+    if args.paths.is_empty() {
+        args.paths = standard_folders(format);
+    }
     let candidates = discover(&args.paths)?;
     let writer = Writer::open(&config.root, config.writer.clone())?;
     let mut importer = Importer::new(writer, format);
@@ -166,6 +173,21 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<Outcome> {
         );
     }
     Ok(Outcome::Success)
+}
+
+/// The standard folders of every agent (or `format`'s) that exist, said
+/// on stderr, for an import given no path.
+pub fn standard_folders(format: Option<SourceFormat>) -> Vec<PathBuf> {
+    let found = tasklog_import::agent_folders(format);
+    if found.is_empty() {
+        tracing::warn!(
+            "no agent's standard session folder was found; name the files or folders to import"
+        );
+    }
+    for f in &found {
+        tracing::info!(agent = %f.format, path = %f.path.display(), "found agent sessions");
+    }
+    found.into_iter().map(|f| f.path).collect()
 }
 
 /// `--follow`: imports until SIGINT or SIGTERM, one JSON line per import.

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod alerts;
 pub mod append;
 pub mod archive;
 pub mod completions;

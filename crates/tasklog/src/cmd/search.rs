@@ -13,7 +13,8 @@ use crate::Outcome;
 
 #[derive(Debug, Args)]
 pub struct SearchArgs {
-    /// Words to find (all of them, in any order). With --raw: an FTS5 query
+    /// Words to find (all of them, in any order); a phrase in double quotes
+    /// (`'"flaky widget"'`) must occur as written. With --raw: an FTS5 query
     /// (`"exact phrase"`, `a OR b`, `prefix*`, `NEAR(a b)`).
     #[arg(required = true)]
     pub text: Vec<String>,
@@ -42,19 +43,15 @@ SELECT r.ts, r.task_id, r.stream || ':' || r.line AS source, r.event, r.name,
  LIMIT ?3
 "#;
 
-/// Plain words become quoted FTS5 strings, so `src/lib.rs` or `don't`
-/// search for what they say instead of being FTS5 syntax errors.
+/// Plain words and "quoted phrases" become FTS5 strings, so `src/lib.rs`
+/// or `don't` search for what they say instead of being FTS5 syntax
+/// errors (the same rule as the dashboard's search box).
 fn plain_query(words: &[String]) -> String {
-    words
-        .iter()
-        .flat_map(|w| w.split_whitespace())
-        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
-        .collect::<Vec<_>>()
-        .join(" ")
+    tasklog_serve::search::fts_query(&words.join(" "))
 }
 
 pub fn run(config: &Config, args: SearchArgs) -> Result<Outcome> {
-    crate::rows::sqlite_only(config, "search", "full-text search uses SQLite's FTS5; ask `tasklog query` with ILIKE or PostgreSQL text search")?;
+    crate::rows::require(config, tasklog_index::Capability::Search, "search")?;
     let query = if args.raw {
         args.text.join(" ")
     } else {
@@ -80,12 +77,21 @@ pub fn run(config: &Config, args: SearchArgs) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-/// The words to highlight: FTS5 operators and syntax dropped, lowercased.
+/// The words to highlight: quoted phrases whole, FTS5 operators and
+/// syntax dropped, lowercased.
 fn terms(text: &[String]) -> Vec<String> {
-    text.iter()
-        .flat_map(|t| t.split(|c: char| !c.is_alphanumeric() && c != '_'))
-        .filter(|w| !w.is_empty() && !matches!(*w, "AND" | "OR" | "NOT" | "NEAR"))
-        .map(str::to_lowercase)
+    tasklog_serve::search::terms(&text.join(" "))
+        .iter()
+        .flat_map(|t| {
+            if t.contains(' ') {
+                vec![t.to_lowercase()]
+            } else {
+                t.split(|c: char| !c.is_alphanumeric() && c != '_')
+                    .filter(|w| !w.is_empty() && !matches!(*w, "AND" | "OR" | "NOT" | "NEAR"))
+                    .map(str::to_lowercase)
+                    .collect()
+            }
+        })
         .collect()
 }
 
@@ -150,7 +156,13 @@ mod tests {
 
     #[test]
     fn plain_words_are_quoted() {
-        let q = super::plain_query(&["src/lib.rs say \"hi\"".into(), "NOT".into()]);
-        assert_eq!(q, r#""src/lib.rs" "say" """hi""" "NOT""#);
+        let q = super::plain_query(&["src/lib.rs say".into(), "NOT".into()]);
+        assert_eq!(q, r#""src/lib.rs" "say" "NOT""#);
+        let q = super::plain_query(&["\"flaky widget\"".into(), "test".into()]);
+        assert_eq!(q, r#""flaky widget" "test""#);
+        assert_eq!(
+            super::terms(&["\"Flaky Widget\" te*".into()]),
+            ["flaky widget", "te"]
+        );
     }
 }

@@ -56,11 +56,7 @@ pub struct ServeArgs {
 }
 
 pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
-    crate::rows::sqlite_only(
-        config,
-        "serve",
-        "run `tasklog watch --sink` on each host and ask with `tasklog query`; serve a host's SQLite index beside it",
-    )?;
+    crate::rows::require(config, tasklog_index::Capability::Serve, "serve")?;
     if config.sink.is_some() && !args.no_index {
         anyhow::bail!(
             "tasklog serve runs its sidecar into the SQLite index of --db, but the config sets a PostgreSQL sink; run `tasklog watch` to ship, and `tasklog serve --no-index` over a SQLite index (docs/POSTGRES.md)"
@@ -83,6 +79,21 @@ pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
             Arc::clone(&vitals),
         )
         .context("starting the in-process indexer")?
+    };
+    // Agents' transcripts (`[[import]]`, `agents = "auto"`) are followed
+    // by the process that indexes, as `tasklog watch` does.
+    let followers = match &sidecar {
+        Some(_) => config
+            .imports
+            .iter()
+            .map(|source| crate::cmd::import::spawn_follower(config, source))
+            .collect::<Result<Vec<_>>>()?,
+        None => Vec::new(),
+    };
+    // Alerts run where the indexer runs: here when it is in-process.
+    let alerter = match &sidecar {
+        Some(_) => crate::cmd::alerts::start(config, None)?,
+        None => None,
     };
     let indexer = match (&sidecar, args.no_index) {
         (Some(_), _) => "in-process",
@@ -117,6 +128,15 @@ pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
     });
     // Let in-flight blocking reads end with the runtime, then the indexer.
     runtime.shutdown_timeout(Duration::from_millis(300));
+    for (tx, _) in &followers {
+        let _ = tx.send(tasklog_import::Wake::Shutdown);
+    }
+    for (_, thread) in followers {
+        let _ = thread.join();
+    }
+    if let Some(alerter) = alerter {
+        alerter.stop(crate::cmd::alerts::STOP_WITHIN);
+    }
     if let Some(sidecar) = sidecar {
         sidecar.stop()?;
     }

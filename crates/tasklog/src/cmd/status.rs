@@ -20,7 +20,7 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<Outcome> {
     }
     let s = tasklog_index::status(&config.root, &config.db)?;
     if args.format == Some(ReportFormat::Json) {
-        crate::output::print_json(&s)?;
+        crate::output::print_json(&crate::cmd::alerts::with_destinations(config, &s)?)?;
         return Ok(Outcome::Success);
     }
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
@@ -66,6 +66,7 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<Outcome> {
     for t in s.lagging_tasks.iter().take(10) {
         outln!("  {:>12} bytes  {}", t.lag_bytes, t.task_id);
     }
+    crate::cmd::alerts::print_destinations(config)?;
     Ok(Outcome::Success)
 }
 
@@ -89,7 +90,7 @@ fn postgres(
 ) -> Result<Outcome> {
     let s = crate::pg::status_postgres(&config.root, target);
     if format == Some(ReportFormat::Json) {
-        crate::output::print_json(&s)?;
+        crate::output::print_json(&crate::cmd::alerts::with_destinations(config, &s)?)?;
     } else {
         outln!("root:            {}", config.root.display());
         match (&s.error, s.reachable) {
@@ -127,6 +128,7 @@ fn postgres(
         for t in s.lagging_tasks.iter().take(10) {
             outln!("  {:>12} bytes  {}", t.lag_bytes, t.task_id);
         }
+        crate::cmd::alerts::print_destinations(config)?;
     }
     match s.error {
         Some(e) => anyhow::bail!("{}: {e}", s.server),

@@ -76,7 +76,11 @@ fn run_sidecar(
         .iter()
         .map(|source| crate::cmd::import::spawn_follower(config, source))
         .collect::<Result<Vec<_>>>()?;
+    let alerter = crate::cmd::alerts::start(config, args.sink.sink.as_deref())?;
     let result = runtime.block_on(tasklog_index::watch(indexer));
+    if let Some(alerter) = alerter {
+        alerter.stop(crate::cmd::alerts::STOP_WITHIN);
+    }
     for (tx, _) in &followers {
         let _ = tx.send(tasklog_import::Wake::Shutdown);
     }

@@ -1,0 +1,122 @@
+//! Zero set-up: where each supported agent keeps its sessions by default,
+//! so `tasklog import` with no path (and `agents = "auto"` in the
+//! configuration) finds them the way ccusage and agentsview do.
+//!
+//! Only folders whose files this crate reads are listed; agents that keep
+//! sessions in a database or in per-message files (OpenCode's storage,
+//! OpenHands' `~/.openhands/sessions`) need an export and are not listed
+//! (docs/IMPORT.md, section 19).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use crate::model::Format;
+
+/// A standard folder of one agent's sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentFolder {
+    /// The format of the sessions in it.
+    pub format: Format,
+    /// The folder.
+    pub path: PathBuf,
+}
+
+/// The VS Code builds whose `globalStorage` Cline and Roo Code write to.
+const VSCODE_BUILDS: [&str; 5] = ["Code", "Code - Insiders", "VSCodium", "Cursor", "Windsurf"];
+
+/// The extensions' storage ids: Cline, Roo Code.
+const CLINE_EXTENSIONS: [&str; 2] = ["saoudrizwan.claude-dev", "rooveterinaryinc.roo-cline"];
+
+/// Every standard folder, existing or not, for `home` and the environment
+/// `var` reads (`CLAUDE_CONFIG_DIR`, comma-separated as ccusage takes it;
+/// `CODEX_HOME`; `XDG_CONFIG_HOME` for VS Code's storage on Linux).
+pub fn candidate_folders(home: &Path, var: impl Fn(&str) -> Option<OsString>) -> Vec<AgentFolder> {
+    let var = |k: &str| var(k).filter(|v| !v.is_empty());
+    let mut out = Vec::new();
+    let mut add = |format, path: PathBuf| out.push(AgentFolder { format, path });
+    match var("CLAUDE_CONFIG_DIR") {
+        Some(dirs) => {
+            for dir in dirs
+                .to_string_lossy()
+                .split(',')
+                .filter(|d| !d.trim().is_empty())
+            {
+                add(
+                    Format::ClaudeCode,
+                    PathBuf::from(dir.trim()).join("projects"),
+                );
+            }
+        }
+        None => {
+            add(Format::ClaudeCode, home.join(".claude/projects"));
+            add(Format::ClaudeCode, home.join(".config/claude/projects"));
+        }
+    }
+    let codex = var("CODEX_HOME").map_or_else(|| home.join(".codex"), PathBuf::from);
+    add(Format::Codex, codex.join("sessions"));
+    add(Format::Codex, codex.join("archived_sessions"));
+    add(Format::GeminiCli, home.join(".gemini/tmp"));
+    add(Format::CopilotCli, home.join(".copilot/session-state"));
+    add(Format::Cline, home.join(".cline/data/tasks"));
+    let config = var("XDG_CONFIG_HOME").map_or_else(|| home.join(".config"), PathBuf::from);
+    let bases = [config, home.join("Library/Application Support")];
+    for base in &bases {
+        for build in VSCODE_BUILDS {
+            for ext in CLINE_EXTENSIONS {
+                let storage = base.join(build).join("User/globalStorage").join(ext);
+                add(Format::Cline, storage.join("tasks"));
+            }
+        }
+    }
+    out
+}
+
+/// The standard folders that exist, for the current user (`HOME` and the
+/// process environment), optionally of one format only.
+pub fn agent_folders(format: Option<Format>) -> Vec<AgentFolder> {
+    let Some(home) = std::env::var_os("HOME").map(PathBuf::from) else {
+        return Vec::new();
+    };
+    let mut seen = std::collections::HashSet::new();
+    candidate_folders(&home, |k| std::env::var_os(k))
+        .into_iter()
+        .filter(|f| format.is_none_or(|want| want == f.format))
+        .filter(|f| f.path.is_dir())
+        .filter(|f| seen.insert(std::fs::canonicalize(&f.path).unwrap_or_else(|_| f.path.clone())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_moves_the_folders() {
+        let home = Path::new("/h");
+        let none = candidate_folders(home, |_| None);
+        assert!(none.contains(&AgentFolder {
+            format: Format::ClaudeCode,
+            path: "/h/.claude/projects".into()
+        }));
+        assert!(none.contains(&AgentFolder {
+            format: Format::Codex,
+            path: "/h/.codex/sessions".into()
+        }));
+        let set = candidate_folders(home, |k| match k {
+            "CLAUDE_CONFIG_DIR" => Some("/a,/b".into()),
+            "CODEX_HOME" => Some("/c".into()),
+            _ => None,
+        });
+        let claude: Vec<_> = set
+            .iter()
+            .filter(|f| f.format == Format::ClaudeCode)
+            .map(|f| f.path.clone())
+            .collect();
+        assert_eq!(
+            claude,
+            vec![PathBuf::from("/a/projects"), "/b/projects".into()]
+        );
+        assert!(set.iter().any(|f| f.path == Path::new("/c/sessions")));
+        assert!(!set.iter().any(|f| f.path.starts_with("/h/.codex")));
+    }
+}

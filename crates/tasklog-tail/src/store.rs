@@ -1,0 +1,81 @@
+//! Which store answers, and what each can do beyond the questions both
+//! answer: one list of capabilities, and one message for a capability a
+//! store lacks (so no command words its own refusal).
+
+use crate::error::{Error, Result};
+
+/// The kinds of store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// One SQLite file per log root (`tasklog-sqlite`).
+    Sqlite,
+    /// A PostgreSQL database shared by many hosts (`tasklog-postgres`).
+    Postgres,
+}
+
+/// What a command may need that not every store has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// Full-text search over records (`tasklog search`).
+    Search,
+    /// The HTTP API and dashboard (`tasklog serve`).
+    Serve,
+    /// Monthly archive databases (`archive`, `unarchive`, `--archives`).
+    Archives,
+}
+
+impl Capability {
+    /// What it is, and what to do on a store without it.
+    fn explain(self) -> (&'static str, &'static str) {
+        match self {
+            Capability::Search => (
+                "full-text search uses SQLite's FTS5",
+                "ask `tasklog query` with ILIKE or PostgreSQL text search",
+            ),
+            Capability::Serve => (
+                "the server reads a SQLite index",
+                "run `tasklog watch --sink` on each host and ask with `tasklog query`; serve a host's SQLite index beside it",
+            ),
+            Capability::Archives => (
+                "monthly archives are SQLite files beside a SQLite index (docs/RETENTION.md)",
+                "they do not apply",
+            ),
+        }
+    }
+}
+
+impl StoreKind {
+    /// The store's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreKind::Sqlite => "SQLite",
+            StoreKind::Postgres => "PostgreSQL",
+        }
+    }
+
+    /// Whether this kind of store has `capability`.
+    pub fn supports(self, capability: Capability) -> bool {
+        match (self, capability) {
+            (StoreKind::Sqlite, _) => true,
+            (
+                StoreKind::Postgres,
+                Capability::Search | Capability::Serve | Capability::Archives,
+            ) => false,
+        }
+    }
+
+    /// `Ok` when this kind of store has `capability`, else
+    /// [`Error::Unsupported`] naming `command`.
+    pub fn require(self, capability: Capability, command: &str) -> Result<()> {
+        if self.supports(capability) {
+            return Ok(());
+        }
+        let (why, instead) = capability.explain();
+        Err(Error::Unsupported {
+            command: command.to_owned(),
+            store: self.name(),
+            why,
+            instead,
+        })
+    }
+}

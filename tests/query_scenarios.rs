@@ -297,7 +297,14 @@ fn cost_uses_record_costs_prices_the_rest_and_reports_unpriced_calls() {
 #[test]
 fn tasks_show_search_and_export_answer_and_say_when_nothing_is_found() {
     let env = indexed();
-    let out = env.ok(&["tasks", "--status", "completed", "--format", "jsonl"]);
+    // gh-450 completed with a failed tool call: completed_with_errors.
+    let out = env.ok(&[
+        "tasks",
+        "--status",
+        "completed_with_errors",
+        "--format",
+        "jsonl",
+    ]);
     let rows: Vec<Value> = stdout(&out)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -310,7 +317,7 @@ fn tasks_show_search_and_export_answer_and_say_when_nothing_is_found() {
         "tasks", "--since", "1h", "--until", "now", "--format", "csv",
     ]);
     assert!(
-        stdout(&out).starts_with("task_id,status,"),
+        stdout(&out).starts_with("task_id,title,status,"),
         "{}",
         stdout(&out)
     );

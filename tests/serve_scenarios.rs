@@ -206,7 +206,7 @@ fn the_cli_questions_answer_over_http() {
 
     let list = server.get("/api/tasks").json();
     assert_eq!(list["tasks"].as_array().map(Vec::len), Some(2));
-    let active = server.get("/api/tasks?status=active").json();
+    let active = server.get("/api/tasks?status=running").json();
     assert_eq!(active["tasks"][0]["task_id"], "rich");
     assert_eq!(active["tasks"][0]["cost_usd"], 0.75);
     assert_eq!(active["tasks"][0]["unpriced_calls"], 1);
@@ -216,11 +216,21 @@ fn the_cli_questions_answer_over_http() {
             .map(Vec::len),
         Some(1)
     );
+    // "other" has no time of its own (a task.json without times, no
+    // records): its start is unknown, so no time bound matches it.
     assert_eq!(
         server.get("/api/tasks?since=2000-01-01").json()["tasks"]
             .as_array()
             .map(Vec::len),
-        Some(2)
+        Some(1)
+    );
+    let all = server.get("/api/tasks?sort=cost&order=asc").json();
+    assert_eq!(all["total"], 2);
+    assert_eq!(all["tasks"][1]["task_id"], "rich");
+    assert_eq!(server.get("/api/tasks?sort=size").status, 400);
+    assert_eq!(
+        server.get("/api/tasks/ric").json()["summary"]["task_id"],
+        "rich"
     );
     assert_eq!(
         server.get("/api/tasks?since=2999-01-01").json()["tasks"]

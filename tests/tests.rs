@@ -46,5 +46,6 @@ mod serve_scenarios;
 mod serve_security;
 mod shutdown;
 mod sqlite_readers;
+mod task_facts;
 mod watch_scenarios;
 mod writers_interop;

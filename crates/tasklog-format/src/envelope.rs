@@ -443,6 +443,10 @@ pub struct StampedKeys {
     pub seq: bool,
     /// `id` is present.
     pub id: bool,
+    /// `timestamp` is present and a string: the record's own time in the
+    /// shape of the reference designs, which the indexer reads as `ts`
+    /// when `ts` is absent (so writers need not stamp one).
+    pub own_timestamp: bool,
 }
 
 /// Checks an object exactly as strictly as [`Envelope`] reads it (keys and
@@ -522,6 +526,46 @@ macro_rules! deserialize_with {
     };
 }
 deserialize_with!(CheckScalar, deserialize_any);
+
+/// Like [`CheckScalar`], and says whether the value was a string.
+struct CheckString(bool);
+
+impl<'de> Visitor<'de> for CheckString {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+        Ok(true)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
+        UniqueAny.visit_seq(seq).map(|_| false)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<bool, A::Error> {
+        UniqueAny.visit_map(map).map(|_| false)
+    }
+}
+
+impl<'de> Deserialize<'de> for CheckString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CheckString(false)).map(CheckString)
+    }
+}
 deserialize_with!(CheckNode, deserialize_any);
 
 struct CheckTopVisitor;
@@ -538,6 +582,7 @@ impl<'de> Visitor<'de> for CheckTopVisitor {
             seen.insert(&key)?;
             match key.as_ref() {
                 "gen_ai" => map.next_value::<CheckNode>().map(drop)?,
+                "timestamp" => keys.own_timestamp = map.next_value::<CheckString>()?.0,
                 k if SCALAR_KEYS.contains(&k) => {
                     match k {
                         "v" => keys.v = true,

@@ -91,7 +91,10 @@ impl Prepared {
         Ok(Prepared {
             body,
             has_v: keys.v,
-            has_ts: keys.ts,
+            // A string `timestamp` is the record's own time (the reference
+            // designs' shape): the indexer reads it as `ts`, and a stamped
+            // `ts` would order the line by when it was appended instead.
+            has_ts: keys.ts || keys.own_timestamp,
             has_seq: keys.seq,
             has_id: keys.id,
         })
@@ -307,6 +310,20 @@ mod tests {
                 "{\n  \"b\": 1,\n  \"a\": 2\r\n}\n",
                 Ok(
                     r#"{"v":1,"ts":"2026-01-01T00:00:00.000000Z","seq":1,"id":"ID","b": 1,   "a": 2}"#,
+                ),
+            ),
+            // The record's own string `timestamp` is its time: no `ts`.
+            (
+                r#"{"timestamp":"2024-01-01T00:00:00Z","stage":"received"}"#,
+                Ok(
+                    r#"{"v":1,"seq":1,"id":"ID","timestamp":"2024-01-01T00:00:00Z","stage":"received"}"#,
+                ),
+            ),
+            // Not a string: not a time, so `ts` is stamped.
+            (
+                r#"{"timestamp":1704067200,"x":{"timestamp":"t"}}"#,
+                Ok(
+                    r#"{"v":1,"ts":"2026-01-01T00:00:00.000000Z","seq":1,"id":"ID","timestamp":1704067200,"x":{"timestamp":"t"}}"#,
                 ),
             ),
             ("[1,2]", Err("a record must be a JSON object, not an array")),

@@ -28,10 +28,11 @@ pub use tasklog_tail::{
 
 pub use tasklog_sqlite::{
     archive_month, archive_path, archived_among, archives, as_sqlite, drop_archived, json_value,
-    months_to_archive, open_for_writing, open_query_connection,
+    match_task_id, months_to_archive, open_for_writing, open_query_connection,
     open_query_connection_with_archives, open_read_only, status, unarchive_month, verify,
-    verify_with_archives, Diagnostic, Month, MoveReport, OpenSqlite, Status, WriterLock,
-    COST_BY_CALL, COST_BY_DAY, COST_BY_TASK_DAY, SCHEMA_VERSION, TASKS, TASK_SUMMARY,
+    verify_with_archives, Diagnostic, Month, MoveReport, OpenSqlite, Status, TaskIdMatch,
+    WriterLock, COST_BY_CALL, COST_BY_DAY, COST_BY_TASK_DAY, SCHEMA_VERSION, TASKS,
+    TASK_IDS_STARTING, TASK_SORTS, TASK_SUMMARY,
 };
 
 /// The PostgreSQL store (crate `tasklog-postgres`).

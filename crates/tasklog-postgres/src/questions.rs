@@ -4,28 +4,63 @@
 //! parameters that [`PgIndex::query_with`](super::PgIndex::query_with)
 //! fills; every sum is cast so that it reads as SQLite's does.
 
-/// SQLite's `TASKS`: `$1` status, `$2` since, `$3` until (canonical
-/// times); no text filter and no paging (the CLI uses neither).
-pub const TASKS: &str = "SELECT t.host_id, t.task_id, t.status, t.title,
-       coalesce(t.detected_at, t.created_at, t.first_seen_at) AS started_at,
-       t.updated_at,
-       coalesce(t.completed_at, t.failed_at) AS finished_at,
-       t.sealed,
+/// One row per task of SQLite's `TASKS` columns, `host_id` first.
+/// Cost is summed apart and joined: under --host-id `tasks` is a view, and
+/// a view's key does not let GROUP BY carry the other columns.
+macro_rules! task_rows {
+    ($where:literal) => {
+        concat!(
+            "SELECT * FROM (SELECT f.host_id, f.task_id, f.title, f.status, f.started_at, f.finished_at,
+       f.duration_ms, f.last_activity_at, f.project, f.git_branch, f.agent, f.models, f.error_count,
        coalesce(c.calls, 0)::bigint AS llm_calls,
        coalesce(c.tokens, 0)::bigint AS tokens,
        round(coalesce(c.cost_usd, 0)::numeric, 6)::float8 AS cost_usd,
-       coalesce(c.unpriced_calls, 0)::bigint AS unpriced_calls
-  FROM tasks t
-  -- Summed apart and joined: under --host-id `tasks` is a view, and a
-  -- view's key does not let GROUP BY carry the other columns.
+       coalesce(c.unpriced_calls, 0)::bigint AS unpriced_calls,
+       f.sealed
+  FROM task_facts f
   LEFT JOIN (SELECT host_id, task_id, sum(calls) AS calls, sum(tokens_input + tokens_output) AS tokens,
                     sum(cost_usd) AS cost_usd, sum(unpriced_calls) AS unpriced_calls
                FROM cost_rollup GROUP BY host_id, task_id) c
-         ON c.host_id = t.host_id AND c.task_id = t.task_id
- WHERE ($1::text IS NULL OR t.status = $1::text)
-   AND ($2::text IS NULL OR coalesce(t.detected_at, t.created_at, t.first_seen_at) >= $2::text)
-   AND ($3::text IS NULL OR coalesce(t.detected_at, t.created_at, t.first_seen_at) < $3::text)
- ORDER BY started_at DESC, t.task_id, t.host_id";
+         ON c.host_id = f.host_id AND c.task_id = f.task_id
+ WHERE ",
+            $where,
+            ") q"
+        )
+    };
+}
+
+/// SQLite's `TASKS`, with the same twelve parameters (`$1`..`$12`, all
+/// text: the limit and offset as decimal text, the limit NULL for none).
+pub const TASKS: &str = concat!(
+    task_rows!(
+        "($1::text IS NULL OR f.status = $1::text)
+   AND ($2::text IS NULL OR f.started_at >= $2::text COLLATE \"C\")
+   AND ($3::text IS NULL OR f.started_at < $3::text COLLATE \"C\")
+   AND ($4::text IS NULL OR strpos(lower(f.task_id), lower($4::text)) > 0
+        OR strpos(lower(coalesce(f.title, '')), lower($4::text)) > 0)
+   AND ($7::text IS NULL OR f.agent = $7::text)
+   AND ($8::text IS NULL OR f.project = $8::text)
+   AND ($9::text IS NULL OR strpos(',' || coalesce(f.models, '') || ',', ',' || $9::text || ',') > 0)
+   AND (coalesce($10::text, '0') = '0' OR f.error_count > 0)"
+    ),
+    "
+ ORDER BY CASE $11::text WHEN 'cost' THEN q.cost_usd IS NULL WHEN 'duration' THEN q.duration_ms IS NULL
+                         WHEN 'last_activity' THEN q.last_activity_at IS NULL ELSE q.started_at IS NULL END,
+          CASE WHEN $12::text = 'asc' AND $11::text = 'cost' THEN q.cost_usd END ASC,
+          CASE WHEN $12::text = 'asc' AND $11::text = 'duration' THEN q.duration_ms END ASC,
+          CASE WHEN $12::text = 'asc' AND $11::text = 'last_activity' THEN q.last_activity_at COLLATE \"C\" END ASC,
+          CASE WHEN $12::text = 'asc' AND coalesce($11::text, 'started') NOT IN ('cost', 'duration', 'last_activity') THEN q.started_at COLLATE \"C\" END ASC,
+          CASE WHEN $12::text IS DISTINCT FROM 'asc' AND $11::text = 'cost' THEN q.cost_usd END DESC,
+          CASE WHEN $12::text IS DISTINCT FROM 'asc' AND $11::text = 'duration' THEN q.duration_ms END DESC,
+          CASE WHEN $12::text IS DISTINCT FROM 'asc' AND $11::text = 'last_activity' THEN q.last_activity_at COLLATE \"C\" END DESC,
+          CASE WHEN $12::text IS DISTINCT FROM 'asc' AND coalesce($11::text, 'started') NOT IN ('cost', 'duration', 'last_activity') THEN q.started_at COLLATE \"C\" END DESC,
+          q.task_id COLLATE \"C\", q.host_id
+ LIMIT $5::bigint OFFSET $6::bigint"
+);
+
+/// SQLite's `TASK_SUMMARY`: `$1` the task (of every host, under a
+/// shared database without `--host-id`).
+pub const TASK_SUMMARY: &str = task_rows!("f.task_id = $1::text");
 
 /// SQLite's `COST_BY_TASK_DAY`: `$1` first day, `$2` day after the last.
 pub const COST_BY_TASK_DAY: &str = "SELECT host_id, day, task_id, model, provider, calls, tokens_input,

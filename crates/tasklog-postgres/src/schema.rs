@@ -14,6 +14,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_tables.sql"),
     // 2: the query surface as views.
     include_str!("migrations/0002_views.sql"),
+    // 3: a task's facts (the SQLite index's migration 9).
+    include_str!("migrations/0003_task_facts.sql"),
 ];
 
 /// The newest PostgreSQL schema version this build knows.

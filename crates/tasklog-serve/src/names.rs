@@ -111,17 +111,22 @@ fn strip_order_prefix(name: &str) -> Option<&str> {
         .filter(|rest| !rest.is_empty())
 }
 
-/// Whether the task is in the index.
-pub fn require_task(conn: &Connection, task: &str) -> Result<(), ApiError> {
-    let known = conn
-        .prepare_cached("SELECT 1 FROM tasks WHERE task_id = ?1")?
-        .exists([task])?;
-    if known {
-        Ok(())
-    } else {
-        Err(ApiError::not_found(format!(
+/// The task `task` names: its id, or a prefix of exactly one id (404 when
+/// none, 400 naming the candidates when several).
+pub fn require_task(conn: &Connection, task: &str) -> Result<String, ApiError> {
+    let ids = conn
+        .prepare_cached(tasklog_index::TASK_IDS_STARTING)?
+        .query_map([task], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    match tasklog_index::match_task_id(task, ids) {
+        tasklog_index::TaskIdMatch::One(id) => Ok(id),
+        tasklog_index::TaskIdMatch::None => Err(ApiError::not_found(format!(
             "no task {task:?} in the index"
-        )))
+        ))),
+        tasklog_index::TaskIdMatch::Ambiguous(ids) => Err(ApiError::bad_request(format!(
+            "task id prefix {task:?} is ambiguous: it starts {} (give more of the id)",
+            ids.join(", ")
+        ))),
     }
 }
 

@@ -440,6 +440,13 @@ fn delete_set(conn: &Connection, schema: &str) -> rusqlite::Result<usize> {
             [],
         )?;
     }
+    // Not a source table: the sink keeps it (facts.rs).
+    conn.execute(
+        &format!(
+            "DELETE FROM {schema}.task_activity WHERE task_id IN (SELECT task_id FROM temp.move_set)"
+        ),
+        [],
+    )?;
     Ok(n)
 }
 
@@ -489,6 +496,9 @@ fn copy_set(conn: &Connection, src: &str, dst: &str) -> rusqlite::Result<u64> {
             records = n as u64;
         }
     }
+    // The aggregate the sink keeps is counted again from the copied rows
+    // (their record ids are new).
+    crate::facts::count_set(conn, dst)?;
     Ok(records)
 }
 

@@ -23,6 +23,7 @@ mod archive;
 mod bulk;
 mod db;
 mod error;
+mod facts;
 mod files;
 mod open;
 mod prices;
@@ -43,7 +44,10 @@ pub use archive::{
 pub use db::{open_for_writing, open_query_connection, open_read_only, WriterLock};
 pub use error::as_sqlite;
 pub use open::OpenSqlite;
-pub use questions::{json_value, COST_BY_CALL, COST_BY_DAY, COST_BY_TASK_DAY, TASKS, TASK_SUMMARY};
+pub use questions::{
+    json_value, match_task_id, TaskIdMatch, COST_BY_CALL, COST_BY_DAY, COST_BY_TASK_DAY, TASKS,
+    TASK_IDS_STARTING, TASK_SORTS, TASK_SUMMARY,
+};
 pub use schema::SCHEMA_VERSION;
 pub use status::{status, Diagnostic, Status};
 pub use union::{archives, open_query_connection_with_archives};

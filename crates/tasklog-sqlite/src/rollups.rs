@@ -52,6 +52,11 @@ const CHECKS: &[(&str, &str, &str)] = &[
         "SELECT call_id FROM api_calls",
         "SELECT record_id FROM records WHERE event = 'llm.call'",
     ),
+    (
+        "task_activity",
+        "SELECT * FROM task_activity",
+        crate::facts::task_activity_select!("1"),
+    ),
 ];
 
 /// Most differing rows listed per check; the count says how many more.

@@ -194,10 +194,17 @@ CREATE TABLE indexer_state (
     // 8: monthly archives: which tasks moved to `archive/<stem>-YYYY-MM.db`,
     // and how far each move went (archive.rs).
     include_str!("migrations/0008_archives.sql"),
-    // 9: a worker.spawn indexed after its worker's records claims their
+    // 9: a task's facts: the per-task aggregate of its records kept by the
+    // sink (`facts.rs`), filled here, and the `task_facts` view.
+    concat!(
+        include_str!("migrations/0009_task_facts.sql"),
+        "\nINSERT INTO task_activity ",
+        crate::facts::task_activity_select!("1"),
+        ";\n"
+    ),
+    // 10: a worker.spawn indexed after its worker's records claims their
     // api_calls and conversation_blocks rows, as PostgreSQL's views see
-    // them (issue 19). Named 0010: issue 20's 0009_task_facts comes first
-    // once both are merged.
+    // them (issue 19).
     include_str!("migrations/0010_late_worker_spans.sql"),
 ];
 

@@ -104,9 +104,11 @@ impl SqliteSink {
         Ok(id)
     }
 
-    /// Moves a generation's rows to `superseded_records`.
+    /// Moves a generation's rows to `superseded_records`, and counts the
+    /// task's facts again without them.
     fn supersede(
         &self,
+        task_id: &str,
         file_id: i64,
         generation: u64,
         reason: &str,
@@ -123,6 +125,7 @@ impl SqliteSink {
         tx.prepare_cached("DELETE FROM records WHERE file_id = ?1")
             .and_then(|mut s| s.execute([file_id]))
             .map_err(self.err("superseding rows"))?;
+        crate::facts::recount(tx, task_id).map_err(self.err("counting task facts"))?;
         tx.prepare_cached(
             "INSERT INTO file_events (path, at, event, detail) VALUES (?1, ?2, ?3, ?4)",
         )
@@ -266,6 +269,7 @@ impl SinkOps for SqliteSink {
         )?;
         if let Some(rotation) = &b.rotation {
             self.supersede(
+                &b.key.task_id,
                 file_id,
                 b.expected_generation,
                 rotation.reason,
@@ -274,6 +278,13 @@ impl SinkOps for SqliteSink {
             )?;
         }
         self.insert_rows(file_id, b)?;
+        if let Some(first) = b.rows.first() {
+            // The batch's figures join its task's facts in this transaction.
+            self.conn
+                .prepare_cached(crate::facts::ADD_BATCH)
+                .and_then(|mut s| s.execute(params![file_id, first.offset as i64]))
+                .map_err(self.err("adding to task facts"))?;
+        }
         self.insert_errors(&b.key, b.generation, &b.errors, now)?;
         files::advance_stream(&self.conn, file_id, b, now)
             .map_err(self.err("moving checkpoint"))?;
@@ -336,9 +347,14 @@ impl SinkOps for SqliteSink {
             expected_generation,
         )?;
         match key.kind {
-            tasklog_tail::batch::FileKind::Stream => {
-                self.supersede(file_id, expected_generation, "deleted", &key.path, now)?
-            }
+            tasklog_tail::batch::FileKind::Stream => self.supersede(
+                &key.task_id,
+                file_id,
+                expected_generation,
+                "deleted",
+                &key.path,
+                now,
+            )?,
             tasklog_tail::batch::FileKind::Document => {
                 self.archive_document(key, now)?;
                 self.conn
@@ -355,6 +371,10 @@ impl SinkOps for SqliteSink {
     fn remove_task(&mut self, task_id: &str) -> Result<()> {
         self.conn
             .prepare_cached("DELETE FROM tasks WHERE task_id = ?1")
+            .and_then(|mut s| s.execute([task_id]))
+            .map_err(self.err("removing task"))?;
+        self.conn
+            .prepare_cached("DELETE FROM task_activity WHERE task_id = ?1")
             .and_then(|mut s| s.execute([task_id]))
             .map(drop)
             .map_err(self.err("removing task"))

@@ -22,6 +22,8 @@ pub enum Capability {
     Serve,
     /// Monthly archive databases (`archive`, `unarchive`, `--archives`).
     Archives,
+    /// A task as Markdown or standalone HTML (`export --format markdown|html`).
+    ReadableExport,
 }
 
 impl Capability {
@@ -39,6 +41,10 @@ impl Capability {
             Capability::Archives => (
                 "monthly archives are SQLite files beside a SQLite index (docs/RETENTION.md)",
                 "they do not apply",
+            ),
+            Capability::ReadableExport => (
+                "the Markdown and HTML renderings read the transcript of a SQLite index",
+                "use --format json, or the dashboard of a host's SQLite index",
             ),
         }
     }
@@ -59,7 +65,10 @@ impl StoreKind {
             (StoreKind::Sqlite, _) => true,
             (
                 StoreKind::Postgres,
-                Capability::Search | Capability::Serve | Capability::Archives,
+                Capability::Search
+                | Capability::Serve
+                | Capability::Archives
+                | Capability::ReadableExport,
             ) => false,
         }
     }

@@ -98,12 +98,25 @@ impl Index {
         }
     }
 
-    /// Whether the index knows task `task`.
-    pub fn task_exists(&mut self, task: &str) -> Result<bool> {
-        Ok(!self
-            .collect_one("SELECT 1 FROM tasks WHERE task_id = ?1", task)?
+    /// The task `task` names: its id, or a prefix of exactly one id
+    /// (`tasklog_index::match_task_id`); `None` when no task matches, an
+    /// error listing the candidates when several do.
+    pub fn resolve_task(&mut self, task: &str) -> Result<Option<String>> {
+        let ids: Vec<String> = self
+            .collect_one(tasklog_index::TASK_IDS_STARTING, task)?
             .rows
-            .is_empty())
+            .into_iter()
+            .filter_map(|r| r.into_iter().next()?.as_str().map(str::to_owned))
+            .collect();
+        match tasklog_index::match_task_id(task, ids) {
+            tasklog_index::TaskIdMatch::One(id) => Ok(Some(id)),
+            tasklog_index::TaskIdMatch::None => Ok(None),
+            tasklog_index::TaskIdMatch::Ambiguous(ids) => bail!(
+                "task id prefix {task:?} is ambiguous: it starts {}{} (give more of the id)",
+                ids.join(", "),
+                if ids.len() >= 10 { ", ..." } else { "" }
+            ),
+        }
     }
 }
 

@@ -57,7 +57,7 @@ pub async fn log(
         .is_some_and(|v| v.contains("application/x-ndjson") || v.contains("application/jsonl"));
     state
         .read(move |c| {
-            names::require_task(c, &task)?;
+            let task = names::require_task(c, &task)?;
             if raw_name == "full" {
                 return full(c, &task).map(|body| json_response(body, None));
             }

@@ -17,14 +17,26 @@ use crate::names;
 use crate::sql::{json_rows, objects, parse_time, quote};
 use crate::state::AppState;
 
-/// Filters and paging of the task list.
+/// Filters, order and paging of the task list (the board's contract;
+/// docs/SERVE.md).
 #[derive(Debug, Deserialize)]
 pub struct ListParams {
+    /// A status of the facts' vocabulary (or a source's own, kept as is).
     status: Option<String>,
+    agent: Option<String>,
+    project: Option<String>,
+    /// One model among the task's models.
+    model: Option<String>,
+    /// 1: only tasks with errors; 0 or absent: every task.
+    errors: Option<u8>,
     since: Option<String>,
     until: Option<String>,
     /// Substring of the task id or title (case-insensitive for ASCII).
     text: Option<String>,
+    /// `started` (default), `last_activity`, `cost` or `duration`.
+    sort: Option<String>,
+    /// `desc` (default) or `asc`.
+    order: Option<String>,
     limit: Option<i64>,
     offset: Option<i64>,
 }
@@ -39,22 +51,62 @@ pub async fn list(
     if offset < 0 {
         return Err(ApiError::bad_request("offset must not be negative"));
     }
+    let sort = p.sort.unwrap_or_else(|| "started".to_owned());
+    if !tasklog_index::TASK_SORTS.contains(&sort.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "sort {sort:?} is not one of {}",
+            tasklog_index::TASK_SORTS.join(", ")
+        )));
+    }
+    let order = p.order.unwrap_or_else(|| "desc".to_owned());
+    if order != "asc" && order != "desc" {
+        return Err(ApiError::bad_request(format!(
+            "order {order:?} is not asc or desc"
+        )));
+    }
+    let errors = match p.errors {
+        None | Some(0) => None,
+        Some(1) => Some(1),
+        Some(n) => return Err(ApiError::bad_request(format!("errors {n} is not 0 or 1"))),
+    };
+    let nonempty = |v: Option<String>| v.filter(|t| !t.is_empty());
+    let (status, agent, project, model, text) = (
+        nonempty(p.status),
+        nonempty(p.agent),
+        nonempty(p.project),
+        nonempty(p.model),
+        nonempty(p.text),
+    );
     state
         .read(move |c| {
             let since = p.since.as_deref().map(|s| parse_time(c, s)).transpose()?;
             let until = p.until.as_deref().map(|s| parse_time(c, s)).transpose()?;
-            let text = p.text.filter(|t| !t.is_empty());
-            let tasks = objects(
-                c,
-                tasklog_index::TASKS,
-                (&p.status, &since, &until, &text, limit + 1, offset),
-                &[],
-            )?;
+            let filters = |limit: i64, offset: i64| {
+                (
+                    status.clone(),
+                    since.clone(),
+                    until.clone(),
+                    text.clone(),
+                    limit,
+                    offset,
+                    agent.clone(),
+                    project.clone(),
+                    model.clone(),
+                    errors,
+                    sort.clone(),
+                    order.clone(),
+                )
+            };
+            let tasks = objects(c, tasklog_index::TASKS, filters(limit + 1, offset), &[])?;
+            let total: i64 = c
+                .prepare_cached(&format!("SELECT count(*) FROM ({})", tasklog_index::TASKS))?
+                .query_row(filters(-1, 0), |r| r.get(0))?;
             let more = tasks.len() as i64 > limit;
             let tasks: Vec<_> = tasks.into_iter().take(limit as usize).collect();
             Ok(Json(json!({
                 "tasks": tasks,
                 "next_offset": more.then_some(offset + limit),
+                "total": total,
             })))
         })
         .await
@@ -114,7 +166,7 @@ pub async fn detail(
     let limit = super::limit(p.limit, 5000, 100_000)?;
     state
         .read(move |c| {
-            names::require_task(c, &task)?;
+            let task = names::require_task(c, &task)?;
             let max = limit as usize;
             let summary = objects(c, tasklog_index::TASK_SUMMARY, [&task], &[])?.into_iter().next();
             let mut task_row = objects(

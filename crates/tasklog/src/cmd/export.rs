@@ -16,7 +16,7 @@ use crate::Outcome;
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// The task id (its folder name).
+    /// The task id (its folder name), or a prefix of exactly one id.
     pub task: String,
     /// One JSON document, JSON Lines with a `kind` on every line, or the
     /// transcript to read: Markdown or one standalone HTML file.
@@ -56,10 +56,14 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<Outcome> {
     };
     // On PostgreSQL: this host's task (or --host-id's).
     let mut conn = rows::Index::open_for_task(config)?;
-    if !conn.task_exists(&args.task)? {
+    let Some(task_id) = conn.resolve_task(&args.task)? else {
         rows::unknown_task(&args.task);
         return Ok(Outcome::NothingFound);
-    }
+    };
+    let args = ExportArgs {
+        task: task_id,
+        ..args
+    };
     let task = objects(
         &mut conn,
         "SELECT * FROM tasks WHERE task_id = ?1",
@@ -122,10 +126,10 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<Outcome> {
 
 /// The task as Markdown or HTML, from the SQLite index.
 fn readable(config: &Config, args: &ExportArgs) -> Result<Outcome> {
-    rows::sqlite_only(
+    rows::require(
         config,
+        tasklog_index::Capability::ReadableExport,
         "export --format markdown|html",
-        "use --format json, or the dashboard of a SQLite index",
     )?;
     let conn = tasklog_index::open_query_connection(&config.db)?;
     let known: bool = conn.query_row(

@@ -13,7 +13,7 @@ use crate::Outcome;
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// The task id (its folder name).
+    /// The task id (its folder name), or a prefix of exactly one id.
     pub task: String,
     /// Include every record's and document's body.
     #[arg(long)]
@@ -118,10 +118,14 @@ ORDER BY ts, ord, id, source
 pub fn run(config: &Config, args: ShowArgs) -> Result<Outcome> {
     // On PostgreSQL: this host's task (or --host-id's).
     let mut index = rows::Index::open_for_task(config)?;
-    if !index.task_exists(&args.task)? {
+    let Some(task_id) = index.resolve_task(&args.task)? else {
         rows::unknown_task(&args.task);
         return Ok(Outcome::NothingFound);
-    }
+    };
+    let args = ShowArgs {
+        task: task_id,
+        ..args
+    };
     let mut rows = match &mut index {
         rows::Index::Sqlite(conn) => rows::collect(conn, SQL, [&args.task])?,
         rows::Index::Postgres(pg) => rows::pg_collect(pg, SQL_POSTGRES, &[Some(&args.task)])?,

@@ -20,7 +20,7 @@ use crate::Outcome;
 
 #[derive(Debug, Args)]
 pub struct TailArgs {
-    /// The task id (its folder name).
+    /// The task id (its folder name), or a prefix of exactly one id.
     pub task: String,
     /// Keep printing records as they are indexed, until interrupted.
     #[arg(short, long)]
@@ -57,7 +57,12 @@ pub fn run(config: &Config, args: TailArgs) -> Result<Outcome> {
     // written by one connection of its host's sidecar (shards.rs), so its
     // record ids become visible in order and polling by id misses none.
     let mut index = rows::Index::open_for_task(config)?;
-    if !index.task_exists(&args.task)? {
+    // A prefix names its task; a task not indexed yet is waited for by
+    // its whole id.
+    let mut args = args;
+    if let Some(id) = index.resolve_task(&args.task)? {
+        args.task = id;
+    } else {
         if !args.follow {
             rows::unknown_task(&args.task);
             return Ok(Outcome::NothingFound);

@@ -399,7 +399,7 @@ fn the_token_rule() {
     assert!(stderr(&out).contains("needs a token"), "{}", stderr(&out));
 
     write_design_layout(&env, "t1");
-    let server = Server::start(&env, &[], &[("TASKLOG_TOKEN", "s3cret-token")]);
+    let server = Server::start(&env, &[], &[("TASKLOG_TOKEN", "s3cret-token-0123456")]);
     assert_eq!(server.get("/healthz").status, 200, "healthz needs no token");
     for path in [
         "/api/tasks",
@@ -416,7 +416,7 @@ fn the_token_rule() {
             &server.addr,
             "GET",
             path,
-            &[("Authorization", "Bearer s3cret-tokeX")],
+            &[("Authorization", "Bearer s3cret-token-012345X")],
             b"",
         );
         assert_eq!(wrong.status, 401, "{path} with a wrong token");
@@ -425,14 +425,20 @@ fn the_token_rule() {
         &server.addr,
         "GET",
         "/api/tasks",
-        &[("Authorization", "Bearer s3cret-token")],
+        &[("Authorization", "Bearer s3cret-token-0123456")],
         b"",
     );
     assert_eq!(ok.status, 200);
-    let post = request(&server.addr, "POST", "/api/query", &[], b"SELECT 1");
+    let post = request(
+        &server.addr,
+        "POST",
+        "/api/query",
+        &[("Content-Type", "application/json")],
+        br#"{"sql": "SELECT 1"}"#,
+    );
     assert_eq!(post.status, 401);
     // The dashboard takes the token once and keeps it in an HttpOnly cookie.
-    let first = server.get("/?token=s3cret-token");
+    let first = server.get("/?token=s3cret-token-0123456");
     assert_eq!(first.status, 303);
     assert_eq!(first.header("location"), Some("/"));
     let cookie = first.header("set-cookie").expect("cookie").to_owned();
@@ -447,7 +453,7 @@ fn the_token_rule() {
     }
     assert_eq!(server.get("/?token=wrong").status, 401);
     assert_eq!(
-        server.get("/api/tasks?token=s3cret-token").status,
+        server.get("/api/tasks?token=s3cret-token-0123456").status,
         401,
         "the API takes no token in the address"
     );
@@ -468,8 +474,8 @@ fn query_is_read_only_and_bounded() {
             &server.addr,
             "POST",
             "/api/query",
-            &[("Content-Type", "text/plain")],
-            sql.as_bytes(),
+            &[("Content-Type", "application/json")],
+            serde_json::json!({ "sql": sql }).to_string().as_bytes(),
         )
     };
     let r = post("SELECT task_id, count(*) AS n FROM records GROUP BY task_id");

@@ -149,9 +149,13 @@ fn dashboard_in_headless_chromium() {
     // With a token: the dashboard takes it once from the address, keeps it
     // in its cookie, and the API calls and the event stream carry it.
     drop(server);
-    let guarded = Server::start(&env, &["--no-index"], &[("TASKLOG_TOKEN", "browser-token")]);
+    let guarded = Server::start(
+        &env,
+        &["--no-index"],
+        &[("TASKLOG_TOKEN", "browser-token-0123456")],
+    );
     let base = format!("http://{}", guarded.addr);
-    b.goto(&format!("{base}/?token=browser-token#/"));
+    b.goto(&format!("{base}/?token=browser-token-0123456#/"));
     b.wait_for("tasks page with a token", &ready("/"), LONG);
     b.wait_for(
         "task rows with a token",

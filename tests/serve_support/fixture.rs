@@ -20,7 +20,12 @@ pub struct Server {
 
 impl Server {
     pub fn start(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> Server {
-        let mut cmd = env.cmd();
+        Server::start_as(env, &[], args, vars)
+    }
+
+    /// [`Server::start`] run through `prefix` (for example `prlimit --as=N --`).
+    pub fn start_as(env: &Env, prefix: &[String], args: &[&str], vars: &[(&str, &str)]) -> Server {
+        let mut cmd = env.cmd_as(prefix);
         cmd.args(["serve", "--addr", "127.0.0.1:0"])
             .args(args)
             .env("TASKLOG_RECONCILE_MS", "60000")
@@ -60,6 +65,11 @@ impl Server {
 
     pub fn get(&self, path: &str) -> http::Resp {
         http::get(&self.addr, path)
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     pub fn log(&self) -> String {

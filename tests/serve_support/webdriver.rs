@@ -37,6 +37,12 @@ pub struct Browser {
 
 impl Browser {
     pub fn start(browser: &Path, driver: &Path) -> Browser {
+        Browser::start_with(browser, driver, &[])
+    }
+
+    /// [`Browser::start`] with more Chromium arguments (for example
+    /// `--host-resolver-rules=MAP evil.test 127.0.0.1`, a DNS rebinding).
+    pub fn start_with(browser: &Path, driver: &Path, extra: &[String]) -> Browser {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
@@ -59,14 +65,27 @@ impl Browser {
             std::thread::sleep(Duration::from_millis(50));
         }
         let profile = tempfile::tempdir().expect("profile dir");
+        let mut args: Vec<String> = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,1000",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
+        args.extend(extra.iter().cloned());
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": browser.to_string_lossy(),
-                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                         "--disable-dev-shm-usage", "--window-size=1280,1000",
-                         format!("--user-data-dir={}", profile.path().display())]
+                "args": args
             }
         }}});
         let mut b = Browser {

@@ -19,6 +19,7 @@ mod pooler;
 pub mod questions;
 mod read;
 mod schema;
+mod secret;
 mod sink;
 mod status;
 mod verify;
@@ -35,6 +36,7 @@ use tasklog_tail::{Error, Result};
 
 pub use open::OpenPostgres;
 pub use read::{PgIndex, PgRows};
+pub use secret::redact_url;
 pub(crate) use sink::PgSink;
 pub use status::{status_postgres, HostStatus, PgStatus};
 pub use verify::verify_postgres;
@@ -70,11 +72,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl PgTarget {
     /// Parses a libpq URL (`postgres://user:password@host:port/db?sslmode=disable`).
-    /// A password missing from the URL is taken from `PGPASSWORD`, as libpq
-    /// does. `host_id` must be a valid task-id-like name.
+    /// A password missing from the URL is taken from `PGPASSWORD`, else the
+    /// password file (`PGPASSFILE`, else `~/.pgpass`, private only), as
+    /// libpq does. `host_id` must be a valid task-id-like name.
     pub fn parse(url: &str, host_id: &str) -> Result<PgTarget> {
         let bad = |reason: String| Error::PgUrl {
-            url: redact(url),
+            url: redact_url(url),
             reason,
         };
         let mut config: postgres::Config = url.parse().map_err(|e| bad(format!("{e}")))?;
@@ -84,7 +87,10 @@ impl PgTarget {
             ));
         }
         if config.get_password().is_none() {
-            if let Ok(password) = std::env::var("PGPASSWORD") {
+            if let Some(password) = std::env::var("PGPASSWORD")
+                .ok()
+                .or_else(|| passfile_password(&config))
+            {
                 config.password(password);
             }
         }
@@ -96,7 +102,7 @@ impl PgTarget {
         config.keepalives_idle(Duration::from_secs(30));
         validate_host_id(host_id)?;
         Ok(PgTarget {
-            display: redact(url),
+            display: redact_url(url),
             config,
             host_id: host_id.to_owned(),
         })
@@ -146,44 +152,16 @@ impl PgTarget {
     }
 }
 
-/// The URL with any password replaced by `***`.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+/// The password file's password for the first host of `config`.
+fn passfile_password(config: &postgres::Config) -> Option<String> {
+    let host = match config.get_hosts().first()? {
+        postgres::config::Host::Tcp(h) => h.clone(),
+        postgres::config::Host::Unix(p) => p.display().to_string(),
     };
-    let (authority, tail) = match rest.find(['/', '?']) {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
-    .replace_query_password()
-}
-
-/// `password=` in the query string is redacted too.
-trait ReplaceQueryPassword {
-    fn replace_query_password(self) -> String;
-}
-
-impl ReplaceQueryPassword for String {
-    fn replace_query_password(self) -> String {
-        let Some((base, query)) = self.split_once('?') else {
-            return self;
-        };
-        let query: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some(("password", _)) => "password=***".to_owned(),
-                _ => pair.to_owned(),
-            })
-            .collect();
-        format!("{base}?{}", query.join("&"))
-    }
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().unwrap_or_default();
+    let database = config.get_dbname().unwrap_or(user);
+    secret::from_passfile(&host, port, database, user)
 }
 
 /// A host id is a name like a task id (FORMAT.md 2): it is a key in every

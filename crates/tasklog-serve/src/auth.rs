@@ -1,8 +1,11 @@
 //! The token rule: with a token configured, every request but `/healthz`
 //! carries it, as `Authorization: Bearer <token>` or in the dashboard's
 //! cookie. A page opened once with `?token=` gets the cookie (HttpOnly,
-//! SameSite=Strict) and is redirected to the same address without it, so
-//! the token leaves the address bar and the history.
+//! SameSite=Strict, `Secure` over TLS) and is redirected to the same
+//! address without it, so the token leaves the address bar and the
+//! history. Cookies are shared by every port of a host, so the cookie's
+//! name carries the port: two servers on one host never see each other's
+//! token. The redirect is a path on this server, never another host.
 
 use std::sync::Arc;
 
@@ -14,8 +17,14 @@ use axum::response::{IntoResponse, Response};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The cookie that carries the token for the dashboard.
-const COOKIE: &str = "tasklog_token";
+/// The cookie that carries the token for the dashboard: this prefix and
+/// the bound port.
+const COOKIE: &str = "tasklog_token_";
+
+/// The cookie's name for a server on `port`.
+pub fn cookie_name(port: u16) -> String {
+    format!("{COOKIE}{port}")
+}
 
 /// Middleware: lets a request through when no token is configured, when
 /// it is `/healthz`, or when it carries the token.
@@ -28,10 +37,12 @@ pub async fn require(State(state): State<Arc<AppState>>, req: Request, next: Nex
     }
     if let Some((given, rest)) = query_token(req.uri().query()) {
         if same(given.as_bytes(), token.as_bytes()) && !req.uri().path().starts_with("/api/") {
-            return remember(req.uri().path(), &rest, token);
+            let cookie = cookie_name(state.host_rule.port);
+            return remember(req.uri().path(), &rest, token, &cookie, state.options.tls);
         }
         return ApiError::unauthorized().into_response();
     }
+    let name = cookie_name(state.host_rule.port);
     let headers = req.headers();
     let bearer = headers
         .get(header::AUTHORIZATION)
@@ -43,7 +54,7 @@ pub async fn require(State(state): State<Arc<AppState>>, req: Request, next: Nex
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+        .filter_map(|pair| pair.trim().strip_prefix(name.as_str())?.strip_prefix('='))
         .next();
     let ok = [bearer, cookie]
         .into_iter()
@@ -57,13 +68,10 @@ pub async fn require(State(state): State<Arc<AppState>>, req: Request, next: Nex
 }
 
 /// Sets the cookie and redirects to the address without `token=`.
-fn remember(path: &str, rest: &str, token: &str) -> Response {
-    let location = if rest.is_empty() {
-        path.to_owned()
-    } else {
-        format!("{path}?{rest}")
-    };
-    let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
+fn remember(path: &str, rest: &str, token: &str, name: &str, tls: bool) -> Response {
+    let location = relative_location(path, rest);
+    let secure = if tls { "; Secure" } else { "" };
+    let cookie = format!("{name}={token}; HttpOnly; SameSite=Strict; Path=/{secure}");
     let mut response = StatusCode::SEE_OTHER.into_response();
     let headers = response.headers_mut();
     if let (Ok(loc), Ok(cookie)) = (
@@ -76,6 +84,21 @@ fn remember(path: &str, rest: &str, token: &str) -> Response {
         response
     } else {
         ApiError::bad_request("the token cannot be sent back as a cookie").into_response()
+    }
+}
+
+/// A redirect target on this server: `//host/...` and `/\\host` would be
+/// read by browsers as another host, so such a path becomes `/`.
+fn relative_location(path: &str, rest: &str) -> String {
+    let safe = path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.contains('\\')
+        && !path.chars().any(char::is_control);
+    let path = if safe { path } else { "/" };
+    if rest.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{rest}")
     }
 }
 
@@ -120,6 +143,15 @@ mod tests {
         assert!(!same(b"secreT", b"secret"));
         assert!(!same(b"secret1", b"secret"));
         assert!(!same(b"", b"secret"));
+    }
+
+    #[test]
+    fn redirects_stay_here() {
+        assert_eq!(relative_location("/", ""), "/");
+        assert_eq!(relative_location("/tasks/x", "a=1"), "/tasks/x?a=1");
+        for off_site in ["//evil.example", "//evil.example/x", "/\\evil.example", "x"] {
+            assert_eq!(relative_location(off_site, ""), "/", "{off_site}");
+        }
     }
 
     #[test]

@@ -17,6 +17,17 @@ pub enum Error {
         /// The address asked for.
         addr: SocketAddr,
     },
+    /// A token too short to resist guessing, or with spaces or control characters.
+    #[error(
+        "the token has {chars} characters; it needs at least {min}, without spaces \
+         (for example: openssl rand -hex 16)"
+    )]
+    WeakToken {
+        /// Characters in the token given.
+        chars: usize,
+        /// The minimum.
+        min: usize,
+    },
     /// The address could not be bound.
     #[error("binding {addr}")]
     Bind {
@@ -60,6 +71,14 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::NOT_FOUND,
+            message: message.into(),
+        }
+    }
+
+    /// 403: a request from a foreign host name or origin.
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::FORBIDDEN,
             message: message.into(),
         }
     }

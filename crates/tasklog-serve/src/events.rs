@@ -187,7 +187,7 @@ mod tests {
             .expect("insert record");
         }
         let options = ServeOptions::new(dir.path().join("tasks"), db);
-        (dir, AppState::new(options))
+        (dir, AppState::bound(options, ([127, 0, 0, 1], 0).into()))
     }
 
     async fn ids(

@@ -28,9 +28,12 @@
 mod api;
 mod assets;
 mod auth;
+mod conns;
 mod error;
 mod events;
 mod feed;
+mod guard;
+mod limits;
 mod names;
 pub mod render;
 pub mod search;
@@ -39,8 +42,10 @@ mod sidecar;
 mod sql;
 mod state;
 pub mod transcript;
+mod vitals;
 
 pub use error::{ApiError, Error};
-pub use server::{check_addr, Server};
+pub use server::{check_addr, Server, MIN_TOKEN_CHARS};
 pub use sidecar::Sidecar;
 pub use state::ServeOptions;
+pub use vitals::Vitals;

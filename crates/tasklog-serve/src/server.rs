@@ -18,11 +18,26 @@ use crate::state::{AppState, ServeOptions};
 /// How long in-flight requests get after shutdown starts.
 const GRACE: Duration = Duration::from_millis(1500);
 
-/// Refuses a non-loopback address without a token: the index holds
-/// prompts, tool output and costs, which must not be open to a network.
+/// The shortest token accepted: 16 characters (for example 8 random bytes
+/// as hex, or `openssl rand -hex 16`), so that it cannot be guessed
+/// online.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+/// Refuses a non-loopback address without a token (the index holds
+/// prompts, tool output and costs, which must not be open to a network),
+/// and a token shorter than [`MIN_TOKEN_CHARS`].
 pub fn check_addr(addr: SocketAddr, token: Option<&str>) -> Result<(), Error> {
-    let has_token = token.is_some_and(|t| !t.is_empty());
-    if addr.ip().is_loopback() || has_token {
+    let token = token.filter(|t| !t.is_empty());
+    if let Some(t) = token {
+        let chars = t.chars().count();
+        if chars < MIN_TOKEN_CHARS || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(Error::WeakToken {
+                chars,
+                min: MIN_TOKEN_CHARS,
+            });
+        }
+    }
+    if addr.ip().is_loopback() || token.is_some() {
         Ok(())
     } else {
         Err(Error::TokenRequired { addr })
@@ -44,9 +59,10 @@ impl Server {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| Error::Bind { addr, source })?;
+        let bound = listener.local_addr().map_err(Error::Serve)?;
         Ok(Server {
             listener,
-            state: AppState::new(options),
+            state: AppState::bound(options, bound),
         })
     }
 
@@ -65,7 +81,12 @@ impl Server {
         let app = crate::api::router(Arc::clone(&state));
         tokio::spawn(crate::feed::run(Arc::clone(&state)));
         let signal_state = Arc::clone(&state);
-        let serve = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+        let listener = crate::conns::Limited::new(
+            self.listener,
+            state.options.max_connections,
+            Arc::clone(&state.options.vitals),
+        );
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: closing event streams");
             signal_state.stop();

@@ -1,15 +1,18 @@
 //! What every handler shares: the options, a pool of read-only
 //! connections, and the stop signal for long-lived streams.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::Connection;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
 use crate::feed::Row;
+use crate::guard::HostRule;
+use crate::vitals::Vitals;
 
 /// Idle connections kept for reuse; more are opened under load and dropped after.
 const POOL_SIZE: usize = 8;
@@ -27,14 +30,31 @@ pub struct ServeOptions {
     pub query_timeout: Duration,
     /// Most rows a `POST /api/query` answer holds.
     pub query_rows: usize,
+    /// Most bytes of JSON one `POST /api/query` answer holds.
+    pub query_bytes: usize,
+    /// Largest single value a `POST /api/query` may build (SQLite's length limit).
+    pub query_value_bytes: usize,
+    /// `POST /api/query` and search statements running at once; more wait
+    /// up to their time limit, then get 503.
+    pub query_concurrency: usize,
+    /// Connections open at once; more are closed as they arrive.
+    pub max_connections: usize,
     /// How often the event feed looks for new records.
     pub event_poll: Duration,
     /// Who indexes: `in-process`, `external` or `none`, for `/api/status`.
     pub indexer: &'static str,
+    /// `Host` names accepted besides IP literals and, on a loopback bind,
+    /// `localhost` (`--allow-host`, `[serve] allowed_hosts`); `*` accepts any.
+    pub allowed_hosts: Vec<String>,
+    /// Whether the server is reached over TLS (then the cookie is `Secure`).
+    pub tls: bool,
+    /// The indexer's state and the limits' counters, shared with the
+    /// sidecar's supervisor ([`crate::Sidecar::start`]).
+    pub vitals: Arc<Vitals>,
 }
 
 impl ServeOptions {
-    /// Defaults: no token, 2 s and 10,000 rows per query, events polled every 50 ms.
+    /// Defaults: no token, 2 s, 10,000 rows and 32 MiB per query, two at once, events polled every 50 ms.
     pub fn new(root: PathBuf, db: PathBuf) -> ServeOptions {
         ServeOptions {
             root,
@@ -42,8 +62,15 @@ impl ServeOptions {
             token: None,
             query_timeout: Duration::from_secs(2),
             query_rows: 10_000,
+            query_bytes: 32 << 20,
+            query_value_bytes: 32 << 20,
+            query_concurrency: 2,
+            max_connections: 256,
             event_poll: Duration::from_millis(50),
             indexer: "none",
+            allowed_hosts: Vec::new(),
+            tls: false,
+            vitals: Arc::default(),
         }
     }
 }
@@ -52,6 +79,10 @@ impl ServeOptions {
 pub(crate) struct AppState {
     /// The configuration.
     pub options: ServeOptions,
+    /// Which `Host` names this server answers to.
+    pub host_rule: HostRule,
+    /// Permits for user SQL and search, so their memory is a known multiple.
+    pub questions: Arc<Semaphore>,
     /// Idle read-only connections. A std mutex: it is held only to push or
     /// pop, never across an await, and the work runs on blocking threads.
     pool: Mutex<Vec<Connection>>,
@@ -66,9 +97,22 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
-    pub fn new(options: ServeOptions) -> Arc<AppState> {
+    /// A state for a server bound to `addr`.
+    pub fn bound(options: ServeOptions, addr: SocketAddr) -> Arc<AppState> {
+        let host_rule = HostRule {
+            port: addr.port(),
+            loopback: addr.ip().is_loopback(),
+            allowed: options
+                .allowed_hosts
+                .iter()
+                .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
+                .collect(),
+        };
+        let questions = Arc::new(Semaphore::new(options.query_concurrency.max(1)));
         Arc::new(AppState {
             options,
+            host_rule,
+            questions,
             pool: Mutex::new(Vec::new()),
             stop: watch::Sender::new(false),
             feed: crate::feed::channel(),
@@ -105,6 +149,24 @@ impl AppState {
             if pool.len() < POOL_SIZE {
                 pool.push(conn);
             }
+        }
+    }
+
+    /// A permit to run user SQL or a search, waited for up to `within`.
+    pub async fn question_permit(
+        &self,
+        within: Duration,
+    ) -> Result<OwnedSemaphorePermit, ApiError> {
+        let acquire = Arc::clone(&self.questions).acquire_owned();
+        match tokio::time::timeout(within, acquire).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(ApiError {
+                status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                message: format!(
+                    "busy: {} questions are already running; ask again",
+                    self.options.query_concurrency
+                ),
+            }),
         }
     }
 

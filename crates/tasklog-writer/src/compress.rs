@@ -13,17 +13,17 @@
 //! finds it unlinked under the lock and is refused ([`Error::Compressed`])
 //! instead of appending into a removed file.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use fs2::FileExt as _;
+use rustix::fs::{self, AtFlags, Mode, OFlags};
 use tasklog_format::{classify_entry, EntryKind, COMPRESSED_SUFFIX};
 
-use crate::document::sync_dir;
 use crate::error::{Error, Result};
 use crate::writer::Writer;
 
@@ -49,27 +49,27 @@ impl Writer {
     /// Compresses every plain stream of one sealed task (documents stay
     /// plain). With `dry_run`, lists them and changes nothing. Refuses a
     /// task that is not sealed.
+    ///
+    /// Every step after the first goes through a handle of the task
+    /// folder opened without following a symbolic link (`openat`,
+    /// `renameat`, `unlinkat` relative to it), never through a path that
+    /// is resolved again: a folder swapped for a link while this runs
+    /// cannot steer a removal out of the root.
     pub fn compress_sealed(&self, task_id: &str, dry_run: bool) -> Result<Vec<CompressedStream>> {
         let dir = self.sealed_task_dir(task_id)?;
+        let handle = TaskDir::open(self.root(), &dir)?;
         if !dry_run {
-            remove_stale_temp_files(&dir)?;
+            handle.remove_stale_temp_files()?;
         }
-        let mut names: Vec<String> = std::fs::read_dir(&dir)
-            .map_err(|e| Error::io(&dir, "listing task folder", e))?
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-            .filter(|n| matches!(classify_entry(n), EntryKind::Stream(_)))
-            .collect();
+        let mut names = handle.stream_names()?;
         names.sort();
         let mut done = Vec::new();
         for name in names {
-            let plain = dir.join(&name);
-            let bytes = std::fs::metadata(&plain).map_or(0, |m| m.len());
+            let bytes = handle.size(&name);
             let compressed_bytes = if dry_run {
                 0
             } else {
-                compress_stream(&dir, &plain)?
+                handle.compress_stream(&name)?
             };
             done.push(CompressedStream {
                 path: format!("{task_id}/{name}"),
@@ -86,80 +86,221 @@ impl Writer {
 /// old is no write in progress.
 const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// Removes the temp files (`.tmp-*`) of a sealed task that a crash left
-/// behind (a compress or a document write killed midway): every reader
-/// ignores them, but they hold disk space.
-fn remove_stale_temp_files(dir: &Path) -> Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, "listing task folder", e))?;
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let is_temp = name
-            .to_str()
-            .is_some_and(|n| n.starts_with(tasklog_format::TEMP_PREFIX));
-        let stale = entry
-            .metadata()
-            .ok()
-            .filter(std::fs::Metadata::is_file)
-            .and_then(|m| m.modified().ok())
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age >= STALE_TEMP);
-        if is_temp && stale {
-            let path = entry.path();
-            std::fs::remove_file(&path)
-                .map_err(|e| Error::io(&path, "removing a stale temp file", e))?;
-            tracing::info!(path = %path.display(), "removed a temp file left by a crash");
-        }
-    }
-    Ok(())
+/// A sealed task's folder, held open: every name below is resolved in it.
+struct TaskDir {
+    fd: OwnedFd,
+    /// The folder's path, for messages only.
+    path: PathBuf,
 }
 
-/// Compresses one stream (see the module doc); returns the `.gz`'s size.
-fn compress_stream(dir: &Path, plain: &Path) -> Result<u64> {
-    // Opened for appending too (see the end), read-only when that is not allowed.
-    let open = |append: bool| {
-        OpenOptions::new()
-            .read(true)
-            .append(append)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(plain)
-    };
-    let source = open(true)
-        .or_else(|e| match e.kind() {
-            io::ErrorKind::PermissionDenied => open(false),
-            _ => Err(e),
-        })
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => Error::Symlink {
-                path: plain.to_owned(),
-            },
-            _ => Error::io(plain, "opening stream", e),
+impl TaskDir {
+    /// Opens `dir` (a child of `root`) as a folder, refusing a symbolic
+    /// link, and checks through the handle that it is still sealed.
+    fn open(root: &Path, dir: &Path) -> Result<TaskDir> {
+        let name = dir.file_name().ok_or_else(|| Error::Symlink {
+            path: dir.to_owned(),
         })?;
-    source
-        .lock_exclusive()
-        .map_err(|e| Error::io(plain, "locking stream", e))?;
-    let gz = gz_path(plain);
-    let tmp = tempfile::Builder::new()
-        .prefix(tasklog_format::TEMP_PREFIX)
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, "creating temp file", e))?;
-    let written = gzip(&source, tmp.as_file()).map_err(|e| Error::io(&gz, "compressing", e))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| Error::io(tmp.path(), "syncing compressed stream", e))?;
-    tmp.persist(&gz)
-        .map_err(|e| Error::io(&gz, "renaming compressed stream", e.error))?;
-    sync_dir(dir)?;
-    // The .gz is durable: the plain file may go.
-    std::fs::remove_file(plain).map_err(|e| Error::io(plain, "removing plain stream", e))?;
-    sync_dir(dir)?;
-    // A writer that opened the stream before keeps the removed file. One
-    // byte added to it (no newline: a reader that opened it before sees a
-    // partial line and ignores it) changes its length, which sends every
-    // such writer's next append down its slow path, where it finds the file
-    // removed and refuses (stream.rs). Cheaper than a check per append.
-    let _ = (&source).write_all(b" ");
-    let _ = fs2::FileExt::unlock(&source);
-    Ok(written)
+        let root_fd = fs::open(
+            root,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io(root, "opening log root", e.into()))?;
+        let fd = fs::openat(
+            &root_fd,
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => Error::Symlink {
+                path: dir.to_owned(),
+            },
+            e => Error::io(dir, "opening task folder", e.into()),
+        })?;
+        let handle = TaskDir {
+            fd,
+            path: dir.to_owned(),
+        };
+        let result = format!("{}.json", tasklog_format::RESULT_DOC);
+        if !handle.is_file(&result) {
+            return Err(Error::NotSealed {
+                path: dir.to_owned(),
+            });
+        }
+        Ok(handle)
+    }
+
+    fn stat(&self, name: &str) -> Option<fs::Stat> {
+        fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW).ok()
+    }
+
+    fn is_file(&self, name: &str) -> bool {
+        self.stat(name)
+            .is_some_and(|s| fs::FileType::from_raw_mode(s.st_mode) == fs::FileType::RegularFile)
+    }
+
+    fn size(&self, name: &str) -> u64 {
+        self.stat(name)
+            .map_or(0, |s| u64::try_from(s.st_size).unwrap_or(0))
+    }
+
+    /// Names in the folder (UTF-8 only: other names are no streams).
+    fn names(&self) -> Result<Vec<String>> {
+        let dir = fs::Dir::read_from(&self.fd)
+            .map_err(|e| Error::io(&self.path, "listing task folder", e.into()))?;
+        let mut names = Vec::new();
+        for entry in dir {
+            let entry =
+                entry.map_err(|e| Error::io(&self.path, "listing task folder", e.into()))?;
+            if let Ok(name) = entry.file_name().to_str() {
+                if name != "." && name != ".." {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    /// The plain streams (regular files, never links).
+    fn stream_names(&self) -> Result<Vec<String>> {
+        Ok(self
+            .names()?
+            .into_iter()
+            .filter(|n| matches!(classify_entry(n), EntryKind::Stream(_)))
+            .filter(|n| self.is_file(n))
+            .collect())
+    }
+
+    /// Removes the temp files (`.tmp-*`) of a sealed task that a crash
+    /// left behind (a compress or a document write killed midway): every
+    /// reader ignores them, but they hold disk space.
+    fn remove_stale_temp_files(&self) -> Result<()> {
+        let now = std::time::SystemTime::now();
+        for name in self.names()? {
+            if !name.starts_with(tasklog_format::TEMP_PREFIX) || !self.is_file(&name) {
+                continue;
+            }
+            let Some(stat) = self.stat(&name) else {
+                continue;
+            };
+            let modified = std::time::UNIX_EPOCH
+                + std::time::Duration::from_secs(u64::try_from(stat.st_mtime).unwrap_or(0));
+            if now
+                .duration_since(modified)
+                .is_ok_and(|age| age >= STALE_TEMP)
+            {
+                let path = self.path.join(&name);
+                fs::unlinkat(&self.fd, name.as_str(), AtFlags::empty())
+                    .map_err(|e| Error::io(&path, "removing a stale temp file", e.into()))?;
+                tracing::info!(path = %path.display(), "removed a temp file left by a crash");
+            }
+        }
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<()> {
+        fs::fsync(&self.fd).map_err(|e| Error::io(&self.path, "syncing folder", e.into()))
+    }
+
+    /// Compresses one stream (see the module doc); returns the `.gz`'s size.
+    fn compress_stream(&self, name: &str) -> Result<u64> {
+        let plain = self.path.join(name);
+        // Opened for appending too (see the end), read-only when that is not allowed.
+        let open = |access: OFlags| {
+            fs::openat(
+                &self.fd,
+                name,
+                access | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+        };
+        let source = open(OFlags::RDWR | OFlags::APPEND)
+            .or_else(|e| match e {
+                rustix::io::Errno::ACCESS | rustix::io::Errno::ROFS => open(OFlags::RDONLY),
+                e => Err(e),
+            })
+            .map_err(|e| match e {
+                rustix::io::Errno::LOOP => Error::Symlink {
+                    path: plain.clone(),
+                },
+                e => Error::io(&plain, "opening stream", e.into()),
+            })
+            .map(File::from)?;
+        source
+            .lock_exclusive()
+            .map_err(|e| Error::io(&plain, "locking stream", e))?;
+        // The .gz gets the plain file's permission bits, whatever the
+        // umask: a group that could read the stream still can.
+        let mode = fs::fstat(&source)
+            .map(|s| s.st_mode & 0o666)
+            .map_err(|e| Error::io(&plain, "reading stream mode", e.into()))?;
+        let gz_name = format!("{name}{COMPRESSED_SUFFIX}");
+        let gz = self.path.join(&gz_name);
+        let (tmp_name, tmp) = self.create_temp(mode)?;
+        let written = gzip(&source, &tmp)
+            .and_then(|n| tmp.sync_all().map(|()| n))
+            .and_then(|n| {
+                fs::renameat(&self.fd, tmp_name.as_str(), &self.fd, gz_name.as_str())
+                    .map(|()| n)
+                    .map_err(io::Error::from)
+            });
+        let written = match written {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = fs::unlinkat(&self.fd, tmp_name.as_str(), AtFlags::empty());
+                return Err(Error::io(&gz, "compressing", e));
+            }
+        };
+        self.sync()?;
+        // The .gz is durable: the plain file may go.
+        fs::unlinkat(&self.fd, name, AtFlags::empty())
+            .map_err(|e| Error::io(&plain, "removing plain stream", e.into()))?;
+        self.sync()?;
+        // A writer that opened the stream before keeps the removed file. One
+        // byte added to it (no newline: a reader that opened it before sees a
+        // partial line and ignores it) changes its length, which sends every
+        // such writer's next append down its slow path, where it finds the file
+        // removed and refuses (stream.rs). Cheaper than a check per append.
+        let _ = (&source).write_all(b" ");
+        let _ = fs2::FileExt::unlock(&source);
+        Ok(written)
+    }
+
+    /// A new temp file in the folder, with `mode` exactly.
+    fn create_temp(&self, mode: u32) -> Result<(String, File)> {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        for attempt in 0..16u32 {
+            let name = format!(
+                "{}{}-{stamp:x}-{attempt}.gz",
+                tasklog_format::TEMP_PREFIX,
+                std::process::id()
+            );
+            match fs::openat(
+                &self.fd,
+                name.as_str(),
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(mode),
+            ) {
+                Ok(fd) => {
+                    fs::fchmod(&fd, Mode::from_raw_mode(mode))
+                        .map_err(|e| Error::io(self.path.join(&name), "setting mode", e.into()))?;
+                    return Ok((name, File::from(fd)));
+                }
+                Err(rustix::io::Errno::EXIST) => continue,
+                Err(e) => {
+                    return Err(Error::io(&self.path, "creating temp file", e.into()));
+                }
+            }
+        }
+        Err(Error::io(
+            &self.path,
+            "creating temp file",
+            io::Error::from(io::ErrorKind::AlreadyExists),
+        ))
+    }
 }
 
 fn gzip(source: &File, out: &File) -> io::Result<u64> {

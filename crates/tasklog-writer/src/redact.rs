@@ -15,8 +15,12 @@ pub const MASK: &str = "[REDACTED]";
 pub const DEFAULT_PATTERNS: &[&str] = &[
     r"sk-(?:ant-|proj-)?[A-Za-z0-9_\-]{20,}",
     r"gh[pousr]_[A-Za-z0-9]{36,}",
-    r"AKIA[0-9A-Z]{16}",
+    r"github_pat_[A-Za-z0-9_]{22,}",
+    r"(?:AKIA|ASIA)[0-9A-Z]{16}",
+    r"[sr]k_(?:live|test)_[A-Za-z0-9]{10,}",
     r"xox[abprs]-[A-Za-z0-9\-]{10,}",
+    r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",
+    r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]+:[^\s@/]+@",
     r"(?i)bearer\s+[A-Za-z0-9\-._~+/]{16,}=*",
     r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
 ];
@@ -98,6 +102,50 @@ mod tests {
         assert!(!text.contains("abcdefghijklmnop"), "{text}");
         assert!(text.contains("nothing here"));
         assert_eq!(v["n"], 5);
+    }
+
+    /// Every default pattern against the key shapes it is for: `(text,
+    /// the secret part that must go, what must stay)`.
+    #[test]
+    fn key_shapes() {
+        let r = Redactor::with_defaults();
+        let table: &[(&str, &str, &str)] = &[
+            ("key sk-ant-api03-abcdefghijklmnopqrstuv end", "abcdefghijklmnop", "end"),
+            ("ghp_abcdefghijklmnopqrstuvwxyz0123456789 x", "abcdefghijklmnop", " x"),
+            ("github_pat_11ABCDEFG0abcdefghijklmn_opqrstuvwxyz012345 x", "ABCDEFG0abc", " x"),
+            ("AKIAIOSFODNN7EXAMPLE in use", "IOSFODNN7", "in use"),
+            ("ASIAY34FZKBOKMUTVV7A temp", "Y34FZKBOK", "temp"),
+            ("stripe sk_live_51Habcdefghijklmnop ok", "51Habcdefgh", "ok"),
+            ("stripe sk_test_4eC39HqLyjWDarjtT1zdp7dc ok", "4eC39HqLy", "ok"),
+            ("stripe rk_live_51Habcdefghijklmnop ok", "51Habcdefgh", "ok"),
+            ("slack xoxb-123456789012-abcdefghij ok", "123456789012", "ok"),
+            ("slack xoxp-123456789012-abcdefghij ok", "123456789012", "ok"),
+            (
+                "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U ok",
+                "dozjgNryP4J3",
+                "ok",
+            ),
+            ("db postgres://app:hunter2hunter2@db.internal:5432/x", "hunter2", "db.internal:5432/x"),
+            ("redis rediss://default:s3cr%2Ft@cache:6380", "s3cr", "cache:6380"),
+            ("Authorization: Bearer abcdefghijklmnopqrstuvwx", "abcdefghijklmnop", "Authorization"),
+        ];
+        for (text, secret, kept) in table {
+            let mut s = (*text).to_owned();
+            assert!(r.redact_str(&mut s), "nothing matched in {text:?}");
+            assert!(!s.contains(secret), "{text:?} -> {s:?}");
+            assert!(s.contains(kept) && s.contains(MASK), "{text:?} -> {s:?}");
+        }
+        // Look-alikes that are no secrets stay.
+        for text in [
+            "https://example.org/path",
+            "see sk-short",
+            "AKIA lowercase akiaiosfodnn7example",
+            "eyJ only.once",
+            "mailto:user@example.org",
+        ] {
+            let mut s = text.to_owned();
+            assert!(!r.redact_str(&mut s), "{text:?} -> {s:?}");
+        }
     }
 
     #[test]

@@ -31,6 +31,15 @@ struct FileConfig {
     retention: RetentionSection,
     /// `[[alert]]`: rules checked by `tasklog_alert::parse_rules`.
     alert: Vec<toml::Value>,
+    serve: ServeSection,
+}
+
+/// `[serve]`: who may reach `tasklog serve` (docs/SECURITY.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ServeSection {
+    /// `Host` names accepted besides IP literals and, on loopback, `localhost`.
+    allowed_hosts: Vec<String>,
 }
 
 /// `[retention]`: ages as `--older-than` takes them; absent = off.
@@ -156,6 +165,9 @@ pub struct Config {
     pub imports: Vec<FollowedSource>,
     /// What `watch` compresses, archives and prunes (`[retention]`).
     pub retention: Retention,
+    /// `[serve] allowed_hosts`: `Host` names `tasklog serve` answers to
+    /// besides IP literals and, on a loopback address, `localhost`.
+    pub allowed_hosts: Vec<String>,
     /// `[[alert]]` rules (docs/ALERTS.md), checked at load.
     pub alerts: Vec<tasklog_alert::Rule>,
     /// Where the configuration came from, for `tasklog status` and -v.
@@ -401,6 +413,7 @@ impl Config {
             index,
             imports,
             retention,
+            allowed_hosts: file.serve.allowed_hosts,
             alerts,
             source,
         })
@@ -411,6 +424,14 @@ impl Config {
     /// The `postgres://` URL `--db` names, if it names one.
     pub fn db_url(&self) -> Option<&str> {
         self.db.to_str().filter(|s| crate::pg::is_url(s))
+    }
+
+    /// `db` for messages and logs: a `postgres://` URL without its password.
+    pub fn db_shown(&self) -> String {
+        match self.db_url() {
+            Some(url) => crate::pg::redact_url(url),
+            None => self.db.display().to_string(),
+        }
     }
 
     /// The kind of store `--db` names.

@@ -79,7 +79,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
     };
     let g = cli.global;
     let config = Config::load(g.config.as_deref(), g.root, g.db, g.host_id)?;
-    tracing::debug!(root = %config.root.display(), db = %config.db.display(), config = ?config.source, "configuration");
+    tracing::debug!(root = %config.root.display(), db = %config.db_shown(), config = ?config.source, "configuration");
     match command {
         Command::Append(args) => cmd::append::run(&config, args),
         Command::Put(args) => cmd::put::run(&config, args),

@@ -16,6 +16,17 @@ pub fn is_url(s: &str) -> bool {
     s.starts_with("postgres://") || s.starts_with("postgresql://")
 }
 
+/// A URL for messages: without this build's parser, everything between
+/// the scheme and the first `@` and the whole query are hidden.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let rest = rest.split_once('@').map_or(rest, |(_, host)| host);
+    let rest = rest.split_once('?').map_or(rest, |(path, _)| path);
+    format!("{scheme}://***@{rest}")
+}
+
 /// A PostgreSQL database; none can be named in this build.
 #[derive(Debug, Clone)]
 pub enum PgTarget {}

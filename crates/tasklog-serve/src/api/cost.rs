@@ -206,17 +206,21 @@ pub async fn search(
     }
     let task = p.task.as_deref().map(names::task_id).transpose()?;
     let limit = super::limit(p.limit, 50, 1000)?;
-    state
-        .read(move |c| {
-            let mut results = objects(c, SEARCH, (&query, &task, limit), &[])
-                .map_err(|e| ApiError::bad_request(format!("search {query:?}: {e}")))?;
-            // The text around the first match, not the first 300 characters.
-            for row in &mut results {
-                if let Some(Value::String(text)) = row.get_mut("text") {
-                    *text = crate::search::window(text, &terms, 300);
-                }
+    // Bounded in time like user SQL (`limits.rs`): FTS5 syntax with
+    // `raw=1` can ask for costly matches.
+    let timeout = state.options.query_timeout;
+    crate::limits::bounded(&state, timeout, move |c, stopped| {
+        let mut results = objects(c, SEARCH, (&query, &task, limit), &[]).map_err(|e| {
+            let e = stopped(e);
+            ApiError::bad_request(format!("search {query:?}: {}", e.message))
+        })?;
+        // The text around the first match, not the first 300 characters.
+        for row in &mut results {
+            if let Some(Value::String(text)) = row.get_mut("text") {
+                *text = crate::search::window(text, &terms, 300);
             }
-            Ok(Json(json!({ "query": query, "results": results })))
-        })
-        .await
+        }
+        Ok(Json(json!({ "query": query, "results": results })))
+    })
+    .await
 }

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -13,9 +13,21 @@ use crate::error::ApiError;
 use crate::sql::objects;
 use crate::state::AppState;
 
-/// Liveness: answers without the token and without the database.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({ "ok": true }))
+/// Liveness: answers without the token and without the database; 503
+/// while the in-process indexer is down (the data would go stale).
+pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    let vitals = &state.options.vitals;
+    let body = json!({
+        "ok": vitals.healthy(),
+        "indexer": vitals.indexer_state(),
+        "indexer_restarts": vitals.restarts(),
+    });
+    let status = if vitals.healthy() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
 }
 
 /// The health report of `tasklog status`, who indexes, and the quarantined lines.
@@ -124,6 +136,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, Api
         "1 when an indexer holds the database.",
         if report.indexer_running { 1.0 } else { 0.0 },
     );
+    out.push_str(&state.options.vitals.prometheus());
     super::alerts::metrics(&state.options.root, &mut out);
     Ok((
         [(

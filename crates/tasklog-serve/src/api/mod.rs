@@ -44,6 +44,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             Arc::clone(&state),
             crate::auth::require,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            crate::guard::guard,
+        ))
         .with_state(state)
 }
 

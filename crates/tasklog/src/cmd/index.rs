@@ -72,7 +72,7 @@ pub fn run(config: &Config, args: IndexArgs) -> Result<Outcome> {
             .into();
             summary["db"] = match config.sink_url(args.sink.sink.as_deref()) {
                 Some(url) => config.pg_target(url)?.display().into(),
-                None => config.db.display().to_string().into(),
+                None => config.db_shown().into(),
             };
             summary["root"] = config.root.display().to_string().into();
             crate::output::print_json(&summary)?;
@@ -118,7 +118,7 @@ fn wait_for_running_sidecar(config: &Config, held: anyhow::Error) -> Result<Outc
             tracing::info!(
                 target: "tasklog::start",
                 "a running sidecar keeps {} current; it has indexed everything on disk",
-                config.db.display()
+                config.db_shown()
             );
             return Ok(Outcome::Success);
         }

@@ -3,11 +3,12 @@
 //! holds the database. The work is in the `tasklog-serve` crate.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use tasklog_serve::{ServeOptions, Server, Sidecar};
+use tasklog_serve::{ServeOptions, Server, Sidecar, Vitals};
 
 use crate::config::Config;
 use crate::Outcome;
@@ -17,14 +18,25 @@ pub struct ServeArgs {
     /// Address to listen on; a non-loopback address needs --token. Port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:7070", value_name = "ADDR")]
     pub addr: SocketAddr,
-    /// Bearer token every request but /healthz must carry (the dashboard takes it once as ?token=).
+    /// Bearer token every request but /healthz must carry (the dashboard takes it once as
+    /// ?token=); at least 16 characters. Prefer TASKLOG_TOKEN or --token-file: every local user
+    /// sees a command line in `ps`.
     #[arg(
         long,
         env = "TASKLOG_TOKEN",
         hide_env_values = true,
-        value_name = "TOKEN"
+        value_name = "TOKEN",
+        conflicts_with = "token_file"
     )]
     pub token: Option<String>,
+    /// Read the token from this file (its first line; the file should be private, 0600).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<std::path::PathBuf>,
+    /// Also answer to this Host name (repeatable; `*` accepts any name). IP addresses and, on a
+    /// loopback address, `localhost` are always accepted; other names are refused against DNS
+    /// rebinding. Adds to `[serve] allowed_hosts`.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_host: Vec<String>,
     /// Only read: do not run the indexer in this process.
     #[arg(long)]
     pub no_index: bool,
@@ -34,6 +46,13 @@ pub struct ServeArgs {
     /// Most rows one POST /api/query returns.
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub query_rows: usize,
+    /// Most bytes of JSON one POST /api/query answer holds (the rows that fit are sent).
+    #[arg(long, default_value_t = 32 << 20, value_name = "BYTES")]
+    pub query_bytes: usize,
+    /// Connections open at once; more are closed as they arrive (keeps descriptors for the
+    /// indexer and the database).
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub max_connections: usize,
 }
 
 pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
@@ -43,13 +62,23 @@ pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
             "tasklog serve runs its sidecar into the SQLite index of --db, but the config sets a PostgreSQL sink; run `tasklog watch` to ship, and `tasklog serve --no-index` over a SQLite index (docs/POSTGRES.md)"
         );
     }
-    let token = args.token.filter(|t| !t.is_empty());
+    let token = match &args.token_file {
+        Some(path) => Some(read_token_file(path)?),
+        None => args.token.clone(),
+    }
+    .filter(|t| !t.is_empty());
     tasklog_serve::check_addr(args.addr, token.as_deref())?;
+    let vitals = Arc::new(Vitals::default());
     let sidecar = if args.no_index {
         None
     } else {
-        Sidecar::start(config.root.clone(), config.db.clone(), config.index.clone())
-            .context("starting the in-process indexer")?
+        Sidecar::start(
+            config.root.clone(),
+            config.db.clone(),
+            config.index.clone(),
+            Arc::clone(&vitals),
+        )
+        .context("starting the in-process indexer")?
     };
     // Agents' transcripts (`[[import]]`, `agents = "auto"`) are followed
     // by the process that indexes, as `tasklog watch` does.
@@ -72,13 +101,20 @@ pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
         (None, true) => "none",
     };
     if indexer == "external" {
-        tracing::info!(db = %config.db.display(), "another indexer holds the database; serving read-only");
+        tracing::info!(db = %config.db_shown(), "another indexer holds the database; serving read-only");
     }
     let mut options = ServeOptions::new(config.root.clone(), config.db.clone());
     options.token = token;
     options.query_timeout = Duration::from_millis(args.query_timeout_ms);
     options.query_rows = args.query_rows;
+    options.query_bytes = args.query_bytes;
+    options.max_connections = args.max_connections;
     options.indexer = indexer;
+    options.vitals = vitals;
+    options.allowed_hosts = config.allowed_hosts.clone();
+    options
+        .allowed_hosts
+        .extend(args.allow_host.iter().cloned());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -106,6 +142,18 @@ pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
     }
     served?;
     Ok(Outcome::Success)
+}
+
+/// The first line of a token file, without its line end. The error names
+/// the file, never its content.
+fn read_token_file(path: &std::path::Path) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: reading the token file", path.display()))?;
+    let token = text.lines().next().unwrap_or("").trim().to_owned();
+    if token.is_empty() {
+        anyhow::bail!("{}: the token file is empty", path.display());
+    }
+    Ok(token)
 }
 
 /// Resolves on the first SIGINT or SIGTERM.

@@ -27,7 +27,7 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<Outcome> {
     outln!("root:            {}", config.root.display());
     outln!(
         "database:        {} (schema v{})",
-        config.db.display(),
+        config.db_shown(),
         s.schema_version
     );
     outln!(

@@ -62,7 +62,7 @@ fn run_sidecar(
     let indexer = crate::cmd::open_tailer(config, &args.sink, RunMode::Watch, shutdown)?;
     let index = match config.sink_url(args.sink.sink.as_deref()) {
         Some(url) => config.pg_target(url)?.display().to_owned(),
-        None => config.db.display().to_string(),
+        None => config.db_shown(),
     };
     tracing::info!(
         target: "tasklog::start",

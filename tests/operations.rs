@@ -276,3 +276,44 @@ fn without_inotify_new_folders_and_lines_arrive_within_seconds() {
     });
     assert!(terminate(&mut watch).success());
 }
+
+#[test]
+fn a_line_written_after_copytruncate_by_a_writer_without_o_append_is_indexed() {
+    use std::io::{Seek, SeekFrom, Write};
+    let env = Env::new();
+    let call = r#"{"event":"llm.call","gen_ai":{"request":{"model":"m"},"usage":{"input_tokens":10,"output_tokens":1}}}"#;
+    let path = env.stream("t", "events");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    // A writer that opened without O_APPEND keeps its own offset.
+    let mut writer = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    let big = format!("{{\"pad\":\"{}\"}}\n", "x".repeat(40_000));
+    for _ in 0..500 {
+        writer.write_all(big.as_bytes()).unwrap(); // 20 MB: more than a line may be
+    }
+    env.ok(&["index"]);
+    // logrotate's copytruncate: copy away, truncate in place.
+    std::fs::copy(&path, env.dir.path().join("events.jsonl.1")).unwrap();
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
+    let old_end = writer.stream_position().unwrap();
+    writer.seek(SeekFrom::Start(old_end)).unwrap();
+    writer.write_all(format!("{call}\n").as_bytes()).unwrap();
+    env.ok(&["index"]);
+    // The line is a record at its real offset, after the hole; nothing quarantined.
+    let offset: i64 = env
+        .reader()
+        .query_row(
+            "SELECT \"offset\" FROM records WHERE event = 'llm.call'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(offset as u64, old_end);
+    assert_eq!(env.count("SELECT count(*) FROM ingest_errors"), 0);
+    assert_eq!(env.count("SELECT count(*) FROM api_calls"), 1);
+    env.ok(&["verify"]);
+}

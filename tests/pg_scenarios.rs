@@ -108,6 +108,10 @@ fn comparable_value(v: &Value) -> Value {
         Value::Number(n) => n
             .as_f64()
             .map_or_else(|| v.clone(), |x| Value::from((x * 1e9).round() / 1e9)),
+        // SQLite has no boolean type: its views give 0/1 where PostgreSQL's
+        // give booleans (`conversations.tool_success`). A known difference
+        // of the dialects' column types, not of the values.
+        Value::Bool(b) => Value::from(if *b { 1.0 } else { 0.0 }),
         _ => v.clone(),
     }
 }

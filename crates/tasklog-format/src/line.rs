@@ -245,8 +245,12 @@ impl<'de> serde::Deserialize<'de> for TopLevel {
 /// A line ends at `\n` or `\r\n`, as Windows writers end it (Fluent Bit and
 /// Filebeat read it the same way): the `\r` belongs to the ending, not to
 /// the record. When `buf` starts its file (`at_file_start`), a leading byte
-/// order mark is skipped (RFC 8259 §8.1). Each range covers exactly the
-/// record's bytes, so a record's offset is where its JSON starts.
+/// order mark is skipped (RFC 8259 §8.1). NUL bytes before a line are
+/// padding, not part of it: a writer without `O_APPEND` whose file was
+/// truncated under it (logrotate's `copytruncate`) writes its next line at
+/// its old offset, after a hole that reads as NULs (issue 22); no JSON text
+/// starts with one. Each range covers exactly the record's bytes, so a
+/// record's offset is where its JSON starts.
 pub fn complete_lines(buf: &[u8], at_file_start: bool) -> (Vec<std::ops::Range<usize>>, usize) {
     let mut lines = Vec::new();
     let mut start = if at_file_start && buf.starts_with(BYTE_ORDER_MARK) {
@@ -256,6 +260,9 @@ pub fn complete_lines(buf: &[u8], at_file_start: bool) -> (Vec<std::ops::Range<u
     };
     let mut used = 0;
     for nl in memchr::memchr_iter(b'\n', buf) {
+        while start < nl && buf[start] == 0 {
+            start += 1;
+        }
         let end = if nl > start && buf[nl - 1] == b'\r' {
             nl - 1
         } else {

@@ -198,6 +198,14 @@ fn read_open_stream(
         if turn_full {
             break;
         }
+        // NULs before the next line are padding (`complete_lines`): read
+        // past as they come, so a hole of any size left by a truncation
+        // under a writer without O_APPEND is never an over-long line.
+        let padding = buf.iter().take_while(|&&b| b == 0).count();
+        if padding > 0 {
+            buf.drain(..padding);
+            consumed += padding as u64;
+        }
         if buf.len() as u64 > limits.line_limit {
             // An over-long line: find its end without holding it in memory.
             match find_newline(file, pos, len, &mut vec![0u8; CHUNK])? {

@@ -639,3 +639,48 @@ fn a_command_gets_the_alert_json_on_stdin_and_its_exit_status_counts() {
     );
     terminate(&mut child);
 }
+
+/// The dashboard shows the fired alert and its destination (issue 23,
+/// "See them"), in headless Chromium.
+#[test]
+fn the_dashboard_shows_fired_alerts_and_their_destination() {
+    let test = "the_dashboard_shows_fired_alerts_and_their_destination";
+    let (browser, driver) = match crate::serve_support::webdriver::find() {
+        Ok(found) => found,
+        Err(why) => {
+            support::skip(test, &why);
+            return;
+        }
+    };
+    let env = Env::new();
+    let rx = Receiver::start();
+    let cfg = config(&env, &rule("failed-task", "when = \"task_failed\"", &rx.url));
+    env.ok(&["put", "t1", "task", r#"{"status":"failed","title":"broken build"}"#]);
+    let server = crate::serve_support::fixture::Server::start(
+        &env,
+        &[],
+        &[
+            ("TASKLOG_CONFIG", cfg.to_str().unwrap()),
+            ("TASKLOG_ALERT_INTERVAL_MS", "100"),
+        ],
+    );
+    support::wait_for("the alert delivered", LONG, || {
+        server.get("/api/alerts").json()["alerts"][0]["delivery"] == "delivered"
+    });
+    let b = crate::serve_support::webdriver::Browser::start(&browser, &driver);
+    b.goto(&format!("http://{}/#/alerts", server.addr));
+    b.wait_for(
+        "the alerts page",
+        "return document.body.dataset.ready === '/alerts';",
+        LONG,
+    );
+    let rows = b.eval(
+        "return [...document.querySelectorAll('tr.alert-row')].map(r => r.innerText);",
+    );
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = rows[0].as_str().unwrap();
+    assert!(row.contains("failed-task") && row.contains("t1") && row.contains("sent"), "{row}");
+    let page = b.eval("return document.getElementById('main').innerText;");
+    assert!(page.as_str().unwrap().contains("closed"), "the breaker's state: {page}");
+}

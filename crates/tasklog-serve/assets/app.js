@@ -1,6 +1,6 @@
 /* tasklog dashboard: a small single-page script over the REST API.
    Pages are chosen by the address's fragment: #/ (tasks), #/task/<id>,
-   #/search, #/cost, #/status; the date range (range=, since=, until=)
+   #/search, #/cost, #/alerts, #/status; the date range (range=, since=, until=)
    travels in the fragment too, so every page and every link keeps it.
    Live updates come from ONE event stream per browser, shared by all tabs
    (hub below); the token, when one is set, travels in an HttpOnly cookie.
@@ -128,7 +128,7 @@ const hub = (() => {
   }
   function open() {
     const q = lastId !== null ? "?after=" + lastId : "";
-    es = new EventSource("/api/events" + q);
+    es = new EventSource("api/events" + q);
     es.onopen = () => { setLive(true); if (bc) bc.postMessage({ live: true }); };
     es.onerror = () => { setLive(false); if (bc) bc.postMessage({ live: false }); };
     es.addEventListener("record", (e) => {
@@ -244,6 +244,7 @@ async function route() {
     if (path.startsWith("/task/")) await PAGES.task(decodeURIComponent(path.slice(6)), params);
     else if (path === "/cost") await PAGES.cost(params);
     else if (path === "/status") await PAGES.status(params);
+    else if (path === "/alerts") await PAGES.alerts(params);
     else if (path === "/search") await PAGES.search(params);
     else await PAGES.tasks(params);
   } catch (e) { fail(e); }

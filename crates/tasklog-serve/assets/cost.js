@@ -110,8 +110,8 @@ async function renderCost(params) {
   if (b.until) bounds.set("until", b.until);
   const apiBy = group === "family" ? "model" : group;
   const [byDayModel, grouped] = await Promise.all([
-    api("/api/cost?by=day,model&" + bounds), api("/api/cost?by=" + apiBy + "&" + bounds)]);
-  const byModel = apiBy === "model" ? grouped : await api("/api/cost?by=model&" + bounds);
+    api("api/cost?by=day,model&" + bounds), api("api/cost?by=" + apiBy + "&" + bounds)]);
+  const byModel = apiBy === "model" ? grouped : await api("api/cost?by=model&" + bounds);
   const total = grouped.total || {};
   const go = (changes) => {
     const p = new URLSearchParams(params);

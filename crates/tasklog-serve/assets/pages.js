@@ -49,7 +49,7 @@ PAGES.tasks = async function (params) {
     if (b.since) p.set("since", b.since);
     if (b.until) p.set("until", b.until);
     for (const k of ["status", "agent", "project", "model", "text", "errors"]) if (params.get(k)) p.set(k, params.get(k));
-    const data = await api("/api/tasks?" + p);
+    const data = await api("api/tasks?" + p);
     const now = Date.now();
     if (data.total === undefined) {
       // An index without the task facts (issue 20) does not sort: sort the page here.
@@ -130,7 +130,7 @@ PAGES.search = async function (params) {
       h("button", { type: "submit" }, "Search")),
     box);
   if (!q) { box.append(h("p", { class: "muted" }, "Every word must occur; put a phrase in double quotes.")); return; }
-  const res = await api("/api/search?" + new URLSearchParams({ q, limit: "200" }));
+  const res = await api("api/search?" + new URLSearchParams({ q, limit: "200" }));
   if (res.results.length === 0) { box.append(h("p", { class: "muted" }, "Nothing matches " + q + ".")); return; }
   const terms = searchTerms(q);
   const groups = new Map();
@@ -152,7 +152,7 @@ PAGES.search = async function (params) {
 
 PAGES.status = async function () {
   const render = async () => {
-  const s = await api("/api/status");
+  const s = await api("api/status");
   setMain(h("h1", {}, "Indexer status"),
     h("div", { class: "card" }, h("dl", { class: "kv" },
       h("dt", {}, "Indexer"), h("dd", { id: "indexer" }, s.indexer + (s.indexer_running ? " (running)" : " (not running)")),
@@ -178,4 +178,39 @@ PAGES.status = async function () {
   };
   await render();
   hub.on(coalesce(() => render().catch(fail), 1000));
+};
+
+/* Alerts (docs/ALERTS.md): what fired and resolved, what waits for its
+   destination, and each destination's circuit breaker. Re-read when records
+   commit (the alerter evaluates as they do) and every 5 s. */
+PAGES.alerts = async function () {
+  const render = async () => {
+    const a = await api("api/alerts");
+    const dests = (a.destinations && a.destinations.destinations) || [];
+    setMain(h("h1", {}, "Alerts"),
+      h("h2", {}, "Destinations"),
+      dests.length === 0 ? h("p", { class: "muted" }, "No [[alert]] rules, or none sent yet (docs/ALERTS.md).") : table([
+        { title: "Destination", cell: (d) => h("span", { class: "mono" }, d.destination) },
+        { title: "Rules", cell: (d) => (d.rules || []).join(", ") },
+        { title: "Breaker", cell: (d) => badge(d.state) },
+        { title: "Delivered", num: true, cell: (d) => fmtInt(d.delivered) },
+        { title: "Pending", num: true, cell: (d) => fmtInt(d.pending) },
+        { title: "Last error", cell: (d) => d.last_error || "" },
+      ], dests, (d) => (d.state === "closed" ? {} : { class: "err" })),
+      h("h2", {}, "Fired"),
+      a.alerts.length === 0 ? h("p", { class: "muted", id: "no-alerts" }, "No alert has fired.") : table([
+        { title: "When", cell: (x) => fmtTime(x.ts) },
+        { title: "Rule", cell: (x) => x.rule },
+        { title: "State", cell: (x) => badge(x.state) },
+        { title: "Subject", cell: (x) => x.subject_kind === "task" ? h("a", { href: taskHref(x.subject) }, x.subject) : x.subject },
+        { title: "Value", num: true, cell: (x) => String(x.value) },
+        { title: "Threshold", num: true, cell: (x) => String(x.threshold) },
+        { title: "Message", cell: (x) => x.text },
+        { title: "Delivery", cell: (x) => x.delivered_at ? h("span", {}, "sent ", fmtTime(x.delivered_at)) : h("span", { class: "err" }, "pending" + (x.last_error ? ": " + x.last_error : "")) },
+      ], a.alerts, () => ({ class: "alert-row" })));
+  };
+  await render();
+  hub.on(coalesce(() => render().catch(fail), 1000));
+  const again = () => { pageTimers.push(setTimeout(() => render().then(again, fail), 5000)); };
+  again();
 };

@@ -93,7 +93,7 @@ function renderItem(it, source) {
 
 /* The transcript: chunks of items, paged in both directions, live at the end. */
 function transcriptView(id, opts) {
-  const base = "/api/tasks/" + encodeURIComponent(id) + "/transcript";
+  const base = "api/tasks/" + encodeURIComponent(id) + "/transcript";
   const st = { chunks: [], where: new Map(), first: null, last: null, more: false, moreBefore: false, source: !!opts.source };
   const root = h("div", { id: "transcript", class: "transcript" });
   const before = h("div", { class: "more-before" });
@@ -288,7 +288,7 @@ function errorList(ov, onPick) {
 PAGES.task = async function (id, params) {
   const t0 = performance.now();
   const enc = encodeURIComponent(id);
-  const ov = await api("/api/tasks/" + enc + "/overview");
+  const ov = await api("api/tasks/" + enc + "/overview");
   let view = null;
   const pick = (rid) => view && view.jump(rid);
   const card = h("div", { class: "card summary", id: "summary" }, summaryCard(ov));
@@ -302,9 +302,9 @@ PAGES.task = async function (id, params) {
     h("div", { class: "crumbs" }, h("a", { href: "#/?" + rangeQuery(params) }, "‹ tasks")),
     h("h1", {}, title, title !== id ? h("span", { class: "id mono" }, " " + id) : null),
     h("div", { class: "exports" }, "Export: ",
-      h("a", { href: "/api/tasks/" + enc + "/export?format=markdown", id: "export-md" }, "Markdown"), " · ",
-      h("a", { href: "/api/tasks/" + enc + "/export?format=html", id: "export-html" }, "HTML"), " · ",
-      h("a", { href: "/api/tasks/" + enc + "/logs/full", download: id + ".json", id: "export-json" }, "JSON")),
+      h("a", { href: "api/tasks/" + enc + "/export?format=markdown", id: "export-md" }, "Markdown"), " · ",
+      h("a", { href: "api/tasks/" + enc + "/export?format=html", id: "export-html" }, "HTML"), " · ",
+      h("a", { href: "api/tasks/" + enc + "/logs/full", download: id + ".json", id: "export-json" }, "JSON")),
     card, errBox, h("h2", {}, "Tool calls"), wfBox,
     h("h2", {}, "Transcript ", h("label", { class: "check small" }, sourceBox, " show source lines")),
     view.el);
@@ -313,7 +313,7 @@ PAGES.task = async function (id, params) {
   if (params.get("at")) view.jump(Number(params.get("at")));
   const refresh = coalesce(async () => {
     try {
-      const fresh = await api("/api/tasks/" + enc + "/overview");
+      const fresh = await api("api/tasks/" + enc + "/overview");
       card.replaceChildren(summaryCard(fresh));
       fill(errBox, errorList(fresh, pick));
       wfBox.replaceChildren(waterfall(fresh, pick));

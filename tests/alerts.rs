@@ -654,8 +654,16 @@ fn the_dashboard_shows_fired_alerts_and_their_destination() {
     };
     let env = Env::new();
     let rx = Receiver::start();
-    let cfg = config(&env, &rule("failed-task", "when = \"task_failed\"", &rx.url));
-    env.ok(&["put", "t1", "task", r#"{"status":"failed","title":"broken build"}"#]);
+    let cfg = config(
+        &env,
+        &rule("failed-task", "when = \"task_failed\"", &rx.url),
+    );
+    env.ok(&[
+        "put",
+        "t1",
+        "task",
+        r#"{"status":"failed","title":"broken build"}"#,
+    ]);
     let server = crate::serve_support::fixture::Server::start(
         &env,
         &[],
@@ -674,13 +682,18 @@ fn the_dashboard_shows_fired_alerts_and_their_destination() {
         "return document.body.dataset.ready === '/alerts';",
         LONG,
     );
-    let rows = b.eval(
-        "return [...document.querySelectorAll('tr.alert-row')].map(r => r.innerText);",
-    );
+    let rows =
+        b.eval("return [...document.querySelectorAll('tr.alert-row')].map(r => r.innerText);");
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 1, "{rows:?}");
     let row = rows[0].as_str().unwrap();
-    assert!(row.contains("failed-task") && row.contains("t1") && row.contains("sent"), "{row}");
+    assert!(
+        row.contains("failed-task") && row.contains("t1") && row.contains("sent"),
+        "{row}"
+    );
     let page = b.eval("return document.getElementById('main').innerText;");
-    assert!(page.as_str().unwrap().contains("closed"), "the breaker's state: {page}");
+    assert!(
+        page.as_str().unwrap().contains("closed"),
+        "the breaker's state: {page}"
+    );
 }

@@ -298,7 +298,12 @@ fn a_line_written_after_copytruncate_by_a_writer_without_o_append_is_indexed() {
     env.ok(&["index"]);
     // logrotate's copytruncate: copy away, truncate in place.
     std::fs::copy(&path, env.dir.path().join("events.jsonl.1")).unwrap();
-    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
     let old_end = writer.stream_position().unwrap();
     writer.seek(SeekFrom::Start(old_end)).unwrap();
     writer.write_all(format!("{call}\n").as_bytes()).unwrap();

@@ -57,10 +57,14 @@ fn pg_query(env: &Env, url: &str, host: Option<&str>, sql: &str) -> Vec<Value> {
 
 /// Columns a database fills itself (its row ids, when it indexed or first
 /// saw or resolved something, PostgreSQL's host and its jsonb copy of the body): not
-/// values of the files, so not compared between the two stores.
+/// values of the files, so not compared between the two stores; every other
+/// integer `*_id` column is such a row id too.
 const OWN_COLUMNS: &[&str] = &[
     "host_id",
     "record_id",
+    "error_id",
+    "event_id",
+    "history_id",
     "call_id",
     "file_id",
     "first_seen_at",
@@ -85,6 +89,10 @@ fn comparable(rows: Vec<Value>) -> Vec<String> {
                 .iter()
                 .filter(|(k, _)| !OWN_COLUMNS.contains(&k.as_str()))
                 .filter(|(k, _)| !(implicit && k.as_str() == "spawned_at"))
+                // Integer ids of the views (`id`, `trigger_id`, `flow_id`, ...) are
+                // row ids of the database: PostgreSQL numbers the rows of
+                // every host in one sequence, SQLite those of one.
+                .filter(|(k, v)| !((k.as_str() == "id" || k.ends_with("_id")) && v.is_number()))
                 .map(|(k, v)| (k, comparable_value(v)))
                 .collect();
             serde_json::to_string(&pairs).unwrap()

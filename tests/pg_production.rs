@@ -52,10 +52,7 @@ fn start_pgbouncer(dir: &Path, server_url: &str) -> Option<Bouncer> {
         .nth(1)
         .and_then(|r| r.split('/').next())
         .expect("the cluster's port");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port");
+    let port = crate::support::free_port();
     let d = dir.display();
     std::fs::write(dir.join("users.txt"), "\"tasklog\" \"tasklog\"\n").unwrap();
     std::fs::write(

@@ -3,13 +3,13 @@
 //! buffering on) and `gzip on` for event streams. Events must arrive live.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::serve_support::fixture::{self, Server};
-use crate::support::Env;
+use crate::support::{free_port, Env};
 
 /// nginx in the foreground on a free loopback port, proxying `/tasklog/`
 /// to `upstream`; stopped when dropped.
@@ -23,13 +23,6 @@ impl Drop for Nginx {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 fn start_nginx(dir: &Path, upstream: &str) -> Option<Nginx> {

@@ -358,3 +358,12 @@ pub fn skip(test: &str, why: &str) {
         panic!("{test} skipped under CI=true ({why}); CI must have what every test needs");
     }
 }
+
+/// A loopback port free right now, for a server a test starts (nginx,
+/// PgBouncer) that cannot be told to pick its own.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}

@@ -87,14 +87,26 @@ pub(super) fn migrate(client: &mut Client, target: &PgTarget, now: &str) -> Resu
 /// Whether the schema is this build's and every secondary index exists:
 /// read-only catalog queries, so a current database costs no lock and no DDL.
 fn is_current(client: &mut Client, target: &PgTarget) -> Result<bool> {
+    let Some(version) = installed_version(client, target)? else {
+        return Ok(false);
+    };
+    Ok(version == SCHEMA_VERSION && missing_indexes(client, target)?.is_empty())
+}
+
+/// The schema version of the database, `None` when it holds no tasklog
+/// index; a newer one than this build's is refused. Two statements: a name
+/// in a statement must exist when it is parsed.
+fn installed_version(client: &mut Client, target: &PgTarget) -> Result<Option<i64>> {
     let err = |e| target.error("reading the schema version", e);
-    // Two statements: a name in a statement must exist when it is parsed.
     let exists: bool = client
-        .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+        .query_one(
+            "SELECT to_regclass('schema_migrations') IS NOT NULL AND to_regclass('records') IS NOT NULL",
+            &[],
+        )
         .map_err(err)?
         .get(0);
     if !exists {
-        return Ok(false);
+        return Ok(None);
     }
     let version: i64 = client
         .query_one(
@@ -104,7 +116,7 @@ fn is_current(client: &mut Client, target: &PgTarget) -> Result<bool> {
         .map_err(err)?
         .get(0);
     refuse_newer(target, version)?;
-    Ok(version == SCHEMA_VERSION && missing_indexes(client, target)?.is_empty())
+    Ok(Some(version))
 }
 
 /// The secondary indexes of `records` that do not exist.
@@ -156,29 +168,10 @@ pub(super) fn ensure_indexes(client: &mut Client, target: &PgTarget) -> Result<(
 /// The schema version of an existing index, for readers: fails when the
 /// database holds no tasklog index yet, or a newer one.
 pub(super) fn check(client: &mut Client, target: &PgTarget) -> Result<i64> {
-    let err = |e| target.error("reading the schema version", e);
-    let exists: bool = client
-        .query_one(
-            "SELECT to_regclass('schema_migrations') IS NOT NULL AND to_regclass('records') IS NOT NULL",
-            &[],
-        )
-        .map_err(err)?
-        .get(0);
-    if !exists {
-        return Err(Error::PgUnsupported {
-            server: target.display().to_owned(),
-            reason: "no tasklog index in this database yet; ship into it with `tasklog watch --sink <url>` (or `tasklog index --sink <url>`)".into(),
-        });
-    }
-    let version: i64 = client
-        .query_one(
-            "SELECT coalesce(max(version), 0)::bigint FROM schema_migrations",
-            &[],
-        )
-        .map_err(err)?
-        .get(0);
-    refuse_newer(target, version)?;
-    Ok(version)
+    installed_version(client, target)?.ok_or_else(|| Error::PgUnsupported {
+        server: target.display().to_owned(),
+        reason: "no tasklog index in this database yet; ship into it with `tasklog watch --sink <url>` (or `tasklog index --sink <url>`)".into(),
+    })
 }
 
 fn refuse_newer(target: &PgTarget, found: i64) -> Result<()> {

@@ -20,6 +20,7 @@ mod archive;
 mod bulk_scenarios;
 mod cli_write;
 mod compress;
+mod compress_writers;
 mod dashboard;
 mod derived_tables;
 mod diagnostics;

@@ -38,6 +38,7 @@ mod index_scenarios;
 mod operations;
 mod pg_faults;
 mod pg_production;
+mod pg_refused;
 mod pg_scenarios;
 mod proxy;
 mod query_scenarios;

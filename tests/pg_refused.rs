@@ -58,7 +58,7 @@ fn values_the_server_refuses_are_quarantined_and_the_rest_ships_once() {
     assert_eq!(scalar(&url, records), good as i64);
     assert_eq!(scalar(&url, refused), bad.len() as i64);
     // Each refused line named with its place in the file.
-    let lines = "SELECT count(*) FROM ingest_errors WHERE host_id = 'h1' AND path = 'a/events.jsonl' AND line IN (2, 4, 6) AND length > 0";
+    let lines = "SELECT count(*) FROM ingest_errors WHERE host_id = 'h1' AND path = 'a/events.jsonl' AND line IN (2, 4, 6) AND length > 0 AND prefix LIKE '%metric%'";
     assert_eq!(scalar(&url, lines), 3);
 
     // More lines, one refused, through the sidecar; then restarts: once.

@@ -78,6 +78,21 @@ pub(super) struct Pending {
     by_file: HashMap<i64, usize>,
 }
 
+/// The field of `body` in a COPY line: after the batch's four columns.
+const BODY_FIELD: usize = 4 + body_column();
+
+const fn body_column() -> usize {
+    let mut i = 0;
+    while i < Row::COLUMNS.len() {
+        let c = Row::COLUMNS[i].as_bytes();
+        if c.len() == 4 && c[0] == b'b' && c[1] == b'o' && c[2] == b'd' && c[3] == b'y' {
+            return i;
+        }
+        i += 1;
+    }
+    panic!("Row has a body column")
+}
+
 /// The savepoint a COPY goes back to when the server refuses a row.
 const SAVEPOINT: &str = "tasklog_copy";
 
@@ -221,8 +236,12 @@ impl Pending {
             );
             let (task_id, path, generation) = &self.files[source.file];
             tracing::warn!(path = %path, offset = source.offset, line = source.line, "{reason}; the line is quarantined");
-            // The body is the last column; its first bytes, as COPY text.
-            let body = text.rsplit(|&b| b == b'\t').next().unwrap_or_default();
+            // Its first bytes, as COPY text (tabs between values are raw:
+            // those inside a value are escaped).
+            let body = text
+                .split(|&b| b == b'\t')
+                .nth(BODY_FIELD)
+                .unwrap_or_default();
             let prefix = body[..body.len().min(Quarantine::PREFIX_LEN)]
                 .escape_ascii()
                 .to_string();

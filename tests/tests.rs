@@ -25,6 +25,7 @@ mod dashboard;
 mod derived_tables;
 mod diagnostics;
 mod dir_events;
+mod fd_limit;
 mod gzip_edges;
 mod import_corpus;
 mod import_crash;

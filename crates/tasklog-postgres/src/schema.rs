@@ -207,7 +207,10 @@ pub(super) fn build_search_index(client: &mut Client, target: &PgTarget) -> Resu
     if !locked {
         return Ok(()); // another host is building it
     }
-    tracing::info!(server = target.display(), "building the full-text search index (once)");
+    tracing::info!(
+        server = target.display(),
+        "building the full-text search index (once)"
+    );
     let definition = SECONDARY_INDEXES
         .iter()
         .find(|(name, _)| *name == SEARCH_INDEX)

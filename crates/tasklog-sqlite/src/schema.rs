@@ -320,14 +320,25 @@ mod tests {
         assert_eq!(days(&conn, "cost_rollup"), want);
         assert_eq!(days(&conn, "cost_daily"), want);
         let stamp: Option<String> = conn
-            .query_row("SELECT timestamp FROM api_calls WHERE call_id = 2", [], |r| r.get(0))
+            .query_row(
+                "SELECT timestamp FROM api_calls WHERE call_id = 2",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(stamp, None);
         let branch: Option<String> = conn
-            .query_row("SELECT git_branch FROM task_facts WHERE task_id = 'ses'", [], |r| r.get(0))
+            .query_row(
+                "SELECT git_branch FROM task_facts WHERE task_id = 'ses'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(branch.as_deref(), Some("main"));
-        assert_eq!(crate::rollups::differences(&conn).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            crate::rollups::differences(&conn).unwrap(),
+            Vec::<String>::new()
+        );
 
         // The triggers after the upgrade: a second timeless call joins the
         // NULL day, removing calls empties it, and a fresh aggregation of

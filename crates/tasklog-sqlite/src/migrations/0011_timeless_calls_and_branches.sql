@@ -122,14 +122,12 @@ CREATE TABLE cost_rollup (
     unpriced_tokens     INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX cost_rollup_key ON cost_rollup(coalesce(day, ''), task_id, model, provider);
--- The questions' day ranges (`cost --today --by task`, the API) read this
--- index alone, as they read the table keyed by day before. Without the
--- sums in it a day's rows cost a table lookup each (a one-day sum by task
--- took 2.3 times as long); with them each upsert also rewrites an index
--- entry (the trigger path at 0.6 times the old rate).
--- scripts/bench_rollup_day.py, docs/PERFORMANCE.md.
-CREATE INDEX cost_rollup_day ON cost_rollup(day, task_id, model, provider, calls, tokens_input, tokens_output,
-    tokens_cached_read, tokens_cached_write, cost_usd, unpriced_calls, unpriced_tokens);
+-- SQL that bounds the day (`WHERE day = '2026-12-07'`, the alerts)
+-- finds its rows here. The built-in questions (`COST_BY_TASK_DAY`: `?1 IS
+-- NULL OR day >= ?1`) read the whole rollup, as they did before. An index
+-- holding the sums too made such SQL read it alone, but rewrote an index
+-- entry at each upsert (scripts/bench_rollup_day.py, docs/PERFORMANCE.md).
+CREATE INDEX cost_rollup_day ON cost_rollup(day);
 CREATE INDEX cost_rollup_task ON cost_rollup(task_id);
 
 DROP TABLE cost_daily;

@@ -88,6 +88,7 @@ async fn follow(
     tx: mpsc::Sender<Event>,
 ) {
     let mut stopping = state.stopping();
+    let mut generation = state.db_generation();
     if catch_up(&state, &task, &mut last, &tx).await.is_err() {
         return;
     }
@@ -99,6 +100,11 @@ async fn follow(
         };
         match next {
             Ok(row) => {
+                if row.db_generation != generation {
+                    // The database file was replaced and its ids restarted.
+                    generation = row.db_generation;
+                    last = row.id - 1;
+                }
                 if row.id <= last || task.as_deref().is_some_and(|t| t != row.task_id) {
                     continue;
                 }

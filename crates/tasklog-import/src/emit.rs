@@ -166,10 +166,13 @@ pub(crate) fn llm_record(call: &LlmUse, status: &str) -> Record {
     }
     if call.cache_known && counted {
         usage.insert("cache_read".into(), json!({ "input_tokens": u.cache_read }));
-        usage.insert(
-            "cache_creation".into(),
-            json!({ "input_tokens": u.cache_creation }),
-        );
+        let mut creation = json!({ "input_tokens": u.cache_creation });
+        if u.cache_creation_1h > 0 {
+            // docs/FORMAT.md 4.3: the one-hour part, priced at its own
+            // rate by the index; the rest is the five-minute rate.
+            creation["ephemeral_1h"] = json!({ "input_tokens": u.cache_creation_1h });
+        }
+        usage.insert("cache_creation".into(), creation);
     }
     if u.reasoning > 0 {
         // Already part of output_tokens; kept apart because it is billed
@@ -284,6 +287,7 @@ mod tests {
                 output: 3,
                 cache_read: 9,
                 cache_creation: 2,
+                cache_creation_1h: 0,
                 reasoning: 0,
             },
             cache_known: true,

@@ -112,6 +112,10 @@ pub struct Usage {
     pub cache_read: u64,
     /// Input tokens written to the prompt cache.
     pub cache_creation: u64,
+    /// The part of `cache_creation` written with a one-hour lifetime
+    /// (Anthropic bills it at its own rate; the rest is five-minute).
+    #[serde(default)]
+    pub cache_creation_1h: u64,
     /// Reasoning (thinking) tokens, already counted in `output`.
     #[serde(default)]
     pub reasoning: u64,
@@ -124,6 +128,7 @@ impl Usage {
         self.output += other.output;
         self.cache_read += other.cache_read;
         self.cache_creation += other.cache_creation;
+        self.cache_creation_1h += other.cache_creation_1h;
         self.reasoning += other.reasoning;
     }
 
@@ -135,6 +140,7 @@ impl Usage {
             output: self.output.max(other.output),
             cache_read: self.cache_read.max(other.cache_read),
             cache_creation: self.cache_creation.max(other.cache_creation),
+            cache_creation_1h: self.cache_creation_1h.max(other.cache_creation_1h),
             reasoning: self.reasoning.max(other.reasoning),
         }
     }
@@ -146,6 +152,9 @@ impl Usage {
             output: self.output.saturating_sub(other.output),
             cache_read: self.cache_read.saturating_sub(other.cache_read),
             cache_creation: self.cache_creation.saturating_sub(other.cache_creation),
+            cache_creation_1h: self
+                .cache_creation_1h
+                .saturating_sub(other.cache_creation_1h),
             reasoning: self.reasoning.saturating_sub(other.reasoning),
         }
     }

@@ -236,6 +236,7 @@ fn llm_call(ev: &Value) -> Option<(String, LlmUse)> {
                 output: u64_at(usage, &["completion_tokens"]).unwrap_or(0),
                 cache_read,
                 cache_creation: u64_at(usage, &["cache_creation_input_tokens"]).unwrap_or(0),
+                cache_creation_1h: 0,
                 reasoning: u64_at(usage, &["completion_tokens_details", "reasoning_tokens"])
                     .unwrap_or(0),
             },

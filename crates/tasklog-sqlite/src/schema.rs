@@ -206,6 +206,10 @@ CREATE TABLE indexer_state (
     // api_calls and conversation_blocks rows, as PostgreSQL's views see
     // them (issue 19).
     include_str!("migrations/0010_late_worker_spans.sql"),
+    // 12 (11 is the stores' session's): one-hour cache writes priced at
+    // their own rate (issue 25): records.cache_write_1h_tokens,
+    // prices.cache_write_1h_per_mtok, llm_call_rows re-created.
+    include_str!("migrations/0012_cache_write_1h.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -1,6 +1,6 @@
 //! Issue 25's rules on the team's fixtures: current Codex's plain-text
-//! failures and web searches, look-alike formats refused by name (iFlow
-//! CLI, OpenHands evaluation output), and a Gemini response with all-zero
+//! failures and web searches, a look-alike format refused by name
+//! (OpenHands evaluation output) or told apart (iFlow CLI), and a Gemini response with all-zero
 //! usage listed as unpriced rather than free.
 
 use crate::import_support::{fixture, import, indexed_totals, orphan_tool_ends, report};
@@ -65,11 +65,16 @@ fn current_codex_plain_text_failures_and_web_searches_are_tool_rows() {
 #[test]
 fn look_alike_formats_are_refused_by_name_never_imported_as_another() {
     let env = Env::new();
-    // iFlow CLI copies Claude Code's line shape: named as Claude Code it
-    // fails, naming what it is; nothing is written.
+    // OpenHands evaluation output (several sessions per file) is refused by
+    // name; iFlow CLI, which copies Claude Code's line shape, is imported
+    // as itself (tests/import_fixtures.rs) and, named as Claude Code,
+    // fails naming what it is. Nothing is written.
     for (format, file, name) in [
-        ("claude-code", IFLOW, "iFlow CLI transcript"),
-        ("auto", IFLOW, "iFlow CLI transcript"),
+        (
+            "claude-code",
+            IFLOW,
+            "not a claude-code log (it looks like iflow-cli)",
+        ),
         ("openhands", OH_OUTPUT, "OpenHands evaluation output"),
         ("auto", OH_OUTPUT, "OpenHands evaluation output"),
     ] {
@@ -80,7 +85,8 @@ fn look_alike_formats_are_refused_by_name_never_imported_as_another() {
         assert!(!err.contains("trailing characters"), "{err}");
     }
     assert_eq!(std::fs::read_dir(&env.root).unwrap().count(), 0);
-    // Inside a folder: skipped with the same reason, the rest imported.
+    // Inside a folder: skipped with the same reason, the rest imported,
+    // the iFlow session as iflow-cli.
     let dir = env.dir.path().join("mixed");
     std::fs::create_dir_all(&dir).unwrap();
     for f in [
@@ -93,13 +99,21 @@ fn look_alike_formats_are_refused_by_name_never_imported_as_another() {
     }
     let (status, summary) = import(&env, &["auto", dir.to_str().unwrap()]);
     assert_eq!(status, 0, "{summary}");
-    assert_eq!(summary["files"]["imported"], 1, "{summary}");
-    assert_eq!(summary["files"]["skipped"], 2, "{summary}");
+    assert_eq!(summary["files"]["imported"], 2, "{summary}");
+    assert_eq!(summary["files"]["skipped"], 1, "{summary}");
     let r = report(
         &summary,
         "session-77777777-7777-4777-8777-777777777777.jsonl",
     );
-    assert!(r["reason"].as_str().unwrap().contains("iFlow CLI"), "{r}");
+    assert_eq!(r["format"], "iflow-cli", "{r}");
+    let r = report(&summary, "output.jsonl");
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("OpenHands evaluation output"),
+        "{r}"
+    );
 }
 
 #[test]

@@ -38,11 +38,15 @@ pub enum Format {
     CopilotCli,
     /// mini-SWE-agent trajectories (`*.traj.json`).
     MiniSweAgent,
+    /// iFlow CLI transcripts (`~/.iflow/projects/<cwd>/session-<uuid>.jsonl`).
+    IflowCli,
+    /// pi coding agent sessions (`~/.pi/agent/sessions/--<cwd>--/*.jsonl`).
+    Pi,
 }
 
 impl Format {
     /// Every format, in detection order.
-    pub const ALL: [Format; 9] = [
+    pub const ALL: [Format; 11] = [
         Format::ClaudeCode,
         Format::Codex,
         Format::SweAgent,
@@ -52,6 +56,8 @@ impl Format {
         Format::Cline,
         Format::CopilotCli,
         Format::MiniSweAgent,
+        Format::IflowCli,
+        Format::Pi,
     ];
 
     /// The name used on the command line and in `import.json`.
@@ -66,6 +72,8 @@ impl Format {
             Format::Cline => "cline",
             Format::CopilotCli => "copilot-cli",
             Format::MiniSweAgent => "mini-swe-agent",
+            Format::IflowCli => "iflow-cli",
+            Format::Pi => "pi",
         }
     }
 
@@ -81,6 +89,8 @@ impl Format {
             Format::Cline => "cline",
             Format::CopilotCli => "copilot",
             Format::MiniSweAgent => "mini-swe",
+            Format::IflowCli => "iflow",
+            Format::Pi => "pi",
         }
     }
 }

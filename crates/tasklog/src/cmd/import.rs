@@ -45,6 +45,10 @@ pub enum ImportFormat {
     CopilotCli,
     /// mini-SWE-agent trajectories (.traj.json).
     MiniSweAgent,
+    /// iFlow CLI transcripts (~/.iflow/projects/*/session-*.jsonl).
+    IflowCli,
+    /// pi coding agent sessions (~/.pi/agent/sessions).
+    Pi,
     /// Detect the format of each file from its content.
     Auto,
 }
@@ -90,6 +94,8 @@ pub fn source_format(format: ImportFormat) -> Option<SourceFormat> {
         ImportFormat::Cline => Some(SourceFormat::Cline),
         ImportFormat::CopilotCli => Some(SourceFormat::CopilotCli),
         ImportFormat::MiniSweAgent => Some(SourceFormat::MiniSweAgent),
+        ImportFormat::IflowCli => Some(SourceFormat::IflowCli),
+        ImportFormat::Pi => Some(SourceFormat::Pi),
         ImportFormat::Auto => None,
     }
 }

@@ -16,7 +16,8 @@ pub struct Candidate {
 }
 
 /// Lists the files to import: files as given, folders walked (sorted; only
-/// `.jsonl`, `.json` and `.traj` files; hidden entries skipped). Claude
+/// `.jsonl`, `.json` and `.traj` files; hidden entries skipped). An
+/// OpenHands session's `events` folder is one source (assemble.rs). Claude
 /// Code sub-agent files (`agent-*`) come after the other files, so a
 /// session's main transcript is imported before its sidechains.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<Candidate>> {
@@ -24,7 +25,9 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<Candidate>> {
     let mut walked = Vec::new();
     for path in paths {
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "reading source", e))?;
-        if meta.is_dir() {
+        if crate::assemble::is_openhands_events(path) {
+            explicit.push(path.clone()); // one session, read as one document
+        } else if meta.is_dir() {
             walk(path, &mut walked)?;
         } else {
             explicit.push(path.clone());
@@ -63,7 +66,9 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         let Ok(meta) = std::fs::metadata(&path) else {
             continue; // a dangling symlink: nothing to read
         };
-        if meta.is_dir() {
+        if meta.is_dir() && crate::assemble::is_openhands_events(&path) {
+            out.push(path); // an OpenHands session: one source (assemble.rs)
+        } else if meta.is_dir() {
             walk(&path, out)?;
         } else if [".jsonl", ".json", ".traj"]
             .iter()

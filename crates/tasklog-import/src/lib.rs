@@ -39,6 +39,7 @@
 //! ```
 
 mod agents;
+mod assemble;
 mod claude;
 mod cline;
 mod codex;

@@ -31,7 +31,10 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
     let mut parsed = Parsed {
         consumed: bytes.len(),
         document: true,
-        session_id: Some(file_stem(path)),
+        // A session folder's `events` (assemble.rs) is named by its session.
+        session_id: Some(
+            crate::assemble::openhands_session(path).unwrap_or_else(|| file_stem(path)),
+        ),
         ..Parsed::default()
     };
     let Some(events) = doc.as_array() else {

@@ -238,6 +238,14 @@ fn other_tasks(env: &Env) -> Vec<(String, Value)> {
         "trajectory",
         json!({"ts": null, "event": "message", "role": "assistant", "content": "ok"}),
     );
+    // Its model call has no time either: in no day, so not in `cost
+    // --today` although indexed today (check_cost_days).
+    append(
+        env,
+        "imp-swe",
+        "trajectory",
+        json!({"ts": null, "event": "llm.call", "gen_ai": {"request": {"model": "gpt-4o"}, "usage": {"input_tokens": 2, "output_tokens": 2, "cost": {"amount": 0.25}}}}),
+    );
 
     // TAC-8: the status history only.
     for (n, status) in ["detected", "active", "completed"].iter().enumerate() {
@@ -266,7 +274,7 @@ fn other_tasks(env: &Env) -> Vec<(String, Value)> {
             "ses-a1".into(),
             json!({"title": null, "status": "completed", "started_at": fact_at(day + 6000),
                    "finished_at": fact_at(day + 6030), "duration_ms": 30_000, "last_activity_at": fact_at(day + 6030),
-                   "project": null, "git_branch": null, "agent": null, "models": null, "error_count": 0}),
+                   "project": null, "git_branch": "main", "agent": null, "models": null, "error_count": 0}),
         ),
         (
             "imp-claude".into(),
@@ -286,7 +294,7 @@ fn other_tasks(env: &Env) -> Vec<(String, Value)> {
             "imp-swe".into(),
             json!({"title": "Solve issue 7", "status": "completed", "started_at": null, "finished_at": null,
                    "duration_ms": null, "last_activity_at": null, "project": null, "git_branch": null,
-                   "agent": "swe-agent", "models": null, "error_count": 0}),
+                   "agent": "swe-agent", "models": "gpt-4o", "error_count": 0}),
         ),
         (
             "tac8-gh-450".into(),
@@ -431,15 +439,42 @@ fn check_times_on_sqlite(env: &Env) {
             Value::Null
         ]
     );
-    let out = env.ok(&["cost", "--today", "--format", "jsonl"]);
-    let total: f64 = stdout(&out)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).unwrap()["cost_usd"].as_f64())
-        .sum();
+    check_cost_days(env, &[], "sqlite");
+}
+
+/// `cost --by task` on the index `prefix` names: today's one call alone
+/// under `--today` (old calls carry their own old times; imp-swe's call
+/// has no time, so no day), and imp-swe's call among the totals.
+fn check_cost_days(env: &Env, prefix: &[&str], what: &str) {
+    let cost = |range: &[&str]| -> BTreeMap<String, f64> {
+        let mut args = prefix.to_vec();
+        args.extend(["cost", "--by", "task", "--format", "jsonl"]);
+        args.extend(range);
+        let out = env.run(&args);
+        assert!(code(&out) <= 1, "{what}: cost {range:?}: {}", stderr(&out));
+        let mut by_task = BTreeMap::new();
+        for line in stdout(&out).lines() {
+            let row: Value = serde_json::from_str(line).unwrap();
+            let task = row["task_id"].as_str().unwrap_or_default().to_owned();
+            *by_task.entry(task).or_default() += row["cost_usd"].as_f64().unwrap_or(0.0);
+        }
+        by_task
+    };
+    let today = cost(&["--today"]);
+    assert_eq!(
+        today.keys().collect::<Vec<_>>(),
+        ["today"],
+        "{what}: today {today:?}"
+    );
+    assert!((today["today"] - 0.5).abs() < 1e-9, "{what}: {today:?}");
+    let all = cost(&[]);
     assert!(
-        (total - 0.5).abs() < 1e-9,
-        "today's cost {total}: {}",
-        stdout(&out)
+        (all.get("imp-swe").copied().unwrap_or_default() - 0.25).abs() < 1e-9,
+        "{what}: all {all:?}"
+    );
+    assert!(
+        !cost(&["--since", "2024-01-01"]).contains_key("imp-swe"),
+        "{what}: a timeless call is in no range"
     );
 }
 
@@ -562,4 +597,5 @@ fn every_fact_of_every_task_on_sqlite_and_postgres() {
         &expected,
         "postgres",
     );
+    check_cost_days(&env, &["--db", &url, "--host-id", "h1"], "postgres");
 }

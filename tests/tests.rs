@@ -38,6 +38,7 @@ mod operations;
 mod pg_faults;
 mod pg_production;
 mod pg_scenarios;
+mod pg_search;
 mod proxy;
 mod query_scenarios;
 mod record_edges;

@@ -3,7 +3,8 @@
 -- `records.cache_write_1h_tokens` is appended (COPY names its columns, so
 -- it may follow `doc`); `prices.cache_write_1h_per_mtok` NULL means the
 -- five-minute rate. api_calls keeps its columns; only its priced cost
--- changes, written as SQLite's llm_call_rows writes it, term for term, so
+-- changes (the view of migration 4 otherwise), written as SQLite's
+-- llm_call_rows writes it, term for term, so
 -- both stores give equal doubles (tests/pg_scenarios.rs).
 ALTER TABLE records ADD COLUMN cache_write_1h_tokens bigint;
 ALTER TABLE prices ADD COLUMN cache_write_1h_per_mtok double precision;
@@ -26,7 +27,7 @@ SELECT r.host_id,
                   ORDER BY w.record_id DESC LIMIT 1),
                 r.task_id) AS worker_id,
        r.task_id AS task_id,
-       r.ts AS timestamp,
+       CASE WHEN r.ts_source <> 'indexed' THEN r.ts END AS timestamp,
        r.model AS model,
        r.provider AS provider,
        r.input_tokens AS tokens_input,

@@ -18,7 +18,7 @@ UPDATE records
    AND json_type(body, '$.gen_ai.usage.cache_creation.ephemeral_1h.input_tokens') = 'integer'
    AND abs(json_extract(body, '$.gen_ai.usage.cache_creation.ephemeral_1h.input_tokens')) <= 9007199254740991;
 
--- The view of migration 2 with the one-hour part of the cache writes
+-- The view of migration 11 with the one-hour part of the cache writes
 -- (clamped to 0..cache writes) at its own rate and the rest at the
 -- five-minute rate. The clamp is written out twice, not in a nested
 -- derived table, so the trigger's lookup by record_id stays flattened. PostgreSQL's api_calls (its migration 5) writes the
@@ -31,7 +31,7 @@ SELECT
              (SELECT w.worker_id FROM worker_spans w WHERE w.span_id = r.parent_span_id),
              r.task_id) AS worker_id,
     r.task_id AS task_id,
-    r.ts AS timestamp,
+    CASE WHEN r.ts_source <> 'indexed' THEN r.ts END AS timestamp,
     r.model AS model,
     r.provider AS provider,
     r.input_tokens AS tokens_input,
@@ -56,6 +56,8 @@ SELECT
     r.span_id AS span_id,
     r.trace_id AS trace_id
 FROM (
+    -- The price lookup, once per row: both estimated_cost_usd and
+    -- cost_source read it.
     SELECT r.*, (SELECT (max(coalesce(r.input_tokens, 0) - coalesce(r.cache_read_tokens, 0)
                          - coalesce(r.cache_write_tokens, 0), 0) * p.input_per_mtok
                      + coalesce(r.cache_read_tokens, 0) * p.cache_read_per_mtok

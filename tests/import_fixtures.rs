@@ -330,11 +330,11 @@ fn auto_tells_every_fixture_apart() {
     for agent in ["agent-s1.jsonl", "agent-acompact-1.jsonl"] {
         assert_eq!(report(&summary, agent)["task_id"], CLAUDE_TASK);
     }
-    // The 12 above, 2 sub-agent files, the one-hour cache fixture and the
-    // plain-text Codex one (import_round3); the OpenHands evaluation
-    // output is skipped.
-    assert_eq!(summary["files"]["imported"], 16, "{summary}");
-    assert_eq!(summary["files"]["skipped"], 1, "{summary}");
+    // The 12 above, 2 sub-agent files, the one-hour cache fixture, the
+    // plain-text Codex one and the two instances of the OpenHands
+    // evaluation output (import_round3).
+    assert_eq!(summary["files"]["imported"], 18, "{summary}");
+    assert_eq!(summary["files"]["skipped"], 0, "{summary}");
 }
 
 #[test]

@@ -10,6 +10,11 @@
 //!   a session file is read as the `{info, messages: [{info, parts}]}`
 //!   document `opencode export` prints (`opencode`).
 //!
+//! - **OpenHands evaluation output** (`output*.jsonl`, one `{instance_id,
+//!   history, metrics, ...}` per line): each line is a session of its own,
+//!   listed by `discover` as the source `<file>#<byte offset>` and read as
+//!   that line alone (`openhands`, which takes `history` and `instance_id`).
+//!
 //! Any other path is read as it is. A file of the folder that is not
 //! JSON (a write in progress) is left out of this reading; the next one
 //! takes it, as the importers keep what they wrote by key or position.
@@ -21,6 +26,9 @@ use serde_json::{json, Value};
 
 /// The bytes of a source: the file itself, or an assembled document.
 pub(crate) fn read_source(path: &Path) -> io::Result<Vec<u8>> {
+    if let Some((file, offset)) = eval_line(path) {
+        return read_line_at(&file, offset);
+    }
     if is_openhands_events(path) {
         return openhands_events(path);
     }
@@ -28,6 +36,67 @@ pub(crate) fn read_source(path: &Path) -> io::Result<Vec<u8>> {
         return opencode_session(&storage, path);
     }
     std::fs::read(path)
+}
+
+/// A source `<file>#<offset>` that is one line of a file of evaluation
+/// output: the file and the line's byte offset. A file that exists under
+/// that very name is itself.
+pub(crate) fn eval_line(path: &Path) -> Option<(PathBuf, u64)> {
+    let text = path.to_str()?;
+    let (file, offset) = text.rsplit_once('#')?;
+    let offset = offset.parse().ok()?;
+    (!path.exists() && is_eval_name(Path::new(file))).then(|| (PathBuf::from(file), offset))
+}
+
+/// Whether a file's name is that of OpenHands evaluation output
+/// (`output.jsonl`, and the harness's `output.*.jsonl` variants).
+pub(crate) fn is_eval_name(path: &Path) -> bool {
+    path.file_name()
+        .map(|n| n.to_string_lossy())
+        .is_some_and(|n| n.starts_with("output") && n.ends_with(".jsonl"))
+}
+
+/// The sources of a file of evaluation output: `<file>#<offset>` for each
+/// line that is an `{instance_id, history}` object, or `None` when the
+/// file is not one (its first line is not such an object).
+pub(crate) fn eval_sources(path: &Path) -> Option<Vec<PathBuf>> {
+    if !is_eval_name(path) {
+        return None;
+    }
+    let bytes = std::fs::read(path).ok()?;
+    let mut out = Vec::new();
+    let mut offset = 0usize;
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
+        let start = offset;
+        offset += line.len();
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let is_session = serde_json::from_slice::<Value>(line).is_ok_and(|v| {
+            v.get("instance_id").is_some() && v.get("history").is_some_and(Value::is_array)
+        });
+        if !is_session && out.is_empty() {
+            return None; // not evaluation output: read as the file it is
+        }
+        if is_session && line.ends_with(b"\n") {
+            // A last line without its newline may still be written.
+            out.push(PathBuf::from(format!("{}#{start}", path.display())));
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// The line of `file` that starts at `offset`, without its newline.
+fn read_line_at(file: &Path, offset: u64) -> io::Result<Vec<u8>> {
+    use std::io::{BufRead, Seek};
+    let mut reader = io::BufReader::new(std::fs::File::open(file)?);
+    reader.seek(io::SeekFrom::Start(offset))?;
+    let mut line = Vec::new();
+    reader.read_until(b'\n', &mut line)?;
+    if line.last() == Some(&b'\n') {
+        line.pop();
+    }
+    Ok(line)
 }
 
 /// Whether `path` is an OpenHands session's `events` folder.
@@ -149,5 +218,22 @@ mod tests {
         let v: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(v, json!([{"id": 2}, {"id": 10}]));
         assert_eq!(openhands_session(&events).as_deref(), Some("sid-1"));
+    }
+
+    #[test]
+    fn evaluation_output_is_one_source_per_complete_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("output.jsonl");
+        let a = r#"{"instance_id":"a","history":[]}"#;
+        let b = r#"{"instance_id":"b","history":[{"id":0}]}"#;
+        std::fs::write(&file, format!("{a}\n\n{b}\n{{\"instance_id\":\"c\",")).unwrap();
+        let sources = eval_sources(&file).expect("evaluation output");
+        assert_eq!(sources.len(), 2);
+        assert_eq!(read_source(&sources[0]).unwrap(), a.as_bytes());
+        assert_eq!(read_source(&sources[1]).unwrap(), b.as_bytes());
+        // Another output*.jsonl is read as itself.
+        let other = dir.path().join("output-log.jsonl");
+        std::fs::write(&other, "{\"event\":\"x\"}\n").unwrap();
+        assert_eq!(eval_sources(&other), None);
     }
 }

@@ -21,8 +21,8 @@
 //!
 //! A JSON Lines file is the format of its first line that matches a rule.
 //! iFlow CLI copies Claude Code's line shape; its `session-<uuid>` session
-//! id decides. OpenHands evaluation output (several sessions per file)
-//! matches no rule and is refused by name ([`look_alike`]).
+//! id decides. One line of OpenHands evaluation output (an object with
+//! `instance_id` and a `history` array) is an OpenHands document.
 
 use serde_json::Value;
 
@@ -50,24 +50,12 @@ pub fn detect(bytes: &[u8]) -> Option<Format> {
 }
 
 /// A format that looks like a supported one but is not imported,
-/// recognized by a feature only it has: `(name, the feature)`. OpenHands
-/// evaluation output holds several sessions per file, where a task is
-/// one file.
-pub fn look_alike(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
-    for line in bytes.split(|&b| b == b'\n').take(50) {
-        let Ok(v) = serde_json::from_slice::<Value>(line) else {
-            continue;
-        };
-        if v.get("instance_id").is_some()
-            && v.get("history").is_some_and(Value::is_array)
-            && v.get("trajectory").is_none()
-        {
-            return Some((
-                "OpenHands evaluation output",
-                "JSON Lines of {instance_id, history, metrics}: several sessions per file; import each history as its own file",
-            ));
-        }
-    }
+/// recognized by a feature only it has: `(name, the feature)`; such a file
+/// fails when named and is skipped in a folder, never imported as the
+/// format it resembles. None today: iFlow CLI, once refused here, is a
+/// format of its own, and OpenHands evaluation output is read one line
+/// per session (assemble.rs). The hook stays for the next look-alike.
+pub fn look_alike(_bytes: &[u8]) -> Option<(&'static str, &'static str)> {
     None
 }
 
@@ -95,6 +83,13 @@ fn detect_document(doc: &Value) -> Option<Format> {
             && (obj.contains_key("info") || obj.contains_key("history"))
         {
             return Some(Format::SweAgent);
+        }
+        // One line of OpenHands evaluation output (assemble.rs).
+        if obj.get("history").is_some_and(Value::is_array)
+            && obj.get("instance_id").is_some_and(Value::is_string)
+            && !obj.contains_key("trajectory")
+        {
+            return Some(Format::OpenHands);
         }
         let messages = obj.get("messages").and_then(Value::as_array);
         if obj.contains_key("sessionId") && obj.contains_key("projectHash") && messages.is_some() {

@@ -17,7 +17,8 @@ pub struct Candidate {
 
 /// Lists the files to import: files as given, folders walked (sorted; only
 /// `.jsonl`, `.json` and `.traj` files; hidden entries skipped). An
-/// OpenHands session's `events` folder is one source (assemble.rs). Claude
+/// OpenHands session's `events` folder is one source, and each line of
+/// OpenHands evaluation output (`output.jsonl`) is one (assemble.rs). Claude
 /// Code sub-agent files (`agent-*`) come after the other files, so a
 /// session's main transcript is imported before its sidechains.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<Candidate>> {
@@ -29,6 +30,8 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<Candidate>> {
             explicit.push(path.clone()); // one session, read as one document
         } else if meta.is_dir() {
             walk(path, &mut walked)?;
+        } else if let Some(lines) = crate::assemble::eval_sources(path) {
+            explicit.extend(lines); // one session per line (assemble.rs)
         } else {
             explicit.push(path.clone());
         }
@@ -74,7 +77,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
             .iter()
             .any(|e| name.ends_with(e))
         {
-            out.push(path);
+            match crate::assemble::eval_sources(&path) {
+                Some(lines) => out.extend(lines),
+                None => out.push(path),
+            }
         }
     }
     Ok(())

@@ -138,3 +138,17 @@ fn postgres_prices_one_hour_cache_writes_as_sqlite_does() {
     assert_eq!(shipped, local);
     assert!((shipped[0].1 - COSTS[0]).abs() < 1e-12, "{shipped:?}");
 }
+
+#[test]
+fn copilot_chat_calls_without_counts_are_unpriced_not_free() {
+    let env = Env::new();
+    let file = "vscode-copilot-chat/aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee.json";
+    let (status, summary) = import(&env, &["auto", fixture(file).to_str().unwrap()]);
+    assert_eq!(status, 0, "{summary}");
+    env.ok(&["index"]);
+    let unpriced = env.count(
+        "SELECT count(*) FROM api_calls WHERE task_id = 'copilot-chat-aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee'
+           AND cost_source = 'unpriced' AND estimated_cost_usd IS NULL AND tokens_input IS NULL",
+    );
+    assert_eq!(unpriced, 4);
+}

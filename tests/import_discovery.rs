@@ -23,6 +23,7 @@ const IFLOW_TASK: &str = "iflow-session-77777777-7777-4777-8777-777777777777";
 const PI_TASK: &str = "pi-99999999-9999-4999-8999-999999999999";
 const OPENCODE_TASK: &str = "opencode-ses_5555aaaa";
 const OPENHANDS_TASK: &str = "openhands-oh-session-1";
+const COPILOT_CHAT_TASK: &str = "copilot-chat-aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee";
 
 /// Writes `v` as JSON to `path`, making its folder.
 fn put(path: &Path, v: &Value) {
@@ -130,6 +131,18 @@ fn fake_home(env: &Env) -> Home {
             .join(".pi/agent/sessions")
             .join(pi.trim_start_matches("pi/")),
     );
+    let chat = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee.json";
+    copy(
+        &fixture(&format!("vscode-copilot-chat/{chat}")),
+        &home
+            .join(".config/Code/User/workspaceStorage/0f1e2d/chatSessions")
+            .join(chat),
+    );
+    // A workspace's editing state beside it: not looked at.
+    copy(
+        &fixture("openhands/shop-run.json"),
+        &home.join(".config/Code/User/workspaceStorage/0f1e2d/chatEditingSessions/x/state.json"),
+    );
     // XDG_DATA_HOME and FILE_STORE_PATH move these two.
     opencode_storage(&home.join("xdg-data/opencode/storage"));
     openhands_session(&home.join("oh-store/sessions/oh-session-1"));
@@ -198,6 +211,7 @@ fn import_with_no_path_finds_every_agents_standard_folders() {
         PI_TASK,
         OPENCODE_TASK,
         OPENHANDS_TASK,
+        COPILOT_CHAT_TASK,
     ];
     want.sort();
     assert_eq!(imported_tasks(&summary), want, "{summary}");
@@ -212,6 +226,7 @@ fn import_with_no_path_finds_every_agents_standard_folders() {
     // XDG_DATA_HOME and FILE_STORE_PATH replace) were not looked at.
     let paths = summary["reports"].to_string();
     assert!(!paths.contains("decoy"), "{paths}");
+    assert!(!paths.contains("chatEditingSessions"), "{paths}");
     // Again, through `auto` and a named format: nothing new.
     for args in [&["import", "auto"][..], &["import", "claude-code"]] {
         let out = with_home(&env, &home)

@@ -69,15 +69,19 @@ use crate::support::{code, stderr, Env};
 //     | .message.usage | select(.input+.output+.cacheRead+.cacheWrite > 0)] | {calls: length,
 //     input: (map(.input+.cacheRead+.cacheWrite)|add), output: (map(.output)|add),
 //     cache_read: (map(.cacheRead)|add), cost: (map(.cost.total)|add)}' FILE
+// VS Code Copilot Chat: one call per tool-call round, else one per answered request:
+//   jq -c '[.requests[] | ((.result.metadata.toolCallRounds // []) | length) as $n
+//     | if $n > 0 then $n else (if (.response | length) > 0 then 1 else 0 end) end] | add' FILE
 // Source lines: wc -l FILE (no fixture has blank lines).
 const CLAUDE_MAIN: &str = "claude-code/11111111-1111-4111-8111-111111111111.jsonl";
 const CLAUDE_TASK: &str = "claude-11111111-1111-4111-8111-111111111111";
 const GEMINI_JSONL: &str = "gemini-cli/session-2026-03-04T10-00-33333333.jsonl";
 const IFLOW: &str = "iflow-cli/session-77777777-7777-4777-8777-777777777777.jsonl";
+const COPILOT_CHAT: &str = "vscode-copilot-chat/aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee.json";
 const PI: &str =
     "pi/--home-dev-shop--/2026-03-08T10-00-00-000Z_99999999-9999-4999-8999-999999999999.jsonl";
 
-const EXPECTED: [Expect; 12] = [
+const EXPECTED: [Expect; 13] = [
     Expect {
         file: CLAUDE_MAIN,
         format: "claude-code",
@@ -210,6 +214,17 @@ const EXPECTED: [Expect; 12] = [
         cost: 0.0044,
         source_lines: 10,
     },
+    Expect {
+        file: COPILOT_CHAT,
+        format: "vscode-copilot-chat",
+        task: "copilot-chat-aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee",
+        calls: 4, // request 1: three tool-call rounds; request 2: one answer
+        input: 0, // the file records no token counts
+        output: 0,
+        cache_read: 0,
+        cost: 0.0,
+        source_lines: 0,
+    },
 ];
 
 #[test]
@@ -287,6 +302,14 @@ fn tool_calls_pair_and_failures_are_failures() {
         ),
         // c1, c2 (isError); the bashExecution is the user's, no tool call.
         (PI, "pi", "pi-99999999-9999-4999-8999-999999999999", 2, 1),
+        // toolu_c2's result says ERROR.
+        (
+            COPILOT_CHAT,
+            "vscode-copilot-chat",
+            "copilot-chat-aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee",
+            2,
+            1,
+        ),
     ] {
         let env = Env::new();
         let (status, summary) = import(&env, &[format, fixture(file).to_str().unwrap()]);
@@ -333,7 +356,7 @@ fn auto_tells_every_fixture_apart() {
     // The 12 above, 2 sub-agent files, the one-hour cache fixture, the
     // plain-text Codex one and the two instances of the OpenHands
     // evaluation output (import_round3).
-    assert_eq!(summary["files"]["imported"], 18, "{summary}");
+    assert_eq!(summary["files"]["imported"], 19, "{summary}");
     assert_eq!(summary["files"]["skipped"], 0, "{summary}");
 }
 

@@ -24,6 +24,9 @@ pub struct AgentFolder {
 /// The VS Code builds whose `globalStorage` Cline and Roo Code write to.
 const VSCODE_BUILDS: [&str; 5] = ["Code", "Code - Insiders", "VSCodium", "Cursor", "Windsurf"];
 
+/// The VS Code builds whose workspace storage GitHub Copilot Chat writes to.
+const COPILOT_CHAT_BUILDS: [&str; 3] = ["Code", "Code - Insiders", "VSCodium"];
+
 /// The extensions' storage ids: Cline, Roo Code.
 const CLINE_EXTENSIONS: [&str; 2] = ["saoudrizwan.claude-dev", "rooveterinaryinc.roo-cline"];
 
@@ -74,6 +77,26 @@ pub fn candidate_folders(home: &Path, var: impl Fn(&str) -> Option<OsString>) ->
             for ext in CLINE_EXTENSIONS {
                 let storage = base.join(build).join("User/globalStorage").join(ext);
                 add(Format::Cline, storage.join("tasks"));
+            }
+        }
+        // Copilot Chat: a `chatSessions` folder per workspace (listed, as
+        // the workspace folders beside it hold large editing states).
+        for build in COPILOT_CHAT_BUILDS {
+            let user = base.join(build).join("User");
+            add(
+                Format::VscodeCopilotChat,
+                user.join("globalStorage/emptyWindowChatSessions"),
+            );
+            let Ok(workspaces) = std::fs::read_dir(user.join("workspaceStorage")) else {
+                continue;
+            };
+            let mut found: Vec<PathBuf> = workspaces
+                .flatten()
+                .map(|w| w.path().join("chatSessions"))
+                .collect();
+            found.sort();
+            for dir in found {
+                add(Format::VscodeCopilotChat, dir);
             }
         }
     }

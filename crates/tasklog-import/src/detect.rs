@@ -12,6 +12,7 @@
 //! | OpenHands | array whose elements have `action` or `observation` | |
 //! | Cline / Roo | array of `{role, content}` messages, no `action`/`observation` | |
 //! | OpenCode | object with `info.id` and a `messages` array of `{info, parts}` | |
+//! | VS Code Copilot Chat | object with a `requests` array, a `sessionId` string and `responderUsername`, `requesterUsername` or `creationDate` | |
 //! | Gemini CLI | object with `sessionId`, `projectHash` and a `messages` array | a line with `projectHash`, a `$set` line, or `type: gemini` |
 //! | Codex | | `payload` with a Codex `type` (`session_meta`, `turn_context`, `response_item`, `event_msg`) |
 //! | Copilot CLI | | a dotted `type` (`session.start`, `tool.execution_start`, ...) with a `data` object |
@@ -90,6 +91,9 @@ fn detect_document(doc: &Value) -> Option<Format> {
             && !obj.contains_key("trajectory")
         {
             return Some(Format::OpenHands);
+        }
+        if crate::copilot_chat::is_document(doc) {
+            return Some(Format::VscodeCopilotChat);
         }
         let messages = obj.get("messages").and_then(Value::as_array);
         if obj.contains_key("sessionId") && obj.contains_key("projectHash") && messages.is_some() {

@@ -153,13 +153,18 @@ pub(crate) fn build(norm: &Norm, origin: &Origin<'_>) -> Record {
 /// (a Gemini CLI response with all-zero `tokens`).
 pub(crate) const USAGE_ANOMALY: &str = "usage_anomaly";
 
+/// The `llm.call` field that says the source records no token counts at
+/// all (VS Code Copilot Chat): the call has none, and stays unpriced.
+pub(crate) const USAGE_UNKNOWN: &str = "usage_unknown";
+
 /// An `llm.call` record: the writer's `llm_call` shape plus the raw usage.
 pub(crate) fn llm_record(call: &LlmUse, status: &str) -> Record {
     let u = &call.usage;
     let mut usage = Map::new();
     // A usage the source got wrong (see USAGE_ANOMALY) has no counts: the
     // index then cannot price the call and lists it as unpriced.
-    let counted = !call.extra.contains_key(USAGE_ANOMALY);
+    let counted =
+        !call.extra.contains_key(USAGE_ANOMALY) && !call.extra.contains_key(USAGE_UNKNOWN);
     if counted {
         usage.insert("input_tokens".into(), u.input.into());
         usage.insert("output_tokens".into(), u.output.into());

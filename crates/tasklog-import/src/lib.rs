@@ -44,6 +44,7 @@ mod claude;
 mod cline;
 mod codex;
 mod copilot;
+mod copilot_chat;
 mod detect;
 mod discover;
 mod emit;

@@ -42,11 +42,13 @@ pub enum Format {
     IflowCli,
     /// pi coding agent sessions (`~/.pi/agent/sessions/--<cwd>--/*.jsonl`).
     Pi,
+    /// VS Code GitHub Copilot Chat sessions (`workspaceStorage/*/chatSessions/*.json`).
+    VscodeCopilotChat,
 }
 
 impl Format {
     /// Every format, in detection order.
-    pub const ALL: [Format; 11] = [
+    pub const ALL: [Format; 12] = [
         Format::ClaudeCode,
         Format::Codex,
         Format::SweAgent,
@@ -58,6 +60,7 @@ impl Format {
         Format::MiniSweAgent,
         Format::IflowCli,
         Format::Pi,
+        Format::VscodeCopilotChat,
     ];
 
     /// The name used on the command line and in `import.json`.
@@ -74,6 +77,7 @@ impl Format {
             Format::MiniSweAgent => "mini-swe-agent",
             Format::IflowCli => "iflow-cli",
             Format::Pi => "pi",
+            Format::VscodeCopilotChat => "vscode-copilot-chat",
         }
     }
 
@@ -91,6 +95,7 @@ impl Format {
             Format::MiniSweAgent => "mini-swe",
             Format::IflowCli => "iflow",
             Format::Pi => "pi",
+            Format::VscodeCopilotChat => "copilot-chat",
         }
     }
 }

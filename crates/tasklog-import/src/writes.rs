@@ -17,7 +17,8 @@ use crate::model::{Body, Format, LlmUse, Norm, Parsed};
 use crate::report::error_chain;
 use crate::state::{fingerprint, Aggregate, ImportState, Totals, IMPORT_DOC};
 use crate::{
-    claude, cline, codex, copilot, gemini, iflow, mini_swe, opencode, openhands, pi, swe_agent,
+    claude, cline, codex, copilot, copilot_chat, gemini, iflow, mini_swe, opencode, openhands, pi,
+    swe_agent,
 };
 
 /// Runs the parser of `format`.
@@ -34,6 +35,7 @@ pub(crate) fn parse(format: Format, path: &Path, bytes: &[u8]) -> Result<Parsed>
         Format::MiniSweAgent => mini_swe::parse(path, bytes),
         Format::IflowCli => Ok(iflow::parse(path, bytes)),
         Format::Pi => Ok(pi::parse(path, bytes)),
+        Format::VscodeCopilotChat => copilot_chat::parse(path, bytes),
     }
 }
 

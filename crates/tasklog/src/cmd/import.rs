@@ -49,6 +49,8 @@ pub enum ImportFormat {
     IflowCli,
     /// pi coding agent sessions (~/.pi/agent/sessions).
     Pi,
+    /// VS Code GitHub Copilot Chat sessions (workspaceStorage/*/chatSessions/*.json).
+    VscodeCopilotChat,
     /// Detect the format of each file from its content.
     Auto,
 }
@@ -96,6 +98,7 @@ pub fn source_format(format: ImportFormat) -> Option<SourceFormat> {
         ImportFormat::MiniSweAgent => Some(SourceFormat::MiniSweAgent),
         ImportFormat::IflowCli => Some(SourceFormat::IflowCli),
         ImportFormat::Pi => Some(SourceFormat::Pi),
+        ImportFormat::VscodeCopilotChat => Some(SourceFormat::VscodeCopilotChat),
         ImportFormat::Auto => None,
     }
 }

@@ -64,7 +64,11 @@ pub struct ImportArgs {
     /// files. None: every supported agent's standard folders that exist
     /// (~/.claude/projects or $CLAUDE_CONFIG_DIR/projects, ~/.codex/sessions
     /// or $CODEX_HOME/sessions, ~/.gemini/tmp, ~/.copilot/session-state,
-    /// Cline and Roo Code task folders), or only FORMAT's.
+    /// Cline and Roo Code task folders, VS Code Copilot Chat's chatSessions,
+    /// ~/.iflow/projects, ~/.pi/agent/sessions, OpenCode's storage,
+    /// OpenHands' sessions), or only FORMAT's. An OpenHands session's
+    /// `events` folder is one source; each line of OpenHands evaluation
+    /// output (output.jsonl) is one session.
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Output format of the summary [default: table on a terminal, else jsonl].

@@ -165,7 +165,7 @@ fn opencode_session(storage: &Path, path: &Path) -> io::Result<Vec<u8>> {
     let info: Value = serde_json::from_slice(&std::fs::read(path)?)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     let Some(id) = info.get("id").and_then(Value::as_str) else {
-        return Ok(serde_json::to_vec(&info).map_err(io::Error::other)?);
+        return serde_json::to_vec(&info).map_err(io::Error::other);
     };
     let created = |v: &Value| v.pointer("/time/created").and_then(Value::as_f64);
     let mut messages: Vec<Value> = json_files(&storage.join("message").join(id))?

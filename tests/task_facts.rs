@@ -417,14 +417,21 @@ fn index(env: &Env) {
 }
 
 /// The design's webhook stages sort by their own times, before agent
-/// output appended earlier; `cost --today` leaves out calls of old days.
-fn check_times_on_sqlite(env: &Env) {
-    let out = env.ok(&[
-        "query",
-        "SELECT json_extract(body, '$.stage') AS stage FROM records WHERE task_id = 'design-03' ORDER BY ts, stream LIMIT 5",
-        "--format",
-        "jsonl",
-    ]);
+/// output appended earlier (on the index `prefix` names: the SQL is
+/// SQLite's, or PostgreSQL's with `doc`); `cost --today` leaves out calls
+/// of old days and calls without a time.
+fn check_times(env: &Env, prefix: &[&str], what: &str) {
+    let stage = if prefix.is_empty() {
+        "json_extract(body, '$.stage')"
+    } else {
+        "doc ->> 'stage'"
+    };
+    let sql = format!(
+        "SELECT {stage} AS stage FROM records WHERE task_id = 'design-03' ORDER BY ts, stream LIMIT 5"
+    );
+    let mut args = prefix.to_vec();
+    args.extend(["query", &sql, "--format", "jsonl"]);
+    let out = env.ok(&args);
     let stages: Vec<Value> = stdout(&out)
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap()["stage"].clone())
@@ -437,9 +444,10 @@ fn check_times_on_sqlite(env: &Env) {
             json!("command_matching"),
             json!("task_created"),
             Value::Null
-        ]
+        ],
+        "{what}"
     );
-    check_cost_days(env, &[], "sqlite");
+    check_cost_days(env, prefix, what);
 }
 
 /// `cost --by task` on the index `prefix` names: today's one call alone
@@ -554,12 +562,33 @@ fn every_fact_of_every_task_on_sqlite_and_postgres() {
     check_facts(&env, &[], &expected, "sqlite");
     assert_eq!(tasks(&env, &[], &["--status", "failed"]).len(), 7);
     assert_eq!(tasks(&env, &[], &["--status", "running"]).len(), 3 + 1); // and today's
-    check_times_on_sqlite(&env);
+    check_times(&env, &[], "sqlite");
     env.ok(&["verify"]);
+    // The same files shipped to PostgreSQL, before and after they change
+    // (its facts are views: they must follow superseded rows too).
+    let cluster = Cluster::shared("every_fact_of_every_task_on_sqlite_and_postgres");
+    let url = cluster.as_ref().map(Cluster::database);
+    let pg = url.as_deref().map(|url| ["--db", url, "--host-id", "h1"]);
+    let ship = |env: &Env| {
+        if let Some(url) = &url {
+            let out = env.run(&["--host-id", "h1", "index", "--sink", url]);
+            assert_eq!(code(&out), 0, "index --sink: {}", stderr(&out));
+        }
+    };
+    ship(&env);
+    if let Some(pg) = &pg {
+        check_facts(&env, pg, &expected, "postgres");
+        check_times(&env, pg, "postgres");
+    }
 
     change_files(&env, &mut expected);
     index(&env);
     check_facts(&env, &[], &expected, "sqlite after changes");
+    ship(&env);
+    if let Some(pg) = &pg {
+        check_facts(&env, pg, &expected, "postgres after changes");
+        crate::pg_support::verify_equal(&env, pg[1], "h1");
+    }
     let out = env.run(&["verify"]);
     assert_eq!(code(&out), 0, "verify: {}{}", stdout(&out), stderr(&out));
 
@@ -584,18 +613,4 @@ fn every_fact_of_every_task_on_sqlite_and_postgres() {
     std::fs::remove_file(&env.db).unwrap();
     index(&env);
     check_facts(&env, &[], &expected, "sqlite rebuilt");
-
-    let Some(cluster) = Cluster::shared("every_fact_of_every_task_on_sqlite_and_postgres") else {
-        return;
-    };
-    let url = cluster.database();
-    let out = env.run(&["--host-id", "h1", "index", "--sink", &url]);
-    assert_eq!(code(&out), 0, "index --sink: {}", stderr(&out));
-    check_facts(
-        &env,
-        &["--db", &url, "--host-id", "h1"],
-        &expected,
-        "postgres",
-    );
-    check_cost_days(&env, &["--db", &url, "--host-id", "h1"], "postgres");
 }

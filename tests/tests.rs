@@ -50,5 +50,6 @@ mod serve_security;
 mod shutdown;
 mod sqlite_readers;
 mod task_facts;
+mod task_facts_imports;
 mod watch_scenarios;
 mod writers_interop;

@@ -94,6 +94,18 @@ SELECT c.host_id,
        c.span_id AS span_id
 FROM conversation_block_values c;
 
+-- An integer flag compared with a boolean, as SQLite compares them (FALSE
+-- is 0, TRUE is 1): the reference query's `tool_success = FALSE` keeps
+-- running as written (tests/key_queries.sql). Only `integer = boolean`
+-- and `boolean = integer` are added, which were errors before; a literal
+-- in quotes still compares as an integer.
+CREATE FUNCTION tasklog_int_eq_bool(i integer, b boolean) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT i = b::int $$;
+CREATE FUNCTION tasklog_bool_eq_int(b boolean, i integer) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT i = b::int $$;
+CREATE OPERATOR = (LEFTARG = integer, RIGHTARG = boolean, FUNCTION = tasklog_int_eq_bool, COMMUTATOR = =);
+CREATE OPERATOR = (LEFTARG = boolean, RIGHTARG = integer, FUNCTION = tasklog_bool_eq_int, COMMUTATOR = =);
+
 -- The first `session.start` record read for a task (its branch is a fact,
 -- FORMAT.md 11.1). A column added at the end, as CREATE OR REPLACE allows.
 CREATE OR REPLACE VIEW task_activity AS

@@ -122,6 +122,11 @@ CREATE TABLE cost_rollup (
     unpriced_tokens     INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX cost_rollup_key ON cost_rollup(coalesce(day, ''), task_id, model, provider);
+-- SQL that bounds the day (`WHERE day = '2026-12-07'`, the alerts)
+-- finds its rows here. The built-in questions (`COST_BY_TASK_DAY`: `?1 IS
+-- NULL OR day >= ?1`) read the whole rollup, as they did before. An index
+-- holding the sums too made such SQL read it alone, but rewrote an index
+-- entry at each upsert (scripts/bench_rollup_day.py, docs/PERFORMANCE.md).
 CREATE INDEX cost_rollup_day ON cost_rollup(day);
 CREATE INDEX cost_rollup_task ON cost_rollup(task_id);
 

@@ -152,3 +152,60 @@ fn copilot_chat_calls_without_counts_are_unpriced_not_free() {
     );
     assert_eq!(unpriced, 4);
 }
+
+#[test]
+fn update_prices_keeps_litellms_one_hour_rate() {
+    let env = Env::new();
+    // A two-model snapshot in LiteLLM's shape: one with the one-hour rate
+    // (cache_creation_input_token_cost_above_1hr), one without.
+    let snapshot = env.dir.path().join("prices.json");
+    std::fs::write(
+        &snapshot,
+        r#"{"claude-test-1": {"litellm_provider": "anthropic", "mode": "chat",
+              "input_cost_per_token": 3e-06, "output_cost_per_token": 1.5e-05,
+              "cache_read_input_token_cost": 3e-07, "cache_creation_input_token_cost": 3.75e-06,
+              "cache_creation_input_token_cost_above_1hr": 6e-06},
+            "gpt-test-1": {"litellm_provider": "openai", "mode": "chat",
+              "input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06}}"#,
+    )
+    .unwrap();
+    let out_toml = env.dir.path().join("prices.toml");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/update_prices.py"
+    );
+    let run = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&snapshot)
+        .args(["--date", "2026-01-01", "--out"])
+        .arg(&out_toml)
+        .output();
+    let Ok(run) = run else {
+        crate::support::skip(
+            "update_prices_keeps_litellms_one_hour_rate",
+            "python3 is not installed",
+        );
+        return;
+    };
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let text = std::fs::read_to_string(&out_toml).unwrap();
+    let claude = &text[text.find("name = \"claude-test-1\"").expect("claude entry")..];
+    let claude = &claude[..claude.find("[[model]]").unwrap_or(claude.len())];
+    assert!(claude.contains("cache_write = 3.75\n"), "{claude}");
+    assert!(claude.contains("cache_write_1h = 6.0\n"), "{claude}");
+    let gpt = &text[text.find("name = \"gpt-test-1\"").expect("gpt entry")..];
+    assert!(!gpt.contains("cache_write_1h"), "{gpt}");
+    // The table it writes is one tasklog takes: index with it as the
+    // user's price file.
+    let out = env
+        .cmd()
+        .env("TASKLOG_PRICES", &out_toml)
+        .arg("index")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}

@@ -14,11 +14,14 @@
 //!   history, metrics, ...}` per line): each line is a session of its own,
 //!   listed by `discover` as the source `<file>#<byte offset>` and read as
 //!   that line alone (`openhands`, which takes `history` and `instance_id`).
+//!   Such a source has no file of its own to stat: `--follow` and
+//!   `agents = "auto"` do not follow it; import the file again instead.
 //!
 //! Any other path is read as it is. A file of the folder that is not
 //! JSON (a write in progress) is left out of this reading; the next one
 //! takes it, as the importers keep what they wrote by key or position.
 
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -63,6 +66,29 @@ pub(crate) fn eval_sources(path: &Path) -> Option<Vec<PathBuf>> {
     if !is_eval_name(path) {
         return None;
     }
+    // Listed again on every look of a followed folder: read again only
+    // when the file's size or time moved.
+    let meta = std::fs::metadata(path).ok()?;
+    let stamp = (meta.len(), meta.modified().ok());
+    let mut cache = EVAL_CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((seen, sources)) = cache.get(path) {
+        if *seen == stamp {
+            return sources.clone();
+        }
+    }
+    let sources = eval_sources_of(path);
+    cache.insert(path.to_owned(), (stamp, sources.clone()));
+    sources
+}
+
+/// A file's (length, modification time) and the sources listed from it.
+type EvalListing = ((u64, Option<std::time::SystemTime>), Option<Vec<PathBuf>>);
+
+/// The sources of each evaluation output file listed in this process.
+static EVAL_CACHE: std::sync::LazyLock<std::sync::Mutex<HashMap<PathBuf, EvalListing>>> =
+    std::sync::LazyLock::new(Default::default);
+
+fn eval_sources_of(path: &Path) -> Option<Vec<PathBuf>> {
     let bytes = std::fs::read(path).ok()?;
     let mut out = Vec::new();
     let mut offset = 0usize;

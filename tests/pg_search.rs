@@ -134,6 +134,14 @@ fn postgres_version_3_upgrades_and_searches() {
     let (a, b) = (Env::new(), Env::new());
     fixture(&a);
     fixture(&b);
+    // A tool output of 2 MB of distinct words: more than a tsvector holds
+    // (1 MB); only its first 100,000 characters are searched, and the
+    // record ships like any other.
+    let huge: String = (0..250_000).map(|i| format!("w{i:x} ")).collect();
+    let line =
+        json!({"event": "tool.complete", "name": "Bash", "output": format!("{huge} needleatend")});
+    let out = a.run_stdin(&["append", "gh-3", "tools"], line.to_string().as_bytes());
+    assert_eq!(code(&out), 0, "append: {}", stderr(&out));
     for (env, host) in [(&a, "h1"), (&b, "h2")] {
         let out = env.run(&["--host-id", host, "index", "--sink", &url]);
         assert_eq!(code(&out), 0, "index --sink as {host}: {}", stderr(&out));
@@ -193,9 +201,23 @@ fn postgres_version_3_upgrades_and_searches() {
         keys(&search(&url, "flaky", Some("gh-2"), Some("h1"))),
         [("h1".into(), "gh-2".into(), "tools:2".into())]
     );
-    // Nothing matches; words that are no words at all.
+    // Nothing matches; words that are no words at all; quotes, SQL and
+    // tsquery operators are the user's words, not syntax.
     assert!(search(&url, "nonexistentword", None, None).is_empty());
     assert!(search(&url, "\" - ", None, None).is_empty());
+    assert!(search(&url, "'; DROP TABLE records; --", None, None).is_empty());
+    assert!(search(&url, "flaky & !widget | (x:*", None, Some("h1")).is_empty());
+    assert_eq!(
+        search(&url, "it's \"flaky widget", None, Some("h1")).len(),
+        0
+    );
+    assert_eq!(search(&url, "flaky -widget", None, Some("h1")).len(), 1);
+    // The start of a 2 MB output is searched, its end is not.
+    assert_eq!(
+        keys(&search(&url, "w0 w1", None, Some("h1"))),
+        [("h1".into(), "gh-3".into(), "tools:1".into())]
+    );
+    assert!(search(&url, "needleatend", None, None).is_empty());
     // The planner can answer from the index: its expression is the query's
     // (a table this small is read otherwise unless the other ways are
     // closed: the event index dropped inside a transaction rolled back).
@@ -224,6 +246,34 @@ fn postgres_version_3_upgrades_and_searches() {
         plan.join("\n")
     );
     tx.rollback().unwrap();
+
+    // A new database's first backfill of 33 MB: a bulk load (`index`
+    // drops the secondary indexes of an empty table past 32 MiB and
+    // builds them at its end) has the search index too.
+    let c = Env::new();
+    std::fs::create_dir_all(c.task_dir("bulk")).unwrap();
+    let line = |i: usize| {
+        json!({"event": "message", "role": "user", "content": format!("bulk message {i} {}", "x".repeat(380))})
+            .to_string()
+    };
+    let text: String = (0..82_000).map(|i| line(i) + "\n").collect();
+    assert!(text.len() > 32 << 20);
+    std::fs::write(c.stream("bulk", "chat"), text).unwrap();
+    let fresh = cluster.database();
+    let out = c.run(&["--host-id", "h1", "index", "--sink", &fresh]);
+    assert_eq!(code(&out), 0, "index --sink: {}", stderr(&out));
+    assert_eq!(
+        keys(&search(&fresh, "message 81999", None, None)),
+        [("h1".into(), "bulk".into(), "chat:82000".into())]
+    );
+    let valid: Option<bool> = pg_support::client(&fresh)
+        .query_opt(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('records_search')",
+            &[],
+        )
+        .unwrap()
+        .map(|r| r.get(0));
+    assert_eq!(valid, Some(true), "records_search after a first backfill");
 
     // The call without a time has no day: a bounded cost leaves it out,
     // the totals keep it; the same answer as SQLite's.

@@ -104,7 +104,7 @@ pub(super) fn migrate(client: &mut Client, target: &PgTarget, now: &str) -> Resu
             "applied PostgreSQL schema migration"
         );
     }
-    create_missing_indexes(&mut tx, target)?;
+    create_missing_indexes(&mut tx, target, true)?;
     tx.commit().map_err(err)
 }
 
@@ -170,13 +170,22 @@ fn missing_indexes(
 /// Creates the missing secondary indexes inside `tx`, which holds the
 /// migration lock: two sidecars starting together on a new database never
 /// race on `CREATE INDEX` (issue 22).
-fn create_missing_indexes(tx: &mut postgres::Transaction<'_>, target: &PgTarget) -> Result<()> {
-    let has_rows: bool = tx
-        .query_one("SELECT EXISTS (SELECT 1 FROM records)", &[])
-        .map_err(|e| target.error("creating indexes", e))?
-        .get(0);
+///
+/// With `defer_search` (at open), [`SEARCH_INDEX`] is left to
+/// [`build_search_index`] when `records` holds rows; the end of a bulk load
+/// builds it here with the others, as that load intends.
+fn create_missing_indexes(
+    tx: &mut postgres::Transaction<'_>,
+    target: &PgTarget,
+    defer_search: bool,
+) -> Result<()> {
+    let defer_search = defer_search
+        && tx
+            .query_one("SELECT EXISTS (SELECT 1 FROM records)", &[])
+            .map_err(|e| target.error("creating indexes", e))?
+            .get::<_, bool>(0);
     for (name, definition) in missing_indexes(tx, target)? {
-        if name == SEARCH_INDEX && has_rows {
+        if name == SEARCH_INDEX && defer_search {
             continue; // built CONCURRENTLY after the commit (build_search_index)
         }
         tx.batch_execute(&format!("CREATE INDEX IF NOT EXISTS {name} {definition}"))
@@ -250,7 +259,7 @@ pub(super) fn ensure_indexes(client: &mut Client, target: &PgTarget) -> Result<(
     let mut tx = client.transaction().map_err(err)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .map_err(err)?;
-    create_missing_indexes(&mut tx, target)?;
+    create_missing_indexes(&mut tx, target, false)?;
     tx.commit().map_err(err)
 }
 

@@ -27,7 +27,7 @@ use rusqlite::{params, Connection};
 /// `ended` counts `session.end` records (a TAC-8 session that ended);
 /// `session_start` is the first `session.start` record the index read
 /// (its branch is a fact, migration 11).
-/// One definition for the sink, migration 9's fill and the proof below.
+/// One definition for the sink, migration 11's fill and the proof below.
 macro_rules! task_activity_select {
     ($where:literal) => {
         concat!(

@@ -27,6 +27,8 @@ mod diagnostics;
 mod dir_events;
 mod fd_limit;
 mod gzip_edges;
+mod import_bad_formats;
+mod import_cache_1h;
 mod import_corpus;
 mod import_crash;
 mod import_discovery;

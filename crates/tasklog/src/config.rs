@@ -34,12 +34,50 @@ struct FileConfig {
     serve: ServeSection,
 }
 
-/// `[serve]`: who may reach `tasklog serve` (docs/SECURITY.md).
+/// `[serve]`: who may reach `tasklog serve` and its connection limits
+/// (docs/SECURITY.md).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct ServeSection {
     /// `Host` names accepted besides IP literals and, on loopback, `localhost`.
     allowed_hosts: Vec<String>,
+    header_timeout_ms: Option<u64>,
+    body_timeout_ms: Option<u64>,
+    idle_timeout_ms: Option<u64>,
+    event_buffer_bytes: Option<usize>,
+}
+
+/// `tasklog serve`'s connection limits from `[serve]` < `TASKLOG_*`; a
+/// flag overrides each, and `None` leaves the server's default.
+#[derive(Debug, Clone, Default)]
+pub struct ServeLimits {
+    /// `header_timeout_ms`, `TASKLOG_HEADER_TIMEOUT_MS`.
+    pub header_timeout_ms: Option<u64>,
+    /// `body_timeout_ms`, `TASKLOG_BODY_TIMEOUT_MS`.
+    pub body_timeout_ms: Option<u64>,
+    /// `idle_timeout_ms`, `TASKLOG_IDLE_TIMEOUT_MS`.
+    pub idle_timeout_ms: Option<u64>,
+    /// `event_buffer_bytes`, `TASKLOG_EVENT_BUFFER_BYTES`.
+    pub event_buffer_bytes: Option<usize>,
+}
+
+fn serve_limits(section: &ServeSection) -> Result<ServeLimits> {
+    let limits = ServeLimits {
+        header_timeout_ms: env_parse("TASKLOG_HEADER_TIMEOUT_MS")?.or(section.header_timeout_ms),
+        body_timeout_ms: env_parse("TASKLOG_BODY_TIMEOUT_MS")?.or(section.body_timeout_ms),
+        idle_timeout_ms: env_parse("TASKLOG_IDLE_TIMEOUT_MS")?.or(section.idle_timeout_ms),
+        event_buffer_bytes: env_parse("TASKLOG_EVENT_BUFFER_BYTES")?.or(section.event_buffer_bytes),
+    };
+    for (key, v) in [
+        ("header_timeout_ms", limits.header_timeout_ms),
+        ("body_timeout_ms", limits.body_timeout_ms),
+        ("idle_timeout_ms", limits.idle_timeout_ms),
+    ] {
+        if v == Some(0) {
+            bail!("[serve] {key} must be more than 0");
+        }
+    }
+    Ok(limits)
 }
 
 /// `[retention]`: ages as `--older-than` takes them; absent = off.
@@ -168,6 +206,8 @@ pub struct Config {
     /// `[serve] allowed_hosts`: `Host` names `tasklog serve` answers to
     /// besides IP literals and, on a loopback address, `localhost`.
     pub allowed_hosts: Vec<String>,
+    /// `[serve]` connection limits (timeouts, bytes per event stream).
+    pub serve_limits: ServeLimits,
     /// `[[alert]]` rules (docs/ALERTS.md), checked at load.
     pub alerts: Vec<tasklog_alert::Rule>,
     /// Where the configuration came from, for `tasklog status` and -v.
@@ -398,6 +438,7 @@ impl Config {
         let mut imports = followed_sources(file.import)?;
         imports.extend(auto_sources(file.agents.as_ref(), &imports)?);
         let retention = retention(file.retention)?;
+        let serve_limits = serve_limits(&file.serve)?;
         let alerts = tasklog_alert::parse_rules(&file.alert).with_context(|| {
             format!(
                 "{}: invalid config",
@@ -414,6 +455,7 @@ impl Config {
             imports,
             retention,
             allowed_hosts: file.serve.allowed_hosts,
+            serve_limits,
             alerts,
             source,
         })

@@ -42,6 +42,7 @@ mod query_scenarios;
 mod record_edges;
 mod retention_race;
 mod secret_logs;
+mod serve_limits;
 mod serve_scenarios;
 mod serve_security;
 mod shutdown;

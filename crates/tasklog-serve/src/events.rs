@@ -72,6 +72,7 @@ pub async fn events(
         Some(id) => id,
         None => state.read(feed::newest).await?,
     };
+    let state_idle = state.options.idle_timeout;
     let (tx, rx) = queue(
         state.options.event_buffer_bytes,
         state.options.idle_timeout,
@@ -79,7 +80,7 @@ pub async fn events(
     );
     tokio::spawn(follow(state, task, start, feed, tx));
     let mut response = Sse::new(rx)
-        .keep_alive(KeepAlive::default())
+        .keep_alive(KeepAlive::new().interval(keep_alive_every(state_idle)))
         .into_response();
     // Behind a reverse proxy an event stream must not be buffered or
     // compressed, or no event arrives until the buffer fills (nginx's
@@ -91,6 +92,13 @@ pub async fn events(
         HeaderValue::from_static("no-cache, no-transform"),
     );
     Ok(response)
+}
+
+/// How often a quiet stream sends a comment: 15 s, or a third of the
+/// idle time when that is shorter, so that the idle timer never closes a
+/// stream that is merely quiet.
+fn keep_alive_every(idle: Duration) -> Duration {
+    (idle / 3).clamp(Duration::from_millis(100), Duration::from_secs(15))
 }
 
 /// Why a stream stopped.
@@ -146,17 +154,17 @@ async fn catch_up(
 ) -> Result<(), End> {
     loop {
         let (from, filter) = (*last, task.clone());
-        let rows = match state
-            .read(move |c| feed::fetch(c, from, filter.as_deref()))
+        let bytes = state.options.event_buffer_bytes;
+        let (rows, full) = match state
+            .read(move |c| feed::fetch(c, from, filter.as_deref(), bytes))
             .await
         {
-            Ok(rows) => rows,
+            Ok(read) => read,
             Err(e) => {
                 tracing::debug!(error = %e.message, "event stream: catching up failed; following the feed");
                 return Ok(());
             }
         };
-        let full = rows.len() == feed::BATCH;
         for row in rows {
             *last = row.id;
             tx.send(&row).await?;
@@ -307,7 +315,11 @@ mod tests {
         let (_dir, state) = fixture(6);
         // A feed that overflowed: the stream must notice and re-read.
         let (feed_tx, feed_rx) = broadcast::channel::<Arc<Row>>(2);
-        let rows = state.read(|c| feed::fetch(c, 0, None)).await.expect("rows");
+        let rows = state
+            .read(|c| feed::fetch(c, 0, None, usize::MAX))
+            .await
+            .expect("rows")
+            .0;
         assert_eq!(rows.len(), 6);
         for row in rows {
             let _ = feed_tx.send(Arc::new(row));

@@ -283,3 +283,57 @@ fn an_event_stream_that_is_never_read_is_bounded_and_dropped() {
     let got = reader.take(1, LONG);
     assert!(!got.is_empty(), "the reader still gets events");
 }
+
+#[test]
+fn running_out_of_descriptors_is_survived_and_the_indexer_recovers() {
+    let env = Env::new();
+    write_design_layout(&env, "e1");
+    // 64 descriptors: the server uses about 30 at rest, so 80 clients
+    // take the rest and the accepts after them fail with EMFILE.
+    let prefix: Vec<String> = ["prlimit", "--nofile=64:64", "--"]
+        .map(String::from)
+        .to_vec();
+    let server = Server::start_as(
+        &env,
+        &prefix,
+        &["--header-timeout-ms", "60000"],
+        &[("TASKLOG_RECONCILE_MS", "100")],
+    );
+    indexed(&server, "e1", "metadata");
+    let flood: Vec<TcpStream> = (0..80)
+        .map(|_| TcpStream::connect(&server.addr).expect("connect (the backlog takes it)"))
+        .collect();
+    // New work while no descriptor is free: the indexer cannot open it.
+    write_design_layout(&env, "e2");
+    std::thread::sleep(Duration::from_secs(3));
+    drop(flood);
+    // Every answer from now on is honest: 200 only with the indexer up,
+    // 503 only with it down.
+    let mut answers = Vec::new();
+    wait_until("e2 indexed after the clients went", LONG, || {
+        let h = server.get("/healthz");
+        let indexer = h.json()["indexer"].as_str().unwrap_or("").to_owned();
+        answers.push((h.status, indexer));
+        h.status == 200 && server.get("/api/tasks/e2/logs/metadata").status == 200
+    });
+    for (status, indexer) in &answers {
+        match *status {
+            200 => assert_eq!(indexer, "up", "{answers:?}"),
+            503 => assert_eq!(indexer, "down", "{answers:?}"),
+            other => panic!("/healthz answered {other}: {answers:?}"),
+        }
+    }
+    assert!(
+        metric(&server, "tasklog_accept_errors_total") >= 1.0,
+        "EMFILE was met"
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM records WHERE task_id = 'e1'"),
+        5,
+        "e1 indexed exactly once"
+    );
+    eprintln!(
+        "DEBUG {answers:?} restarts {}",
+        metric(&server, "tasklog_indexer_restarts_total")
+    );
+}

@@ -24,6 +24,7 @@ mod dashboard;
 mod derived_tables;
 mod diagnostics;
 mod dir_events;
+mod file_modes;
 mod import_corpus;
 mod import_crash;
 mod import_discovery;

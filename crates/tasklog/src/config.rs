@@ -32,6 +32,60 @@ struct FileConfig {
     /// `[[alert]]`: rules checked by `tasklog_alert::parse_rules`.
     alert: Vec<toml::Value>,
     serve: ServeSection,
+    files: FilesSection,
+}
+
+/// `[files]`: the modes of what tasklog creates (docs/SECURITY.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct FilesSection {
+    /// `private`, `group` or `umask`.
+    mode: Option<String>,
+}
+
+/// Who may read the files and folders tasklog creates: the log root, task
+/// folders and streams, the index and its WAL and shared-memory files,
+/// `.gz` streams, archives and journals. Applied as the process's umask
+/// when a command starts, so every file any part of the command creates
+/// (SQLite's included) gets it the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileMode {
+    /// Owner only: folders 0700, files 0600 (umask 077). The default:
+    /// the files hold prompts, tool output and costs.
+    Private,
+    /// Owner and group may read: folders 0750, files 0640 (umask 027).
+    Group,
+    /// The umask tasklog was started with, unchanged.
+    Umask,
+}
+
+impl FileMode {
+    fn parse(v: &str) -> Result<FileMode> {
+        match v.trim() {
+            "private" => Ok(FileMode::Private),
+            "group" => Ok(FileMode::Group),
+            "umask" => Ok(FileMode::Umask),
+            other => bail!(
+                "[files] mode = {other:?}: expected \"private\" (0700/0600), \"group\" (0750/0640) or \"umask\""
+            ),
+        }
+    }
+
+    /// The umask this policy sets, if any.
+    pub fn umask(self) -> Option<u32> {
+        match self {
+            FileMode::Private => Some(0o077),
+            FileMode::Group => Some(0o027),
+            FileMode::Umask => None,
+        }
+    }
+
+    /// Sets the process's umask (before any thread or file is created).
+    pub fn apply(self) {
+        if let Some(mask) = self.umask() {
+            rustix::process::umask(rustix::fs::Mode::from_raw_mode(mask));
+        }
+    }
 }
 
 /// `[serve]`: who may reach `tasklog serve` and its connection limits
@@ -208,6 +262,8 @@ pub struct Config {
     pub allowed_hosts: Vec<String>,
     /// `[serve]` connection limits (timeouts, bytes per event stream).
     pub serve_limits: ServeLimits,
+    /// `[files] mode` or `TASKLOG_FILE_MODE`: the modes of created files.
+    pub file_mode: FileMode,
     /// `[[alert]]` rules (docs/ALERTS.md), checked at load.
     pub alerts: Vec<tasklog_alert::Rule>,
     /// Where the configuration came from, for `tasklog status` and -v.
@@ -439,6 +495,10 @@ impl Config {
         imports.extend(auto_sources(file.agents.as_ref(), &imports)?);
         let retention = retention(file.retention)?;
         let serve_limits = serve_limits(&file.serve)?;
+        let file_mode = match env("TASKLOG_FILE_MODE").or(file.files.mode) {
+            Some(v) => FileMode::parse(&v)?,
+            None => FileMode::Private,
+        };
         let alerts = tasklog_alert::parse_rules(&file.alert).with_context(|| {
             format!(
                 "{}: invalid config",
@@ -456,6 +516,7 @@ impl Config {
             retention,
             allowed_hosts: file.serve.allowed_hosts,
             serve_limits,
+            file_mode,
             alerts,
             source,
         })

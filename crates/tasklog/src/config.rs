@@ -66,7 +66,7 @@ impl FileMode {
             "group" => Ok(FileMode::Group),
             "umask" => Ok(FileMode::Umask),
             other => bail!(
-                "[files] mode = {other:?}: expected \"private\" (0700/0600), \"group\" (0750/0640) or \"umask\""
+                "[files] mode (or TASKLOG_FILE_MODE) = {other:?}: expected \"private\" (0700/0600), \"group\" (0750/0640) or \"umask\""
             ),
         }
     }

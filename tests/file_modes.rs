@@ -177,3 +177,30 @@ fn files_are_private_by_default_under_umask_022() {
 fn files_are_group_readable_with_the_group_policy() {
     every_command_creates_files_by_the_policy(Some("group"));
 }
+
+#[test]
+fn a_bad_policy_is_refused_before_anything_is_written() {
+    let env = Env::new();
+    for (var, toml) in [
+        (Some("world"), None),
+        (None, Some("[files]\nmode = \"0777\"\n")),
+    ] {
+        let mut cmd = env.cmd();
+        if let Some(v) = var {
+            cmd.env("TASKLOG_FILE_MODE", v);
+        }
+        if let Some(t) = toml {
+            let path = env.dir.path().join("bad.toml");
+            std::fs::write(&path, t).expect("config");
+            cmd.env("TASKLOG_CONFIG", &path);
+        }
+        let out = cmd.args(["put", "b1", "task", "{}"]).output().expect("run");
+        assert_eq!(code(&out), 2, "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("expected \"private\""),
+            "{}",
+            stderr(&out)
+        );
+        assert!(!env.task_dir("b1").exists(), "nothing written");
+    }
+}

@@ -249,10 +249,15 @@ fn an_event_stream_that_is_never_read_is_bounded_and_dropped() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let grew = peak.saturating_sub(before);
+    eprintln!(
+        "serve_limits: the server grew by {:.1} MiB for three clients that do not read 30 MiB each",
+        grew as f64 / f64::from(1 << 20)
+    );
     // Without a bound each stream holds up to 500 events (here 30 MiB):
-    // 90 MiB for three. With it: 1 MiB of queue and hyper's buffer each.
+    // 97 MiB measured for three. With it: a 1 MiB batch, a 1 MiB queue,
+    // hyper's buffer and SQLite's page cache each (about 15 MiB measured).
     assert!(
-        grew < 24 << 20,
+        grew < 40 << 20,
         "the server grew by {} MiB for three clients that do not read",
         grew >> 20
     );
@@ -332,8 +337,31 @@ fn running_out_of_descriptors_is_survived_and_the_indexer_recovers() {
         5,
         "e1 indexed exactly once"
     );
-    eprintln!(
-        "DEBUG {answers:?} restarts {}",
-        metric(&server, "tasklog_indexer_restarts_total")
-    );
+    // The indexer met EMFILE too (it reconciles every 100 ms and e2 needs
+    // opening), failed, and its supervisor brought it back.
+    assert!(metric(&server, "tasklog_indexer_restarts_total") >= 1.0);
+}
+
+#[test]
+fn zero_or_malformed_limits_are_refused_at_start() {
+    let env = Env::new();
+    for (args, vars) in [
+        (vec!["--header-timeout-ms", "0"], vec![]),
+        (vec!["--idle-timeout-ms", "soon"], vec![]),
+        (vec![], vec![("TASKLOG_BODY_TIMEOUT_MS", "0")]),
+        (vec![], vec![("TASKLOG_EVENT_BUFFER_BYTES", "-1")]),
+    ] {
+        let mut cmd = env.cmd();
+        cmd.args(["serve", "--addr", "127.0.0.1:0"]).args(&args);
+        for (k, v) in &vars {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run serve");
+        assert_eq!(
+            crate::support::code(&out),
+            2,
+            "{args:?} {vars:?}: {}",
+            crate::support::stderr(&out)
+        );
+    }
 }

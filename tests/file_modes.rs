@@ -1,7 +1,7 @@
 //! The `[files] mode` policy (issue 21): under the usual umask 022, every
 //! file and folder each command creates (put, append, import, index and
 //! its WAL and shared-memory files while `watch` runs, compress's `.gz`,
-//! archive) is private by default (0700/0600), or group-readable with
+//! archive, the alerts journal) is private by default (0700/0600), or group-readable with
 //! `mode = "group"` (0750/0640), never readable by other users.
 
 use std::collections::BTreeSet;
@@ -126,9 +126,23 @@ fn every_command_creates_files_by_the_policy(policy: Option<&str>) {
     // a .gz is never wider than its stream or the policy.
     step("compress", &["compress", "--older-than", "0s"], 3);
     step("archive", &["archive", "--month", "2025-09"], 1);
+    // A failed task, and a rule that fires on it: watch writes the
+    // alerts journal.
+    step(
+        "put failed",
+        &["put", "f1", "task", r#"{"status":"failed"}"#],
+        2,
+    );
+    let config = env.dir.path().join("alerts.toml");
+    std::fs::write(
+        &config,
+        "[[alert]]\nname = \"failed\"\nwhen = \"task_failed\"\ncommand = \"true\"\n",
+    )
+    .expect("config");
     // The WAL and shared-memory files exist while a writer has the index open.
     let before = paths(base);
     let mut cmd = env.cmd_as(&prefix());
+    cmd.env("TASKLOG_CONFIG", &config);
     if let Some(p) = policy {
         cmd.env("TASKLOG_FILE_MODE", p);
     }
@@ -146,9 +160,12 @@ fn every_command_creates_files_by_the_policy(policy: Option<&str>) {
         "events",
         r#"{"event":"message","content":"live"}"#,
     ]);
-    wait_for("the index's WAL and shm", Duration::from_secs(20), || {
-        wal.exists() && shm.exists()
-    });
+    let journal = env.root.join(".tasklog/alerts.jsonl");
+    wait_for(
+        "the index's WAL and shm, the alerts journal",
+        Duration::from_secs(20),
+        || wal.exists() && shm.exists() && journal.exists(),
+    );
     let mut before_wal = before;
     before_wal.remove(&wal);
     before_wal.remove(&shm);
@@ -156,7 +173,7 @@ fn every_command_creates_files_by_the_policy(policy: Option<&str>) {
     before_wal.extend(paths(&env.task_dir("m2")));
     before_wal.insert(env.task_dir("m2"));
     check_new(&before_wal, base, policy, "watch");
-    for f in [&wal, &shm] {
+    for f in [&wal, &shm, &journal] {
         let mode = std::fs::metadata(f).expect("wal").permissions().mode() & 0o777;
         let want = if policy == Some("group") {
             0o640

@@ -1,4 +1,11 @@
-//! Binding, the address rule, and running until shutdown.
+//! Binding, the address rule, the accept loop and running until shutdown.
+//!
+//! The server runs its own loop over hyper's HTTP/1 connections rather
+//! than `axum::serve`, for the limits axum does not expose: the request
+//! head timeout (hyper's `header_read_timeout`), the idle timer and the
+//! connection limit on the byte stream (`crate::conns`), and accept errors
+//! backed off. The request body's deadline is a layer of the router
+//! (`crate::limits::body_deadline`).
 //!
 //! Shutdown is a parameter ([`Server::run`]), which makes the server
 //! testable on port 0. When it resolves, the stop signal ends every event

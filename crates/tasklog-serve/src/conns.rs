@@ -19,6 +19,7 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -37,13 +38,15 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(10);
 /// Longest pause between two accepts while they fail.
 const ACCEPT_PAUSE_MAX: Duration = Duration::from_secs(1);
 
-/// The listener with the limit.
+/// The listener with the limit; its connections carry the idle timer.
 pub struct Limited {
     /// The bound socket.
     inner: TcpListener,
     /// One permit per open connection. A semaphore: a connection gives its
     /// place back by dropping its permit, wherever it ends.
     permits: Arc<Semaphore>,
+    /// The idle time of every connection.
+    idle: Duration,
     /// Counters for `/metrics`.
     vitals: Arc<Vitals>,
     /// The pause before the next accept after a failure.
@@ -51,24 +54,44 @@ pub struct Limited {
 }
 
 impl Limited {
-    /// At most `max` connections open at once.
-    pub fn new(inner: TcpListener, max: usize, vitals: Arc<Vitals>) -> Limited {
+    /// At most `max` connections open at once, each closed after `idle`
+    /// without a byte moving.
+    pub fn new(inner: TcpListener, max: usize, idle: Duration, vitals: Arc<Vitals>) -> Limited {
         Limited {
             inner,
             permits: Arc::new(Semaphore::new(max.max(1))),
+            idle,
             vitals,
             pause: ACCEPT_PAUSE,
         }
     }
+}
+
+/// A TCP connection under the limit, with its idle timer.
+pub type Counted = Guarded<TcpStream>;
+
+impl Counted {
+    /// The socket (for socket options such as `TCP_NODELAY`).
+    #[allow(dead_code)] // used by TLS
+    pub(crate) fn tcp(&self) -> &TcpStream {
+        &self.io
+    }
+}
+
+/// An `axum::serve::Listener`, so that a wrapper (TLS) can stack on it and
+/// the server's loop takes either.
+impl axum::serve::Listener for Limited {
+    type Io = Counted;
+    type Addr = SocketAddr;
 
     /// The next connection under the limit. Connections past the limit are
     /// closed at once; accept errors are logged and waited out.
-    pub async fn accept(&mut self) -> (TcpStream, OwnedSemaphorePermit) {
+    async fn accept(&mut self) -> (Counted, SocketAddr) {
         loop {
-            let stream = match self.inner.accept().await {
-                Ok((stream, _)) => {
+            let (stream, addr) = match self.inner.accept().await {
+                Ok(accepted) => {
                     self.pause = ACCEPT_PAUSE;
-                    stream
+                    accepted
                 }
                 Err(e) if is_connection_error(&e) => continue,
                 Err(e) => {
@@ -86,13 +109,20 @@ impl Limited {
                 }
             };
             match Arc::clone(&self.permits).try_acquire_owned() {
-                Ok(permit) => return (stream, permit),
+                Ok(permit) => {
+                    let vitals = Arc::clone(&self.vitals);
+                    return (Guarded::new(stream, permit, self.idle, vitals), addr);
+                }
                 Err(_) => {
                     Vitals::count(&self.vitals.connections_refused);
                     drop(stream);
                 }
             }
         }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
     }
 }
 

@@ -17,12 +17,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::Listener;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use crate::conns::{Guarded, Limited};
+use crate::conns::Limited;
 use crate::error::Error;
 use crate::state::{AppState, ServeOptions};
 use crate::vitals::Vitals;
@@ -95,6 +96,7 @@ impl Server {
         let mut listener = Limited::new(
             self.listener,
             state.options.max_connections,
+            state.options.idle_timeout,
             Arc::clone(&state.options.vitals),
         );
         let mut connections = JoinSet::new();
@@ -102,13 +104,7 @@ impl Server {
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
-                (stream, permit) = listener.accept() => {
-                    let io = Guarded::new(
-                        stream,
-                        permit,
-                        state.options.idle_timeout,
-                        Arc::clone(&state.options.vitals),
-                    );
+                (io, _) = Listener::accept(&mut listener) => {
                     connections.spawn(connection(io, app.clone(), Arc::clone(&state)));
                 }
                 // Reaps ended connections, so the set holds open ones only.

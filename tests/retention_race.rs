@@ -225,3 +225,43 @@ fn prune_does_not_remove_a_live_folder_swapped_in_after_the_seal_check() {
     }
     assert_eq!(kept, 20);
 }
+
+#[test]
+fn prune_skips_a_task_it_refuses_and_prunes_the_others() {
+    use crate::support::{code, stderr, stdout, Env};
+    let env = Env::new();
+    // Two sealed tasks; the older one's seal is a symbolic link (not what a
+    // writer makes): prune refuses to remove it through its handle.
+    for task in ["odd", "good"] {
+        env.ok(&["put", task, "task", r#"{"title":"x"}"#]);
+    }
+    std::fs::write(
+        env.dir.path().join("seal.json"),
+        br#"{"status":"completed"}"#,
+    )
+    .expect("seal");
+    std::os::unix::fs::symlink(
+        env.dir.path().join("seal.json"),
+        env.task_dir("odd").join("result.json"),
+    )
+    .expect("link seal");
+    std::thread::sleep(Duration::from_millis(20));
+    env.ok(&["put", "good", "result", r#"{"status":"completed"}"#]);
+    let out = env.run(&["prune", "--older-than", "0s", "--format", "jsonl"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(r#""task_id":"odd""#) && text.contains(r#""action":"skipped""#),
+        "{text}"
+    );
+    assert!(text.contains(r#""action":"removed""#), "{text}");
+    assert!(
+        env.task_dir("odd").join("task.json").exists(),
+        "the refused task is left alone"
+    );
+    assert!(!env.task_dir("good").exists(), "the other task is pruned");
+    assert!(
+        env.dir.path().join("seal.json").exists(),
+        "the link's target is untouched"
+    );
+}

@@ -25,6 +25,8 @@ mod derived_tables;
 mod diagnostics;
 mod dir_events;
 mod file_modes;
+mod import_bad_formats;
+mod import_cache_1h;
 mod import_corpus;
 mod import_crash;
 mod import_discovery;

@@ -353,6 +353,7 @@ mod tests {
             id,
             task_id: "t".into(),
             data: "x".repeat(bytes),
+            db_generation: 0,
         }
     }
 

@@ -22,8 +22,8 @@
 mod store;
 
 pub use store::{
-    db_shown, local_host_id, open_questions, open_tailer, shipping_into, ships_to_postgres,
-    store_kind, store_status, store_verify, Hosts, Reading, StatusReport,
+    db_shown, local_host_id, open_questions, open_tailer, postgres_url, shipping_into,
+    ships_to_postgres, store_kind, store_status, store_verify, Hosts, Reading, StatusReport,
 };
 pub use tasklog_tail::lag::TaskLag;
 pub use tasklog_tail::questions::cost::whole_day;
@@ -48,4 +48,4 @@ pub use tasklog_sqlite::{
 #[cfg(feature = "postgres")]
 pub use tasklog_postgres as pg;
 #[cfg(feature = "postgres")]
-pub use tasklog_postgres::OpenPostgres;
+pub use tasklog_postgres::{OpenPostgres, PgStatus};

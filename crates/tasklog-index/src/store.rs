@@ -162,6 +162,13 @@ fn sink_target<'a>(db: &'a Path, sink: Option<&'a str>) -> Result<Option<&'a str
     }
 }
 
+/// The PostgreSQL database a sidecar with this `sink` ships into (the
+/// sink, else a URL `db`), for the crates that open their own connection
+/// to it (the alerter).
+pub fn postgres_url<'a>(db: &'a Path, sink: Option<&'a str>) -> Option<&'a str> {
+    sink.or(url(db))
+}
+
 /// Whether a sidecar with this `sink` ships into PostgreSQL.
 pub fn ships_to_postgres(db: &Path, sink: Option<&str>) -> bool {
     sink.is_some() || url(db).is_some()

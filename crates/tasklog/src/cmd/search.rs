@@ -4,6 +4,7 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
+use tasklog_index::SearchQuery;
 
 use crate::cli::Format;
 use crate::config::Config;
@@ -32,45 +33,36 @@ pub struct SearchArgs {
     pub format: Option<Format>,
 }
 
-const SQL: &str = r#"
-SELECT r.ts, r.task_id, r.stream || ':' || r.line AS source, r.event, r.name,
-       s.text AS snippet, round(f.rank, 3) AS rank
-  FROM records_fts f
-  JOIN records r ON r.record_id = f.rowid
-  JOIN records_fts_source s ON s.rowid = f.rowid
- WHERE records_fts MATCH ?1 AND (?2 IS NULL OR r.task_id = ?2)
- ORDER BY f.rank
- LIMIT ?3
-"#;
-
-/// Plain words and "quoted phrases" become FTS5 strings, so `src/lib.rs`
-/// or `don't` search for what they say instead of being FTS5 syntax
-/// errors (the same rule as the dashboard's search box).
-fn plain_query(words: &[String]) -> String {
-    tasklog_serve::search::fts_query(&words.join(" "))
-}
-
 pub fn run(config: &Config, args: SearchArgs) -> Result<Outcome> {
-    crate::rows::require(config, tasklog_index::Capability::Search, "search")?;
-    let query = if args.raw {
-        args.text.join(" ")
-    } else {
-        plain_query(&args.text)
-    };
-    if query.trim().is_empty() {
+    let text = args.text.join(" ");
+    if tasklog_index::search_terms(&text).is_empty() && (!args.raw || text.trim().is_empty()) {
         anyhow::bail!("nothing to search for");
     }
-    let conn = tasklog_index::open_query_connection(&config.db)?;
-    let mut rows = rows::collect(&conn, SQL, (&query, &args.task, args.limit))
-        .with_context(|| format!("search {query:?}"))?;
+    // One refusal, before connecting, on a store without full-text search.
+    rows::require(config, tasklog_index::Capability::Search, "search")?;
+    let mut index = rows::open(config, false)?;
+    let query = SearchQuery {
+        text: text.clone(),
+        raw: args.raw,
+        task: args.task.clone(),
+        limit: u64::from(args.limit),
+    };
+    let mut rows = index
+        .search(&query)
+        .with_context(|| format!("search {text:?}"))?;
+    // The board's columns: ts, task_id, source, event, name, snippet, rank.
+    rows.drop_column("record_id");
+    rows.drop_column("title");
     let terms = terms(&args.text);
-    for row in &mut rows.rows {
-        if let Some(text) = row[5].as_str() {
-            row[5] = snippet(text, &terms).into();
+    if let Some(at) = rows.column("snippet") {
+        for row in &mut rows.rows {
+            if let Some(text) = row[at].as_str() {
+                row[at] = snippet(text, &terms).into();
+            }
         }
     }
     if rows.rows.is_empty() {
-        errln!("tasklog: nothing matches {query}");
+        errln!("tasklog: nothing matches {text}");
         return Ok(Outcome::NothingFound);
     }
     output::print(&rows, output::resolve(args.format))?;
@@ -156,9 +148,9 @@ mod tests {
 
     #[test]
     fn plain_words_are_quoted() {
-        let q = super::plain_query(&["src/lib.rs say".into(), "NOT".into()]);
+        let q = tasklog_index::fts_query("src/lib.rs say NOT");
         assert_eq!(q, r#""src/lib.rs" "say" "NOT""#);
-        let q = super::plain_query(&["\"flaky widget\"".into(), "test".into()]);
+        let q = tasklog_index::fts_query("\"flaky widget\" test");
         assert_eq!(q, r#""flaky widget" "test""#);
         assert_eq!(
             super::terms(&["\"Flaky Widget\" te*".into()]),

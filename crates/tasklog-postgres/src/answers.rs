@@ -33,23 +33,27 @@ FROM (
                || ' out ' || coalesce(a.tokens_output::text, '?')
                || CASE WHEN a.estimated_cost_usd IS NULL THEN ' unpriced'
                        ELSE ' $' || to_char(a.estimated_cost_usd, 'FM999999999990.000000') || ' (' || a.cost_source || ')' END
-             WHEN r.event = 'tool.start' THEN substr(r.doc ->> 'input', 1, 200)
-             WHEN r.event = 'tool.complete' THEN substr(r.doc ->> 'output', 1, 200)
-             WHEN r.event = 'message' THEN r.role || ': ' || substr(r.doc ->> 'content', 1, 200)
-             WHEN r.event = 'decision' THEN substr(r.doc ->> 'reason', 1, 200)
-             WHEN r.event = 'system' THEN r.severity || ' ' || coalesce(r.component, '-') || ': ' || coalesce(r.doc ->> 'message', '')
-             WHEN r.event = 'trigger' THEN coalesce(r.doc ->> 'source', '') || ' ' || substr(r.doc ->> 'data', 1, 200)
-             WHEN r.event IN ('worker.spawn', 'worker.exit') THEN r.doc ->> 'worker_id'
-             WHEN r.event = 'worktree' THEN (r.doc ->> 'worktree_path') || ': ' || coalesce(r.doc ->> 'reason', '')
+             WHEN r.event = 'tool.start' THEN substr(x.j ->> 'input', 1, 200)
+             WHEN r.event = 'tool.complete' THEN substr(x.j ->> 'output', 1, 200)
+             WHEN r.event = 'message' THEN r.role || ': ' || substr(x.j ->> 'content', 1, 200)
+             WHEN r.event = 'decision' THEN substr(x.j ->> 'reason', 1, 200)
+             WHEN r.event = 'system' THEN r.severity || ' ' || coalesce(r.component, '-') || ': ' || coalesce(x.j ->> 'message', '')
+             WHEN r.event = 'trigger' THEN coalesce(x.j ->> 'source', '') || ' ' || substr(x.j ->> 'data', 1, 200)
+             WHEN r.event IN ('worker.spawn', 'worker.exit') THEN x.j ->> 'worker_id'
+             WHEN r.event = 'worktree' THEN (x.j ->> 'worktree_path') || ': ' || coalesce(x.j ->> 'reason', '')
            END,
            CASE
              WHEN r.event IN ('tool.fail', 'llm.call') OR r.error IS NOT NULL
-               THEN coalesce(r.error, r.doc ->> 'error')
-             WHEN r.severity IN ('error', 'critical') THEN coalesce(r.doc ->> 'message', r.severity)
+               THEN coalesce(r.error, x.j ->> 'error')
+             WHEN r.severity IN ('error', 'critical') THEN coalesce(x.j ->> 'message', r.severity)
              WHEN r.status IN ('error', 'failed') THEN r.status
            END,
            r.record_id, r.span_id, r.body, 1, r.record_id
       FROM records r LEFT JOIN api_calls a ON a.host_id = r.host_id AND a.call_id = r.record_id
+      -- The line as written (json keeps its text, as SQLite's json_extract
+      -- reads it; jsonb would respace objects). Only where jsonb took the
+      -- line: a \u0000 escape cannot be read out as text.
+      CROSS JOIN LATERAL (SELECT CASE WHEN r.doc IS NOT NULL THEN r.body::json END AS j) x
      WHERE r.task_id = $1::text
     UNION ALL
     SELECT e.detected_at, e.path || ':' || coalesce(e.line::text, '?'), 'quarantined', NULL, NULL, NULL,

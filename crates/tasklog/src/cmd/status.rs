@@ -16,6 +16,11 @@ pub struct StatusArgs {
     pub format: Option<ReportFormat>,
 }
 
+// Without the `postgres` feature the report has one variant.
+#[cfg_attr(
+    not(feature = "postgres"),
+    allow(clippy::infallible_destructuring_match)
+)]
 pub fn run(config: &Config, args: StatusArgs) -> Result<Outcome> {
     let s = match tasklog_index::store_status(&config.root, &config.db, config.host_id.as_deref())?
     {

@@ -139,9 +139,13 @@ fn push_unpriced(rows: &mut Rows, unpriced: &Rows) {
     );
     let mut line = vec![Value::Null; rows.columns.len()];
     line[label_column(rows)] = format!("UNPRICED: {}", models.join(", ")).into();
-    for name in ["calls", "unpriced_calls"] {
-        if let Some(i) = rows.columns.iter().position(|c| c == name) {
-            line[i] = calls.into();
+    for (name, value) in [
+        ("calls", calls),
+        ("unpriced_calls", calls),
+        ("unpriced_tokens", tokens),
+    ] {
+        if let Some(i) = rows.column(name) {
+            line[i] = value.into();
         }
     }
     rows.rows.push(line);

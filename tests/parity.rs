@@ -1,15 +1,15 @@
 //! Every question of the one read API (`tasklog_index::Questions`) gives
 //! the same ordered values on SQLite and on PostgreSQL for the same files:
 //! the task list under each sort and filter, summaries, timelines, cost by
-//! every grouping and range, the tail, every export section, documents and
-//! streams. Only what a database fills itself (row ids, `host_id`, the
+//! every grouping and range, the tail, every export section, the parts of
+//! the task page, documents and streams. Only what a database fills itself (row ids, `host_id`, the
 //! time it saw a bad line) is left out; values are compared in order, not
 //! counted.
 
 use serde_json::Value;
 use tasklog_index::{
     open_questions, Capability, CostKey, CostQuery, ExportSection, Hosts, Questions, Reading,
-    SearchQuery, Table, TaskFilter, TaskSort,
+    SearchQuery, Table, TaskFilter, TaskPart, TaskSort,
 };
 
 use crate::pg_scenarios::{comparable_value, OWN_COLUMNS};

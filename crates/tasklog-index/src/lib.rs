@@ -32,7 +32,7 @@ pub use tasklog_tail::{
     format_chain, match_task_id, search_terms, watch, Capability, CommitterStop, CostKey,
     CostQuery, Error, ExportSection, IndexOptions, Price, PriceProblem, PriceTable, Questions,
     Result, RunMode, SearchQuery, Shutdown, Stats, StoreKind, Table, Tailer, TaskFilter,
-    TaskIdMatch, TaskSort, DEFAULT_PRICES, ROOT_POLL,
+    TaskIdMatch, TaskPart, TaskSort, DEFAULT_PRICES, ROOT_POLL,
 };
 
 pub use tasklog_sqlite::{

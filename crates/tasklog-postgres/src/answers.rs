@@ -8,7 +8,7 @@
 use tasklog_tail::questions::cost::CostDialect;
 use tasklog_tail::{
     Capability, CostQuery, ExportSection, Questions, Result, SearchQuery, StoreKind, Table,
-    TaskFilter,
+    TaskFilter, TaskPart,
 };
 
 use crate::questions::{COST_BY_CALL, COST_BY_DAY, COST_BY_TASK_DAY, TASKS, TASK_SUMMARY};
@@ -103,6 +103,31 @@ pub const STREAMS: &str = r#"SELECT name, "offset" AS bytes, line_count AS recor
 pub const TASK_IDS_STARTING: &str = "SELECT task_id FROM tasks
  WHERE substr(task_id, 1, length($1::text)) = $1::text GROUP BY task_id
  ORDER BY task_id <> $1::text, task_id COLLATE \"C\" LIMIT 11";
+
+/// SQLite's `part_sql`: `$1` the task, `$2` the limit (NULL: all).
+pub fn part_sql(part: TaskPart) -> &'static str {
+    match part {
+        TaskPart::ToolCalls => "SELECT id, span_id, tool_name, status, input, output, error, duration_ms, started_at, completed_at
+   FROM tool_calls WHERE task_id = $1::text ORDER BY started_at COLLATE \"C\", id LIMIT $2::bigint",
+        TaskPart::Decisions => "SELECT flow_id, timestamp, decision_point, function_name, decision_input, decision_output,
+        decision_reason, duration_ms
+   FROM logic_flow WHERE flow_id IN (SELECT record_id FROM records WHERE task_id = $1::text AND event = 'decision')
+  ORDER BY timestamp COLLATE \"C\", flow_id LIMIT $2::bigint",
+        TaskPart::Conversation => "SELECT conversation_id, message_index, block_index, timestamp, role, content_type, content,
+        tool_name, tool_input, tool_output, tool_success
+   FROM conversations WHERE conversation_id IN (SELECT record_id FROM records WHERE task_id = $1::text AND event = 'message')
+  ORDER BY timestamp COLLATE \"C\", conversation_id, block_index LIMIT $2::bigint",
+        TaskPart::Quarantined => r#"SELECT path, line, "offset", reason, prefix, detected_at FROM ingest_errors
+    WHERE task_id = $1::text ORDER BY path COLLATE "C", "offset" LIMIT $2::bigint"#,
+    }
+}
+
+/// SQLite's `UNPRICED_CALLS`.
+pub const UNPRICED_CALLS: &str =
+    "SELECT call_id, timestamp, task_id, model, provider, tokens_input, tokens_output
+   FROM api_calls WHERE cost_source = 'unpriced'
+    AND ($1::text IS NULL OR timestamp >= $1::text) AND ($2::text IS NULL OR timestamp < $2::text)
+  ORDER BY timestamp COLLATE \"C\" DESC, call_id DESC LIMIT $3::bigint";
 
 /// The task's row as stored.
 pub const TASK_ROW: &str = "SELECT * FROM tasks WHERE task_id = $1::text ORDER BY host_id";
@@ -233,6 +258,21 @@ impl Questions for PgQuestions {
 
     fn task_cost(&mut self, task: &str) -> Result<Table> {
         self.collect(TASK_COST, &[Some(task)])
+    }
+
+    fn task_part(&mut self, task: &str, part: TaskPart, limit: Option<u64>) -> Result<Table> {
+        let limit = limit.map(|l| l.to_string());
+        self.collect(part_sql(part), &[Some(task), limit.as_deref()])
+    }
+
+    fn unpriced_calls(
+        &mut self,
+        since: Option<&str>,
+        until: Option<&str>,
+        limit: u64,
+    ) -> Result<Table> {
+        let limit = limit.to_string();
+        self.collect(UNPRICED_CALLS, &[since, until, Some(&limit)])
     }
 
     fn documents(&mut self, task: &str) -> Result<Table> {

@@ -10,6 +10,7 @@ use rusqlite::{Connection, Params};
 use tasklog_tail::questions::cost::CostDialect;
 use tasklog_tail::{
     CostQuery, ExportSection, Questions, Result, SearchQuery, StoreKind, Table, TaskFilter,
+    TaskPart,
 };
 
 use crate::error::sqlite_error;
@@ -114,6 +115,34 @@ pub const DOCUMENTS: &str =
 /// A task's streams, from the checkpoints.
 pub const STREAMS: &str = r#"SELECT name, "offset" AS bytes, line_count AS records FROM files
     WHERE task_id = ?1 AND kind = 'stream' ORDER BY name"#;
+
+/// The parts of a task's page (`?1` the task, `?2` the limit, -1: all).
+/// `logic_flow` and `conversations` have no index by task: their rows are
+/// reached through the task's records (`+event` keeps SQLite on
+/// `records(task_id, ts)` rather than reading every row of the kind).
+pub fn part_sql(part: TaskPart) -> &'static str {
+    match part {
+        TaskPart::ToolCalls => "SELECT id, span_id, tool_name, status, input, output, error, duration_ms, started_at, completed_at
+   FROM tool_calls WHERE task_id = ?1 ORDER BY started_at, id LIMIT ?2",
+        TaskPart::Decisions => "SELECT flow_id, timestamp, decision_point, function_name, decision_input, decision_output,
+        decision_reason, duration_ms
+   FROM logic_flow WHERE flow_id IN (SELECT record_id FROM records WHERE task_id = ?1 AND +event = 'decision')
+  ORDER BY timestamp, flow_id LIMIT ?2",
+        TaskPart::Conversation => "SELECT conversation_id, message_index, block_index, timestamp, role, content_type, content,
+        tool_name, tool_input, tool_output, tool_success
+   FROM conversations WHERE conversation_id IN (SELECT record_id FROM records WHERE task_id = ?1 AND +event = 'message')
+  ORDER BY timestamp, conversation_id, block_index LIMIT ?2",
+        TaskPart::Quarantined => r#"SELECT path, line, "offset", reason, prefix, detected_at FROM ingest_errors
+    WHERE task_id = ?1 ORDER BY path, "offset" LIMIT ?2"#,
+    }
+}
+
+/// Unpriced model calls, latest first: `?1` since, `?2` until (NULL: open), `?3` the limit.
+pub const UNPRICED_CALLS: &str =
+    "SELECT call_id, timestamp, task_id, model, provider, tokens_input, tokens_output
+   FROM api_calls WHERE cost_source = 'unpriced'
+    AND (?1 IS NULL OR timestamp >= ?1) AND (?2 IS NULL OR timestamp < ?2)
+  ORDER BY timestamp DESC, call_id DESC LIMIT ?3";
 
 /// The task's row as stored.
 pub const TASK_ROW: &str = "SELECT * FROM tasks WHERE task_id = ?1";
@@ -286,6 +315,19 @@ impl<C: Borrow<Connection>> Questions for SqliteQuestions<C> {
 
     fn task_cost(&mut self, task: &str) -> Result<Table> {
         self.collect(TASK_COST, [task])
+    }
+
+    fn task_part(&mut self, task: &str, part: TaskPart, limit: Option<u64>) -> Result<Table> {
+        self.collect(part_sql(part), (task, signed(limit)))
+    }
+
+    fn unpriced_calls(
+        &mut self,
+        since: Option<&str>,
+        until: Option<&str>,
+        limit: u64,
+    ) -> Result<Table> {
+        self.collect(UNPRICED_CALLS, (since, until, signed(Some(limit))))
     }
 
     fn documents(&mut self, task: &str) -> Result<Table> {

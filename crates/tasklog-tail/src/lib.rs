@@ -61,7 +61,7 @@ pub use options::IndexOptions;
 pub use prices::{Price, PriceTable, DEFAULT_PRICES};
 pub use questions::{
     match_task_id, search_terms, CostKey, CostQuery, ExportSection, Questions, SearchQuery, Table,
-    TaskFilter, TaskIdMatch, TaskSort,
+    TaskFilter, TaskIdMatch, TaskPart, TaskSort,
 };
 pub use shutdown::{Shutdown, ShutdownFlag};
 pub use store::{Capability, StoreKind};

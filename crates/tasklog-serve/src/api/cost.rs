@@ -12,7 +12,7 @@ use tasklog_index::{CostKey, CostQuery, Questions, SearchQuery, SqliteQuestions}
 
 use crate::error::ApiError;
 use crate::names;
-use crate::sql::{objects, parse_time};
+use crate::sql::parse_time;
 use crate::state::AppState;
 
 /// Filters of the cost report.
@@ -56,17 +56,12 @@ pub async fn cost(
                 until: until.clone(),
             };
             // The cost question of `tasklog cost` (one statement per store).
-            let rows = SqliteQuestions::new(c, at).cost(&query)?.objects(&[]);
+            let mut index = SqliteQuestions::new(c, at);
+            let rows = index.cost(&query)?.objects(&[]);
             let total = total(&rows);
-            let unpriced = objects(
-                c,
-                "SELECT call_id, timestamp, task_id, model, provider, tokens_input, tokens_output
-                   FROM api_calls WHERE cost_source = 'unpriced'
-                    AND (?1 IS NULL OR timestamp >= ?1) AND (?2 IS NULL OR timestamp < ?2)
-                  ORDER BY timestamp DESC LIMIT 200",
-                (&since, &until),
-                &[],
-            )?;
+            let unpriced = index
+                .unpriced_calls(since.as_deref(), until.as_deref(), 200)?
+                .objects(&[]);
             let by: Vec<&str> = keys.iter().map(|k| k.column()).collect();
             Ok(Json(json!({
                 "by": by,

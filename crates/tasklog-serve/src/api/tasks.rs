@@ -14,9 +14,9 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::names;
-use tasklog_index::{Questions, SqliteQuestions, TaskFilter, TaskSort};
+use tasklog_index::{Questions, SqliteQuestions, TaskFilter, TaskPart, TaskSort};
 
-use crate::sql::{json_rows, parse_time, quote};
+use crate::sql::{parse_time, quote};
 use crate::state::AppState;
 
 /// Filters, order and paging of the task list (the board's contract;
@@ -138,45 +138,13 @@ pub async fn detail(
             let truncated = timeline.len() > max;
             timeline.truncate(max);
             let timeline = Value::from(timeline);
-            let (tool_calls, _) = json_rows(
-                c,
-                "SELECT id, span_id, tool_name, status, input, output, error, duration_ms, started_at, completed_at
-                   FROM tool_calls WHERE task_id = ?1 ORDER BY started_at, id LIMIT ?2",
-                (&task, limit),
-                &[],
-                max,
-            )?;
-            // logic_flow and conversations have no index by task: reach their
-            // rows through the task's records (`+event` keeps SQLite on
-            // records(task_id, ts) rather than reading every row of the kind).
-            let (decisions, _) = json_rows(
-                c,
-                "SELECT flow_id, timestamp, decision_point, function_name, decision_input, decision_output,
-                        decision_reason, duration_ms
-                   FROM logic_flow WHERE flow_id IN (SELECT record_id FROM records WHERE task_id = ?1 AND +event = 'decision')
-                  ORDER BY timestamp, flow_id LIMIT ?2",
-                (&task, limit),
-                &[],
-                max,
-            )?;
-            let (conversation, _) = json_rows(
-                c,
-                "SELECT conversation_id, message_index, block_index, timestamp, role, content_type, content,
-                        tool_name, tool_input, tool_output, tool_success
-                   FROM conversations WHERE conversation_id IN (SELECT record_id FROM records WHERE task_id = ?1 AND +event = 'message')
-                  ORDER BY timestamp, conversation_id, block_index LIMIT ?2",
-                (&task, limit),
-                &[],
-                max,
-            )?;
-            let (quarantined, _) = json_rows(
-                c,
-                r#"SELECT path, line, "offset", reason, prefix, detected_at FROM ingest_errors
-                    WHERE task_id = ?1 ORDER BY path, "offset""#,
-                [&task],
-                &[],
-                usize::MAX,
-            )?;
+            let mut part = |part, limit| -> Result<Value, ApiError> {
+                Ok(Value::from(index.task_part(&task, part, limit)?.objects(&[])))
+            };
+            let tool_calls = part(TaskPart::ToolCalls, Some(limit as u64))?;
+            let decisions = part(TaskPart::Decisions, Some(limit as u64))?;
+            let conversation = part(TaskPart::Conversation, Some(limit as u64))?;
+            let quarantined = part(TaskPart::Quarantined, None)?;
             let object = |v: Option<serde_json::Map<String, Value>>| {
                 v.map_or_else(|| "null".to_owned(), |m| Value::Object(m).to_string())
             };

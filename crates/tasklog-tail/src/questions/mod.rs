@@ -281,6 +281,35 @@ impl ExportSection {
     }
 }
 
+/// The parts of a task's page beside its timeline (`GET /api/tasks/{id}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskPart {
+    /// `tool_calls` of the task: id, span_id, tool_name, status, input,
+    /// output, error, duration_ms, started_at, completed_at.
+    ToolCalls,
+    /// `logic_flow` rows of its decisions: flow_id, timestamp,
+    /// decision_point, function_name, decision_input, decision_output,
+    /// decision_reason, duration_ms.
+    Decisions,
+    /// `conversations` blocks of its messages: conversation_id,
+    /// message_index, block_index, timestamp, role, content_type, content,
+    /// tool_name, tool_input, tool_output, tool_success.
+    Conversation,
+    /// Its quarantined lines and file diagnostics, resolved ones too: path,
+    /// line, offset, reason, prefix, detected_at.
+    Quarantined,
+}
+
+impl TaskPart {
+    /// Every part, in the order of the page.
+    pub const ALL: [TaskPart; 4] = [
+        TaskPart::ToolCalls,
+        TaskPart::Decisions,
+        TaskPart::Conversation,
+        TaskPart::Quarantined,
+    ];
+}
+
 /// What a task id given by a person names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskIdMatch {
@@ -422,11 +451,24 @@ pub trait Questions {
     /// tokens_output, cost_usd, unpriced_calls.
     fn task_cost(&mut self, task: &str) -> Result<Table>;
 
+    /// One part of the task's page, in time order, at most `limit` rows.
+    fn task_part(&mut self, task: &str, part: TaskPart, limit: Option<u64>) -> Result<Table>;
+
     /// The task's documents: name, version, size, updated_at, body.
     fn documents(&mut self, task: &str) -> Result<Table>;
 
     /// The task's streams: name, bytes, records.
     fn streams(&mut self, task: &str) -> Result<Table>;
+
+    /// Model calls no price covers, latest first, in `[since, until)`
+    /// (instants): call_id, timestamp, task_id, model, provider,
+    /// tokens_input, tokens_output.
+    fn unpriced_calls(
+        &mut self,
+        since: Option<&str>,
+        until: Option<&str>,
+        limit: u64,
+    ) -> Result<Table>;
 
     /// One read-only SQL statement of the caller's (`tasklog query`).
     fn query(&mut self, sql: &str) -> Result<Table>;

@@ -121,6 +121,7 @@ fn every_question_answers_alike_on_sqlite_and_postgres() {
         .collect();
     assert!(ids.len() >= 3, "{ids:?}");
 
+    let mut parts_seen = 0;
     // Per task: resolution, summary, timeline, tail, export, documents, streams.
     for id in &ids {
         assert_eq!(s.resolve_task(id).unwrap(), p.resolve_task(id).unwrap());
@@ -158,6 +159,16 @@ fn every_question_answers_alike_on_sqlite_and_postgres() {
                 p.export(id, section).unwrap(),
             );
         }
+        for part in TaskPart::ALL {
+            parts_seen += s.task_part(id, part, None).unwrap().rows.len();
+            for limit in [None, Some(2)] {
+                same(
+                    &format!("part {id} {part:?} {limit:?}"),
+                    s.task_part(id, part, limit).unwrap(),
+                    p.task_part(id, part, limit).unwrap(),
+                );
+            }
+        }
         same(
             &format!("task cost {id}"),
             s.task_cost(id).unwrap(),
@@ -174,6 +185,10 @@ fn every_question_answers_alike_on_sqlite_and_postgres() {
             p.streams(id).unwrap(),
         );
     }
+    assert!(
+        parts_seen > 10,
+        "the fixture has tool calls, decisions, messages: {parts_seen}"
+    );
     assert_eq!(
         s.resolve_task("no-such-task").unwrap(),
         p.resolve_task("no-such-task").unwrap()
@@ -215,6 +230,11 @@ fn every_question_answers_alike_on_sqlite_and_postgres() {
                 &format!("unpriced {q:?}"),
                 s.unpriced(&q).unwrap(),
                 p.unpriced(&q).unwrap(),
+            );
+            same(
+                &format!("unpriced calls {since:?} {until:?}"),
+                s.unpriced_calls(since, until, 200).unwrap(),
+                p.unpriced_calls(since, until, 200).unwrap(),
             );
         }
     }

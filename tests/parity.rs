@@ -251,17 +251,38 @@ fn every_question_answers_alike_on_sqlite_and_postgres() {
     let sql = "SELECT task_id, count(*) AS n FROM records GROUP BY task_id ORDER BY task_id";
     same("query", s.query(sql).unwrap(), p.query(sql).unwrap());
 
-    // Search: one answer about the capability, and one refusal.
-    assert!(s.supports(Capability::Search));
-    let q = SearchQuery {
-        text: "widget".into(),
-        raw: false,
-        task: None,
-        limit: 10,
-    };
-    assert!(s.search(&q).is_ok());
-    if !p.supports(Capability::Search) {
-        let e = p.search(&q).unwrap_err().to_string();
-        assert!(e.contains("search"), "{e}");
+    // Search: both stores have it; the same records match (ranks are each
+    // engine's own: FTS5's bm25, PostgreSQL's ts_rank), best first.
+    for text in [
+        "widget",
+        "\"flaky budget widget\"",
+        "cargo test",
+        "no-such-word-anywhere",
+    ] {
+        let q = SearchQuery {
+            text: text.into(),
+            raw: false,
+            task: None,
+            limit: 50,
+        };
+        assert!(s.supports(Capability::Search) && p.supports(Capability::Search));
+        let (a, b) = (s.search(&q).unwrap(), p.search(&q).unwrap());
+        let mut columns = b.columns.clone();
+        columns.retain(|c| c != "host_id");
+        assert_eq!(columns, a.columns, "search {text}: columns");
+        let hits = |t: &Table| {
+            let (task, source) = (t.column("task_id").unwrap(), t.column("source").unwrap());
+            let mut v: Vec<String> = t
+                .rows
+                .iter()
+                .map(|r| format!("{} {}", r[task], r[source]))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(hits(&b), hits(&a), "search {text}");
+        if text == "widget" {
+            assert!(!a.rows.is_empty(), "the fixture mentions a widget");
+        }
     }
 }

@@ -129,6 +129,32 @@ pub const UNPRICED_CALLS: &str =
     AND ($1::text IS NULL OR timestamp >= $1::text) AND ($2::text IS NULL OR timestamp < $2::text)
   ORDER BY timestamp COLLATE \"C\" DESC, call_id DESC LIMIT $3::bigint";
 
+/// The search of `questions.rs` (`SEARCH`, full text by
+/// `websearch_to_tsquery`) in the columns of SQLite's: the host's record
+/// id and the task's title joined, `host_id` kept first; best first, ties
+/// by time and place (`$1` words, `$2` task, `$3` limit, `$4` host).
+static SEARCH_ROWS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT s.host_id, s.ts, s.task_id, s.source, s.event, s.name, s.snippet, s.rank, r.record_id, t.title
+           FROM ({}) AS s
+           LEFT JOIN records r ON r.host_id = s.host_id AND r.task_id = s.task_id
+                AND r.stream || ':' || r.line = s.source
+           LEFT JOIN tasks t ON t.host_id = s.host_id AND t.task_id = s.task_id
+          ORDER BY s.rank, s.ts COLLATE \"C\", s.task_id COLLATE \"C\", s.source COLLATE \"C\", s.host_id",
+        crate::questions::SEARCH
+    )
+});
+
+/// What a search box means, in `websearch_to_tsquery`'s syntax: each word
+/// and "quoted phrase" quoted, all required (so `or` and `-x` are words).
+fn websearch_words(text: &str) -> String {
+    tasklog_tail::search_terms(text)
+        .iter()
+        .map(|t| format!("\"{}\"", t.replace('"', " ")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The task's row as stored.
 pub const TASK_ROW: &str = "SELECT * FROM tasks WHERE task_id = $1::text ORDER BY host_id";
 
@@ -236,10 +262,18 @@ impl Questions for PgQuestions {
         self.collect(&sql.unpriced, &[sql.lo.as_deref(), sql.hi.as_deref()])
     }
 
-    fn search(&mut self, _query: &SearchQuery) -> Result<Table> {
-        // No full-text index here yet: `StoreKind` answers no, with its message.
+    fn search(&mut self, q: &SearchQuery) -> Result<Table> {
         self.require(Capability::Search, "search")?;
-        Ok(Table::default())
+        let words = if q.raw {
+            q.text.clone()
+        } else {
+            websearch_words(&q.text)
+        };
+        let limit = q.limit.to_string();
+        self.collect(
+            &SEARCH_ROWS,
+            &[Some(&words), q.task.as_deref(), Some(&limit), None],
+        )
     }
 
     fn last_records(&mut self, task: &str, n: Option<u64>) -> Result<Table> {

@@ -1,6 +1,7 @@
-//! `tasklog search TEXT`: full-text search (SQLite FTS5, table
-//! `records_fts`) over messages, decisions and tool inputs, outputs and
-//! errors, best match first. Exit 1 when nothing matches.
+//! `tasklog search TEXT`: full-text search over messages, decisions and
+//! tool inputs, outputs and errors, best match first (the `search`
+//! question: FTS5's `records_fts` on SQLite, `records_search` on
+//! PostgreSQL, which adds `host_id` first). Exit 1 when nothing matches.
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -15,11 +16,13 @@ use crate::Outcome;
 #[derive(Debug, Args)]
 pub struct SearchArgs {
     /// Words to find (all of them, in any order); a phrase in double quotes
-    /// (`'"flaky widget"'`) must occur as written. With --raw: an FTS5 query
-    /// (`"exact phrase"`, `a OR b`, `prefix*`, `NEAR(a b)`).
+    /// (`'"flaky widget"'`) must occur as written. With --raw: the store's
+    /// query language: on SQLite an FTS5 query (`"exact phrase"`, `a OR b`,
+    /// `prefix*`, `NEAR(a b)`); on PostgreSQL websearch_to_tsquery's
+    /// (`"exact phrase"`, `a or b`, `-word`).
     #[arg(required = true)]
     pub text: Vec<String>,
-    /// Pass TEXT to FTS5 as a query instead of as plain words.
+    /// Pass TEXT to the store's query language instead of as plain words.
     #[arg(long)]
     pub raw: bool,
     /// Only this task.

@@ -285,4 +285,12 @@ fn every_question_answers_alike_on_sqlite_and_postgres() {
             assert!(!a.rows.is_empty(), "the fixture mentions a widget");
         }
     }
+    // The CLI asks the same question on PostgreSQL (no refusal any more).
+    let out = env.run(&["--db", &url, "search", "widget", "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(rows.iter().all(|r| r["host_id"] == "h1"), "{rows:?}");
+    assert!(rows.iter().any(|r| r["snippet"]
+        .as_str()
+        .is_some_and(|s| s.contains("[widget]"))));
 }

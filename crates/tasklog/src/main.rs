@@ -22,15 +22,7 @@ macro_rules! errln {
 mod cli;
 mod cmd;
 mod config;
-#[cfg(not(feature = "postgres"))]
-mod no_pg;
 mod output;
-/// The PostgreSQL store, or (without the `postgres` feature) the same
-/// names refusing every `postgres://` URL with one message.
-#[cfg(not(feature = "postgres"))]
-use no_pg as pg;
-#[cfg(feature = "postgres")]
-use tasklog_index::pg;
 mod progress;
 mod rows;
 mod time_arg;

@@ -59,7 +59,7 @@ fn pg_query(env: &Env, url: &str, host: Option<&str>, sql: &str) -> Vec<Value> {
 /// saw or resolved something, PostgreSQL's host and its jsonb copy of the body): not
 /// values of the files, so not compared between the two stores; every other
 /// integer `*_id` column is such a row id too.
-const OWN_COLUMNS: &[&str] = &[
+pub(crate) const OWN_COLUMNS: &[&str] = &[
     "host_id",
     "record_id",
     "error_id",
@@ -138,7 +138,7 @@ fn column_kinds(
 /// so it is compared as JSON; a number is compared to 1e-9 (SQLite's
 /// rollups hold costs on a 2^-30 USD grid, migration 7; integers and
 /// doubles of the same value are equal).
-fn comparable_value(v: &Value) -> Value {
+pub(crate) fn comparable_value(v: &Value) -> Value {
     match v {
         Value::String(s) if s.starts_with('{') || s.starts_with('[') => {
             serde_json::from_str(s).unwrap_or_else(|_| v.clone())
@@ -483,7 +483,7 @@ fn bad_configuration_fails_at_once_with_exit_2() {
         );
     }
     // A command that needs SQLite says so.
-    let out = env.run(&["--db", url.as_str(), "search", "t1"]);
+    let out = env.run(&["--db", url.as_str(), "export", "t1", "--format", "markdown"]);
     assert_eq!(code(&out), 2);
     assert!(
         stderr(&out).contains("needs a SQLite index"),

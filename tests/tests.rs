@@ -40,6 +40,7 @@ mod import_round3;
 mod import_scenarios;
 mod index_scenarios;
 mod operations;
+mod parity;
 mod pg_faults;
 mod pg_production;
 mod pg_refused;

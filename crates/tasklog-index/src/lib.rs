@@ -19,18 +19,27 @@
 //! # Ok::<(), tasklog_index::Error>(())
 //! ```
 
+mod store;
+
+pub use store::{
+    db_shown, local_host_id, open_questions, open_tailer, postgres_url, shipping_into,
+    ships_to_postgres, store_kind, store_status, store_verify, Hosts, Reading, StatusReport,
+};
 pub use tasklog_tail::lag::TaskLag;
+pub use tasklog_tail::questions::cost::whole_day;
 pub use tasklog_tail::verify::{FileReport, VerifyReport};
 pub use tasklog_tail::{
-    format_chain, watch, Capability, CommitterStop, Error, IndexOptions, Price, PriceProblem,
-    PriceTable, Result, RunMode, Shutdown, Stats, StoreKind, Tailer, DEFAULT_PRICES, ROOT_POLL,
+    format_chain, match_task_id, search_terms, watch, Capability, CommitterStop, CostKey,
+    CostQuery, Error, ExportSection, IndexOptions, Price, PriceProblem, PriceTable, Questions,
+    Result, RunMode, SearchQuery, Shutdown, Stats, StoreKind, Table, Tailer, TaskFilter,
+    TaskIdMatch, TaskPart, TaskSort, DEFAULT_PRICES, ROOT_POLL,
 };
 
 pub use tasklog_sqlite::{
-    archive_month, archive_path, archived_among, archives, as_sqlite, drop_archived, json_value,
-    match_task_id, months_to_archive, open_for_writing, open_query_connection,
+    archive_month, archive_path, archived_among, archives, as_sqlite, drop_archived, fts_query,
+    json_value, months_to_archive, open_for_writing, open_query_connection,
     open_query_connection_with_archives, open_read_only, status, unarchive_month, verify,
-    verify_with_archives, Diagnostic, Month, MoveReport, OpenSqlite, Status, TaskIdMatch,
+    verify_with_archives, Diagnostic, Month, MoveReport, OpenSqlite, SqliteQuestions, Status,
     WriterLock, COST_BY_CALL, COST_BY_DAY, COST_BY_TASK_DAY, SCHEMA_VERSION, TASKS,
     TASK_IDS_STARTING, TASK_SORTS, TASK_SUMMARY,
 };
@@ -39,4 +48,4 @@ pub use tasklog_sqlite::{
 #[cfg(feature = "postgres")]
 pub use tasklog_postgres as pg;
 #[cfg(feature = "postgres")]
-pub use tasklog_postgres::OpenPostgres;
+pub use tasklog_postgres::{OpenPostgres, PgStatus};

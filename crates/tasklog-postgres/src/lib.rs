@@ -11,6 +11,7 @@
 //! the checkpoint moves by compare-and-set, and a unique index on
 //! `(host_id, file_id, offset)` is the second guard.
 
+mod answers;
 mod documents;
 mod lock;
 mod open;
@@ -34,6 +35,7 @@ use postgres::{Client, NoTls};
 
 use tasklog_tail::{Error, Result};
 
+pub use answers::PgQuestions;
 pub use open::OpenPostgres;
 pub use read::{PgIndex, PgRows};
 pub use secret::redact_url;

@@ -4,44 +4,9 @@
 //! are text). Plus the words to highlight and the window of text around the
 //! first match that a result shows.
 
-/// The words and phrases of `q`: `fix "flaky widget" test` ->
-/// `["fix", "flaky widget", "test"]`. An unclosed quote runs to the end.
-pub fn terms(q: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = q;
-    while let Some(start) = rest.find(|c: char| !c.is_whitespace()) {
-        rest = &rest[start..];
-        if let Some(inner) = rest.strip_prefix('"') {
-            let end = inner.find('"').unwrap_or(inner.len());
-            let phrase = inner[..end]
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ");
-            if !phrase.is_empty() {
-                out.push(phrase);
-            }
-            rest = inner.get(end + 1..).unwrap_or("");
-        } else {
-            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-            let word = rest[..end].trim_matches('"');
-            if !word.is_empty() {
-                out.push(word.to_owned());
-            }
-            rest = &rest[end..];
-        }
-    }
-    out
-}
-
-/// `q` as an FTS5 query: each term a quoted FTS5 string (a phrase when it
-/// has several words), all of them required.
-pub fn fts_query(q: &str) -> String {
-    terms(q)
-        .iter()
-        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+/// The words and phrases of a search box (the core's one rule), and the
+/// FTS5 query SQLite's store makes of them.
+pub use tasklog_index::{fts_query, search_terms as terms};
 
 /// About `width` characters of `text` around the first occurrence of any
 /// term (case-insensitive), whitespace flattened, `…` where it is cut.

@@ -19,6 +19,7 @@
 //! # Ok::<(), tasklog_tail::Error>(())
 //! ```
 
+mod answers;
 mod archive;
 mod bulk;
 mod db;
@@ -37,6 +38,7 @@ mod union;
 mod verify;
 mod wal;
 
+pub use answers::{fts_query, SqliteQuestions};
 pub use archive::{
     archive_month, archive_path, archived_among, drop_archived, months_to_archive, unarchive_month,
     Month, MoveReport,
@@ -45,10 +47,11 @@ pub use db::{open_for_writing, open_query_connection, open_read_only, WriterLock
 pub use error::as_sqlite;
 pub use open::OpenSqlite;
 pub use questions::{
-    json_value, match_task_id, TaskIdMatch, COST_BY_CALL, COST_BY_DAY, COST_BY_TASK_DAY, TASKS,
-    TASK_IDS_STARTING, TASK_SORTS, TASK_SUMMARY,
+    json_value, COST_BY_CALL, COST_BY_DAY, COST_BY_TASK_DAY, TASKS, TASK_IDS_STARTING, TASK_SORTS,
+    TASK_SUMMARY,
 };
 pub use schema::SCHEMA_VERSION;
 pub use status::{status, Diagnostic, Status};
+pub use tasklog_tail::{match_task_id, TaskIdMatch};
 pub use union::{archives, open_query_connection_with_archives};
 pub use verify::{verify, verify_with_archives};

@@ -72,37 +72,11 @@ pub const TASK_SORTS: &[&str] = &["started", "last_activity", "cost", "duration"
 
 /// Task ids equal to `?1` or starting with it, the equal one first, at
 /// most 11 (enough to name ten candidates of an ambiguous prefix). The
-/// same text runs on PostgreSQL with `$1` for `?1`. [`match_task_id`]
-/// decides.
+/// same text runs on PostgreSQL with `$1` for `?1`. The core's
+/// `match_task_id` decides.
 pub const TASK_IDS_STARTING: &str = "SELECT task_id FROM tasks
  WHERE substr(task_id, 1, length(CAST(?1 AS TEXT))) = CAST(?1 AS TEXT)
  ORDER BY task_id <> CAST(?1 AS TEXT), task_id LIMIT 11";
-
-/// What a task id given by a person names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TaskIdMatch {
-    /// This task: the id itself, or the one id the prefix starts.
-    One(String),
-    /// No task.
-    None,
-    /// A prefix of several ids (at most ten of them, sorted).
-    Ambiguous(Vec<String>),
-}
-
-/// Resolves `given` against [`TASK_IDS_STARTING`]'s rows: an exact id
-/// wins, else a prefix of exactly one id names it. The one resolver of
-/// every command and route that takes a task id.
-pub fn match_task_id(given: &str, ids: Vec<String>) -> TaskIdMatch {
-    if given.is_empty() {
-        return TaskIdMatch::None;
-    }
-    match ids.as_slice() {
-        [] => TaskIdMatch::None,
-        [first, ..] if first == given => TaskIdMatch::One(first.clone()),
-        [only] => TaskIdMatch::One(only.clone()),
-        _ => TaskIdMatch::Ambiguous(ids.into_iter().take(10).collect()),
-    }
-}
 
 /// Cost rows of one shape, from the per-task daily rollup, bounded by
 /// whole UTC days (`?1` first day, `?2` day after the last; NULL: open).
@@ -146,6 +120,7 @@ pub fn json_value(v: ValueRef<'_>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tasklog_tail::{match_task_id, TaskIdMatch};
 
     fn ids_starting(ids: &[&str], given: &str) -> Vec<String> {
         let conn = rusqlite::Connection::open_in_memory().unwrap();

@@ -45,6 +45,7 @@ mod gzip;
 pub mod lag;
 mod options;
 pub mod prices;
+pub mod questions;
 mod shards;
 mod shutdown;
 pub mod sink;
@@ -59,6 +60,10 @@ pub use committer::{format_chain, is_transient};
 pub use error::{CommitterStop, Error, PriceProblem, Result};
 pub use options::IndexOptions;
 pub use prices::{Price, PriceTable, DEFAULT_PRICES};
+pub use questions::{
+    match_task_id, search_terms, CostKey, CostQuery, ExportSection, Questions, SearchQuery, Table,
+    TaskFilter, TaskIdMatch, TaskPart, TaskSort,
+};
 pub use shutdown::{Shutdown, ShutdownFlag};
 pub use store::{Capability, StoreKind};
 pub use tailer::{Companion, Loaded, RunMode, Stats, Tailer};

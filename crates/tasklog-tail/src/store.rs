@@ -63,12 +63,10 @@ impl StoreKind {
     pub fn supports(self, capability: Capability) -> bool {
         match (self, capability) {
             (StoreKind::Sqlite, _) => true,
+            (StoreKind::Postgres, Capability::Search) => true,
             (
                 StoreKind::Postgres,
-                Capability::Search
-                | Capability::Serve
-                | Capability::Archives
-                | Capability::ReadableExport,
+                Capability::Serve | Capability::Archives | Capability::ReadableExport,
             ) => false,
         }
     }

@@ -524,46 +524,25 @@ impl Config {
 }
 
 impl Config {
-    /// The `postgres://` URL `--db` names, if it names one.
-    pub fn db_url(&self) -> Option<&str> {
-        self.db.to_str().filter(|s| crate::pg::is_url(s))
-    }
-
     /// `db` for messages and logs: a `postgres://` URL without its password.
     pub fn db_shown(&self) -> String {
-        match self.db_url() {
-            Some(url) => crate::pg::redact_url(url),
-            None => self.db.display().to_string(),
-        }
+        tasklog_index::db_shown(&self.db)
     }
 
     /// The kind of store `--db` names.
     pub fn store_kind(&self) -> tasklog_index::StoreKind {
-        match self.db_url() {
-            Some(_) => tasklog_index::StoreKind::Postgres,
-            None => tasklog_index::StoreKind::Sqlite,
-        }
+        tasklog_index::store_kind(&self.db)
     }
 
-    /// Where `watch`, `index` and `serve` ship: `--sink` (or `TASKLOG_SINK`),
-    /// else `[sink] url`, else a `postgres://` `--db`; `None` is SQLite.
-    pub fn sink_url<'a>(&'a self, flag: Option<&'a str>) -> Option<&'a str> {
-        flag.or(self.sink.as_deref()).or(self.db_url())
+    /// The sink URL given to `watch`, `index` and `serve`: `--sink` (or
+    /// `TASKLOG_SINK`), else `[sink] url`; `None` ships into the store
+    /// `--db` names.
+    pub fn sink<'a>(&'a self, flag: Option<&'a str>) -> Option<&'a str> {
+        flag.or(self.sink.as_deref())
     }
 
     /// This machine's host id: the one given, else the host name.
     pub fn local_host_id(&self) -> Result<String> {
-        if let Some(id) = &self.host_id {
-            return Ok(id.clone());
-        }
-        let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-            .context("reading the host name (set --host-id or TASKLOG_HOST_ID)")?;
-        Ok(name.trim().to_owned())
-    }
-
-    /// The PostgreSQL database at `url`, spoken to as this host.
-    pub fn pg_target(&self, url: &str) -> Result<crate::pg::PgTarget> {
-        Ok(crate::pg::PgTarget::parse(url, &self.local_host_id()?)?)
+        Ok(tasklog_index::local_host_id(self.host_id.as_deref())?)
     }
 }

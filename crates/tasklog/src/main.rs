@@ -23,15 +23,7 @@ mod cli;
 mod cmd;
 mod config;
 mod fd_limit;
-#[cfg(not(feature = "postgres"))]
-mod no_pg;
 mod output;
-/// The PostgreSQL store, or (without the `postgres` feature) the same
-/// names refusing every `postgres://` URL with one message.
-#[cfg(not(feature = "postgres"))]
-use no_pg as pg;
-#[cfg(feature = "postgres")]
-use tasklog_index::pg;
 mod progress;
 mod rows;
 mod time_arg;

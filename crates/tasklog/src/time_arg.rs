@@ -35,11 +35,6 @@ fn parse_time_at(arg: &str, now: SystemTime) -> Result<String> {
     }
 }
 
-/// The UTC day (`YYYY-MM-DD`) of a canonical time, when it is exactly midnight.
-pub fn whole_day(ts: &str) -> Option<&str> {
-    ts.strip_suffix("T00:00:00.000000Z")
-}
-
 /// Midnight UTC of `now`'s day, `days_back` days earlier.
 fn utc_midnight(now: Timestamp, days_back: i64) -> Option<Timestamp> {
     let day = TimeZone::UTC.to_datetime(now).date();
@@ -156,6 +151,7 @@ mod tests {
 
     #[test]
     fn whole_days_are_recognized() {
+        use tasklog_index::whole_day;
         assert_eq!(whole_day("2026-11-22T00:00:00.000000Z"), Some("2026-11-22"));
         assert_eq!(whole_day("2026-11-22T00:00:00.000001Z"), None);
     }

@@ -7,11 +7,12 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
+use tasklog_index::{CostKey, CostQuery, Questions, SearchQuery, SqliteQuestions};
 
 use crate::error::ApiError;
 use crate::names;
-use crate::sql::{objects, parse_time};
+use crate::sql::parse_time;
 use crate::state::AppState;
 
 /// Filters of the cost report.
@@ -23,44 +24,16 @@ pub struct CostParams {
     until: Option<String>,
 }
 
-fn key_column(key: &str) -> Option<&'static str> {
-    match key.trim() {
-        "model" => Some("model"),
-        "day" => Some("day"),
-        "task" | "task_id" => Some("task_id"),
-        "provider" => Some("provider"),
-        "project" => Some("project"),
-        "agent" => Some("agent"),
-        _ => None,
-    }
-}
-
-/// A task fact (`project`, `agent`) of `tasks t`: the index's own column
-/// when it has one (the task facts of issue 20), else task.json's key of
-/// that name (what the importers write).
-fn task_fact(c: &rusqlite::Connection, fact: &str) -> rusqlite::Result<String> {
-    let has: bool = c.query_row(
-        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('tasks') WHERE name = ?1)",
-        [fact],
-        |r| r.get(0),
-    )?;
-    Ok(if has {
-        format!("coalesce(t.{fact}, json_extract(t.document, '$.{fact}'))")
-    } else {
-        format!("json_extract(t.document, '$.{fact}')")
-    })
-}
-
 pub async fn cost(
     State(state): State<Arc<AppState>>,
     params: Result<Query<CostParams>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(p) = params.map_err(super::query_error)?;
     let by = p.by.unwrap_or_else(|| "model".into());
-    let keys: Vec<&'static str> = by
+    let keys: Vec<CostKey> = by
         .split(',')
         .map(|k| {
-            key_column(k).ok_or_else(|| {
+            CostKey::parse(k).ok_or_else(|| {
                 ApiError::bad_request(format!(
                     "by={k:?}: use model, day, task, provider, project or agent (two with a comma)"
                 ))
@@ -72,96 +45,48 @@ pub async fn cost(
             "by takes one or two of model, day, task, provider, project, agent",
         ));
     }
+    let at = super::at(&state);
     state
         .read(move |c| {
             let since = p.since.as_deref().map(|s| parse_time(c, s)).transpose()?;
             let until = p.until.as_deref().map(|s| parse_time(c, s)).transpose()?;
-            fn day(t: &Option<String>) -> Option<Option<&str>> {
-                t.as_deref().map(|t| t.strip_suffix("T00:00:00.000000Z"))
-            }
-            let (source, lo, hi) = match (day(&since), day(&until)) {
-                (None | Some(Some(_)), None | Some(Some(_))) => (
-                    if keys
-                        .iter()
-                        .any(|k| matches!(*k, "task_id" | "project" | "agent"))
-                    {
-                        tasklog_index::COST_BY_TASK_DAY
-                    } else {
-                        tasklog_index::COST_BY_DAY
-                    },
-                    day(&since).flatten().map(str::to_owned),
-                    day(&until).flatten().map(str::to_owned),
-                ),
-                _ => (tasklog_index::COST_BY_CALL, since.clone(), until.clone()),
+            let query = CostQuery {
+                by: keys.clone(),
+                since: since.clone(),
+                until: until.clone(),
             };
-            // Project and agent are facts of the task each row belongs to.
-            let facts: Vec<&str> = keys
-                .iter()
-                .copied()
-                .filter(|k| matches!(*k, "project" | "agent"))
-                .collect();
-            let source = if facts.is_empty() {
-                source.to_owned()
-            } else {
-                let columns = facts
-                    .iter()
-                    .map(|f| Ok(format!("{} AS {f}", task_fact(c, f)?)))
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                format!(
-                    "SELECT c.*, {} FROM ({source}) c LEFT JOIN tasks t ON t.task_id = c.task_id",
-                    columns.join(", ")
-                )
-            };
-            let select: Vec<String> = keys
-                .iter()
-                .map(|k| format!("coalesce(nullif({k}, ''), '(none)') AS {k}"))
-                .collect();
-            let group: Vec<String> = (1..=keys.len()).map(|i| i.to_string()).collect();
-            let sql = format!(
-                "SELECT {}, sum(calls) AS calls, sum(tokens_input) AS tokens_input, sum(tokens_output) AS tokens_output,
-                        sum(tokens_cached_read) AS tokens_cached_read, sum(tokens_cached_write) AS tokens_cached_write,
-                        round(sum(cost_usd), 6) AS cost_usd, sum(unpriced_calls) AS unpriced_calls,
-                        sum(unpriced_tokens) AS unpriced_tokens
-                   FROM ({source}) GROUP BY {} ORDER BY {}",
-                select.join(", "),
-                group.join(", "),
-                // Days in calendar order; everything else costliest first.
-                if keys[0] == "day" {
-                    format!("1, sum(cost_usd) DESC, {}", group.join(", "))
-                } else {
-                    format!("sum(cost_usd) DESC, {}", group.join(", "))
-                }
-            );
-            let rows = objects(c, &sql, (&lo, &hi), &[])?;
-            let total = objects(
-                c,
-                &format!(
-                    "SELECT coalesce(sum(calls), 0) AS calls, coalesce(sum(tokens_input), 0) AS tokens_input,
-                            coalesce(sum(tokens_output), 0) AS tokens_output, round(coalesce(sum(cost_usd), 0), 6) AS cost_usd,
-                            coalesce(sum(unpriced_calls), 0) AS unpriced_calls FROM ({source})"
-                ),
-                (&lo, &hi),
-                &[],
-            )?;
-            let unpriced = objects(
-                c,
-                "SELECT call_id, timestamp, task_id, model, provider, tokens_input, tokens_output
-                   FROM api_calls WHERE cost_source = 'unpriced'
-                    AND (?1 IS NULL OR timestamp >= ?1) AND (?2 IS NULL OR timestamp < ?2)
-                  ORDER BY timestamp DESC LIMIT 200",
-                (&since, &until),
-                &[],
-            )?;
+            // The cost question of `tasklog cost` (one statement per store).
+            let mut index = SqliteQuestions::new(c, at);
+            let rows = index.cost(&query)?.objects(&[]);
+            let total = total(&rows);
+            let unpriced = index
+                .unpriced_calls(since.as_deref(), until.as_deref(), 200)?
+                .objects(&[]);
+            let by: Vec<&str> = keys.iter().map(|k| k.column()).collect();
             Ok(Json(json!({
-                "by": keys,
+                "by": by,
                 "since": since,
                 "until": until,
                 "rows": rows,
-                "total": total.into_iter().next(),
+                "total": total,
                 "unpriced_calls": unpriced,
             })))
         })
         .await
+}
+
+/// The report's total: the groups partition the calls, so their sums are
+/// the whole period's (cost rounded to 6 places again after summing).
+fn total(rows: &[Map<String, Value>]) -> Value {
+    let sum = |c: &str| -> f64 { rows.iter().filter_map(|r| r.get(c)?.as_f64()).sum() };
+    let int = |c: &str| sum(c) as i64;
+    json!({
+        "calls": int("calls"),
+        "tokens_input": int("tokens_input"),
+        "tokens_output": int("tokens_output"),
+        "cost_usd": (sum("cost_usd") * 1e6).round() / 1e6,
+        "unpriced_calls": int("unpriced_calls"),
+    })
 }
 
 /// Search words and scope.
@@ -174,18 +99,6 @@ pub struct SearchParams {
     limit: Option<i64>,
 }
 
-const SEARCH: &str = r#"
-SELECT r.record_id, r.ts, r.task_id, t.title, r.stream, r.line, r.event, r.name,
-       substr(s.text, 1, 100000) AS text, round(f.rank, 3) AS rank
-  FROM records_fts f
-  JOIN records r ON r.record_id = f.rowid
-  JOIN records_fts_source s ON s.rowid = f.rowid
-  LEFT JOIN tasks t ON t.task_id = r.task_id
- WHERE records_fts MATCH ?1 AND (?2 IS NULL OR r.task_id = ?2)
- ORDER BY f.rank
- LIMIT ?3
-"#;
-
 pub async fn search(
     State(state): State<Arc<AppState>>,
     params: Result<Query<SearchParams>, QueryRejection>,
@@ -193,14 +106,14 @@ pub async fn search(
     let Query(p) = params.map_err(super::query_error)?;
     let q = p.q.unwrap_or_default();
     let raw = matches!(p.raw.as_deref(), Some("1" | "true" | "yes"));
-    // Plain words and "quoted phrases" become FTS5 strings: `src/lib.rs`
-    // is text, not syntax.
+    // Plain words and "quoted phrases" are text, not syntax (`src/lib.rs`);
+    // the store quotes them for its own query language.
+    let terms = crate::search::terms(&q);
     let query = if raw {
         q.clone()
     } else {
         crate::search::fts_query(&q)
     };
-    let terms = crate::search::terms(&q);
     if query.trim().is_empty() {
         return Err(ApiError::bad_request("q: nothing to search for"));
     }
@@ -209,15 +122,30 @@ pub async fn search(
     // Bounded in time like user SQL (`limits.rs`): FTS5 syntax with
     // `raw=1` can ask for costly matches.
     let timeout = state.options.query_timeout;
+    let at = super::at(&state);
     crate::limits::bounded(&state, timeout, move |c, stopped| {
-        let mut results = objects(c, SEARCH, (&query, &task, limit), &[]).map_err(|e| {
-            let e = stopped(e);
-            ApiError::bad_request(format!("search {query:?}: {}", e.message))
+        let question = SearchQuery {
+            text: q,
+            raw,
+            task,
+            limit: limit as u64,
+        };
+        let found = SqliteQuestions::new(c, at).search(&question).map_err(|e| {
+            let message = match super::sqlite_cause(e) {
+                Ok(e) => stopped(e).message,
+                Err(e) => e.to_string(),
+            };
+            ApiError::bad_request(format!("search {query:?}: {message}"))
         })?;
-        // The text around the first match, not the first 300 characters.
+        let mut results = found.objects(&[]);
         for row in &mut results {
-            if let Some(Value::String(text)) = row.get_mut("text") {
-                *text = crate::search::window(text, &terms, 300);
+            // `text` is the dashboard's name of the snippet: the text around
+            // the first match, not the first 300 characters.
+            if let Some(Value::String(text)) = row.remove("snippet") {
+                row.insert(
+                    "text".into(),
+                    crate::search::window(&text, &terms, 300).into(),
+                );
             }
         }
         Ok(Json(json!({ "query": query, "results": results })))

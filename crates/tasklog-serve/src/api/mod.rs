@@ -67,6 +67,33 @@ fn query_error(e: QueryRejection) -> ApiError {
     ApiError::bad_request(e.body_text())
 }
 
+/// The index's name in the questions' messages.
+fn at(state: &AppState) -> String {
+    state.options.db.display().to_string()
+}
+
+/// A store error whose cause is SQLite's, as that error (for the messages
+/// of statements stopped by their time limit, `limits::stopped`).
+fn sqlite_cause(e: tasklog_index::Error) -> Result<rusqlite::Error, tasklog_index::Error> {
+    match e {
+        tasklog_index::Error::Store {
+            at,
+            op,
+            source,
+            transient,
+        } => source
+            .downcast::<rusqlite::Error>()
+            .map(|e| *e)
+            .map_err(|source| tasklog_index::Error::Store {
+                at,
+                op,
+                source,
+                transient,
+            }),
+        e => Err(e),
+    }
+}
+
 /// `limit` within `1..=max`, else 400.
 fn limit(value: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
     match value {

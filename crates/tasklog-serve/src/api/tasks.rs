@@ -14,7 +14,9 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::names;
-use crate::sql::{json_rows, objects, parse_time, quote};
+use tasklog_index::{Questions, SqliteQuestions, TaskFilter, TaskPart, TaskSort};
+
+use crate::sql::{parse_time, quote};
 use crate::state::AppState;
 
 /// Filters, order and paging of the task list (the board's contract;
@@ -51,13 +53,13 @@ pub async fn list(
     if offset < 0 {
         return Err(ApiError::bad_request("offset must not be negative"));
     }
-    let sort = p.sort.unwrap_or_else(|| "started".to_owned());
-    if !tasklog_index::TASK_SORTS.contains(&sort.as_str()) {
+    let sort_name = p.sort.unwrap_or_else(|| "started".to_owned());
+    let Some(sort) = TaskSort::parse(&sort_name) else {
         return Err(ApiError::bad_request(format!(
-            "sort {sort:?} is not one of {}",
+            "sort {sort_name:?} is not one of {}",
             tasklog_index::TASK_SORTS.join(", ")
         )));
-    }
+    };
     let order = p.order.unwrap_or_else(|| "desc".to_owned());
     if order != "asc" && order != "desc" {
         return Err(ApiError::bad_request(format!(
@@ -65,44 +67,35 @@ pub async fn list(
         )));
     }
     let errors = match p.errors {
-        None | Some(0) => None,
-        Some(1) => Some(1),
+        None | Some(0) => false,
+        Some(1) => true,
         Some(n) => return Err(ApiError::bad_request(format!("errors {n} is not 0 or 1"))),
     };
     let nonempty = |v: Option<String>| v.filter(|t| !t.is_empty());
-    let (status, agent, project, model, text) = (
-        nonempty(p.status),
-        nonempty(p.agent),
-        nonempty(p.project),
-        nonempty(p.model),
-        nonempty(p.text),
-    );
+    let at = super::at(&state);
     state
         .read(move |c| {
-            let since = p.since.as_deref().map(|s| parse_time(c, s)).transpose()?;
-            let until = p.until.as_deref().map(|s| parse_time(c, s)).transpose()?;
-            let filters = |limit: i64, offset: i64| {
-                (
-                    status.clone(),
-                    since.clone(),
-                    until.clone(),
-                    text.clone(),
-                    limit,
-                    offset,
-                    agent.clone(),
-                    project.clone(),
-                    model.clone(),
-                    errors,
-                    sort.clone(),
-                    order.clone(),
-                )
+            let mut filter = TaskFilter {
+                status: nonempty(p.status),
+                since: p.since.as_deref().map(|s| parse_time(c, s)).transpose()?,
+                until: p.until.as_deref().map(|s| parse_time(c, s)).transpose()?,
+                text: nonempty(p.text),
+                agent: nonempty(p.agent),
+                project: nonempty(p.project),
+                model: nonempty(p.model),
+                errors,
+                sort,
+                ascending: order == "asc",
+                // One more than asked: whether there is a next page.
+                limit: Some(limit as u64 + 1),
+                offset: offset as u64,
             };
-            let tasks = objects(c, tasklog_index::TASKS, filters(limit + 1, offset), &[])?;
-            let total: i64 = c
-                .prepare_cached(&format!("SELECT count(*) FROM ({})", tasklog_index::TASKS))?
-                .query_row(filters(-1, 0), |r| r.get(0))?;
+            let mut index = SqliteQuestions::new(c, at);
+            let mut tasks = index.tasks(&filter)?.objects(&[]);
+            filter.limit = None;
+            let total = index.count_tasks(&filter)?;
             let more = tasks.len() as i64 > limit;
-            let tasks: Vec<_> = tasks.into_iter().take(limit as usize).collect();
+            tasks.truncate(limit as usize);
             Ok(Json(json!({
                 "tasks": tasks,
                 "next_offset": more.then_some(offset + limit),
@@ -118,43 +111,6 @@ pub struct DetailParams {
     limit: Option<i64>,
 }
 
-/// The timeline of `tasklog show --full`: documents, records and
-/// quarantined lines in time order, errors in `error`.
-const TIMELINE: &str = r#"
-SELECT ts, source, event, name, status, duration_ms, detail, error, record_id, span_id, body
-FROM (
-    SELECT d.updated_at AS ts, d.name || '.json' AS source, 'document' AS event, d.name AS name,
-           NULL AS status, NULL AS duration_ms, 'version ' || d.version || ', ' || d.size || ' bytes' AS detail,
-           NULL AS error, NULL AS record_id, NULL AS span_id, d.body AS body, 0 AS ord, 0 AS id
-      FROM documents d WHERE d.task_id = ?1
-    UNION ALL
-    SELECT r.ts, r.stream || ':' || r.line, r.event, r.name, r.status, r.duration_ms,
-           CASE
-             WHEN r.event = 'llm.call' THEN
-               coalesce(a.model, '?') || ' in ' || coalesce(a.tokens_input, '?') || ' out ' || coalesce(a.tokens_output, '?')
-               || CASE WHEN a.estimated_cost_usd IS NULL THEN ' unpriced'
-                       ELSE ' $' || printf('%.6f', a.estimated_cost_usd) END
-             WHEN r.event = 'message' THEN r.role
-             WHEN r.event = 'system' THEN r.severity || ' ' || coalesce(r.component, '-')
-           END,
-           CASE
-             WHEN r.event IN ('tool.fail', 'llm.call') OR r.error IS NOT NULL
-               THEN coalesce(r.error, json_extract(r.body, '$.error'))
-             WHEN r.severity IN ('error', 'critical') THEN coalesce(json_extract(r.body, '$.message'), r.severity)
-             WHEN r.status IN ('error', 'failed') THEN r.status
-           END,
-           r.record_id, r.span_id, r.body, 1, r.record_id
-      FROM records r LEFT JOIN api_calls a ON a.call_id = r.record_id
-     WHERE r.task_id = ?1
-    UNION ALL
-    SELECT e.detected_at, e.path || ':' || coalesce(e.line, '?'), 'quarantined', NULL, NULL, NULL,
-           'byte ' || e."offset" || ': ' || coalesce(e.prefix, ''), e.reason, NULL, NULL, NULL, 2, e.error_id
-      FROM ingest_errors e WHERE e.task_id = ?1
-)
-ORDER BY ts, ord, id
-LIMIT ?2
-"#;
-
 pub async fn detail(
     State(state): State<Arc<AppState>>,
     path: Result<Path<String>, PathRejection>,
@@ -164,75 +120,31 @@ pub async fn detail(
     let Query(p) = params.map_err(super::query_error)?;
     let task = names::task_id(&raw)?;
     let limit = super::limit(p.limit, 5000, 100_000)?;
+    let at = super::at(&state);
     state
         .read(move |c| {
             let task = names::require_task(c, &task)?;
             let max = limit as usize;
-            let summary = objects(c, tasklog_index::TASK_SUMMARY, [&task], &[])?.into_iter().next();
-            let mut task_row = objects(
-                c,
-                "SELECT * FROM tasks WHERE task_id = ?1",
-                [&task],
-                &["labels", "commits"],
-            )?;
+            // The questions every reader shares (the CLI's `show`, `tasks`).
+            let mut index = SqliteQuestions::new(c, at);
+            let summary = index.task_summary(&task)?.objects(&[]).into_iter().next();
+            let mut task_row = index.task_row(&task)?.objects(&["labels", "commits"]);
             for row in &mut task_row {
                 row.remove("document"); // task.json itself is among the documents
             }
-            let (documents, _) = json_rows(
-                c,
-                "SELECT name, version, size, updated_at, body FROM documents WHERE task_id = ?1 ORDER BY name",
-                [&task],
-                &["body"],
-                usize::MAX,
-            )?;
-            let (streams, _) = json_rows(
-                c,
-                r#"SELECT name, "offset" AS bytes, line_count AS records FROM files
-                    WHERE task_id = ?1 AND kind = 'stream' ORDER BY name"#,
-                [&task],
-                &[],
-                usize::MAX,
-            )?;
-            let (timeline, truncated) = json_rows(c, TIMELINE, (&task, limit + 1), &["body"], max)?;
-            let (tool_calls, _) = json_rows(
-                c,
-                "SELECT id, span_id, tool_name, status, input, output, error, duration_ms, started_at, completed_at
-                   FROM tool_calls WHERE task_id = ?1 ORDER BY started_at, id LIMIT ?2",
-                (&task, limit),
-                &[],
-                max,
-            )?;
-            // logic_flow and conversations have no index by task: reach their
-            // rows through the task's records (`+event` keeps SQLite on
-            // records(task_id, ts) rather than reading every row of the kind).
-            let (decisions, _) = json_rows(
-                c,
-                "SELECT flow_id, timestamp, decision_point, function_name, decision_input, decision_output,
-                        decision_reason, duration_ms
-                   FROM logic_flow WHERE flow_id IN (SELECT record_id FROM records WHERE task_id = ?1 AND +event = 'decision')
-                  ORDER BY timestamp, flow_id LIMIT ?2",
-                (&task, limit),
-                &[],
-                max,
-            )?;
-            let (conversation, _) = json_rows(
-                c,
-                "SELECT conversation_id, message_index, block_index, timestamp, role, content_type, content,
-                        tool_name, tool_input, tool_output, tool_success
-                   FROM conversations WHERE conversation_id IN (SELECT record_id FROM records WHERE task_id = ?1 AND +event = 'message')
-                  ORDER BY timestamp, conversation_id, block_index LIMIT ?2",
-                (&task, limit),
-                &[],
-                max,
-            )?;
-            let (quarantined, _) = json_rows(
-                c,
-                r#"SELECT path, line, "offset", reason, prefix, detected_at FROM ingest_errors
-                    WHERE task_id = ?1 ORDER BY path, "offset""#,
-                [&task],
-                &[],
-                usize::MAX,
-            )?;
+            let documents = Value::from(index.documents(&task)?.objects(&["body"]));
+            let streams = Value::from(index.streams(&task)?.objects(&[]));
+            let mut timeline = index.timeline(&task, Some(limit as u64 + 1))?.objects(&["body"]);
+            let truncated = timeline.len() > max;
+            timeline.truncate(max);
+            let timeline = Value::from(timeline);
+            let mut part = |part, limit| -> Result<Value, ApiError> {
+                Ok(Value::from(index.task_part(&task, part, limit)?.objects(&[])))
+            };
+            let tool_calls = part(TaskPart::ToolCalls, Some(limit as u64))?;
+            let decisions = part(TaskPart::Decisions, Some(limit as u64))?;
+            let conversation = part(TaskPart::Conversation, Some(limit as u64))?;
+            let quarantined = part(TaskPart::Quarantined, None)?;
             let object = |v: Option<serde_json::Map<String, Value>>| {
                 v.map_or_else(|| "null".to_owned(), |m| Value::Object(m).to_string())
             };

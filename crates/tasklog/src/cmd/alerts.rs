@@ -41,7 +41,7 @@ pub enum AlertsAction {
 /// The index the alerter and `tasklog alerts` use: the sink's PostgreSQL
 /// when there is one, else the SQLite file.
 fn target(config: &Config, sink: Option<&str>) -> StoreTarget {
-    match config.sink_url(sink) {
+    match tasklog_index::postgres_url(&config.db, config.sink(sink)) {
         Some(url) => StoreTarget::Postgres(url.to_owned()),
         None => StoreTarget::Sqlite(config.db.clone()),
     }

@@ -24,17 +24,6 @@ pub fn require_sqlite(config: &Config, command: &str) -> Result<()> {
     crate::rows::require(config, tasklog_index::Capability::Archives, command)
 }
 
-/// The read-only connection of the query commands, over the archives too
-/// when asked (`--archives`).
-pub fn open_for_queries(config: &Config, archives: bool) -> Result<rusqlite::Connection> {
-    Ok(if archives {
-        require_sqlite(config, "... --archives")?;
-        tasklog_index::open_query_connection_with_archives(&config.db)?
-    } else {
-        tasklog_index::open_query_connection(&config.db)?
-    })
-}
-
 /// A progress bar over tasks moved, at a terminal (`progress.rs`).
 pub fn progress() -> (Option<indicatif::ProgressBar>, impl FnMut(u64, u64)) {
     let bar = crate::progress::bar(0, crate::progress::ITEMS);

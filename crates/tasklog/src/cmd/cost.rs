@@ -4,6 +4,7 @@
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use serde_json::Value;
+use tasklog_index::{CostKey, CostQuery};
 
 use crate::cli::Format;
 use crate::config::Config;
@@ -51,21 +52,16 @@ pub enum By {
     Agent,
 }
 
-impl By {
-    fn column(self) -> &'static str {
-        match self {
-            By::Model => "model",
-            By::Day => "day",
-            By::Task => "task_id",
-            By::Provider => "provider",
-            By::Project => "project",
-            By::Agent => "agent",
+impl From<By> for CostKey {
+    fn from(by: By) -> CostKey {
+        match by {
+            By::Model => CostKey::Model,
+            By::Day => CostKey::Day,
+            By::Task => CostKey::Task,
+            By::Provider => CostKey::Provider,
+            By::Project => CostKey::Project,
+            By::Agent => CostKey::Agent,
         }
-    }
-
-    /// Groupings that need each row's task (the per-task rollup or the calls).
-    fn per_task(self) -> bool {
-        matches!(self, By::Task | By::Project | By::Agent)
     }
 }
 
@@ -83,80 +79,18 @@ pub fn run(config: &Config, args: CostArgs) -> Result<Outcome> {
         .as_deref()
         .map(time_arg::parse_time)
         .transpose()?;
-    let mut index = rows::Index::open(config, args.archives)?;
-    let q = Dialect::of(&index);
-    // Whole-day bounds read the daily rollup; others need the calls themselves.
-    let days = (
-        since.as_deref().map(time_arg::whole_day),
-        until.as_deref().map(time_arg::whole_day),
-    );
-    let (source, lo, hi) = match days {
-        (None | Some(Some(_)), None | Some(Some(_))) => (
-            // Per task needs the per-task rollup; the rest read the
-            // per-day one, tens of rows a day.
-            if args.by.per_task() {
-                q.by_task_day
-            } else {
-                q.by_day
-            },
-            days.0.flatten().map(str::to_owned),
-            days.1.flatten().map(str::to_owned),
-        ),
-        _ => (q.by_call, since, until),
+    let query = CostQuery {
+        by: vec![args.by.into()],
+        since,
+        until,
     };
-    let key = args.by.column();
-    let postgres = matches!(index, rows::Index::Postgres(_));
-    // Project and agent are facts of the task each row belongs to: the rows
-    // are joined to their task inside a subquery, so that the sums outside
-    // see the cost columns only.
-    let source = match args.by {
-        By::Project | By::Agent => {
-            let fact = task_fact(&mut index, key)?;
-            let on = if postgres {
-                "t.host_id = calls.host_id AND t.task_id = calls.task_id"
-            } else {
-                "t.task_id = calls.task_id"
-            };
-            format!(
-                "SELECT calls.*, {fact} AS {key} FROM ({source}) AS calls LEFT JOIN tasks t ON {on}"
-            )
-        }
-        _ => source.to_owned(),
-    };
-    // Two hosts may both have a task of that name: on PostgreSQL the host
-    // is a column of its own before the task, never folded into its name.
-    let (host, keys) = if postgres && args.by == By::Task {
-        ("host_id, ", "1, 2")
-    } else {
-        ("", "1")
-    };
-    let (sums, alias) = (q.sums, q.alias);
-    // Days in calendar order (a report over time); the rest costliest first.
-    let order = if args.by == By::Day {
-        keys.to_owned()
-    } else {
-        format!("sum(cost_usd) DESC, {keys}")
-    };
-    let sql = format!(
-        "SELECT {host}coalesce(nullif({key}, ''), '(none)') AS {key}, {sums}
-           FROM ({source}) {alias} GROUP BY {keys} ORDER BY {order}"
-    );
-    let mut rows = collect(&mut index, &sql, &lo, &hi)?;
+    let mut index = rows::open(config, args.archives)?;
+    let mut rows = index.cost(&query)?;
     if rows.rows.is_empty() {
         errln!("tasklog: no model calls in that period");
         return Ok(Outcome::NothingFound);
     }
-    let unpriced = collect(
-        &mut index,
-        &format!(
-            "SELECT coalesce(nullif(model, ''), '(none)'), {}, {}
-               FROM ({source}) {alias} WHERE unpriced_calls > 0 GROUP BY 1 ORDER BY 1",
-            q.sum("unpriced_calls"),
-            q.sum("unpriced_tokens")
-        ),
-        &lo,
-        &hi,
-    )?;
+    let unpriced = index.unpriced(&query)?;
     let format = output::resolve(args.format);
     if format == Format::Table {
         push_total(&mut rows);
@@ -166,102 +100,6 @@ pub fn run(config: &Config, args: CostArgs) -> Result<Outcome> {
     }
     output::print(&rows, format)?;
     Ok(Outcome::Success)
-}
-
-/// The expression of a task fact (`project`, `agent`) of `tasks t`: the
-/// index's column of that name when it has one (task facts, issue 20), else
-/// task.json's key of that name (what the importers write).
-fn task_fact(index: &mut rows::Index, fact: &str) -> Result<String> {
-    Ok(match index {
-        rows::Index::Sqlite(conn) => {
-            let has: bool = conn.query_row(
-                "SELECT EXISTS (SELECT 1 FROM pragma_table_info('tasks') WHERE name = ?1)",
-                [fact],
-                |r| r.get(0),
-            )?;
-            if has {
-                format!("coalesce(t.{fact}, json_extract(t.document, '$.{fact}'))")
-            } else {
-                format!("json_extract(t.document, '$.{fact}')")
-            }
-        }
-        rows::Index::Postgres(pg) => {
-            let has = !pg
-                .query_with(
-                    "SELECT 1 FROM information_schema.columns WHERE table_name = 'tasks' AND column_name = $1",
-                    &[Some(fact)],
-                )?
-                .rows
-                .is_empty();
-            if has {
-                format!("coalesce(t.{fact}, t.document::jsonb ->> '{fact}')")
-            } else {
-                format!("(t.document::jsonb ->> '{fact}')")
-            }
-        }
-    })
-}
-
-/// The statements of one index's dialect.
-struct Dialect {
-    by_task_day: &'static str,
-    by_day: &'static str,
-    by_call: &'static str,
-    /// The summed columns of a group.
-    sums: &'static str,
-    /// PostgreSQL wants a subquery named.
-    alias: &'static str,
-    /// What makes a sum of integers an integer (PostgreSQL's is numeric).
-    int_cast: &'static str,
-}
-
-impl Dialect {
-    fn of(index: &rows::Index) -> Dialect {
-        match index {
-            rows::Index::Sqlite(_) => Dialect {
-                by_task_day: tasklog_index::COST_BY_TASK_DAY,
-                by_day: tasklog_index::COST_BY_DAY,
-                by_call: tasklog_index::COST_BY_CALL,
-                sums: "sum(calls) AS calls,
-                sum(tokens_input) AS tokens_input, sum(tokens_output) AS tokens_output,
-                sum(tokens_cached_read) AS tokens_cached_read, sum(tokens_cached_write) AS tokens_cached_write,
-                round(sum(cost_usd), 6) AS cost_usd, sum(unpriced_calls) AS unpriced_calls",
-                alias: "",
-                int_cast: "",
-            },
-            // Sums of bigints are numeric in PostgreSQL: cast back.
-            rows::Index::Postgres(_) => Dialect {
-                by_task_day: crate::pg::questions::COST_BY_TASK_DAY,
-                by_day: crate::pg::questions::COST_BY_DAY,
-                by_call: crate::pg::questions::COST_BY_CALL,
-                sums: "sum(calls)::bigint AS calls,
-                sum(tokens_input)::bigint AS tokens_input, sum(tokens_output)::bigint AS tokens_output,
-                sum(tokens_cached_read)::bigint AS tokens_cached_read,
-                sum(tokens_cached_write)::bigint AS tokens_cached_write,
-                round(sum(cost_usd)::numeric, 6)::float8 AS cost_usd,
-                sum(unpriced_calls)::bigint AS unpriced_calls",
-                alias: "AS calls",
-                int_cast: "::bigint",
-            },
-        }
-    }
-
-    fn sum(&self, column: &str) -> String {
-        format!("sum({column}){}", self.int_cast)
-    }
-}
-
-/// Runs a cost statement with its two bounds on either index.
-fn collect(
-    index: &mut rows::Index,
-    sql: &str,
-    lo: &Option<String>,
-    hi: &Option<String>,
-) -> Result<Rows> {
-    match index {
-        rows::Index::Sqlite(conn) => rows::collect(conn, sql, (lo, hi)),
-        rows::Index::Postgres(pg) => rows::pg_collect(pg, sql, &[lo.as_deref(), hi.as_deref()]),
-    }
 }
 
 /// Where a summary line's label goes: the key column, after PostgreSQL's
@@ -301,9 +139,13 @@ fn push_unpriced(rows: &mut Rows, unpriced: &Rows) {
     );
     let mut line = vec![Value::Null; rows.columns.len()];
     line[label_column(rows)] = format!("UNPRICED: {}", models.join(", ")).into();
-    for name in ["calls", "unpriced_calls"] {
-        if let Some(i) = rows.columns.iter().position(|c| c == name) {
-            line[i] = calls.into();
+    for (name, value) in [
+        ("calls", calls),
+        ("unpriced_calls", calls),
+        ("unpriced_tokens", tokens),
+    ] {
+        if let Some(i) = rows.column(name) {
+            line[i] = value.into();
         }
     }
     rows.rows.push(line);

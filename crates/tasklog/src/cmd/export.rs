@@ -9,9 +9,10 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::{Map, Value};
+use tasklog_index::{ExportSection, Questions};
 
 use crate::config::Config;
-use crate::rows;
+use crate::rows::{self, Rows};
 use crate::Outcome;
 
 #[derive(Debug, Args)]
@@ -37,17 +38,6 @@ pub enum ExportFormat {
     Html,
 }
 
-/// Each section: its name, the `kind` of its lines, and its query. Columns
-/// named `body`, `document` or ending in `input`/`output`/`data` hold JSON
-/// text and are embedded as JSON.
-const SECTIONS: &[(&str, &str, &str)] = &[
-    ("documents", "document", "SELECT name, version, updated_at, body FROM documents WHERE task_id = ?1 ORDER BY name"),
-    ("records", "record", r#"SELECT stream, "offset", line, ts, event, body FROM records WHERE task_id = ?1 ORDER BY ts, record_id"#),
-    ("tool_calls", "tool_call", "SELECT span_id, tool_name, status, duration_ms, started_at, completed_at, input, output, error FROM tool_calls WHERE task_id = ?1 ORDER BY started_at"),
-    ("api_calls", "api_call", "SELECT * FROM api_calls WHERE task_id = ?1 ORDER BY timestamp"),
-    ("ingest_errors", "ingest_error", r#"SELECT path, generation, "offset", length, line, reason, prefix, detected_at, kind AS error_kind, resolved_at FROM ingest_errors WHERE task_id = ?1 ORDER BY path, "offset""#),
-];
-
 pub fn run(config: &Config, args: ExportArgs) -> Result<Outcome> {
     let lines = match args.format {
         ExportFormat::Markdown | ExportFormat::Html => return readable(config, &args),
@@ -55,46 +45,29 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<Outcome> {
         ExportFormat::Jsonl => true,
     };
     // On PostgreSQL: this host's task (or --host-id's).
-    let mut conn = rows::Index::open_for_task(config)?;
-    let Some(task_id) = conn.resolve_task(&args.task)? else {
+    let mut index = rows::open_for_task(config)?;
+    let Some(task_id) = rows::resolve_task(index.as_mut(), &args.task)? else {
         rows::unknown_task(&args.task);
         return Ok(Outcome::NothingFound);
     };
-    let args = ExportArgs {
-        task: task_id,
-        ..args
-    };
-    let task = objects(
-        &mut conn,
-        "SELECT * FROM tasks WHERE task_id = ?1",
-        &args.task,
-    )?
-    .pop()
-    .unwrap_or(Value::Null);
-    // Written for both SQLite and PostgreSQL (round of a double to 6
-    // places is round(x * 1e6) / 1e6 in both).
-    let cost = objects(
-        &mut conn,
-        "SELECT count(*) AS llm_calls, sum(tokens_input) AS tokens_input, sum(tokens_output) AS tokens_output,
-                round(sum(estimated_cost_usd) * 1e6) / 1e6 AS cost_usd,
-                count(*) FILTER (WHERE estimated_cost_usd IS NULL) AS unpriced_calls
-           FROM api_calls WHERE task_id = ?1",
-        &args.task,
-    )?
-    .pop()
-    .unwrap_or(Value::Null);
+    let task = objects(index.task_row(&task_id)?)
+        .pop()
+        .unwrap_or(Value::Null);
+    let cost = objects(index.task_cost(&task_id)?)
+        .pop()
+        .unwrap_or(Value::Null);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match lines {
         false => {
             let mut doc = Map::new();
-            doc.insert("task_id".into(), args.task.clone().into());
+            doc.insert("task_id".into(), task_id.clone().into());
             doc.insert("task".into(), task);
             doc.insert("cost".into(), cost);
-            for (name, _, sql) in SECTIONS {
+            for section in ExportSection::ALL {
                 doc.insert(
-                    (*name).into(),
-                    Value::Array(objects(&mut conn, sql, &args.task)?),
+                    section.name().into(),
+                    Value::Array(objects(index.export(&task_id, section)?)),
                 );
             }
             serde_json::to_writer_pretty(&mut out, &Value::Object(doc))?;
@@ -113,9 +86,9 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<Outcome> {
             };
             line("task", task)?;
             line("cost", cost)?;
-            for (_, kind, sql) in SECTIONS {
-                for v in objects(&mut conn, sql, &args.task)? {
-                    line(kind, v)?;
+            for section in ExportSection::ALL {
+                for v in objects(index.export(&task_id, section)?) {
+                    line(section.kind(), v)?;
                 }
             }
         }
@@ -131,33 +104,30 @@ fn readable(config: &Config, args: &ExportArgs) -> Result<Outcome> {
         tasklog_index::Capability::ReadableExport,
         "export --format markdown|html",
     )?;
+    // The transcript reads a SQLite connection (`tasklog_serve::transcript`);
+    // the capability above is the one refusal on other stores.
     let conn = tasklog_index::open_query_connection(&config.db)?;
-    let known: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM tasks WHERE task_id = ?1)",
-        [&args.task],
-        |r| r.get(0),
-    )?;
-    if !known {
+    let mut index = tasklog_index::SqliteQuestions::new(&conn, config.db_shown());
+    let Some(task) = rows::resolve_task(&mut index, &args.task)? else {
         rows::unknown_task(&args.task);
         return Ok(Outcome::NothingFound);
-    }
-    let summary = rows::collect(&conn, tasklog_index::TASK_SUMMARY, [&args.task])?;
-    let summary: Map<String, Value> = summary
-        .rows
+    };
+    let summary = index
+        .task_summary(&task)?
+        .objects(&[])
         .into_iter()
         .next()
-        .map(|row| summary.columns.iter().cloned().zip(row).collect())
         .unwrap_or_default();
     let items = tasklog_serve::transcript::all(
         &conn,
-        &args.task,
+        &task,
         &tasklog_serve::transcript::Options::default(),
     )
-    .with_context(|| format!("reading the transcript of {}", args.task))?;
+    .with_context(|| format!("reading the transcript of {task}"))?;
     let text = if args.format == ExportFormat::Html {
-        tasklog_serve::render::html(&args.task, &summary, &items)
+        tasklog_serve::render::html(&task, &summary, &items)
     } else {
-        tasklog_serve::render::markdown(&args.task, &summary, &items)
+        tasklog_serve::render::markdown(&task, &summary, &items)
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -167,24 +137,9 @@ fn readable(config: &Config, args: &ExportArgs) -> Result<Outcome> {
 }
 
 /// Rows as JSON objects, with JSON-text columns embedded as JSON.
-fn objects(conn: &mut rows::Index, sql: &str, task: &str) -> Result<Vec<Value>> {
-    let rows = conn.collect_one(sql, task)?;
-    Ok(rows
-        .rows
+fn objects(rows: Rows) -> Vec<Value> {
+    rows.objects(&["body", "document", "input", "output", "labels", "commits"])
         .into_iter()
-        .map(|r| {
-            let mut m = Map::new();
-            for (c, v) in rows.columns.iter().zip(r) {
-                let embedded = match (&v, c.as_str()) {
-                    (
-                        Value::String(s),
-                        "body" | "document" | "input" | "output" | "labels" | "commits",
-                    ) => serde_json::from_str(s).unwrap_or(v.clone()),
-                    _ => v,
-                };
-                m.insert(c.clone(), embedded);
-            }
-            Value::Object(m)
-        })
-        .collect())
+        .map(Value::Object)
+        .collect()
 }

@@ -70,10 +70,7 @@ pub fn run(config: &Config, args: IndexArgs) -> Result<Outcome> {
                 / elapsed.as_secs_f64().max(1e-9))
             .round()
             .into();
-            summary["db"] = match config.sink_url(args.sink.sink.as_deref()) {
-                Some(url) => config.pg_target(url)?.display().into(),
-                None => config.db_shown().into(),
-            };
+            summary["db"] = crate::cmd::shipping_into(config, &args.sink)?.into();
             summary["root"] = config.root.display().to_string().into();
             crate::output::print_json(&summary)?;
         }

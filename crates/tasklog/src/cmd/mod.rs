@@ -23,10 +23,9 @@ pub mod unarchive;
 pub mod verify;
 pub mod watch;
 
-use crate::pg::OpenPostgres;
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
-use tasklog_index::{OpenSqlite, RunMode, Shutdown, Tailer};
+use tasklog_index::{RunMode, Shutdown, Tailer};
 
 use crate::config::Config;
 
@@ -41,35 +40,30 @@ pub struct SinkArgs {
     pub sink: Option<String>,
 }
 
-/// Opens the sidecar's reader over the chosen sink. On PostgreSQL an
-/// unreachable server is waited for (with backoff) until `shutdown`.
+/// Opens the sidecar's reader over the chosen sink (the facade decides
+/// which store). On PostgreSQL an unreachable server is waited for (with
+/// backoff) until `shutdown`.
 pub fn open_tailer(
     config: &Config,
     sink: &SinkArgs,
     mode: RunMode,
     shutdown: Shutdown,
 ) -> Result<Tailer> {
-    match config.sink_url(sink.sink.as_deref()) {
-        Some(url) if crate::pg::is_url(url) => {
-            let target = config.pg_target(url)?;
-            tracing::info!(server = target.display(), host_id = target.host_id(), "shipping into PostgreSQL");
-            Ok(Tailer::open_postgres(
-                &config.root,
-                &target,
-                config.index.clone(),
-                mode,
-                shutdown,
-            )?)
-        }
-        Some(other) => bail!(
-            "--sink {other:?}: not a postgres:// or postgresql:// URL (leave --sink out to index into the SQLite file of --db)"
-        ),
-        None => Ok(Tailer::open_with(
-            &config.root,
-            &config.db,
-            config.index.clone(),
-            mode,
-            shutdown,
-        )?),
-    }
+    Ok(tasklog_index::open_tailer(
+        &config.root,
+        &config.db,
+        config.sink(sink.sink.as_deref()),
+        config.host_id.as_deref(),
+        config.index.clone(),
+        mode,
+        shutdown,
+    )?)
+}
+
+/// Where a sidecar ships, for messages (a URL without its password).
+pub fn shipping_into(config: &Config, sink: &SinkArgs) -> Result<String> {
+    Ok(tasklog_index::shipping_into(
+        &config.db,
+        config.sink(sink.sink.as_deref()),
+    )?)
 }

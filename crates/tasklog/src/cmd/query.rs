@@ -24,11 +24,9 @@ pub struct QueryArgs {
 }
 
 pub fn run(config: &Config, args: QueryArgs) -> Result<Outcome> {
-    let rows = match rows::Index::open(config, args.archives)? {
-        rows::Index::Sqlite(conn) => rows::collect(&conn, &args.sql, [])?,
-        // A READ ONLY transaction, one statement (PgIndex::query).
-        rows::Index::Postgres(mut pg) => rows::pg_collect(&mut pg, &args.sql, &[])?,
-    };
+    // SQLite: a read-only connection with an authorizer; PostgreSQL: a
+    // READ ONLY transaction, one statement.
+    let rows = rows::open(config, args.archives)?.query(&args.sql)?;
     let found = !rows.rows.is_empty();
     output::print(&rows, output::resolve(args.format))?;
     Ok(if found {

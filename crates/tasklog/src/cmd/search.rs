@@ -1,9 +1,11 @@
-//! `tasklog search TEXT`: full-text search (SQLite FTS5, table
-//! `records_fts`) over messages, decisions and tool inputs, outputs and
-//! errors, best match first. Exit 1 when nothing matches.
+//! `tasklog search TEXT`: full-text search over messages, decisions and
+//! tool inputs, outputs and errors, best match first (the `search`
+//! question: FTS5's `records_fts` on SQLite, `records_search` on
+//! PostgreSQL, which adds `host_id` first). Exit 1 when nothing matches.
 
 use anyhow::{Context, Result};
 use clap::Args;
+use tasklog_index::SearchQuery;
 
 use crate::cli::Format;
 use crate::config::Config;
@@ -14,11 +16,13 @@ use crate::Outcome;
 #[derive(Debug, Args)]
 pub struct SearchArgs {
     /// Words to find (all of them, in any order); a phrase in double quotes
-    /// (`'"flaky widget"'`) must occur as written. With --raw: an FTS5 query
-    /// (`"exact phrase"`, `a OR b`, `prefix*`, `NEAR(a b)`).
+    /// (`'"flaky widget"'`) must occur as written. With --raw: the store's
+    /// query language: on SQLite an FTS5 query (`"exact phrase"`, `a OR b`,
+    /// `prefix*`, `NEAR(a b)`); on PostgreSQL websearch_to_tsquery's
+    /// (`"exact phrase"`, `a or b`, `-word`).
     #[arg(required = true)]
     pub text: Vec<String>,
-    /// Pass TEXT to FTS5 as a query instead of as plain words.
+    /// Pass TEXT to the store's query language instead of as plain words.
     #[arg(long)]
     pub raw: bool,
     /// Only this task.
@@ -32,45 +36,36 @@ pub struct SearchArgs {
     pub format: Option<Format>,
 }
 
-const SQL: &str = r#"
-SELECT r.ts, r.task_id, r.stream || ':' || r.line AS source, r.event, r.name,
-       s.text AS snippet, round(f.rank, 3) AS rank
-  FROM records_fts f
-  JOIN records r ON r.record_id = f.rowid
-  JOIN records_fts_source s ON s.rowid = f.rowid
- WHERE records_fts MATCH ?1 AND (?2 IS NULL OR r.task_id = ?2)
- ORDER BY f.rank
- LIMIT ?3
-"#;
-
-/// Plain words and "quoted phrases" become FTS5 strings, so `src/lib.rs`
-/// or `don't` search for what they say instead of being FTS5 syntax
-/// errors (the same rule as the dashboard's search box).
-fn plain_query(words: &[String]) -> String {
-    tasklog_serve::search::fts_query(&words.join(" "))
-}
-
 pub fn run(config: &Config, args: SearchArgs) -> Result<Outcome> {
-    crate::rows::require(config, tasklog_index::Capability::Search, "search")?;
-    let query = if args.raw {
-        args.text.join(" ")
-    } else {
-        plain_query(&args.text)
-    };
-    if query.trim().is_empty() {
+    let text = args.text.join(" ");
+    if tasklog_index::search_terms(&text).is_empty() && (!args.raw || text.trim().is_empty()) {
         anyhow::bail!("nothing to search for");
     }
-    let conn = tasklog_index::open_query_connection(&config.db)?;
-    let mut rows = rows::collect(&conn, SQL, (&query, &args.task, args.limit))
-        .with_context(|| format!("search {query:?}"))?;
+    // One refusal, before connecting, on a store without full-text search.
+    rows::require(config, tasklog_index::Capability::Search, "search")?;
+    let mut index = rows::open(config, false)?;
+    let query = SearchQuery {
+        text: text.clone(),
+        raw: args.raw,
+        task: args.task.clone(),
+        limit: u64::from(args.limit),
+    };
+    let mut rows = index
+        .search(&query)
+        .with_context(|| format!("search {text:?}"))?;
+    // The board's columns: ts, task_id, source, event, name, snippet, rank.
+    rows.drop_column("record_id");
+    rows.drop_column("title");
     let terms = terms(&args.text);
-    for row in &mut rows.rows {
-        if let Some(text) = row[5].as_str() {
-            row[5] = snippet(text, &terms).into();
+    if let Some(at) = rows.column("snippet") {
+        for row in &mut rows.rows {
+            if let Some(text) = row[at].as_str() {
+                row[at] = snippet(text, &terms).into();
+            }
         }
     }
     if rows.rows.is_empty() {
-        errln!("tasklog: nothing matches {query}");
+        errln!("tasklog: nothing matches {text}");
         return Ok(Outcome::NothingFound);
     }
     output::print(&rows, output::resolve(args.format))?;
@@ -156,9 +151,9 @@ mod tests {
 
     #[test]
     fn plain_words_are_quoted() {
-        let q = super::plain_query(&["src/lib.rs say".into(), "NOT".into()]);
+        let q = tasklog_index::fts_query("src/lib.rs say NOT");
         assert_eq!(q, r#""src/lib.rs" "say" "NOT""#);
-        let q = super::plain_query(&["\"flaky widget\"".into(), "test".into()]);
+        let q = tasklog_index::fts_query("\"flaky widget\" test");
         assert_eq!(q, r#""flaky widget" "test""#);
         assert_eq!(
             super::terms(&["\"Flaky Widget\" te*".into()]),

@@ -3,6 +3,8 @@
 use anyhow::Result;
 use clap::Args;
 
+use tasklog_index::StatusReport;
+
 use crate::cli::ReportFormat;
 use crate::config::Config;
 use crate::Outcome;
@@ -14,11 +16,19 @@ pub struct StatusArgs {
     pub format: Option<ReportFormat>,
 }
 
+// Without the `postgres` feature the report has one variant.
+#[cfg_attr(
+    not(feature = "postgres"),
+    allow(clippy::infallible_destructuring_match)
+)]
 pub fn run(config: &Config, args: StatusArgs) -> Result<Outcome> {
-    if let Some(url) = config.db_url() {
-        return postgres(config, &config.pg_target(url)?, args.format);
-    }
-    let s = tasklog_index::status(&config.root, &config.db)?;
+    let s = match tasklog_index::store_status(&config.root, &config.db, config.host_id.as_deref())?
+    {
+        StatusReport::Sqlite(s) => s,
+        // The two reports differ in shape (one file and its WAL; many hosts).
+        #[cfg(feature = "postgres")]
+        StatusReport::Postgres(s) => return postgres(config, s, args.format),
+    };
     if args.format == Some(ReportFormat::Json) {
         crate::output::print_json(&crate::cmd::alerts::with_destinations(config, &s)?)?;
         return Ok(Outcome::Success);
@@ -70,25 +80,14 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-/// Never called without the `postgres` feature: no target can exist.
-#[cfg(not(feature = "postgres"))]
-fn postgres(
-    _config: &Config,
-    target: &crate::pg::PgTarget,
-    _format: Option<ReportFormat>,
-) -> Result<Outcome> {
-    match *target {}
-}
-
 /// The status of a shared PostgreSQL index: every host, and this host's
 /// lag. An unreachable server is reported, then exit 2.
 #[cfg(feature = "postgres")]
 fn postgres(
     config: &Config,
-    target: &crate::pg::PgTarget,
+    s: tasklog_index::PgStatus,
     format: Option<ReportFormat>,
 ) -> Result<Outcome> {
-    let s = crate::pg::status_postgres(&config.root, target);
     if format == Some(ReportFormat::Json) {
         crate::output::print_json(&crate::cmd::alerts::with_destinations(config, &s)?)?;
     } else {

@@ -42,25 +42,18 @@ pub struct TailArgs {
 const TABLE_COLUMNS: std::ops::Range<usize> = 1..6;
 const TABLE_WIDTHS: [u16; 5] = [29, 18, 16, 26, 10];
 
-const LAST: &str = "SELECT record_id, ts, stream, event, name, status, body FROM (
-    SELECT * FROM records WHERE task_id = ?1 ORDER BY record_id DESC LIMIT ?2) AS last ORDER BY record_id";
-
-/// [`LAST`] on PostgreSQL, where no limit is `LIMIT NULL`.
-const LAST_POSTGRES: &str = "SELECT record_id, ts, stream, event, name, status, body FROM (
-    SELECT * FROM records WHERE task_id = $1 ORDER BY record_id DESC LIMIT $2::bigint) AS last ORDER BY record_id";
-
-const NEWER: &str = "SELECT record_id, ts, stream, event, name, status, body FROM records
-    WHERE task_id = ?1 AND record_id > ?2 ORDER BY record_id LIMIT 10000";
+/// Most records one poll of -f prints.
+const BATCH: u64 = 10_000;
 
 pub fn run(config: &Config, args: TailArgs) -> Result<Outcome> {
     // On PostgreSQL: this host's task (or --host-id's). A task's rows are
     // written by one connection of its host's sidecar (shards.rs), so its
     // record ids become visible in order and polling by id misses none.
-    let mut index = rows::Index::open_for_task(config)?;
+    let mut index = rows::open_for_task(config)?;
     // A prefix names its task; a task not indexed yet is waited for by
     // its whole id.
     let mut args = args;
-    if let Some(id) = index.resolve_task(&args.task)? {
+    if let Some(id) = rows::resolve_task(index.as_mut(), &args.task)? {
         args.task = id;
     } else {
         if !args.follow {
@@ -81,18 +74,7 @@ pub fn run(config: &Config, args: TailArgs) -> Result<Outcome> {
         Format::Table => RowPrinter::with_widths(format, &TABLE_WIDTHS),
         _ => RowPrinter::new(format),
     };
-    let limit = if args.lines == 0 {
-        -1
-    } else {
-        args.lines as i64
-    };
-    let first = match &mut index {
-        rows::Index::Sqlite(conn) => rows::collect(conn, LAST, (&args.task, limit))?,
-        rows::Index::Postgres(pg) => {
-            let limit = (limit >= 0).then(|| limit.to_string());
-            rows::pg_collect(pg, LAST_POSTGRES, &[Some(&args.task), limit.as_deref()])?
-        }
-    };
+    let first = index.last_records(&args.task, (args.lines > 0).then_some(args.lines))?;
     let mut last_id = first.rows.last().and_then(|r| r[0].as_i64()).unwrap_or(0);
     if !args.follow {
         if first.rows.is_empty() {
@@ -105,13 +87,7 @@ pub fn run(config: &Config, args: TailArgs) -> Result<Outcome> {
     print_batch(&mut printer, &first, format)?;
     loop {
         std::thread::sleep(Duration::from_millis(args.interval.max(10)));
-        let rows = match &mut index {
-            rows::Index::Sqlite(conn) => rows::collect(conn, NEWER, (&args.task, last_id))?,
-            rows::Index::Postgres(pg) => {
-                let sql = NEWER.replace("?1", "$1").replace("?2", "$2::bigint");
-                rows::pg_collect(pg, &sql, &[Some(&args.task), Some(&last_id.to_string())])?
-            }
-        };
+        let rows = index.records_after(&args.task, last_id, BATCH)?;
         if let Some(id) = rows.rows.last().and_then(|r| r[0].as_i64()) {
             last_id = id;
             print_batch(&mut printer, &rows, format)?;

@@ -5,6 +5,7 @@
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use serde_json::Value;
+use tasklog_index::{TaskFilter, TaskSort};
 
 use crate::cli::Format;
 use crate::config::Config;
@@ -70,14 +71,13 @@ pub enum Sort {
     Duration,
 }
 
-impl Sort {
-    /// The key the `tasks` question takes (`tasklog_index::TASK_SORTS`).
-    fn key(self) -> &'static str {
-        match self {
-            Sort::Started => "started",
-            Sort::LastActivity => "last_activity",
-            Sort::Cost => "cost",
-            Sort::Duration => "duration",
+impl From<Sort> for TaskSort {
+    fn from(sort: Sort) -> TaskSort {
+        match sort {
+            Sort::Started => TaskSort::Started,
+            Sort::LastActivity => TaskSort::LastActivity,
+            Sort::Cost => TaskSort::Cost,
+            Sort::Duration => TaskSort::Duration,
         }
     }
 }
@@ -93,55 +93,21 @@ pub fn run(config: &Config, args: TasksArgs) -> Result<Outcome> {
         .as_deref()
         .map(time_arg::parse_time)
         .transpose()?;
-    let limit = args.limit.map_or(-1, i64::from);
-    let errors = args.errors.then_some(1);
-    let order = if args.asc { "asc" } else { "desc" };
-    let sort = args.sort.key();
-    let rows = match rows::Index::open(config, args.archives)? {
-        rows::Index::Sqlite(conn) => {
-            let none: Option<&str> = None;
-            rows::collect(
-                &conn,
-                tasklog_index::TASKS,
-                rusqlite::params![
-                    args.status,
-                    since,
-                    until,
-                    none,
-                    limit,
-                    0,
-                    args.agent,
-                    args.project,
-                    args.model,
-                    errors,
-                    sort,
-                    order
-                ],
-            )?
-        }
-        rows::Index::Postgres(mut pg) => {
-            let limit = args.limit.map(|l| l.to_string());
-            let errors = errors.map(|e| e.to_string());
-            rows::pg_collect(
-                &mut pg,
-                crate::pg::questions::TASKS,
-                &[
-                    args.status.as_deref(),
-                    since.as_deref(),
-                    until.as_deref(),
-                    None,
-                    limit.as_deref(),
-                    Some("0"),
-                    args.agent.as_deref(),
-                    args.project.as_deref(),
-                    args.model.as_deref(),
-                    errors.as_deref(),
-                    Some(sort),
-                    Some(order),
-                ],
-            )?
-        }
+    let filter = TaskFilter {
+        status: args.status,
+        since,
+        until,
+        text: None,
+        agent: args.agent,
+        project: args.project,
+        model: args.model,
+        errors: args.errors,
+        sort: args.sort.into(),
+        ascending: args.asc,
+        limit: args.limit.map(u64::from),
+        offset: 0,
     };
+    let rows = rows::open(config, args.archives)?.tasks(&filter)?;
     if rows.rows.is_empty() {
         errln!("tasklog: no tasks match");
         return Ok(Outcome::NothingFound);

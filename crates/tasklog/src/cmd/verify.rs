@@ -18,23 +18,13 @@ pub struct VerifyArgs {
 }
 
 pub fn run(config: &Config, args: VerifyArgs) -> Result<Outcome> {
-    let report = match config.db_url() {
-        // The local host's rows against the local files.
-        Some(url) => {
-            if args.archives {
-                crate::cmd::archive::require_sqlite(config, "verify --archives")?;
-            }
-            crate::pg::verify_postgres(
-                &config.root,
-                &config.pg_target(url)?,
-                config.index.line_limit,
-            )?
-        }
-        None if args.archives => {
-            tasklog_index::verify_with_archives(&config.root, &config.db, config.index.line_limit)?
-        }
-        None => tasklog_index::verify(&config.root, &config.db, config.index.line_limit)?,
-    };
+    let report = tasklog_index::store_verify(
+        &config.root,
+        &config.db,
+        config.host_id.as_deref(),
+        config.index.line_limit,
+        args.archives,
+    )?;
     if args.format == Some(ReportFormat::Json) {
         crate::output::print_json(&report)?;
     } else {

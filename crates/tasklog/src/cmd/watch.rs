@@ -18,7 +18,7 @@ pub fn run(config: &Config, args: WatchArgs) -> Result<Outcome> {
         return run_sidecar(config, &args, None);
     }
     if config.retention.archive_after.is_some()
-        && config.sink_url(args.sink.sink.as_deref()).is_some()
+        && tasklog_index::ships_to_postgres(&config.db, config.sink(args.sink.sink.as_deref()))
     {
         anyhow::bail!(
             "[retention] archive_after needs the SQLite index: monthly archives are SQLite files beside it, and this sidecar ships into PostgreSQL (docs/RETENTION.md, docs/POSTGRES.md)"
@@ -60,10 +60,7 @@ fn run_sidecar(
         None => listen_for_signals(shutdown.clone())?,
     }
     let indexer = crate::cmd::open_tailer(config, &args.sink, RunMode::Watch, shutdown)?;
-    let index = match config.sink_url(args.sink.sink.as_deref()) {
-        Some(url) => config.pg_target(url)?.display().to_owned(),
-        None => config.db_shown(),
-    };
+    let index = crate::cmd::shipping_into(config, &args.sink)?;
     tracing::info!(
         target: "tasklog::start",
         "watching {} into {index}; Ctrl-C or SIGTERM stops (lines not yet committed are read again at the next start)",

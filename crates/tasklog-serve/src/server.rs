@@ -54,8 +54,9 @@ pub struct Server {
 
 impl Server {
     /// Checks the address rule and binds.
-    pub async fn bind(addr: SocketAddr, options: ServeOptions) -> Result<Server, Error> {
+    pub async fn bind(addr: SocketAddr, mut options: ServeOptions) -> Result<Server, Error> {
         check_addr(addr, options.token.as_deref())?;
+        options.tls |= options.https.is_some();
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| Error::Bind { addr, source })?;
@@ -86,6 +87,7 @@ impl Server {
             state.options.max_connections,
             Arc::clone(&state.options.vitals),
         );
+        let listener = crate::tls::Listener::new(listener, state.options.https.as_ref());
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: closing event streams");

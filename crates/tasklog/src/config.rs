@@ -40,6 +40,10 @@ struct FileConfig {
 struct ServeSection {
     /// `Host` names accepted besides IP literals and, on loopback, `localhost`.
     allowed_hosts: Vec<String>,
+    /// PEM certificate chain for HTTPS (`--tls-cert` outranks it).
+    tls_cert: Option<PathBuf>,
+    /// Its PEM private key (`--tls-key` outranks it).
+    tls_key: Option<PathBuf>,
 }
 
 /// `[retention]`: ages as `--older-than` takes them; absent = off.
@@ -168,6 +172,10 @@ pub struct Config {
     /// `[serve] allowed_hosts`: `Host` names `tasklog serve` answers to
     /// besides IP literals and, on a loopback address, `localhost`.
     pub allowed_hosts: Vec<String>,
+    /// `[serve] tls_cert`: the certificate chain `tasklog serve` serves HTTPS with.
+    pub tls_cert: Option<PathBuf>,
+    /// `[serve] tls_key`: its private key.
+    pub tls_key: Option<PathBuf>,
     /// `[[alert]]` rules (docs/ALERTS.md), checked at load.
     pub alerts: Vec<tasklog_alert::Rule>,
     /// Where the configuration came from, for `tasklog status` and -v.
@@ -414,6 +422,8 @@ impl Config {
             imports,
             retention,
             allowed_hosts: file.serve.allowed_hosts,
+            tls_cert: file.serve.tls_cert.map(expand_home),
+            tls_key: file.serve.tls_key.map(expand_home),
             alerts,
             source,
         })

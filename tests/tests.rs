@@ -13,6 +13,7 @@ mod query_fixture;
 mod retention_support;
 mod serve_support;
 mod support;
+mod tls_support;
 
 // Scenarios.
 mod alerts;
@@ -37,6 +38,7 @@ mod operations;
 mod pg_faults;
 mod pg_production;
 mod pg_scenarios;
+mod pg_tls;
 mod proxy;
 mod query_scenarios;
 mod record_edges;
@@ -44,6 +46,7 @@ mod retention_race;
 mod secret_logs;
 mod serve_scenarios;
 mod serve_security;
+mod serve_tls;
 mod shutdown;
 mod sqlite_readers;
 mod task_facts;

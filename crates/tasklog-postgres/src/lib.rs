@@ -128,9 +128,25 @@ impl PgTarget {
             self.host_id,
             std::process::id()
         ));
-        let mut client = config
-            .connect(self.tls.clone())
-            .map_err(|e| self.error("connecting", e))?;
+        let mut client = config.connect(self.tls.clone()).map_err(|e| {
+            // A hostssl-only server answers a plain connection with "no
+            // pg_hba.conf entry ... no encryption": say what to change.
+            match e.as_db_error() {
+                Some(db)
+                    if config.get_ssl_mode() == postgres::config::SslMode::Disable
+                        && db.message().contains("no encryption") =>
+                {
+                    Error::PgUnsupported {
+                        server: self.display.clone(),
+                        reason: format!(
+                            "the server accepts only TLS connections and sslmode is disable: use sslmode=require, or verify-full with sslrootcert=CA-FILE (server: {})",
+                            db.message()
+                        ),
+                    }
+                }
+                _ => self.error("connecting", e),
+            }
+        })?;
         let encoding: String = client
             .query_one("SHOW server_encoding", &[])
             .map_err(|e| self.error("reading the server encoding", e))?

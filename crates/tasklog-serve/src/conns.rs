@@ -40,6 +40,13 @@ pub struct Counted {
     _permit: OwnedSemaphorePermit,
 }
 
+impl Counted {
+    /// The socket (for TLS to set `TCP_NODELAY`).
+    pub(crate) fn tcp(&self) -> &TcpStream {
+        &self.stream
+    }
+}
+
 impl axum::serve::Listener for Limited {
     type Io = Counted;
     type Addr = std::net::SocketAddr;

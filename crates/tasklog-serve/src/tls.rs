@@ -185,6 +185,12 @@ impl axum::serve::Listener for Listener {
             tokio::select! {
                 (io, addr) = axum::serve::Listener::accept(&mut self.inner) => {
                     let acceptor = acceptor.clone();
+                    // TLS writes a flight in several records (the session
+                    // tickets, then the answer): with Nagle's algorithm the
+                    // second waits for the peer's delayed ACK, 40 ms.
+                    if let Err(e) = io.tcp().set_nodelay(true) {
+                        tracing::debug!(peer = %addr, error = %e, "TCP_NODELAY");
+                    }
                     self.handshakes.spawn(async move {
                         match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(io)).await {
                             Ok(Ok(stream)) => Some((stream, addr)),

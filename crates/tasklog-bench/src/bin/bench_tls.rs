@@ -67,16 +67,14 @@ fn main() -> Result<()> {
         (vec![], vec![], vec![], vec![]);
     for _ in 0..rounds {
         new_plain.push(per_request(requests, || {
-            let s = TcpStream::connect(&plain.addr)?;
-            exchange(s, &plain.addr, 1)
+            exchange(tcp(&plain.addr)?, &plain.addr, 1)
         })?);
         new_tls.push(per_request(requests, || {
             exchange(tls(&https.addr, &config)?, &https.addr, 1)
         })?);
         keep_plain.push(
-            per_request(1, || {
-                exchange(TcpStream::connect(&plain.addr)?, &plain.addr, requests)
-            })? / requests as u32,
+            per_request(1, || exchange(tcp(&plain.addr)?, &plain.addr, requests))?
+                / requests as u32,
         );
         keep_tls.push(
             per_request(1, || {
@@ -116,6 +114,13 @@ fn per_request(n: usize, mut f: impl FnMut() -> Result<()>) -> Result<Duration> 
     Ok(median(times))
 }
 
+/// A plain connection to `addr`, with `TCP_NODELAY` as browsers and curl set it.
+fn tcp(addr: &str) -> Result<TcpStream> {
+    let tcp = TcpStream::connect(addr)?;
+    tcp.set_nodelay(true)?;
+    Ok(tcp)
+}
+
 /// A TLS connection to `addr`, handshake done.
 fn tls(
     addr: &str,
@@ -123,7 +128,9 @@ fn tls(
 ) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
     let conn =
         rustls::ClientConnection::new(Arc::clone(config), ServerName::try_from("localhost")?)?;
-    let mut stream = rustls::StreamOwned::new(conn, TcpStream::connect(addr)?);
+    let tcp = TcpStream::connect(addr)?;
+    tcp.set_nodelay(true)?;
+    let mut stream = rustls::StreamOwned::new(conn, tcp);
     while stream.conn.is_handshaking() {
         stream.conn.complete_io(&mut stream.sock)?;
     }

@@ -156,6 +156,27 @@ fn every_sslmode_against_a_tls_only_server() {
         );
     }
 
+    // `watch` retries an unreachable server for ever; a refused
+    // certificate is not that: it stops with exit 2.
+    let bad = url(
+        port,
+        "db.test",
+        &format!("sslmode=verify-full&sslrootcert={other_path}"),
+    );
+    let mut watch = env
+        .cmd()
+        .args(["--host-id", "h", "watch", "--sink", &bad])
+        .env("HOME", env.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn watch");
+    assert!(
+        !crate::support::kill_within(&mut watch, Duration::from_secs(15)),
+        "watch kept retrying a refused certificate"
+    );
+    assert_eq!(watch.wait().expect("status").code(), Some(2));
+
     // The environment, as libpq reads it; the URL outranks it.
     let bare = url(port, "db.test", "");
     let out = ship(

@@ -450,6 +450,16 @@ mod tests {
     }
 
     #[test]
+    fn certificate_verdicts_are_told_from_network_faults() {
+        let refused = std::io::Error::other(rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer,
+        ));
+        assert!(is_tls_verdict(&refused));
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(!is_tls_verdict(&reset));
+    }
+
+    #[test]
     fn a_root_file_that_is_not_pem_names_the_file() {
         let dir = std::env::temp_dir().join(format!("tasklog-tls-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -85,11 +85,16 @@ fn https_with_a_test_ca_secure_cookie_and_no_plain_http() {
     let err = https_request(&server.addr, "db.example", &ca, "GET", "/healthz", &[])
         .expect_err("a name outside the certificate");
     assert!(err.contains("not valid for name"), "{err}");
-    // Plain HTTP to the TLS port: no HTTP answer, and the server goes on.
+    // Plain HTTP to the TLS port: a fixed 400 saying to use HTTPS, no
+    // data, and the server goes on.
     let answer = plain_http(&server.addr);
     assert!(
-        !answer.starts_with("HTTP/"),
-        "plain HTTP got an HTTP answer: {answer:?}"
+        answer.starts_with("HTTP/1.1 400") && answer.contains("use https://"),
+        "plain HTTP: {answer:?}"
+    );
+    assert!(
+        !answer.contains("\"ok\""),
+        "plain HTTP reached a handler: {answer:?}"
     );
     let again = https_request(&server.addr, "127.0.0.1", &ca, "GET", "/healthz", &[]).unwrap();
     assert_eq!(again.status, 200);

@@ -6,8 +6,8 @@
 //! itself (and one place under the connection limit, which it takes before
 //! the handshake), and is dropped after [`HANDSHAKE_TIMEOUT`]. Connections
 //! whose handshake succeeded are handed to the HTTP server in the order
-//! they finish. A client speaking plain HTTP to the TLS port fails the
-//! handshake and is closed without an answer.
+//! they finish. A client speaking plain HTTP to the TLS port gets a fixed
+//! `400` saying to use `https://`, and nothing else.
 
 use std::io;
 use std::net::SocketAddr;
@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::task::JoinSet;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
@@ -192,8 +192,8 @@ impl axum::serve::Listener for Listener {
                         tracing::debug!(peer = %addr, error = %e, "TCP_NODELAY");
                     }
                     self.handshakes.spawn(async move {
-                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(io)).await {
-                            Ok(Ok(stream)) => Some((stream, addr)),
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(acceptor, io)).await {
+                            Ok(Ok(stream)) => stream.map(|s| (s, addr)),
                             Ok(Err(e)) => {
                                 tracing::debug!(peer = %addr, error = %e, "TLS handshake failed");
                                 None
@@ -217,6 +217,33 @@ impl axum::serve::Listener for Listener {
     fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
+}
+
+/// The answer to plain HTTP on the TLS port, so that a person who typed
+/// `http://` reads why instead of a reset connection.
+const PLAIN_REFUSAL: &[u8] = b"HTTP/1.1 400 Bad Request\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+Content-Length: 46\r\n\
+Connection: close\r\n\r\n\
+This port speaks HTTPS: use https:// instead.\n";
+
+/// The TLS handshake, or `None` after answering a client that spoke plain
+/// HTTP (its first byte is a letter, never a TLS record type, 0x16).
+async fn handshake(
+    acceptor: TlsAcceptor,
+    mut io: Counted,
+) -> io::Result<Option<TlsStream<Counted>>> {
+    let mut first = [0u8; 1];
+    if io.tcp().peek(&mut first).await? == 1 && first[0].is_ascii_alphabetic() {
+        // Read the request head the client has sent: closing a socket with
+        // unread data resets it, and the client would not see the answer.
+        let mut head = [0u8; 8192];
+        let _ = io.read(&mut head).await?;
+        io.write_all(PLAIN_REFUSAL).await?;
+        io.shutdown().await?;
+        return Ok(None);
+    }
+    acceptor.accept(io).await.map(Some)
 }
 
 impl AsyncRead for Io {

@@ -136,6 +136,25 @@ fn a_stalled_handshake_holds_up_no_one_else() {
         "a stalled handshake delayed another client by {:?}",
         started.elapsed()
     );
+    // The handshake limit (10 s) closes a connection that never finishes.
+    let mut stalled = idle.swap_remove(0);
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut buf = [0u8; 64];
+    let read = stalled.read(&mut buf);
+    assert!(
+        matches!(read, Ok(0))
+            || read
+                .as_ref()
+                .is_err_and(|e| e.kind() != std::io::ErrorKind::WouldBlock),
+        "a stalled handshake was not closed: {read:?}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(9),
+        "closed before the limit: {:?}",
+        started.elapsed()
+    );
     drop(idle);
 }
 

@@ -13,6 +13,7 @@ mod query_fixture;
 mod retention_support;
 mod serve_support;
 mod support;
+mod tls_support;
 
 // Scenarios.
 mod alerts;
@@ -42,6 +43,7 @@ mod pg_faults;
 mod pg_production;
 mod pg_scenarios;
 mod pg_search;
+mod pg_tls;
 mod proxy;
 mod query_scenarios;
 mod record_edges;
@@ -50,6 +52,7 @@ mod secret_logs;
 mod serve_limits;
 mod serve_scenarios;
 mod serve_security;
+mod serve_tls;
 mod shutdown;
 mod sqlite_readers;
 mod task_facts;

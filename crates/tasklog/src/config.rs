@@ -99,6 +99,10 @@ struct ServeSection {
     body_timeout_ms: Option<u64>,
     idle_timeout_ms: Option<u64>,
     event_buffer_bytes: Option<usize>,
+    /// PEM certificate chain for HTTPS (`--tls-cert` outranks it).
+    tls_cert: Option<PathBuf>,
+    /// Its PEM private key (`--tls-key` outranks it).
+    tls_key: Option<PathBuf>,
 }
 
 /// `tasklog serve`'s connection limits from `[serve]` < `TASKLOG_*`; a
@@ -260,6 +264,10 @@ pub struct Config {
     /// `[serve] allowed_hosts`: `Host` names `tasklog serve` answers to
     /// besides IP literals and, on a loopback address, `localhost`.
     pub allowed_hosts: Vec<String>,
+    /// `[serve] tls_cert`: the certificate chain `tasklog serve` serves HTTPS with.
+    pub tls_cert: Option<PathBuf>,
+    /// `[serve] tls_key`: its private key.
+    pub tls_key: Option<PathBuf>,
     /// `[serve]` connection limits (timeouts, bytes per event stream).
     pub serve_limits: ServeLimits,
     /// `[files] mode` or `TASKLOG_FILE_MODE`: the modes of created files.
@@ -515,6 +523,8 @@ impl Config {
             imports,
             retention,
             allowed_hosts: file.serve.allowed_hosts,
+            tls_cert: file.serve.tls_cert.map(expand_home),
+            tls_key: file.serve.tls_key.map(expand_home),
             serve_limits,
             file_mode,
             alerts,

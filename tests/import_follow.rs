@@ -15,6 +15,11 @@ const SESSION: &str = "88888888-8888-4888-8888-888888888888";
 const TASK: &str = "claude-88888888-8888-4888-8888-888888888888";
 
 fn spawn_follower(env: &Env, dir: &Path, seal_after: &str) -> Child {
+    spawn_follower_polling(env, dir, seal_after, "50")
+}
+
+/// A follower that looks at `dir` in full only every `poll_ms`.
+fn spawn_follower_polling(env: &Env, dir: &Path, seal_after: &str, poll_ms: &str) -> Child {
     env.cmd()
         .args([
             "import",
@@ -22,7 +27,7 @@ fn spawn_follower(env: &Env, dir: &Path, seal_after: &str) -> Child {
             "claude-code",
             dir.to_str().unwrap(),
             "--poll-ms",
-            "50",
+            poll_ms,
             "--seal-after",
             seal_after,
         ])
@@ -113,6 +118,54 @@ fn with_watch_running_new_lines_reach_the_index_within_2_s() {
         slowest < Duration::from_secs(2),
         "slowest source line to index: {slowest:?}"
     );
+}
+
+/// With the full look only every 10 minutes, appended lines still reach the
+/// index: the follower imports on the file events of the followed folder
+/// (and `watch` indexes on those of the task folder). Each append is a real
+/// `O_APPEND` write of whole lines, as the agents write; the bound is
+/// generous (the figure is bench_import_freshness's), far below the poll and
+/// the watcher's reconcile (60 s here).
+#[test]
+fn appended_lines_reach_the_index_on_file_events_not_the_poll() {
+    use std::io::Write;
+    let env = Env::new();
+    let dir = env.dir.path().join("projects/p");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut watch = env.spawn_watch();
+    let mut follower = spawn_follower_polling(&env, &dir, "600", "600000");
+    let full = transcript(12);
+    let lines: Vec<&str> = full.lines().collect();
+    let live = dir.join(format!("{SESSION}.jsonl"));
+    let calls = || {
+        env.count(&format!(
+            "SELECT count(*) FROM records WHERE task_id = '{TASK}' AND event = 'llm.call'"
+        ))
+    };
+    // Let the follower's first (and, for 10 minutes, only) full look pass.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut slowest = Duration::ZERO;
+    for (turn, chunk) in lines.chunks(4).enumerate() {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&live)
+            .unwrap();
+        file.write_all((chunk.join("\n") + "\n").as_bytes())
+            .unwrap();
+        drop(file);
+        let written = Instant::now();
+        wait_for(
+            "the appended call in the index",
+            Duration::from_secs(20),
+            || calls() == turn as i64 + 1,
+        );
+        slowest = slowest.max(written.elapsed());
+    }
+    terminate(&mut follower);
+    terminate(&mut watch);
+    eprintln!("file events: slowest appended line to index {slowest:?}");
+    assert_eq!(calls(), 12, "every call once");
 }
 
 #[test]

@@ -168,6 +168,63 @@ fn appended_lines_reach_the_index_on_file_events_not_the_poll() {
     assert_eq!(calls(), 12, "every call once");
 }
 
+/// A followed session sealed after a quiet spell and then resumed: its new
+/// lines reach the index at once (the importer touches the sealed task's
+/// folder, an event of the root the watcher follows), not at the watcher's
+/// reconcile (60 s here).
+#[test]
+fn a_sealed_session_that_grows_again_reaches_the_index_before_the_reconcile() {
+    use std::io::Write;
+    let env = Env::new();
+    let dir = env.dir.path().join("projects/p");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut watch = env.spawn_watch();
+    let mut follower = spawn_follower_polling(&env, &dir, "1", "50");
+    let full = transcript(4);
+    let lines: Vec<&str> = full.lines().collect();
+    let live = dir.join(format!("{SESSION}.jsonl"));
+    write_first(&live, &lines, 8);
+    let calls = || {
+        env.count(&format!(
+            "SELECT count(*) FROM records WHERE task_id = '{TASK}' AND event = 'llm.call'"
+        ))
+    };
+    let sealed = || {
+        env.count(&format!(
+            "SELECT count(*) FROM tasks WHERE task_id = '{TASK}' AND sealed = 1"
+        ))
+    };
+    wait_for(
+        "the session sealed and indexed",
+        Duration::from_secs(20),
+        || sealed() == 1 && calls() == 2,
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&live)
+        .unwrap();
+    file.write_all((lines[8..].join("\n") + "\n").as_bytes())
+        .unwrap();
+    drop(file);
+    let written = Instant::now();
+    wait_for(
+        "the resumed turns in the index",
+        Duration::from_secs(20),
+        || calls() == 4,
+    );
+    eprintln!("sealed then resumed: to index in {:?}", written.elapsed());
+    terminate(&mut follower);
+    terminate(&mut watch);
+    // The same index as one import of the final transcript.
+    let expected = Env::new();
+    let copy = expected.dir.path().join(format!("{SESSION}.jsonl"));
+    std::fs::write(&copy, &full).unwrap();
+    import(&expected, &["claude-code", copy.to_str().unwrap()]);
+    expected.ok(&["index"]);
+    env.ok(&["index"]);
+    assert_eq!(index_view(&env, TASK), index_view(&expected, TASK));
+}
+
 #[test]
 fn a_follower_killed_at_random_instants_loses_and_repeats_nothing() {
     let full = transcript(400);

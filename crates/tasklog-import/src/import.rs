@@ -68,6 +68,21 @@ struct Loaded {
     report: FileReport,
 }
 
+/// Tells a running `tasklog watch` that a sealed task grew (a session
+/// imported, sealed, then resumed). The watcher drops the watch of a sealed
+/// task's folder, so the new lines would wait for its full reconcile (30 s);
+/// but it watches the root, and a change of a task folder's own times is an
+/// event of the root that makes it read that task again at once. Best
+/// effort: if the times cannot be set, the reconcile still finds the lines.
+fn nudge_watcher(dir: &Path) {
+    let now = std::time::SystemTime::now();
+    let touched = std::fs::File::open(dir)
+        .and_then(|f| f.set_times(std::fs::FileTimes::new().set_modified(now)));
+    if let Err(e) = touched {
+        tracing::debug!(dir = %dir.display(), error = %e, "touching a sealed task folder");
+    }
+}
+
 /// A file's length and modification time (ns since the epoch).
 pub(crate) fn file_stat(path: &Path) -> Option<(u64, u64)> {
     let meta = std::fs::metadata(path).ok()?;
@@ -573,6 +588,9 @@ impl Importer {
         state.first_imported_at.get_or_insert_with(|| now.clone());
         state.last_imported_at = Some(now);
         task.put(IMPORT_DOC, &state).map_err(werr)?;
+        if sealed && written.source_records + written.events > 0 {
+            nudge_watcher(task.dir());
+        }
         report.action = if index.is_some() {
             Action::Appended
         } else {

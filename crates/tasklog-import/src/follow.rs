@@ -38,6 +38,7 @@ use crate::discover::{discover, is_agent_file, Candidate};
 use crate::error::Result;
 use crate::import::Importer;
 use crate::report::FileReport;
+use crate::source::INCOMPLETE_TAIL;
 
 /// What can wake the follower besides its poll tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -307,7 +308,12 @@ fn look(
             return Ok(0);
         }
     }
-    let report = importer.import_file(candidate);
+    let mut report = importer.import_file(candidate);
+    // A line still being written when the file event came is no error of
+    // the source: the rest of it brings another event and another import.
+    report
+        .parse_errors
+        .retain(|p| !p.message.starts_with(INCOMPLETE_TAIL));
     on_report(&report);
     watched.insert(
         candidate.path.clone(),

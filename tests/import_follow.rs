@@ -337,3 +337,46 @@ fn watch_runs_the_followers_of_its_config() {
     env.ok(&["index"]);
     assert_eq!(index_view(&env, TASK), index_view(&expected, TASK));
 }
+
+/// A task compressed after its import (`tasklog compress`, as retention's
+/// `compress_after` runs it) whose session is resumed: the next import makes
+/// its streams plain again and appends, and the index ends as one import of
+/// the whole transcript (the re-read stream is a new generation, each line
+/// once). Before, the import failed on the compressed stream, every time.
+#[test]
+fn a_compressed_task_whose_session_resumes_is_imported_exactly_once() {
+    use std::io::Write;
+    let env = Env::new();
+    let full = transcript(6);
+    let lines: Vec<&str> = full.lines().collect();
+    let live = env.dir.path().join(format!("{SESSION}.jsonl"));
+    // Cut inside a call: its first line makes an open call (source-open).
+    write_first(&live, &lines, 10);
+    let (code, _) = import(&env, &["claude-code", live.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    env.ok(&["index"]);
+    env.ok(&["compress", "--older-than", "0s"]);
+    let dir = env.task_dir(TASK);
+    assert!(dir.join("source.jsonl.gz").exists() && !dir.join("source.jsonl").exists());
+    assert!(dir.join("events.jsonl.gz").exists());
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&live)
+        .unwrap();
+    file.write_all((lines[10..].join("\n") + "\n").as_bytes())
+        .unwrap();
+    drop(file);
+    let (code, summary) = import(&env, &["claude-code", live.to_str().unwrap()]);
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(summary["files"]["appended"], 1, "{summary}");
+    assert!(!dir.join("source.jsonl.gz").exists() && dir.join("source.jsonl").exists());
+    env.ok(&["index"]);
+    env.ok(&["verify"]);
+    let expected = Env::new();
+    let copy = expected.dir.path().join(format!("{SESSION}.jsonl"));
+    std::fs::write(&copy, &full).unwrap();
+    import(&expected, &["claude-code", copy.to_str().unwrap()]);
+    expected.ok(&["index"]);
+    assert_eq!(index_view(&env, TASK), index_view(&expected, TASK));
+    assert_eq!(imported_calls(&env), 6);
+}

@@ -458,6 +458,17 @@ impl Importer {
             }),
         };
         let open_name = open_stream(&name);
+        // A task compressed since its last import (`tasklog compress`,
+        // `[retention] compress_after`) whose session was resumed: its
+        // streams become plain again before the intent records their
+        // lengths and anything is appended or an open stream replaced.
+        for stream in [name.as_str(), open_name.as_str(), EVENTS_STREAM] {
+            if !(parsed.document && stream == name) {
+                task.writer()
+                    .decompress_stream(task.id().as_str(), stream)
+                    .map_err(werr)?;
+            }
+        }
         let retracting = state.open.values().any(|c| c.source == name);
         if resume.is_none() {
             // The intent, before anything is appended (journal.rs).

@@ -27,6 +27,7 @@ mod dir_events;
 mod import_corpus;
 mod import_crash;
 mod import_discovery;
+mod import_disk;
 mod import_facts;
 mod import_fixtures;
 mod import_follow;

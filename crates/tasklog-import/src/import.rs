@@ -46,6 +46,8 @@ pub struct Importer {
     claude_keys: Option<HashSet<String>>,
     /// Whether imports leave `result.json` to [`Importer::seal`].
     defer_seal: bool,
+    /// Whether a new source is copied verbatim into its task.
+    keep_source: bool,
     /// Testing hook: abort after this many appended records
     /// (`TASKLOG_IMPORT_ABORT_AFTER`), to prove crash recovery.
     abort_after: Option<u64>,
@@ -107,6 +109,7 @@ impl Importer {
             format,
             claude_keys: None,
             defer_seal: false,
+            keep_source: true,
             abort_after: journal::abort_after_from_env(),
             appended: 0,
             stat: None,
@@ -176,6 +179,13 @@ impl Importer {
     /// the session ended. For following sources that may still grow.
     pub fn defer_seal(&mut self, defer: bool) {
         self.defer_seal = defer;
+    }
+
+    /// Whether sources imported for the first time are copied verbatim
+    /// into their task (`source.jsonl` / `source.json`; the default). A
+    /// source keeps the choice of its first import.
+    pub fn keep_source(&mut self, keep: bool) {
+        self.keep_source = keep;
     }
 
     /// Reads, detects and parses one file, or says why not.
@@ -491,7 +501,12 @@ impl Importer {
                 Error::io(task.dir(), "reading streams of an interrupted import", e)
             })?;
         }
-        if parsed.document {
+        let verbatim = index.map_or(self.keep_source, |i| {
+            state.sources[i].verbatim != Some(false)
+        });
+        if !verbatim {
+            // Not copied (`--no-source`): the events are all there is.
+        } else if parsed.document {
             task.put_json(&name, imported, Durability::Default)
                 .map_err(werr)?;
         } else {
@@ -561,6 +576,7 @@ impl Importer {
             models: parsed.models(),
             file_len: stat.map(|s| s.0),
             file_mtime_ns: stat.map(|s| s.1),
+            verbatim: (!verbatim).then_some(false),
         };
         match index {
             Some(i) => state.sources[i] = entry,

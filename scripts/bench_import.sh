@@ -30,7 +30,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
 if [ -z "${TASKLOG_BIN:-}" ]; then
-    $CARGO build --release -q -p tasklog
+    $CARGO build --release -q -p tasklog -p tasklog-bench --bin tasklog --bin bench_import_freshness
 fi
 TASKLOG=$(realpath "${TASKLOG_BIN:-target/release/tasklog}")
 export TASKLOG_ROOT="$WORK/tasks" TASKLOG_DB="$WORK/index.db"
@@ -100,9 +100,10 @@ t1=$(now)
 t2=$(now)
 echo "tasklog import, 10 grown  $(secs "$t0" "$t1") s (then index $(secs "$t1" "$t2") s)"
 
-python3 - "$WORK/tasks" "$WORK" "$BYTES" <<'PY'
+disk() {
+python3 - "$1" "$2" "$BYTES" "$3" <<'PY'
 import collections, os, sqlite3, sys
-root, work, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+root, work, size, label = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 by_kind = collections.Counter()
 for task in os.scandir(root):
     if not task.is_dir():
@@ -113,7 +114,7 @@ for task in os.scandir(root):
         by_kind[kind] += f.stat().st_blocks * 512
 folders = sum(by_kind.values())
 index = sum(os.path.getsize(os.path.join(work, n)) for n in os.listdir(work) if n.startswith("index.db"))
-print(f"disk: task folders {folders / size:.2f}x + index {index / size:.2f}x = {(folders + index) / size:.2f}x the source")
+print(f"disk, {label}: task folders {folders / size:.2f}x + index {index / size:.2f}x = {(folders + index) / size:.2f}x the source")
 print("  task folders: " + ", ".join(f"{k} {v / size:.2f}x" for k, v in by_kind.most_common(5)))
 db = sqlite3.connect(os.path.join(work, "index.db"))
 try:
@@ -122,6 +123,24 @@ try:
 except sqlite3.Error as e:
     print(f"  index by table: {e}")
 PY
+}
+disk "$WORK/tasks" "$WORK" "default"
+
+# Lean: no verbatim copy (--no-source), then the sealed tasks compressed
+# (what `[retention] compress_after` does once they are old enough).
+t0=$(now)
+TASKLOG_ROOT="$WORK/lean/tasks" "$TASKLOG" -q import claude-code --no-source "$SRC" > /dev/null
+t1=$(now)
+mkdir -p "$WORK/lean"
+TASKLOG_ROOT="$WORK/lean/tasks" TASKLOG_DB="$WORK/lean/index.db" "$TASKLOG" -q index > /dev/null
+t2=$(now)
+echo "tasklog import --no-source, cold $(secs "$t0" "$t1") s (then index $(secs "$t1" "$t2") s)"
+disk "$WORK/lean/tasks" "$WORK/lean" "--no-source"
+TASKLOG_ROOT="$WORK/lean/tasks" TASKLOG_DB="$WORK/lean/index.db" "$TASKLOG" -q compress --older-than 0s > /dev/null
+disk "$WORK/lean/tasks" "$WORK/lean" "--no-source, then compress"
+"$TASKLOG" -q compress --older-than 0s > /dev/null
+disk "$WORK/tasks" "$WORK" "default, then compress"
+rm -rf "$WORK/lean"
 
 # ccusage: reads and sums, stores nothing.
 if command -v npm >/dev/null 2>&1; then
@@ -172,4 +191,9 @@ if python3 -m venv --help >/dev/null 2>&1; then
     python3 -c "print(f'agentsview disk: {$AV_DB / $BYTES:.2f}x the source (sessions.db*)')"
 else
     echo "skipped agentsview: python3 -m venv not available"
+fi
+
+# Freshness of a followed session (file events vs looking every 500 ms).
+if [ -x target/release/bench_import_freshness ]; then
+    TASKLOG_BIN="$TASKLOG" target/release/bench_import_freshness --appends "${APPENDS:-50}"
 fi

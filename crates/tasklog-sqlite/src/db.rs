@@ -82,13 +82,8 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
     // WAL: readers never block the indexer and never see a half batch.
     // synchronous=NORMAL: a power loss may roll back the last commits, and
     // their checkpoints with them, so the files are simply read again.
-    // page_size: 16 KiB pages for a new database (no effect on an existing
-    // one). Record bodies of 0.5-3 KB fill 4 KiB pages badly (a fifth of
-    // `records` was free space in its pages); 16 KiB pages take the index of
-    // imported sessions from 4.52x to 3.9x the source (docs/IMPORT.md 18).
     conn.execute_batch(
-        "PRAGMA page_size = 16384;
-         PRAGMA journal_mode = WAL;
+        "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
          PRAGMA temp_store = MEMORY;
          PRAGMA cache_size = -65536;",

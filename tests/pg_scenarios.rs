@@ -102,6 +102,36 @@ fn comparable(rows: Vec<Value>) -> Vec<String> {
     out
 }
 
+/// Each column's kinds of JSON value (`int`, `float`, `bool`, `text`,
+/// ...; NULL left out) over all rows, without [`OWN_COLUMNS`]: the same
+/// value must come out of both stores with the same type, so that a
+/// reader prints `1` from both, not `1` from one and `true` or `1.0` from
+/// the other (issue 19).
+fn column_kinds(
+    rows: &[Value],
+) -> std::collections::BTreeMap<String, std::collections::BTreeSet<&'static str>> {
+    let mut out = std::collections::BTreeMap::new();
+    for row in rows {
+        for (k, v) in row.as_object().unwrap() {
+            let kind = match v {
+                Value::Null => continue,
+                Value::Bool(_) => "bool",
+                Value::Number(n) if n.is_f64() => "float",
+                Value::Number(_) => "int",
+                Value::String(_) => "text",
+                Value::Array(_) => "array",
+                Value::Object(_) => "object",
+            };
+            if !OWN_COLUMNS.contains(&k.as_str()) {
+                out.entry(k.clone())
+                    .or_insert_with(std::collections::BTreeSet::new)
+                    .insert(kind);
+            }
+        }
+    }
+    out
+}
+
 /// The two documented differences of representation (POSTGRES.md), and
 /// nothing else: an object or array read out of a record is SQLite's text
 /// as written but jsonb's text form on PostgreSQL (keys reordered, spaces),
@@ -116,10 +146,6 @@ fn comparable_value(v: &Value) -> Value {
         Value::Number(n) => n
             .as_f64()
             .map_or_else(|| v.clone(), |x| Value::from((x * 1e9).round() / 1e9)),
-        // SQLite has no boolean type: its views give 0/1 where PostgreSQL's
-        // give booleans (`conversations.tool_success`). A known difference
-        // of the dialects' column types, not of the values.
-        Value::Bool(b) => Value::from(if *b { 1.0 } else { 0.0 }),
         _ => v.clone(),
     }
 }
@@ -185,11 +211,23 @@ fn two_hosts_ship_into_one_database_exactly_once() {
         );
     }
     // ... and the same values, row by row in one canonical order, column
-    // by column by name (not only as many rows).
+    // by column by name (not only as many rows), of the same types.
+    let mut drift = Vec::new();
     for relation in RELATIONS {
         let sql = format!("SELECT * FROM {relation}");
-        let local = comparable(pg_query(&a, &a.db.display().to_string(), None, &sql));
-        let shipped = comparable(pg_query(&a, &url, Some("host-a"), &sql));
+        let local_rows = pg_query(&a, &a.db.display().to_string(), None, &sql);
+        let shipped_rows = pg_query(&a, &url, Some("host-a"), &sql);
+        let (local_kinds, shipped_kinds) = (column_kinds(&local_rows), column_kinds(&shipped_rows));
+        for (column, kinds) in &local_kinds {
+            if shipped_kinds.get(column) != Some(kinds) {
+                drift.push(format!(
+                    "{relation}.{column}: SQLite {kinds:?}, PostgreSQL {:?}",
+                    shipped_kinds.get(column)
+                ));
+            }
+        }
+        let local = comparable(local_rows);
+        let shipped = comparable(shipped_rows);
         if let Some(i) =
             (0..local.len().max(shipped.len())).find(|&i| local.get(i) != shipped.get(i))
         {
@@ -200,6 +238,11 @@ fn two_hosts_ship_into_one_database_exactly_once() {
             );
         }
     }
+    assert!(
+        drift.is_empty(),
+        "column types differ:\n{}",
+        drift.join("\n")
+    );
     // --host-id narrows any SQL; without it every host is seen.
     let total = pg_query(&a, &url, None, "SELECT count(*) AS n FROM records");
     let only_a = pg_query(

@@ -238,6 +238,14 @@ fn other_tasks(env: &Env) -> Vec<(String, Value)> {
         "trajectory",
         json!({"ts": null, "event": "message", "role": "assistant", "content": "ok"}),
     );
+    // Its model call has no time either: in no day, so not in `cost
+    // --today` although indexed today (check_cost_days).
+    append(
+        env,
+        "imp-swe",
+        "trajectory",
+        json!({"ts": null, "event": "llm.call", "gen_ai": {"request": {"model": "gpt-4o"}, "usage": {"input_tokens": 2, "output_tokens": 2, "cost": {"amount": 0.25}}}}),
+    );
 
     // TAC-8: the status history only.
     for (n, status) in ["detected", "active", "completed"].iter().enumerate() {
@@ -266,7 +274,7 @@ fn other_tasks(env: &Env) -> Vec<(String, Value)> {
             "ses-a1".into(),
             json!({"title": null, "status": "completed", "started_at": fact_at(day + 6000),
                    "finished_at": fact_at(day + 6030), "duration_ms": 30_000, "last_activity_at": fact_at(day + 6030),
-                   "project": null, "git_branch": null, "agent": null, "models": null, "error_count": 0}),
+                   "project": null, "git_branch": "main", "agent": null, "models": null, "error_count": 0}),
         ),
         (
             "imp-claude".into(),
@@ -286,7 +294,7 @@ fn other_tasks(env: &Env) -> Vec<(String, Value)> {
             "imp-swe".into(),
             json!({"title": "Solve issue 7", "status": "completed", "started_at": null, "finished_at": null,
                    "duration_ms": null, "last_activity_at": null, "project": null, "git_branch": null,
-                   "agent": "swe-agent", "models": null, "error_count": 0}),
+                   "agent": "swe-agent", "models": "gpt-4o", "error_count": 0}),
         ),
         (
             "tac8-gh-450".into(),
@@ -409,14 +417,21 @@ fn index(env: &Env) {
 }
 
 /// The design's webhook stages sort by their own times, before agent
-/// output appended earlier; `cost --today` leaves out calls of old days.
-fn check_times_on_sqlite(env: &Env) {
-    let out = env.ok(&[
-        "query",
-        "SELECT json_extract(body, '$.stage') AS stage FROM records WHERE task_id = 'design-03' ORDER BY ts, stream LIMIT 5",
-        "--format",
-        "jsonl",
-    ]);
+/// output appended earlier (on the index `prefix` names: the SQL is
+/// SQLite's, or PostgreSQL's with `doc`); `cost --today` leaves out calls
+/// of old days and calls without a time.
+fn check_times(env: &Env, prefix: &[&str], what: &str) {
+    let stage = if prefix.is_empty() {
+        "json_extract(body, '$.stage')"
+    } else {
+        "doc ->> 'stage'"
+    };
+    let sql = format!(
+        "SELECT {stage} AS stage FROM records WHERE task_id = 'design-03' ORDER BY ts, stream LIMIT 5"
+    );
+    let mut args = prefix.to_vec();
+    args.extend(["query", &sql, "--format", "jsonl"]);
+    let out = env.ok(&args);
     let stages: Vec<Value> = stdout(&out)
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap()["stage"].clone())
@@ -429,17 +444,45 @@ fn check_times_on_sqlite(env: &Env) {
             json!("command_matching"),
             json!("task_created"),
             Value::Null
-        ]
+        ],
+        "{what}"
     );
-    let out = env.ok(&["cost", "--today", "--format", "jsonl"]);
-    let total: f64 = stdout(&out)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).unwrap()["cost_usd"].as_f64())
-        .sum();
+    check_cost_days(env, prefix, what);
+}
+
+/// `cost --by task` on the index `prefix` names: today's one call alone
+/// under `--today` (old calls carry their own old times; imp-swe's call
+/// has no time, so no day), and imp-swe's call among the totals.
+fn check_cost_days(env: &Env, prefix: &[&str], what: &str) {
+    let cost = |range: &[&str]| -> BTreeMap<String, f64> {
+        let mut args = prefix.to_vec();
+        args.extend(["cost", "--by", "task", "--format", "jsonl"]);
+        args.extend(range);
+        let out = env.run(&args);
+        assert!(code(&out) <= 1, "{what}: cost {range:?}: {}", stderr(&out));
+        let mut by_task = BTreeMap::new();
+        for line in stdout(&out).lines() {
+            let row: Value = serde_json::from_str(line).unwrap();
+            let task = row["task_id"].as_str().unwrap_or_default().to_owned();
+            *by_task.entry(task).or_default() += row["cost_usd"].as_f64().unwrap_or(0.0);
+        }
+        by_task
+    };
+    let today = cost(&["--today"]);
+    assert_eq!(
+        today.keys().collect::<Vec<_>>(),
+        ["today"],
+        "{what}: today {today:?}"
+    );
+    assert!((today["today"] - 0.5).abs() < 1e-9, "{what}: {today:?}");
+    let all = cost(&[]);
     assert!(
-        (total - 0.5).abs() < 1e-9,
-        "today's cost {total}: {}",
-        stdout(&out)
+        (all.get("imp-swe").copied().unwrap_or_default() - 0.25).abs() < 1e-9,
+        "{what}: all {all:?}"
+    );
+    assert!(
+        !cost(&["--since", "2024-01-01"]).contains_key("imp-swe"),
+        "{what}: a timeless call is in no range"
     );
 }
 
@@ -519,12 +562,33 @@ fn every_fact_of_every_task_on_sqlite_and_postgres() {
     check_facts(&env, &[], &expected, "sqlite");
     assert_eq!(tasks(&env, &[], &["--status", "failed"]).len(), 7);
     assert_eq!(tasks(&env, &[], &["--status", "running"]).len(), 3 + 1); // and today's
-    check_times_on_sqlite(&env);
+    check_times(&env, &[], "sqlite");
     env.ok(&["verify"]);
+    // The same files shipped to PostgreSQL, before and after they change
+    // (its facts are views: they must follow superseded rows too).
+    let cluster = Cluster::shared("every_fact_of_every_task_on_sqlite_and_postgres");
+    let url = cluster.as_ref().map(Cluster::database);
+    let pg = url.as_deref().map(|url| ["--db", url, "--host-id", "h1"]);
+    let ship = |env: &Env| {
+        if let Some(url) = &url {
+            let out = env.run(&["--host-id", "h1", "index", "--sink", url]);
+            assert_eq!(code(&out), 0, "index --sink: {}", stderr(&out));
+        }
+    };
+    ship(&env);
+    if let Some(pg) = &pg {
+        check_facts(&env, pg, &expected, "postgres");
+        check_times(&env, pg, "postgres");
+    }
 
     change_files(&env, &mut expected);
     index(&env);
     check_facts(&env, &[], &expected, "sqlite after changes");
+    ship(&env);
+    if let Some(pg) = &pg {
+        check_facts(&env, pg, &expected, "postgres after changes");
+        crate::pg_support::verify_equal(&env, pg[1], "h1");
+    }
     let out = env.run(&["verify"]);
     assert_eq!(code(&out), 0, "verify: {}{}", stdout(&out), stderr(&out));
 
@@ -549,17 +613,4 @@ fn every_fact_of_every_task_on_sqlite_and_postgres() {
     std::fs::remove_file(&env.db).unwrap();
     index(&env);
     check_facts(&env, &[], &expected, "sqlite rebuilt");
-
-    let Some(cluster) = Cluster::shared("every_fact_of_every_task_on_sqlite_and_postgres") else {
-        return;
-    };
-    let url = cluster.database();
-    let out = env.run(&["--host-id", "h1", "index", "--sink", &url]);
-    assert_eq!(code(&out), 0, "index --sink: {}", stderr(&out));
-    check_facts(
-        &env,
-        &["--db", &url, "--host-id", "h1"],
-        &expected,
-        "postgres",
-    );
 }

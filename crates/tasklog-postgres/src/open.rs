@@ -102,6 +102,7 @@ fn open_once(
     let mut client = connect_with_retry(target, 0, retry_for, shutdown)?;
     let now = tasklog_format::now_rfc3339();
     schema::migrate(&mut client, target, &now)?;
+    schema::build_search_index(&mut client, target)?;
     let host = target.host_id();
     client
         .execute(

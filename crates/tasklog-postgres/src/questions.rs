@@ -82,3 +82,27 @@ pub const COST_BY_CALL: &str = "SELECT host_id, tasklog_utc_day(timestamp) AS da
         (estimated_cost_usd IS NULL)::int AS unpriced_calls,
         CASE WHEN estimated_cost_usd IS NULL THEN coalesce(tokens_total, 0) ELSE 0 END AS unpriced_tokens
    FROM api_calls WHERE ($1::text IS NULL OR timestamp >= $1::text) AND ($2::text IS NULL OR timestamp < $2::text)";
+
+/// Full-text search (migration 4): the columns of SQLite's search (`ts`,
+/// `task_id`, `source` = `stream:line`, `event`, `name`, `snippet`,
+/// `rank`) with `host_id` first, best match first. `$1` the user's words
+/// as `websearch_to_tsquery('simple', $1)` reads them (words all present,
+/// `"a phrase"`, `or`, `-word`), `$2` a task id or NULL, `$3` the most
+/// rows, `$4` a host id or NULL. `snippet` is the searched text (its first
+/// 100,000 characters) as SQLite's `records_fts_source` gives it, for the
+/// reader to cut around the match as it does for SQLite; `rank` is minus
+/// PostgreSQL's `ts_rank`, to 3 places, so that smaller is better as with
+/// FTS5's rank. The condition is the expression of the `records_search`
+/// index, which the planner uses.
+pub const SEARCH: &str = "SELECT host_id, ts, task_id, source, event, name, snippet, round(rank::numeric, 3)::float8 AS rank
+  FROM (SELECT r.host_id, r.ts, r.task_id, r.stream || ':' || r.line AS source, r.event, r.name,
+               tasklog_search_text(r.event, r.role, r.name, r.doc) AS snippet,
+               -ts_rank(to_tsvector('simple'::regconfig, tasklog_search_text(r.event, r.role, r.name, r.doc)), q.q) AS rank,
+               r.record_id
+          FROM records r, websearch_to_tsquery('simple'::regconfig, $1::text) AS q(q)
+         WHERE r.event IN ('message', 'decision', 'tool.start', 'tool.complete', 'tool.fail')
+           AND to_tsvector('simple'::regconfig, tasklog_search_text(r.event, r.role, r.name, r.doc)) @@ q.q
+           AND ($2::text IS NULL OR r.task_id = $2::text)
+           AND ($4::text IS NULL OR r.host_id = $4::text)) s
+ ORDER BY s.rank, s.ts COLLATE \"C\", s.record_id
+ LIMIT $3::bigint";

@@ -16,6 +16,10 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_views.sql"),
     // 3: a task's facts (the SQLite index's migration 9).
     include_str!("migrations/0003_task_facts.sql"),
+    // 4: calls of timeless sources in no day, a session's branch among
+    // the facts, tool_success as 0/1, the full-text search text (the SQLite
+    // index's migration 11, issues 19 and 20).
+    include_str!("migrations/0004_timeless_calls_types_search.sql"),
 ];
 
 /// The newest PostgreSQL schema version this build knows.
@@ -40,7 +44,24 @@ pub(super) const SECONDARY_INDEXES: &[(&str, &str)] = &[
         "records_model",
         "ON records (model, ts) WHERE model IS NOT NULL",
     ),
+    (
+        SEARCH_INDEX,
+        "ON records USING gin (to_tsvector('simple'::regconfig, tasklog_search_text(event, role, name, doc)))
+         WHERE event IN ('message', 'decision', 'tool.start', 'tool.complete', 'tool.fail')",
+    ),
 ];
+
+/// The full-text index of `questions::SEARCH` (migration 4). On a table
+/// that holds rows it is built CONCURRENTLY after the migration commits
+/// ([`build_search_index`]), so other hosts keep writing meanwhile; a
+/// missing one makes search slower, never wrong, and is no reason to take
+/// the migration lock.
+pub(super) const SEARCH_INDEX: &str = "records_search";
+
+/// Session-level advisory lock of the one host that builds
+/// [`SEARCH_INDEX`] (another host seeing it invalid while it is being built
+/// must not drop it).
+const SEARCH_INDEX_LOCK: i64 = 0x7461_736b_6c6f_6702;
 
 /// Applies every migration the database lacks, in one transaction, and
 /// creates missing secondary indexes under the same lock. A database that is
@@ -80,7 +101,7 @@ pub(super) fn migrate(client: &mut Client, target: &PgTarget, now: &str) -> Resu
             "applied PostgreSQL schema migration"
         );
     }
-    create_missing_indexes(&mut tx, target)?;
+    create_missing_indexes(&mut tx, target, true)?;
     tx.commit().map_err(err)
 }
 
@@ -90,7 +111,10 @@ fn is_current(client: &mut Client, target: &PgTarget) -> Result<bool> {
     let Some(version) = installed_version(client, target)? else {
         return Ok(false);
     };
-    Ok(version == SCHEMA_VERSION && missing_indexes(client, target)?.is_empty())
+    Ok(version == SCHEMA_VERSION
+        && missing_indexes(client, target)?
+            .iter()
+            .all(|(name, _)| *name == SEARCH_INDEX))
 }
 
 /// The schema version of the database, `None` when it holds no tasklog
@@ -143,12 +167,83 @@ fn missing_indexes(
 /// Creates the missing secondary indexes inside `tx`, which holds the
 /// migration lock: two sidecars starting together on a new database never
 /// race on `CREATE INDEX` (issue 22).
-fn create_missing_indexes(tx: &mut postgres::Transaction<'_>, target: &PgTarget) -> Result<()> {
+///
+/// With `defer_search` (at open), [`SEARCH_INDEX`] is left to
+/// [`build_search_index`] when `records` holds rows; the end of a bulk load
+/// builds it here with the others, as that load intends.
+fn create_missing_indexes(
+    tx: &mut postgres::Transaction<'_>,
+    target: &PgTarget,
+    defer_search: bool,
+) -> Result<()> {
+    let defer_search = defer_search
+        && tx
+            .query_one("SELECT EXISTS (SELECT 1 FROM records)", &[])
+            .map_err(|e| target.error("creating indexes", e))?
+            .get::<_, bool>(0);
     for (name, definition) in missing_indexes(tx, target)? {
+        if name == SEARCH_INDEX && defer_search {
+            continue; // built CONCURRENTLY after the commit (build_search_index)
+        }
         tx.batch_execute(&format!("CREATE INDEX IF NOT EXISTS {name} {definition}"))
             .map_err(|e| target.error("creating indexes", e))?;
     }
     Ok(())
+}
+
+/// Builds [`SEARCH_INDEX`] when it is missing or invalid (an earlier
+/// build was interrupted), with CREATE INDEX CONCURRENTLY: writers of every
+/// host go on meanwhile; only this opener waits, once, after the upgrade
+/// to migration 4 of a database that holds rows. One host builds it at a
+/// time (a session advisory lock; the others go on without waiting). A
+/// role that may not create indexes gets a warning and a slower search.
+pub(super) fn build_search_index(client: &mut Client, target: &PgTarget) -> Result<()> {
+    let err = |e| target.error("building the search index", e);
+    let state: Option<bool> = client
+        .query_opt(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1::text)",
+            &[&SEARCH_INDEX],
+        )
+        .map_err(err)?
+        .map(|r| r.get(0));
+    if state == Some(true) {
+        return Ok(());
+    }
+    let locked: bool = client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&SEARCH_INDEX_LOCK])
+        .map_err(err)?
+        .get(0);
+    if !locked {
+        return Ok(()); // another host is building it
+    }
+    tracing::info!(
+        server = target.display(),
+        "building the full-text search index (once)"
+    );
+    let definition = SECONDARY_INDEXES
+        .iter()
+        .find(|(name, _)| *name == SEARCH_INDEX)
+        .map(|(_, d)| *d)
+        .unwrap_or_default();
+    let mut built = Ok(());
+    if state == Some(false) {
+        built = client.batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {SEARCH_INDEX}"));
+    }
+    if built.is_ok() {
+        built = client.batch_execute(&format!(
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS {SEARCH_INDEX} {definition}"
+        ));
+    }
+    let unlocked = client.execute("SELECT pg_advisory_unlock($1)", &[&SEARCH_INDEX_LOCK]);
+    if let Err(e) = built {
+        let e = target.error("building the search index", e);
+        tracing::warn!(
+            server = target.display(),
+            error = %tasklog_tail::format_chain(&e),
+            "the full-text search index was not built; search reads every searchable record until it is"
+        );
+    }
+    unlocked.map_err(err).map(drop)
 }
 
 /// Creates the secondary indexes that are missing (the end of a bulk
@@ -161,7 +256,7 @@ pub(super) fn ensure_indexes(client: &mut Client, target: &PgTarget) -> Result<(
     let mut tx = client.transaction().map_err(err)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .map_err(err)?;
-    create_missing_indexes(&mut tx, target)?;
+    create_missing_indexes(&mut tx, target, false)?;
     tx.commit().map_err(err)
 }
 

@@ -24,13 +24,16 @@ use rusqlite::{params, Connection};
 /// any value but null and false), has the status `error` / `failed` /
 /// `failure` (except the task's own `task.status` and `result` records,
 /// which set the status instead), or the severity `error` / `critical`.
-/// `ended` counts `session.end` records (a TAC-8 session that ended).
-/// One definition for the sink, migration 9's fill and the proof below.
+/// `ended` counts `session.end` records (a TAC-8 session that ended);
+/// `session_start` is the first `session.start` record the index read
+/// (its branch is a fact, migration 11).
+/// One definition for the sink, migration 11's fill and the proof below.
 macro_rules! task_activity_select {
     ($where:literal) => {
         concat!(
             "SELECT task_id, records, first_at, last_at, errors, status_record,
-       (SELECT r.status FROM records r WHERE r.record_id = a.status_record) AS status, ended
+       (SELECT r.status FROM records r WHERE r.record_id = a.status_record) AS status, ended,
+       session_start
   FROM (SELECT task_id, count(*) AS records,
                min(CASE WHEN ts_source <> 'indexed' THEN strftime('%Y-%m-%dT%H:%M:%fZ', ts) END) AS first_at,
                max(CASE WHEN ts_source <> 'indexed' THEN strftime('%Y-%m-%dT%H:%M:%fZ', ts) END) AS last_at,
@@ -40,7 +43,8 @@ macro_rules! task_activity_select {
                    OR (status IN ('error', 'failed', 'failure') AND coalesce(event, '') NOT IN ('task.status', 'result'))
                    OR severity IN ('error', 'critical') THEN 1 ELSE 0 END) AS errors,
                max(CASE WHEN event = 'task.status' AND status IS NOT NULL THEN record_id END) AS status_record,
-               sum(CASE WHEN event = 'session.end' THEN 1 ELSE 0 END) AS ended
+               sum(CASE WHEN event = 'session.end' THEN 1 ELSE 0 END) AS ended,
+               min(CASE WHEN event = 'session.start' THEN record_id END) AS session_start
           FROM records WHERE ",
             $where,
             " GROUP BY task_id) a"
@@ -65,7 +69,9 @@ pub(crate) const ADD_BATCH: &str = concat!(
     status = CASE WHEN excluded.status_record > coalesce(status_record, 0) THEN excluded.status ELSE status END,
     status_record = CASE WHEN excluded.status_record > coalesce(status_record, 0)
                          THEN excluded.status_record ELSE status_record END,
-    ended = ended + excluded.ended"
+    ended = ended + excluded.ended,
+    session_start = min(coalesce(session_start, excluded.session_start),
+                        coalesce(excluded.session_start, session_start))"
 );
 
 /// Counts task `?1` again from its records (after rows were superseded).

@@ -195,17 +195,26 @@ CREATE TABLE indexer_state (
     // and how far each move went (archive.rs).
     include_str!("migrations/0008_archives.sql"),
     // 9: a task's facts: the per-task aggregate of its records kept by the
-    // sink (`facts.rs`), filled here, and the `task_facts` view.
-    concat!(
-        include_str!("migrations/0009_task_facts.sql"),
-        "\nINSERT INTO task_activity ",
-        crate::facts::task_activity_select!("1"),
-        ";\n"
-    ),
+    // sink (`facts.rs`) and the `task_facts` view. Migration 11 widens the
+    // aggregate and fills it (the fill here was today's
+    // `task_activity_select!`, which no longer fits this table).
+    include_str!("migrations/0009_task_facts.sql"),
     // 10: a worker.spawn indexed after its worker's records claims their
     // api_calls and conversation_blocks rows, as PostgreSQL's views see
     // them (issue 19).
     include_str!("migrations/0010_late_worker_spans.sql"),
+    // 11: model calls of a source without timestamps in no day (a NULL
+    // `api_calls.timestamp` and rollup `day`), the branch of a TAC-8
+    // session among the facts; the rollups and the task aggregate filled
+    // again from their sources (issue 20).
+    concat!(
+        include_str!("migrations/0011_timeless_calls_and_branches.sql"),
+        "\nINSERT INTO cost_rollup ",
+        crate::rollups::cost_rollup_select!("1"),
+        ";\nDELETE FROM task_activity;\nINSERT INTO task_activity ",
+        crate::facts::task_activity_select!("1"),
+        ";\n"
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -218,8 +227,19 @@ pub(crate) fn version(conn: &Connection) -> rusqlite::Result<i64> {
 
 /// Applies every migration the database lacks, each in its own transaction.
 pub(crate) fn migrate(conn: &mut Connection, now: &str) -> rusqlite::Result<()> {
+    migrate_to(conn, now, MIGRATIONS.len())
+}
+
+/// Applies the migrations up to version `last` (tests build an index of an
+/// older version with it, then upgrade it in place).
+fn migrate_to(conn: &mut Connection, now: &str, last: usize) -> rusqlite::Result<()> {
     let current = version(conn)?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(last)
+        .skip(current as usize)
+    {
         let v = i as i64 + 1;
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
@@ -257,6 +277,89 @@ mod tests {
             .map(|c| c.to_string())
             .collect();
         assert_eq!(columns, expected);
+    }
+
+    /// An index at version 10 upgrades in place: a model call of a source
+    /// without timestamps leaves its day (NULL in `api_calls` and both
+    /// rollups) while one with a time keeps it, a session's branch becomes
+    /// a fact, and the triggers keep the rollups equal to a fresh
+    /// aggregation as calls come and go.
+    #[test]
+    fn version_10_upgrades_timeless_calls_and_branches() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, "2026-01-01T00:00:00Z", 10).unwrap();
+        assert_eq!(version(&conn).unwrap(), 10);
+        let call = |conn: &Connection, id: i64, task: &str, ts: &str, source: &str| {
+            conn.execute(
+                "INSERT INTO records (record_id, file_id, task_id, stream, \"offset\", line, ts, ts_source,
+                                      event, model, input_tokens, output_tokens, cost_usd, body)
+                 VALUES (?1, ?1, ?2, 's', 0, 1, ?3, ?4, 'llm.call', 'm', 10, 5, 0.25, '{}')",
+                (id, task, ts, source),
+            )
+            .unwrap();
+        };
+        call(&conn, 1, "old", "2024-03-01T10:00:00.000000Z", "fallback");
+        call(&conn, 2, "old", "2026-12-07T03:00:00.000000Z", "indexed");
+        conn.execute_batch(
+            r#"INSERT INTO tasks (task_id, first_seen_at) VALUES ('old', 'x'), ('ses', 'x');
+               INSERT INTO records (record_id, file_id, task_id, stream, "offset", line, ts, ts_source, event, body)
+               VALUES (3, 3, 'ses', 's', 0, 1, '2024-03-01T00:00:00Z', 'fallback', 'session.start',
+                       '{"event":"session.start","details":{"git_branch":"main"}}'),
+                      (4, 3, 'ses', 's', 10, 2, '2024-03-01T00:00:01Z', 'fallback', 'session.start',
+                       '{"event":"session.start","git_branch":"later"}');"#,
+        )
+        .unwrap();
+        migrate(&mut conn, "2026-01-01T00:00:00Z").unwrap();
+        let days = |conn: &Connection, table: &str| -> Vec<(Option<String>, i64)> {
+            let sql = format!("SELECT day, calls FROM {table} ORDER BY day");
+            let mut stmt = conn.prepare(&sql).unwrap();
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+            rows.collect::<rusqlite::Result<_>>().unwrap()
+        };
+        let want = vec![(None, 1), (Some("2024-03-01".to_owned()), 1)];
+        assert_eq!(days(&conn, "cost_rollup"), want);
+        assert_eq!(days(&conn, "cost_daily"), want);
+        let stamp: Option<String> = conn
+            .query_row(
+                "SELECT timestamp FROM api_calls WHERE call_id = 2",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stamp, None);
+        let branch: Option<String> = conn
+            .query_row(
+                "SELECT git_branch FROM task_facts WHERE task_id = 'ses'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(branch.as_deref(), Some("main"));
+        assert_eq!(
+            crate::rollups::differences(&conn).unwrap(),
+            Vec::<String>::new()
+        );
+
+        // The triggers after the upgrade: a second timeless call joins the
+        // NULL day, removing calls empties it, and a fresh aggregation of
+        // the calls agrees at every step (`task_activity` is the sink's to
+        // keep, not a trigger's: rows inserted here leave it behind).
+        let cost_differences = |conn: &Connection| -> Vec<String> {
+            crate::rollups::differences(conn)
+                .unwrap()
+                .into_iter()
+                .filter(|d| !d.starts_with("task_activity"))
+                .collect()
+        };
+        call(&conn, 5, "old", "2026-12-07T04:00:00.000000Z", "indexed");
+        assert_eq!(days(&conn, "cost_rollup")[0], (None, 2));
+        assert_eq!(cost_differences(&conn), Vec::<String>::new());
+        conn.execute("DELETE FROM records WHERE record_id IN (2, 5)", [])
+            .unwrap();
+        let want = vec![(Some("2024-03-01".to_owned()), 1)];
+        assert_eq!(days(&conn, "cost_rollup"), want);
+        assert_eq!(days(&conn, "cost_daily"), want);
+        assert_eq!(cost_differences(&conn), Vec::<String>::new());
     }
 
     /// The full-text search text is written three times in SQL (the view

@@ -262,9 +262,14 @@ impl Task {
         let Value::Object(out) = &value else {
             unreachable!("built as an object")
         };
+        // A record with some envelope field of its own, or with its own
+        // string `timestamp` (which stands for `ts`, FORMAT.md 4.5), goes
+        // through the parser that finds which fields to stamp; the common
+        // record has none and is stamped wholesale.
         let stamped = ["v", "ts", "seq", "id"]
             .iter()
-            .any(|k| out.contains_key(*k));
+            .any(|k| out.contains_key(*k))
+            || out.get("timestamp").is_some_and(Value::is_string);
         let text = value.to_string();
         let prepared = if stamped {
             Prepared::from_json(&text).map_err(|reason| Error::Record {

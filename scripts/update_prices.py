@@ -96,6 +96,10 @@ def select(table: dict) -> dict[str, dict]:
             "output": per_million(spec.get("output_cost_per_token")),
             "cache_read": per_million(spec.get("cache_read_input_token_cost")),
             "cache_write": per_million(spec.get("cache_creation_input_token_cost")),
+            # Anthropic's one-hour cache writes (2x input, against 1.25x for
+            # the five-minute default); LiteLLM names the rate after the
+            # lifetime: "above 1hr".
+            "cache_write_1h": per_million(spec.get("cache_creation_input_token_cost_above_1hr")),
         }
         if entry["input"] is None or entry["output"] is None:
             continue
@@ -109,7 +113,7 @@ def select(table: dict) -> dict[str, dict]:
 
 def group(models: dict[str, dict]) -> list[tuple[str, list[str], dict]]:
     """Dated snapshots priced like their base name become its aliases."""
-    prices = lambda e: (e["input"], e["output"], e["cache_read"], e["cache_write"])  # noqa: E731
+    prices = lambda e: (e["input"], e["output"], e["cache_read"], e["cache_write"], e["cache_write_1h"])  # noqa: E731
     aliases: dict[str, list[str]] = {name: [] for name in models}
     for name in sorted(models):
         m = DATED.match(name)
@@ -154,6 +158,8 @@ def render(entries, day: str, origin: str) -> str:
             lines.append(f"cache_read = {number(e['cache_read'])}")
         if e["cache_write"] is not None:
             lines.append(f"cache_write = {number(e['cache_write'])}")
+        if e["cache_write_1h"] is not None:
+            lines.append(f"cache_write_1h = {number(e['cache_write_1h'])}")
         lines.append("")
     lines.append(END)
     return "\n".join(lines) + "\n"

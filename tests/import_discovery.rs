@@ -1,6 +1,8 @@
 //! Zero set-up: `tasklog import` with no path finds every supported
 //! agent's standard folders under a fake HOME (honouring
-//! `CLAUDE_CONFIG_DIR` and `CODEX_HOME`), and `tasklog watch` with
+//! `CLAUDE_CONFIG_DIR`, `CODEX_HOME`, `XDG_DATA_HOME` for OpenCode's
+//! storage and `FILE_STORE_PATH` for OpenHands' sessions; iFlow CLI and pi
+//! in their default places), and `tasklog watch` with
 //! `agents = "auto"` follows them, exactly once.
 
 use std::path::{Path, PathBuf};
@@ -17,6 +19,53 @@ const CODEX_TASK: &str = "codex-22222222-2222-4222-8222-222222222222";
 const GEMINI_TASK: &str = "gemini-33333333-3333-4333-8333-333333333333";
 const COPILOT_TASK: &str = "copilot-66666666-6666-4666-8666-666666666666";
 const CLINE_TASK: &str = "cline-1772000000000";
+const IFLOW_TASK: &str = "iflow-session-77777777-7777-4777-8777-777777777777";
+const PI_TASK: &str = "pi-99999999-9999-4999-8999-999999999999";
+const OPENCODE_TASK: &str = "opencode-ses_5555aaaa";
+const OPENHANDS_TASK: &str = "openhands-oh-session-1";
+const COPILOT_CHAT_TASK: &str = "copilot-chat-aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee";
+
+/// Writes `v` as JSON to `path`, making its folder.
+fn put(path: &Path, v: &Value) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, serde_json::to_vec(v).unwrap()).unwrap();
+}
+
+/// The OpenCode export fixture laid out as OpenCode's own storage: one
+/// file per session, message and part, under `storage`.
+fn opencode_storage(storage: &Path) {
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(fixture("opencode/ses_5555.json")).unwrap()).unwrap();
+    let info = &doc["info"];
+    let ses = info["id"].as_str().unwrap();
+    put(&storage.join(format!("session/proj1/{ses}.json")), info);
+    for m in doc["messages"].as_array().unwrap() {
+        let mid = m["info"]["id"].as_str().unwrap();
+        put(
+            &storage.join(format!("message/{ses}/{mid}.json")),
+            &m["info"],
+        );
+        for part in m["parts"].as_array().unwrap() {
+            let pid = part["id"].as_str().unwrap();
+            put(&storage.join(format!("part/{mid}/{pid}.json")), part);
+        }
+    }
+}
+
+/// The OpenHands trajectory fixture laid out as a V0 session folder: one
+/// file per event, named by its id, under `<sid>/events`.
+fn openhands_session(session: &Path) {
+    let events: Value =
+        serde_json::from_slice(&std::fs::read(fixture("openhands/shop-run.json")).unwrap())
+            .unwrap();
+    for e in events.as_array().unwrap() {
+        put(&session.join(format!("events/{}.json", e["id"])), e);
+    }
+    put(
+        &session.join("metadata.json"),
+        &serde_json::json!({"title": "x"}),
+    );
+}
 
 /// Copies fixture `from` (a file or folder) to `to`.
 fn copy(from: &Path, to: &Path) {
@@ -68,6 +117,35 @@ fn fake_home(env: &Env) -> Home {
         &fixture("cline/1772000000000"),
         &home.join(".config/Code/User/globalStorage/saoudrizwan.claude-dev/tasks/1772000000000"),
     );
+    copy(
+        &fixture("iflow-cli/session-77777777-7777-4777-8777-777777777777.jsonl"),
+        &home.join(
+            ".iflow/projects/-home-dev-shop/session-77777777-7777-4777-8777-777777777777.jsonl",
+        ),
+    );
+    let pi =
+        "pi/--home-dev-shop--/2026-03-08T10-00-00-000Z_99999999-9999-4999-8999-999999999999.jsonl";
+    copy(
+        &fixture(pi),
+        &home
+            .join(".pi/agent/sessions")
+            .join(pi.trim_start_matches("pi/")),
+    );
+    let chat = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee.json";
+    copy(
+        &fixture(&format!("vscode-copilot-chat/{chat}")),
+        &home
+            .join(".config/Code/User/workspaceStorage/0f1e2d/chatSessions")
+            .join(chat),
+    );
+    // A workspace's editing state beside it: not looked at.
+    copy(
+        &fixture("openhands/shop-run.json"),
+        &home.join(".config/Code/User/workspaceStorage/0f1e2d/chatEditingSessions/x/state.json"),
+    );
+    // XDG_DATA_HOME and FILE_STORE_PATH move these two.
+    opencode_storage(&home.join("xdg-data/opencode/storage"));
+    openhands_session(&home.join("oh-store/sessions/oh-session-1"));
     // Decoys: the default folders the variables replace.
     copy(
         &fixture("openhands/shop-run.json"),
@@ -76,6 +154,11 @@ fn fake_home(env: &Env) -> Home {
     copy(
         &fixture("swe-agent/shop__shop-7.traj"),
         &home.join(".codex/sessions/decoy.traj"),
+    );
+    opencode_storage(&home.join(".local/share/opencode/storage-decoy"));
+    copy(
+        &fixture("openhands/shop-run.json"),
+        &home.join(".openhands/sessions/decoy/events/decoy.json"),
     );
     Home {
         claude_session: claude_project.join("11111111-1111-4111-8111-111111111111.jsonl"),
@@ -88,7 +171,10 @@ fn with_home(env: &Env, home: &Home) -> Command {
     cmd.env("HOME", &home.home)
         .env("CLAUDE_CONFIG_DIR", home.home.join("claude-config"))
         .env("CODEX_HOME", home.home.join("codex-home"))
-        .env("XDG_CONFIG_HOME", home.home.join(".config"));
+        .env("XDG_CONFIG_HOME", home.home.join(".config"))
+        .env("XDG_DATA_HOME", home.home.join("xdg-data"))
+        .env("FILE_STORE_PATH", home.home.join("oh-store"))
+        .env_remove("PI_CODING_AGENT_DIR");
     cmd
 }
 
@@ -121,13 +207,26 @@ fn import_with_no_path_finds_every_agents_standard_folders() {
         GEMINI_TASK,
         COPILOT_TASK,
         CLINE_TASK,
+        IFLOW_TASK,
+        PI_TASK,
+        OPENCODE_TASK,
+        OPENHANDS_TASK,
+        COPILOT_CHAT_TASK,
     ];
     want.sort();
     assert_eq!(imported_tasks(&summary), want, "{summary}");
-    // The decoys (in the folders CLAUDE_CONFIG_DIR and CODEX_HOME replace)
-    // were not looked at.
+    // OpenCode's storage and the OpenHands session folder give the totals
+    // of the export and trajectory they were laid out from.
+    env.ok(&["index"]);
+    for (task, calls, input) in [(OPENCODE_TASK, 3, 18_730), (OPENHANDS_TASK, 2, 4_400)] {
+        let (n, i, ..) = crate::import_support::indexed_totals(&env, task);
+        assert_eq!((n, i), (calls, input), "{task}");
+    }
+    // The decoys (in the folders CLAUDE_CONFIG_DIR, CODEX_HOME,
+    // XDG_DATA_HOME and FILE_STORE_PATH replace) were not looked at.
     let paths = summary["reports"].to_string();
     assert!(!paths.contains("decoy"), "{paths}");
+    assert!(!paths.contains("chatEditingSessions"), "{paths}");
     // Again, through `auto` and a named format: nothing new.
     for args in [&["import", "auto"][..], &["import", "claude-code"]] {
         let out = with_home(&env, &home)

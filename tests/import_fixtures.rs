@@ -58,12 +58,30 @@ use crate::support::{code, stderr, Env};
 // mini-SWE-agent: jq -c '[.messages[] | select(.role=="assistant") | .extra.response.usage | select(.)]
 //   | {calls: length, input: (map(.prompt_tokens)|add), output: (map(.completion_tokens)|add),
 //   cache_read: (map(.prompt_tokens_details.cached_tokens // 0)|add), cost: (map(.cost)|add)}' FILE
+// iFlow CLI: one call per message.id, else per the line's tool_use ids, else
+// per uuid, with non-zero usage; the largest counts over the key's lines:
+//   jq -s -c '[.[] | select(.type=="assistant" and .message.usage != null) | {k: (.message.id //
+//     ([.message.content[] | select(.type=="tool_use") | .id] | if length>0 then join(",") else null end)
+//     // .uuid), u: .message.usage}] | group_by(.k) | map({i: (map(.u.input_tokens)|max),
+//     o: (map(.u.output_tokens)|max)}) | {calls: length, input: (map(.i)|add), output: (map(.o)|add)}' FILE
+// pi: one call per assistant message with non-zero usage, input = input + cacheRead + cacheWrite:
+//   jq -s -c '[.[] | select(.type=="message" and .message.role=="assistant" and .message.usage != null)
+//     | .message.usage | select(.input+.output+.cacheRead+.cacheWrite > 0)] | {calls: length,
+//     input: (map(.input+.cacheRead+.cacheWrite)|add), output: (map(.output)|add),
+//     cache_read: (map(.cacheRead)|add), cost: (map(.cost.total)|add)}' FILE
+// VS Code Copilot Chat: one call per tool-call round, else one per answered request:
+//   jq -c '[.requests[] | ((.result.metadata.toolCallRounds // []) | length) as $n
+//     | if $n > 0 then $n else (if (.response | length) > 0 then 1 else 0 end) end] | add' FILE
 // Source lines: wc -l FILE (no fixture has blank lines).
 const CLAUDE_MAIN: &str = "claude-code/11111111-1111-4111-8111-111111111111.jsonl";
 const CLAUDE_TASK: &str = "claude-11111111-1111-4111-8111-111111111111";
 const GEMINI_JSONL: &str = "gemini-cli/session-2026-03-04T10-00-33333333.jsonl";
+const IFLOW: &str = "iflow-cli/session-77777777-7777-4777-8777-777777777777.jsonl";
+const COPILOT_CHAT: &str = "vscode-copilot-chat/aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee.json";
+const PI: &str =
+    "pi/--home-dev-shop--/2026-03-08T10-00-00-000Z_99999999-9999-4999-8999-999999999999.jsonl";
 
-const EXPECTED: [Expect; 10] = [
+const EXPECTED: [Expect; 13] = [
     Expect {
         file: CLAUDE_MAIN,
         format: "claude-code",
@@ -174,6 +192,39 @@ const EXPECTED: [Expect; 10] = [
         cost: 0.0105,
         source_lines: 0,
     },
+    Expect {
+        file: IFLOW,
+        format: "iflow-cli",
+        task: "iflow-session-77777777-7777-4777-8777-777777777777",
+        calls: 3, // i-2 and i-3 are one snapshot (tool t1): the larger output, 60
+        input: 4_300,
+        output: 130,
+        cache_read: 0,
+        cost: 0.0,
+        source_lines: 7,
+    },
+    Expect {
+        file: PI,
+        format: "pi",
+        task: "pi-99999999-9999-4999-8999-999999999999",
+        calls: 4, // the branch's answer (p0000008) was billed too
+        input: 3_810,
+        output: 125,
+        cache_read: 3_500,
+        cost: 0.0044,
+        source_lines: 10,
+    },
+    Expect {
+        file: COPILOT_CHAT,
+        format: "vscode-copilot-chat",
+        task: "copilot-chat-aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee",
+        calls: 4, // request 1: three tool-call rounds; request 2: one answer
+        input: 0, // the file records no token counts
+        output: 0,
+        cache_read: 0,
+        cost: 0.0,
+        source_lines: 0,
+    },
 ];
 
 #[test]
@@ -241,6 +292,24 @@ fn tool_calls_pair_and_failures_are_failures() {
             2,
             1,
         ),
+        // t1 once (two snapshot lines), t2 failed (status error).
+        (
+            IFLOW,
+            "iflow-cli",
+            "iflow-session-77777777-7777-4777-8777-777777777777",
+            2,
+            1,
+        ),
+        // c1, c2 (isError); the bashExecution is the user's, no tool call.
+        (PI, "pi", "pi-99999999-9999-4999-8999-999999999999", 2, 1),
+        // toolu_c2's result says ERROR.
+        (
+            COPILOT_CHAT,
+            "vscode-copilot-chat",
+            "copilot-chat-aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee",
+            2,
+            1,
+        ),
     ] {
         let env = Env::new();
         let (status, summary) = import(&env, &[format, fixture(file).to_str().unwrap()]);
@@ -284,7 +353,11 @@ fn auto_tells_every_fixture_apart() {
     for agent in ["agent-s1.jsonl", "agent-acompact-1.jsonl"] {
         assert_eq!(report(&summary, agent)["task_id"], CLAUDE_TASK);
     }
-    assert_eq!(summary["files"]["imported"], 13, "{summary}");
+    // The 12 above, 2 sub-agent files, the one-hour cache fixture, the
+    // plain-text Codex one and the two instances of the OpenHands
+    // evaluation output (import_round3).
+    assert_eq!(summary["files"]["imported"], 19, "{summary}");
+    assert_eq!(summary["files"]["skipped"], 0, "{summary}");
 }
 
 #[test]

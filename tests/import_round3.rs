@@ -1,7 +1,7 @@
 //! Issue 25's rules on the team's fixtures: current Codex's plain-text
-//! failures and web searches, look-alike formats refused by name (iFlow
-//! CLI, OpenHands evaluation output), and a Gemini response with all-zero
-//! usage listed as unpriced rather than free.
+//! failures and web searches, look-alikes read as their own formats (iFlow
+//! CLI; OpenHands evaluation output, one task per line), and a Gemini
+//! response with all-zero usage listed as unpriced rather than free.
 
 use crate::import_support::{fixture, import, indexed_totals, orphan_tool_ends, report};
 use crate::support::{code, stderr, Env};
@@ -63,24 +63,64 @@ fn current_codex_plain_text_failures_and_web_searches_are_tool_rows() {
 }
 
 #[test]
-fn look_alike_formats_are_refused_by_name_never_imported_as_another() {
+fn look_alikes_are_their_own_formats_never_another() {
     let env = Env::new();
     // iFlow CLI copies Claude Code's line shape: named as Claude Code it
     // fails, naming what it is; nothing is written.
-    for (format, file, name) in [
-        ("claude-code", IFLOW, "iFlow CLI transcript"),
-        ("auto", IFLOW, "iFlow CLI transcript"),
-        ("openhands", OH_OUTPUT, "OpenHands evaluation output"),
-        ("auto", OH_OUTPUT, "OpenHands evaluation output"),
-    ] {
-        let out = env.run(&["import", format, fixture(file).to_str().unwrap()]);
-        assert_eq!(code(&out), 2, "{format} {file}: {}", stderr(&out));
-        let err = stderr(&out);
-        assert!(err.contains(name), "{err}");
-        assert!(!err.contains("trailing characters"), "{err}");
-    }
+    let out = env.run(&["import", "claude-code", fixture(IFLOW).to_str().unwrap()]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("not a claude-code log (it looks like iflow-cli)"),
+        "{err}"
+    );
     assert_eq!(std::fs::read_dir(&env.root).unwrap().count(), 0);
-    // Inside a folder: skipped with the same reason, the rest imported.
+    // OpenHands evaluation output: one task per line (instance), named by
+    // its instance_id. Counted with jq over the fixture:
+    //   jq -c '{i: .instance_id, calls: ([.history[] | .tool_call_metadata.model_response
+    //     | select(. != null)] | unique_by(.id) | map(.usage) | {n: length,
+    //     in: (map(.prompt_tokens)|add), out: (map(.completion_tokens)|add)}),
+    //     tools: ([.history[] | select(.action=="run")] | length),
+    //     fails: ([.history[] | select(.observation=="run" and .extras.metadata.exit_code != 0)] | length)}'
+    // -> shop__shop-11: 2 calls, 6500 in, 90 out, 2 tools, 1 failed;
+    //    shop__shop-12: 1 call, 1200 in, 30 out, 1 tool, 0 failed.
+    let (status, summary) = import(&env, &["openhands", fixture(OH_OUTPUT).to_str().unwrap()]);
+    assert_eq!(status, 0, "{summary}");
+    assert_eq!(summary["files"]["imported"], 2, "{summary}");
+    let t = &summary["totals"];
+    assert_eq!(
+        (
+            t["llm_calls"].as_u64(),
+            t["input_tokens"].as_u64(),
+            t["output_tokens"].as_u64(),
+            t["tool_calls"].as_u64(),
+            t["failed_tool_calls"].as_u64()
+        ),
+        (Some(3), Some(7700), Some(120), Some(3), Some(1)),
+        "{summary}"
+    );
+    env.ok(&["index"]);
+    for (task, calls, input) in [
+        ("openhands-shop__shop-11", 2, 6500),
+        ("openhands-shop__shop-12", 1, 1200),
+    ] {
+        assert_eq!(indexed_totals(&env, task).0, calls, "{task}");
+        assert_eq!(indexed_totals(&env, task).1, input, "{task}");
+        assert_eq!(orphan_tool_ends(&env, task), 0, "{task}");
+    }
+    let doc: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.task_dir("openhands-shop__shop-11").join("task.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(doc["title"], "shop__shop-11");
+    assert_eq!(doc["status"], "completed_with_errors");
+    // Again: nothing new, nothing twice.
+    let (status, again) = import(&env, &["auto", fixture(OH_OUTPUT).to_str().unwrap()]);
+    assert_eq!(status, 0, "{again}");
+    assert_eq!(again["files"]["unchanged"], 2, "{again}");
+    assert_eq!(again["totals"]["llm_calls"], 0, "{again}");
+    // Inside a folder, with auto: the iFlow session as iflow-cli, each
+    // evaluation instance as openhands.
     let dir = env.dir.path().join("mixed");
     std::fs::create_dir_all(&dir).unwrap();
     for f in [
@@ -91,15 +131,16 @@ fn look_alike_formats_are_refused_by_name_never_imported_as_another() {
         let to = dir.join(std::path::Path::new(f).file_name().unwrap());
         std::fs::copy(fixture(f), to).unwrap();
     }
-    let (status, summary) = import(&env, &["auto", dir.to_str().unwrap()]);
+    let fresh = Env::new();
+    let (status, summary) = import(&fresh, &["auto", dir.to_str().unwrap()]);
     assert_eq!(status, 0, "{summary}");
-    assert_eq!(summary["files"]["imported"], 1, "{summary}");
-    assert_eq!(summary["files"]["skipped"], 2, "{summary}");
+    assert_eq!(summary["files"]["imported"], 4, "{summary}");
+    assert_eq!(summary["files"]["skipped"], 0, "{summary}");
     let r = report(
         &summary,
         "session-77777777-7777-4777-8777-777777777777.jsonl",
     );
-    assert!(r["reason"].as_str().unwrap().contains("iFlow CLI"), "{r}");
+    assert_eq!(r["format"], "iflow-cli", "{r}");
 }
 
 #[test]

@@ -24,6 +24,8 @@ mod dashboard;
 mod derived_tables;
 mod diagnostics;
 mod dir_events;
+mod import_bad_formats;
+mod import_cache_1h;
 mod import_corpus;
 mod import_crash;
 mod import_discovery;

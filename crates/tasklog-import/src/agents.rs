@@ -2,10 +2,10 @@
 //! so `tasklog import` with no path (and `agents = "auto"` in the
 //! configuration) finds them the way ccusage and agentsview do.
 //!
-//! Only folders whose files this crate reads are listed; agents that keep
-//! sessions in a database or in per-message files (OpenCode's storage,
-//! OpenHands' `~/.openhands/sessions`) need an export and are not listed
-//! (docs/IMPORT.md, section 19).
+//! Only folders whose files this crate reads are listed. OpenCode's
+//! per-message storage and OpenHands' per-event session folders are read
+//! as one document per session (assemble.rs); OpenCode's newer SQLite
+//! database (`opencode.db`) is not read (docs/IMPORT.md, section 19).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -24,12 +24,17 @@ pub struct AgentFolder {
 /// The VS Code builds whose `globalStorage` Cline and Roo Code write to.
 const VSCODE_BUILDS: [&str; 5] = ["Code", "Code - Insiders", "VSCodium", "Cursor", "Windsurf"];
 
+/// The VS Code builds whose workspace storage GitHub Copilot Chat writes to.
+const COPILOT_CHAT_BUILDS: [&str; 3] = ["Code", "Code - Insiders", "VSCodium"];
+
 /// The extensions' storage ids: Cline, Roo Code.
 const CLINE_EXTENSIONS: [&str; 2] = ["saoudrizwan.claude-dev", "rooveterinaryinc.roo-cline"];
 
 /// Every standard folder, existing or not, for `home` and the environment
 /// `var` reads (`CLAUDE_CONFIG_DIR`, comma-separated as ccusage takes it;
-/// `CODEX_HOME`; `XDG_CONFIG_HOME` for VS Code's storage on Linux).
+/// `CODEX_HOME`; `XDG_CONFIG_HOME` for VS Code's storage on Linux;
+/// `XDG_DATA_HOME` for OpenCode's storage; `FILE_STORE_PATH`, OpenHands'
+/// `file_store_path` setting; `PI_CODING_AGENT_DIR` for pi).
 pub fn candidate_folders(home: &Path, var: impl Fn(&str) -> Option<OsString>) -> Vec<AgentFolder> {
     let var = |k: &str| var(k).filter(|v| !v.is_empty());
     let mut out = Vec::new();
@@ -58,6 +63,13 @@ pub fn candidate_folders(home: &Path, var: impl Fn(&str) -> Option<OsString>) ->
     add(Format::GeminiCli, home.join(".gemini/tmp"));
     add(Format::CopilotCli, home.join(".copilot/session-state"));
     add(Format::Cline, home.join(".cline/data/tasks"));
+    add(Format::IflowCli, home.join(".iflow/projects"));
+    let pi = var("PI_CODING_AGENT_DIR").map_or_else(|| home.join(".pi/agent"), PathBuf::from);
+    add(Format::Pi, pi.join("sessions"));
+    let data = var("XDG_DATA_HOME").map_or_else(|| home.join(".local/share"), PathBuf::from);
+    add(Format::OpenCode, data.join("opencode/storage/session"));
+    let openhands = var("FILE_STORE_PATH").map_or_else(|| home.join(".openhands"), PathBuf::from);
+    add(Format::OpenHands, openhands.join("sessions"));
     let config = var("XDG_CONFIG_HOME").map_or_else(|| home.join(".config"), PathBuf::from);
     let bases = [config, home.join("Library/Application Support")];
     for base in &bases {
@@ -65,6 +77,26 @@ pub fn candidate_folders(home: &Path, var: impl Fn(&str) -> Option<OsString>) ->
             for ext in CLINE_EXTENSIONS {
                 let storage = base.join(build).join("User/globalStorage").join(ext);
                 add(Format::Cline, storage.join("tasks"));
+            }
+        }
+        // Copilot Chat: a `chatSessions` folder per workspace (listed, as
+        // the workspace folders beside it hold large editing states).
+        for build in COPILOT_CHAT_BUILDS {
+            let user = base.join(build).join("User");
+            add(
+                Format::VscodeCopilotChat,
+                user.join("globalStorage/emptyWindowChatSessions"),
+            );
+            let Ok(workspaces) = std::fs::read_dir(user.join("workspaceStorage")) else {
+                continue;
+            };
+            let mut found: Vec<PathBuf> = workspaces
+                .flatten()
+                .map(|w| w.path().join("chatSessions"))
+                .collect();
+            found.sort();
+            for dir in found {
+                add(Format::VscodeCopilotChat, dir);
             }
         }
     }
@@ -118,5 +150,21 @@ mod tests {
         );
         assert!(set.iter().any(|f| f.path == Path::new("/c/sessions")));
         assert!(!set.iter().any(|f| f.path.starts_with("/h/.codex")));
+        for (var, value, format, path) in [
+            (
+                "XDG_DATA_HOME",
+                "/d",
+                Format::OpenCode,
+                "/d/opencode/storage/session",
+            ),
+            ("FILE_STORE_PATH", "/o", Format::OpenHands, "/o/sessions"),
+            ("PI_CODING_AGENT_DIR", "/p", Format::Pi, "/p/sessions"),
+        ] {
+            let default = none.iter().find(|f| f.format == format).expect("a folder");
+            assert!(default.path.starts_with("/h"), "{default:?}");
+            let moved = candidate_folders(home, |k| (k == var).then(|| value.into()));
+            let f = moved.iter().find(|f| f.format == format).expect("a folder");
+            assert_eq!(f.path, Path::new(path));
+        }
     }
 }

@@ -402,6 +402,10 @@ fn llm_call(v: &Value, line: usize) -> Option<(String, LlmUse)> {
     let raw_in = u64_at(usage, &["input_tokens"]).unwrap_or(0);
     let cache_read = u64_at(usage, &["cache_read_input_tokens"]).unwrap_or(0);
     let cache_creation = u64_at(usage, &["cache_creation_input_tokens"]).unwrap_or(0);
+    // The one-hour part of the cache writes (Claude Code 1.0.80+ reports
+    // the split under `cache_creation`), priced at its own rate.
+    let cache_creation_1h =
+        u64_at(usage, &["cache_creation", "ephemeral_1h_input_tokens"]).unwrap_or(0);
     let mut extra = Map::new();
     if let Some(r) = str_at(v, &["requestId"]) {
         extra.insert("request_id".into(), r.into());
@@ -419,6 +423,7 @@ fn llm_call(v: &Value, line: usize) -> Option<(String, LlmUse)> {
                 output: u64_at(usage, &["output_tokens"]).unwrap_or(0),
                 cache_read,
                 cache_creation,
+                cache_creation_1h,
                 reasoning: 0,
             },
             cache_known: true,

@@ -198,6 +198,7 @@ fn llm_call(m: &Value, t: &Value) -> LlmUse {
             output: u64_at(t, &["completion"]).unwrap_or(0),
             cache_read: cached,
             cache_creation: 0,
+            cache_creation_1h: 0,
             reasoning: 0,
         },
         cache_known: true,

@@ -348,6 +348,7 @@ fn usage_of(u: &Value) -> Usage {
         output: u64_at(u, &["output_tokens"]).unwrap_or(0),
         cache_read: u64_at(u, &["cached_input_tokens"]).unwrap_or(0),
         cache_creation: 0,
+        cache_creation_1h: 0,
         reasoning: u64_at(u, &["reasoning_output_tokens"]).unwrap_or(0),
     }
 }

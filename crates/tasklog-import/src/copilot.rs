@@ -212,6 +212,7 @@ fn shutdown(data: &Value, out: &mut Vec<Body>) {
                 output: n("outputTokens"),
                 cache_read: n("cacheReadTokens"),
                 cache_creation: n("cacheWriteTokens"),
+                cache_creation_1h: 0,
                 reasoning: n("reasoningTokens"),
             },
             cache_known: true,

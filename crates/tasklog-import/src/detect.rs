@@ -12,14 +12,18 @@
 //! | OpenHands | array whose elements have `action` or `observation` | |
 //! | Cline / Roo | array of `{role, content}` messages, no `action`/`observation` | |
 //! | OpenCode | object with `info.id` and a `messages` array of `{info, parts}` | |
+//! | VS Code Copilot Chat | object with a `requests` array, a `sessionId` string and `responderUsername`, `requesterUsername` or `creationDate` | |
 //! | Gemini CLI | object with `sessionId`, `projectHash` and a `messages` array | a line with `projectHash`, a `$set` line, or `type: gemini` |
 //! | Codex | | `payload` with a Codex `type` (`session_meta`, `turn_context`, `response_item`, `event_msg`) |
 //! | Copilot CLI | | a dotted `type` (`session.start`, `tool.execution_start`, ...) with a `data` object |
+//! | iFlow CLI | | `user`/`assistant` with a `message` object and a `sessionId` starting with `session-` (checked before Claude Code) |
+//! | pi | | `type: session` with `id` and `cwd` (no `payload`, no `sessionId`), or `type: message` with a `message.role` string |
 //! | Claude Code | | `user`/`assistant` with a `message` object; `summary`, `file-history-snapshot`, `queue-operation`, `progress`, `system` with `sessionId`, `uuid`, `leafUuid` or `messageId`; or an Anthropic `message.usage` with `sessionId` or `requestId` (older lines without `type`) |
 //!
 //! A JSON Lines file is the format of its first line that matches a rule.
-//! Look-alikes (iFlow CLI: Claude Code's shape with `sessionId`
-//! `session-<uuid>`) match no rule and are refused by name ([`look_alike`]).
+//! iFlow CLI copies Claude Code's line shape; its `session-<uuid>` session
+//! id decides. One line of OpenHands evaluation output (an object with
+//! `instance_id` and a `history` array) is an OpenHands document.
 
 use serde_json::Value;
 
@@ -46,44 +50,14 @@ pub fn detect(bytes: &[u8]) -> Option<Format> {
     None
 }
 
-/// A format that copies a supported one's shape, recognized by a feature
-/// only it has: `(name, the feature)`. iFlow CLI (a Gemini CLI fork)
-/// writes Claude Code's line shape, but names sessions `session-<uuid>`
-/// (Claude Code: a bare UUID) and re-writes assistant snapshots with the
-/// same tool calls, so reading it as Claude Code would count every tool
-/// call twice under the wrong provider.
-pub fn look_alike(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
-    for line in bytes.split(|&b| b == b'\n').take(50) {
-        let Ok(v) = serde_json::from_slice::<Value>(line) else {
-            continue;
-        };
-        if v.get("instance_id").is_some()
-            && v.get("history").is_some_and(Value::is_array)
-            && v.get("trajectory").is_none()
-        {
-            return Some((
-                "OpenHands evaluation output",
-                "JSON Lines of {instance_id, history, metrics}: several sessions per file; import each history as its own file",
-            ));
-        }
-        if is_iflow_line(&v) {
-            return Some((
-                "iFlow CLI",
-                "a Claude Code-like line whose sessionId starts with \"session-\"",
-            ));
-        }
-    }
+/// A format that looks like a supported one but is not imported,
+/// recognized by a feature only it has: `(name, the feature)`; such a file
+/// fails when named and is skipped in a folder, never imported as the
+/// format it resembles. None today: iFlow CLI, once refused here, is a
+/// format of its own, and OpenHands evaluation output is read one line
+/// per session (assemble.rs). The hook stays for the next look-alike.
+pub fn look_alike(_bytes: &[u8]) -> Option<(&'static str, &'static str)> {
     None
-}
-
-fn is_iflow_line(v: &Value) -> bool {
-    matches!(
-        v.get("type").and_then(Value::as_str),
-        Some("user" | "assistant")
-    ) && v.get("message").is_some_and(Value::is_object)
-        && v.get("sessionId")
-            .and_then(Value::as_str)
-            .is_some_and(|s| s.starts_with("session-"))
 }
 
 /// The formats `detect` knows, for messages: `claude-code, codex, ...`.
@@ -110,6 +84,16 @@ fn detect_document(doc: &Value) -> Option<Format> {
             && (obj.contains_key("info") || obj.contains_key("history"))
         {
             return Some(Format::SweAgent);
+        }
+        // One line of OpenHands evaluation output (assemble.rs).
+        if obj.get("history").is_some_and(Value::is_array)
+            && obj.get("instance_id").is_some_and(Value::is_string)
+            && !obj.contains_key("trajectory")
+        {
+            return Some(Format::OpenHands);
+        }
+        if crate::copilot_chat::is_document(doc) {
+            return Some(Format::VscodeCopilotChat);
         }
         let messages = obj.get("messages").and_then(Value::as_array);
         if obj.contains_key("sessionId") && obj.contains_key("projectHash") && messages.is_some() {
@@ -158,10 +142,14 @@ fn detect_line(v: &Value) -> Option<Format> {
     if kind.contains('.') && obj.get("data").is_some_and(Value::is_object) {
         return Some(Format::CopilotCli);
     }
+    if crate::iflow::is_line(v) {
+        return Some(Format::IflowCli);
+    }
+    if crate::pi::is_line(v) {
+        return Some(Format::Pi);
+    }
     let claude = match kind {
-        "user" | "assistant" => {
-            obj.get("message").is_some_and(Value::is_object) && !is_iflow_line(v)
-        }
+        "user" | "assistant" => obj.get("message").is_some_and(Value::is_object),
         "summary" | "file-history-snapshot" | "queue-operation" | "progress" | "system" => {
             obj.contains_key("sessionId")
                 || obj.contains_key("uuid")
@@ -235,7 +223,15 @@ mod tests {
             (r#"{"hello":"world"}"#, None),
             (
                 r#"{"type":"user","sessionId":"session-5de701fc-7454-4858-a249-95cac4fd3b51","message":{"role":"user","content":"hi"}}"#,
-                None,
+                Some(Format::IflowCli),
+            ),
+            (
+                r#"{"type":"session","version":3,"id":"u","timestamp":"t","cwd":"/p"}"#,
+                Some(Format::Pi),
+            ),
+            (
+                r#"{"type":"message","id":"e","message":{"role":"toolResult","toolCallId":"c"}}"#,
+                Some(Format::Pi),
             ),
             (r#"{"type":"user","content":"no message object"}"#, None),
             (r#"[]"#, None),

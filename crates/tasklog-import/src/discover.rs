@@ -16,7 +16,9 @@ pub struct Candidate {
 }
 
 /// Lists the files to import: files as given, folders walked (sorted; only
-/// `.jsonl`, `.json` and `.traj` files; hidden entries skipped). Claude
+/// `.jsonl`, `.json` and `.traj` files; hidden entries skipped). An
+/// OpenHands session's `events` folder is one source, and each line of
+/// OpenHands evaluation output (`output.jsonl`) is one (assemble.rs). Claude
 /// Code sub-agent files (`agent-*`) come after the other files, so a
 /// session's main transcript is imported before its sidechains.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<Candidate>> {
@@ -24,8 +26,12 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<Candidate>> {
     let mut walked = Vec::new();
     for path in paths {
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "reading source", e))?;
-        if meta.is_dir() {
+        if crate::assemble::is_openhands_events(path) {
+            explicit.push(path.clone()); // one session, read as one document
+        } else if meta.is_dir() {
             walk(path, &mut walked)?;
+        } else if let Some(lines) = crate::assemble::eval_sources(path) {
+            explicit.extend(lines); // one session per line (assemble.rs)
         } else {
             explicit.push(path.clone());
         }
@@ -63,13 +69,18 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         let Ok(meta) = std::fs::metadata(&path) else {
             continue; // a dangling symlink: nothing to read
         };
-        if meta.is_dir() {
+        if meta.is_dir() && crate::assemble::is_openhands_events(&path) {
+            out.push(path); // an OpenHands session: one source (assemble.rs)
+        } else if meta.is_dir() {
             walk(&path, out)?;
         } else if [".jsonl", ".json", ".traj"]
             .iter()
             .any(|e| name.ends_with(e))
         {
-            out.push(path);
+            match crate::assemble::eval_sources(&path) {
+                Some(lines) => out.extend(lines),
+                None => out.push(path),
+            }
         }
     }
     Ok(())

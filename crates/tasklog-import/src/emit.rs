@@ -153,23 +153,31 @@ pub(crate) fn build(norm: &Norm, origin: &Origin<'_>) -> Record {
 /// (a Gemini CLI response with all-zero `tokens`).
 pub(crate) const USAGE_ANOMALY: &str = "usage_anomaly";
 
+/// The `llm.call` field that says the source records no token counts at
+/// all (VS Code Copilot Chat): the call has none, and stays unpriced.
+pub(crate) const USAGE_UNKNOWN: &str = "usage_unknown";
+
 /// An `llm.call` record: the writer's `llm_call` shape plus the raw usage.
 pub(crate) fn llm_record(call: &LlmUse, status: &str) -> Record {
     let u = &call.usage;
     let mut usage = Map::new();
     // A usage the source got wrong (see USAGE_ANOMALY) has no counts: the
     // index then cannot price the call and lists it as unpriced.
-    let counted = !call.extra.contains_key(USAGE_ANOMALY);
+    let counted =
+        !call.extra.contains_key(USAGE_ANOMALY) && !call.extra.contains_key(USAGE_UNKNOWN);
     if counted {
         usage.insert("input_tokens".into(), u.input.into());
         usage.insert("output_tokens".into(), u.output.into());
     }
     if call.cache_known && counted {
         usage.insert("cache_read".into(), json!({ "input_tokens": u.cache_read }));
-        usage.insert(
-            "cache_creation".into(),
-            json!({ "input_tokens": u.cache_creation }),
-        );
+        let mut creation = json!({ "input_tokens": u.cache_creation });
+        if u.cache_creation_1h > 0 {
+            // docs/FORMAT.md 4.3: the one-hour part, priced at its own
+            // rate by the index; the rest is the five-minute rate.
+            creation["ephemeral_1h"] = json!({ "input_tokens": u.cache_creation_1h });
+        }
+        usage.insert("cache_creation".into(), creation);
     }
     if u.reasoning > 0 {
         // Already part of output_tokens; kept apart because it is billed
@@ -284,6 +292,7 @@ mod tests {
                 output: 3,
                 cache_read: 9,
                 cache_creation: 2,
+                cache_creation_1h: 0,
                 reasoning: 0,
             },
             cache_known: true,

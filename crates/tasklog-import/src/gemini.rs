@@ -298,6 +298,7 @@ fn llm_call(v: &Value, t: &Value) -> LlmUse {
             output: n("output") + n("thoughts"),
             cache_read: n("cached"),
             cache_creation: 0,
+            cache_creation_1h: 0,
             reasoning: n("thoughts"),
         },
         cache_known: true,

@@ -216,7 +216,7 @@ impl Importer {
                 return Err(Box::new(report));
             }
         }
-        let bytes = match std::fs::read(&path) {
+        let bytes = match crate::assemble::read_source(&path) {
             Ok(b) => b,
             Err(e) => {
                 return Err(Box::new(report.fail(&Error::io(
@@ -358,7 +358,7 @@ impl Importer {
     fn recover(&mut self, task: &Task, state: ImportState, pending: &Pending) -> Result<()> {
         let path = PathBuf::from(&pending.path);
         let doc = task.dir().join(format!("{IMPORT_DOC}.json"));
-        let bytes = std::fs::read(&path)
+        let bytes = crate::assemble::read_source(&path)
             .map_err(|e| Error::io(&path, "reading the source of an interrupted import", e))?;
         let n = pending.bytes as usize;
         let Some(format) = pending

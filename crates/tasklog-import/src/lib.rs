@@ -39,10 +39,12 @@
 //! ```
 
 mod agents;
+mod assemble;
 mod claude;
 mod cline;
 mod codex;
 mod copilot;
+mod copilot_chat;
 mod detect;
 mod discover;
 mod emit;
@@ -50,12 +52,14 @@ mod error;
 mod facts;
 mod follow;
 mod gemini;
+mod iflow;
 mod import;
 mod journal;
 mod mini_swe;
 mod model;
 mod opencode;
 mod openhands;
+mod pi;
 mod report;
 mod source;
 mod state;

@@ -183,6 +183,7 @@ fn llm_call(response: &Value, config_model: Option<&str>) -> Option<LlmUse> {
             output: n(&["completion_tokens"]),
             cache_read: n(&["prompt_tokens_details", "cached_tokens"]),
             cache_creation: n(&["prompt_tokens_details", "cache_write_tokens"]),
+            cache_creation_1h: 0,
             reasoning: n(&["completion_tokens_details", "reasoning_tokens"]),
         },
         cache_known: true,

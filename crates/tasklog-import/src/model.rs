@@ -38,11 +38,17 @@ pub enum Format {
     CopilotCli,
     /// mini-SWE-agent trajectories (`*.traj.json`).
     MiniSweAgent,
+    /// iFlow CLI transcripts (`~/.iflow/projects/<cwd>/session-<uuid>.jsonl`).
+    IflowCli,
+    /// pi coding agent sessions (`~/.pi/agent/sessions/--<cwd>--/*.jsonl`).
+    Pi,
+    /// VS Code GitHub Copilot Chat sessions (`workspaceStorage/*/chatSessions/*.json`).
+    VscodeCopilotChat,
 }
 
 impl Format {
     /// Every format, in detection order.
-    pub const ALL: [Format; 9] = [
+    pub const ALL: [Format; 12] = [
         Format::ClaudeCode,
         Format::Codex,
         Format::SweAgent,
@@ -52,6 +58,9 @@ impl Format {
         Format::Cline,
         Format::CopilotCli,
         Format::MiniSweAgent,
+        Format::IflowCli,
+        Format::Pi,
+        Format::VscodeCopilotChat,
     ];
 
     /// The name used on the command line and in `import.json`.
@@ -66,6 +75,9 @@ impl Format {
             Format::Cline => "cline",
             Format::CopilotCli => "copilot-cli",
             Format::MiniSweAgent => "mini-swe-agent",
+            Format::IflowCli => "iflow-cli",
+            Format::Pi => "pi",
+            Format::VscodeCopilotChat => "vscode-copilot-chat",
         }
     }
 
@@ -81,6 +93,9 @@ impl Format {
             Format::Cline => "cline",
             Format::CopilotCli => "copilot",
             Format::MiniSweAgent => "mini-swe",
+            Format::IflowCli => "iflow",
+            Format::Pi => "pi",
+            Format::VscodeCopilotChat => "copilot-chat",
         }
     }
 }
@@ -112,6 +127,10 @@ pub struct Usage {
     pub cache_read: u64,
     /// Input tokens written to the prompt cache.
     pub cache_creation: u64,
+    /// The part of `cache_creation` written with a one-hour lifetime
+    /// (Anthropic bills it at its own rate; the rest is five-minute).
+    #[serde(default)]
+    pub cache_creation_1h: u64,
     /// Reasoning (thinking) tokens, already counted in `output`.
     #[serde(default)]
     pub reasoning: u64,
@@ -124,6 +143,7 @@ impl Usage {
         self.output += other.output;
         self.cache_read += other.cache_read;
         self.cache_creation += other.cache_creation;
+        self.cache_creation_1h += other.cache_creation_1h;
         self.reasoning += other.reasoning;
     }
 
@@ -135,6 +155,7 @@ impl Usage {
             output: self.output.max(other.output),
             cache_read: self.cache_read.max(other.cache_read),
             cache_creation: self.cache_creation.max(other.cache_creation),
+            cache_creation_1h: self.cache_creation_1h.max(other.cache_creation_1h),
             reasoning: self.reasoning.max(other.reasoning),
         }
     }
@@ -146,6 +167,9 @@ impl Usage {
             output: self.output.saturating_sub(other.output),
             cache_read: self.cache_read.saturating_sub(other.cache_read),
             cache_creation: self.cache_creation.saturating_sub(other.cache_creation),
+            cache_creation_1h: self
+                .cache_creation_1h
+                .saturating_sub(other.cache_creation_1h),
             reasoning: self.reasoning.saturating_sub(other.reasoning),
         }
     }

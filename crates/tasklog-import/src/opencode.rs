@@ -218,6 +218,7 @@ fn llm_call(info: &Value, holder: &Value) -> LlmUse {
             output: n(&["output"]) + n(&["reasoning"]),
             cache_read: read,
             cache_creation: write,
+            cache_creation_1h: 0,
             reasoning: n(&["reasoning"]),
         },
         cache_known: true,

@@ -14,7 +14,12 @@
 //!   LiteLLM's `prompt_tokens` already include cache reads and writes
 //!   (OpenTelemetry semantics).
 //! - Timestamps have no zone; OpenHands writes UTC.
-//! - The array has no session id; the file name stands for it.
+//! - The array has no session id; the file name stands for it (a session
+//!   folder's name, assemble.rs).
+//! - Evaluation output (`output.jsonl`) holds one `{instance_id,
+//!   instruction, history, metrics, test_result}` per line; each line is
+//!   its own source (`output.jsonl#<byte offset>`, assemble.rs), read as
+//!   its `history` with `instance_id` as the session id and title.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -31,10 +36,30 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
     let mut parsed = Parsed {
         consumed: bytes.len(),
         document: true,
-        session_id: Some(file_stem(path)),
+        // A session folder's `events` (assemble.rs) is named by its session.
+        session_id: Some(
+            crate::assemble::openhands_session(path).unwrap_or_else(|| file_stem(path)),
+        ),
         ..Parsed::default()
     };
-    let Some(events) = doc.as_array() else {
+    // An evaluation output line: its history, named by its instance.
+    let instance = doc
+        .get("history")
+        .filter(|h| h.is_array())
+        .and(str_at(&doc, &["instance_id"]));
+    if let Some(id) = instance {
+        parsed.session_id = Some(id.to_owned());
+        parsed.task_fields.insert("title".into(), id.into());
+        parsed.task_fields.insert("instance_id".into(), id.into());
+        if let Some(m) = doc.get("metrics").filter(|m| !m.is_null()) {
+            parsed.task_fields.insert("eval_metrics".into(), m.clone());
+        }
+    }
+    let events = match instance {
+        Some(_) => doc.get("history").and_then(Value::as_array),
+        None => doc.as_array(),
+    };
+    let Some(events) = events else {
         return Ok(parsed);
     };
     parsed.units = events.len();
@@ -236,6 +261,7 @@ fn llm_call(ev: &Value) -> Option<(String, LlmUse)> {
                 output: u64_at(usage, &["completion_tokens"]).unwrap_or(0),
                 cache_read,
                 cache_creation: u64_at(usage, &["cache_creation_input_tokens"]).unwrap_or(0),
+                cache_creation_1h: 0,
                 reasoning: u64_at(usage, &["completion_tokens_details", "reasoning_tokens"])
                     .unwrap_or(0),
             },

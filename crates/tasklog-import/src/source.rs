@@ -234,17 +234,25 @@ pub(crate) fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     cur.as_str()
 }
 
-/// A non-negative integer field of a JSON object (accepts integral floats).
+/// The largest count taken from a source: 2^53 - 1, what the index keeps
+/// (FORMAT.md 4.4). A larger one (`1e30`) is garbage, not a count: taken
+/// as absent rather than saturated, so sums cannot overflow.
+const MAX_COUNT: u64 = (1 << 53) - 1;
+
+/// A non-negative integer field of a JSON object (accepts integral floats),
+/// at most [`MAX_COUNT`].
 pub(crate) fn u64_at(v: &Value, path: &[&str]) -> Option<u64> {
     let mut cur = v;
     for key in path {
         cur = cur.get(key)?;
     }
-    cur.as_u64().or_else(|| {
-        cur.as_f64()
-            .filter(|f| *f >= 0.0 && f.fract() == 0.0)
-            .map(|f| f as u64)
-    })
+    cur.as_u64()
+        .or_else(|| {
+            cur.as_f64()
+                .filter(|f| *f >= 0.0 && f.fract() == 0.0 && *f <= MAX_COUNT as f64)
+                .map(|f| f as u64)
+        })
+        .filter(|n| *n <= MAX_COUNT)
 }
 
 /// Parses a whole-document source (SWE-agent, OpenHands); the error names

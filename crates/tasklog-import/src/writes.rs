@@ -16,7 +16,10 @@ use crate::journal::{self, Appender, Pending};
 use crate::model::{Body, Format, LlmUse, Norm, Parsed};
 use crate::report::error_chain;
 use crate::state::{fingerprint, Aggregate, ImportState, Totals, IMPORT_DOC};
-use crate::{claude, cline, codex, copilot, gemini, mini_swe, opencode, openhands, swe_agent};
+use crate::{
+    claude, cline, codex, copilot, copilot_chat, gemini, iflow, mini_swe, opencode, openhands, pi,
+    swe_agent,
+};
 
 /// Runs the parser of `format`.
 pub(crate) fn parse(format: Format, path: &Path, bytes: &[u8]) -> Result<Parsed> {
@@ -30,6 +33,9 @@ pub(crate) fn parse(format: Format, path: &Path, bytes: &[u8]) -> Result<Parsed>
         Format::Cline => cline::parse(path, bytes),
         Format::CopilotCli => Ok(copilot::parse(path, bytes)),
         Format::MiniSweAgent => mini_swe::parse(path, bytes),
+        Format::IflowCli => Ok(iflow::parse(path, bytes)),
+        Format::Pi => Ok(pi::parse(path, bytes)),
+        Format::VscodeCopilotChat => copilot_chat::parse(path, bytes),
     }
 }
 

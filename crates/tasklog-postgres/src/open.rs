@@ -199,8 +199,9 @@ fn install_prices(client: &mut Client, target: &PgTarget, prices: &PriceTable) -
     let insert = tx
         .prepare(
             "INSERT INTO prices (model, effective_from, provider, input_per_mtok, output_per_mtok,
-                                 cache_read_per_mtok, cache_write_per_mtok, source)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                                 cache_read_per_mtok, cache_write_per_mtok, source,
+                                 cache_write_1h_per_mtok)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .map_err(err)?;
     for p in prices.rows() {
@@ -215,6 +216,7 @@ fn install_prices(client: &mut Client, target: &PgTarget, prices: &PriceTable) -
                 &p.cache_read,
                 &p.cache_write,
                 &p.source,
+                &p.cache_write_1h,
             ],
         )
         .map_err(err)?;

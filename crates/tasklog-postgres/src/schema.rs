@@ -20,6 +20,9 @@ const MIGRATIONS: &[&str] = &[
     // the facts, tool_success as 0/1, the full-text search text (the SQLite
     // index's migration 11, issues 19 and 20).
     include_str!("migrations/0004_timeless_calls_types_search.sql"),
+    // 5: one-hour cache writes priced at
+    // their own rate (the SQLite index's migration 12).
+    include_str!("migrations/0005_cache_write_1h.sql"),
 ];
 
 /// The newest PostgreSQL schema version this build knows.
@@ -321,12 +324,23 @@ mod tests {
             .map(|w| w.trim_matches('"').to_owned())
             .filter(|w| w.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
             .collect();
-        let expected: Vec<String> = ["record_id", "host_id", "file_id", "task_id", "stream"]
+        // Columns later migrations append, in order (after `doc`).
+        let added: Vec<String> = MIGRATIONS[1..]
+            .iter()
+            .flat_map(|m| m.lines())
+            .filter_map(|l| l.trim().strip_prefix("ALTER TABLE records ADD COLUMN "))
+            .filter_map(|rest| rest.split_whitespace().next())
+            .map(str::to_owned)
+            .collect();
+        let columns: Vec<String> = columns.into_iter().chain(added).collect();
+        let mut expected: Vec<String> = ["record_id", "host_id", "file_id", "task_id", "stream"]
             .iter()
             .chain(tasklog_tail::batch::Row::COLUMNS)
-            .chain(&["doc"])
             .map(|c| c.to_string())
             .collect();
+        // `doc` sits after `body`, the last column of the first migration.
+        let body = expected.iter().position(|c| c == "body").expect("body") + 1;
+        expected.insert(body, "doc".to_owned());
         assert_eq!(columns, expected);
     }
 }

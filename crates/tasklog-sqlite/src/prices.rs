@@ -32,8 +32,9 @@ pub(crate) fn install(table: &PriceTable, conn: &mut Connection, db: &Path) -> R
         let mut insert = tx
             .prepare(
                 "INSERT INTO prices (model, effective_from, provider, input_per_mtok, output_per_mtok,
-                                     cache_read_per_mtok, cache_write_per_mtok, source)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                     cache_read_per_mtok, cache_write_per_mtok, source,
+                                     cache_write_1h_per_mtok)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .map_err(err("installing prices"))?;
         for p in table.rows() {
@@ -46,7 +47,8 @@ pub(crate) fn install(table: &PriceTable, conn: &mut Connection, db: &Path) -> R
                     p.output,
                     p.cache_read,
                     p.cache_write,
-                    p.source
+                    p.source,
+                    p.cache_write_1h
                 ])
                 .map_err(err("installing prices"))?;
         }

@@ -215,6 +215,10 @@ CREATE TABLE indexer_state (
         crate::facts::task_activity_select!("1"),
         ";\n"
     ),
+    // 12: one-hour cache writes priced at
+    // their own rate (issue 25): records.cache_write_1h_tokens,
+    // prices.cache_write_1h_per_mtok, llm_call_rows re-created.
+    include_str!("migrations/0012_cache_write_1h.sql"),
 ];
 
 /// The newest schema version this build knows.
@@ -360,6 +364,80 @@ mod tests {
         assert_eq!(days(&conn, "cost_rollup"), want);
         assert_eq!(days(&conn, "cost_daily"), want);
         assert_eq!(cost_differences(&conn), Vec::<String>::new());
+    }
+
+    /// An index of version 11 upgraded to 12: calls already stored get their
+    /// one-hour cache writes from the body (nested form, integers only),
+    /// the price fingerprint is forgotten so the next open re-prices, and
+    /// the view prices the one-hour part at its own rate (0 = five-minute).
+    #[test]
+    fn version_11_upgrades_to_one_hour_cache_prices() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, "2026-01-01T00:00:00Z", 11).unwrap();
+        let call = |conn: &Connection, id: i64, body: &str| {
+            conn.execute(
+                "INSERT INTO records (record_id, file_id, task_id, stream, \"offset\", line, ts, ts_source,
+                                      event, model, input_tokens, output_tokens, cache_read_tokens,
+                                      cache_write_tokens, body)
+                 VALUES (?1, ?1, 't', 's', 0, 1, '2026-01-15T00:00:00.000000Z', 'ts', 'llm.call', 'm',
+                         5100, 500, 2000, 3000, ?2)",
+                (id, body),
+            )
+            .unwrap();
+        };
+        let nested = r#"{"gen_ai":{"usage":{"cache_creation":{"input_tokens":3000,"ephemeral_1h":{"input_tokens":2000}}}}}"#;
+        call(&conn, 1, nested);
+        call(
+            &conn,
+            2,
+            r#"{"gen_ai":{"usage":{"cache_creation":{"ephemeral_1h":{"input_tokens":"2000"}}}}}"#,
+        );
+        call(
+            &conn,
+            3,
+            r#"{"gen_ai":{"usage":{"cache_creation":{"ephemeral_1h":{"input_tokens":1e3}}}}}"#,
+        );
+        conn.execute(
+            "INSERT INTO indexer_state (key, value) VALUES ('prices_hash', 'x')",
+            [],
+        )
+        .unwrap();
+        migrate(&mut conn, "2026-01-01T00:00:00Z").unwrap();
+        let one_hour: Vec<Option<i64>> = conn
+            .prepare("SELECT cache_write_1h_tokens FROM records ORDER BY record_id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(one_hour, vec![Some(2000), None, None]);
+        let hash: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM indexer_state WHERE key = 'prices_hash'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(hash, 0);
+        // 100 uncached * 3 + 2000 read * 0.3 + 1000 five-minute * 3.75
+        // + 2000 one-hour * 6 + 500 out * 15 = 24150 per million.
+        conn.execute(
+            "INSERT INTO prices VALUES ('m', '2025-01-01', NULL, 3, 15, 0.3, 3.75, 'test', 6)",
+            [],
+        )
+        .unwrap();
+        let cost = |conn: &Connection| -> f64 {
+            conn.query_row(
+                "SELECT estimated_cost_usd FROM llm_call_rows WHERE call_id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert!((cost(&conn) - 0.02415).abs() < 1e-12, "{}", cost(&conn));
+        conn.execute("UPDATE prices SET cache_write_1h_per_mtok = NULL", [])
+            .unwrap();
+        assert!((cost(&conn) - 0.01965).abs() < 1e-12, "{}", cost(&conn));
     }
 
     /// The full-text search text is written three times in SQL (the view

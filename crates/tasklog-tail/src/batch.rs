@@ -249,6 +249,11 @@ record_row! {
     tool_name: Option<String>,
     /// The line exactly as written, without its ending.
     body: String,
+    /// The part of the cache-write tokens written with a one-hour lifetime
+    /// (`gen_ai.usage.cache_creation.ephemeral_1h.input_tokens`), priced at
+    /// its own rate. Last because the stores add it to `records` with
+    /// `ALTER TABLE ... ADD COLUMN`, which appends.
+    cache_write_1h_tokens: Option<i64>,
 }
 
 fn owned(s: &Option<Scalar<'_>>) -> Option<String> {
@@ -321,6 +326,12 @@ impl Row {
                 .and_then(Scalar::as_f64),
             tool_name,
             body: body.to_owned(),
+            cache_write_1h_tokens: g_int(&[
+                "usage",
+                "cache_creation",
+                "ephemeral_1h",
+                "input_tokens",
+            ]),
         }
     }
 }

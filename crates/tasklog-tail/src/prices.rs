@@ -39,6 +39,7 @@ struct ModelEntry {
     output: f64,
     cache_read: Option<f64>,
     cache_write: Option<f64>,
+    cache_write_1h: Option<f64>,
 }
 
 /// One price row: a model name (or alias) from a day on.
@@ -56,8 +57,12 @@ pub struct Price {
     pub output: f64,
     /// USD per million cache-read input tokens.
     pub cache_read: f64,
-    /// USD per million cache-write input tokens.
+    /// USD per million cache-write input tokens (Anthropic: the
+    /// five-minute lifetime).
     pub cache_write: f64,
+    /// USD per million cache-write input tokens with a one-hour lifetime
+    /// (`cache_write_1h`); `None` prices them at `cache_write`.
+    pub cache_write_1h: Option<f64>,
     /// `built-in` or the user file's path.
     pub source: String,
 }
@@ -107,6 +112,10 @@ impl PriceTable {
                 ("output", entry.output),
                 ("cache_read", cache_read),
                 ("cache_write", cache_write),
+                (
+                    "cache_write_1h",
+                    entry.cache_write_1h.unwrap_or(cache_write),
+                ),
             ] {
                 if !v.is_finite() || v < 0.0 {
                     return Err(bad(PriceProblem::BadPrice(label)));
@@ -123,6 +132,7 @@ impl PriceTable {
                         output: entry.output,
                         cache_read,
                         cache_write,
+                        cache_write_1h: entry.cache_write_1h,
                         source: path.display().to_string(),
                     },
                 );
@@ -142,8 +152,14 @@ impl PriceTable {
         for p in self.rows.values() {
             h.update(
                 format!(
-                    "{}\t{}\t{}\t{}\t{}\t{}\n",
-                    p.model, p.effective_from, p.input, p.output, p.cache_read, p.cache_write
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{:?}\n",
+                    p.model,
+                    p.effective_from,
+                    p.input,
+                    p.output,
+                    p.cache_read,
+                    p.cache_write,
+                    p.cache_write_1h
                 )
                 .as_bytes(),
             );

@@ -45,6 +45,12 @@ pub enum ImportFormat {
     CopilotCli,
     /// mini-SWE-agent trajectories (.traj.json).
     MiniSweAgent,
+    /// iFlow CLI transcripts (~/.iflow/projects/*/session-*.jsonl).
+    IflowCli,
+    /// pi coding agent sessions (~/.pi/agent/sessions).
+    Pi,
+    /// VS Code GitHub Copilot Chat sessions (workspaceStorage/*/chatSessions/*.json).
+    VscodeCopilotChat,
     /// Detect the format of each file from its content.
     Auto,
 }
@@ -58,7 +64,11 @@ pub struct ImportArgs {
     /// files. None: every supported agent's standard folders that exist
     /// (~/.claude/projects or $CLAUDE_CONFIG_DIR/projects, ~/.codex/sessions
     /// or $CODEX_HOME/sessions, ~/.gemini/tmp, ~/.copilot/session-state,
-    /// Cline and Roo Code task folders), or only FORMAT's.
+    /// Cline and Roo Code task folders, VS Code Copilot Chat's chatSessions,
+    /// ~/.iflow/projects, ~/.pi/agent/sessions, OpenCode's storage,
+    /// OpenHands' sessions), or only FORMAT's. An OpenHands session's
+    /// `events` folder is one source; each line of OpenHands evaluation
+    /// output (output.jsonl) is one session.
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Output format of the summary [default: table on a terminal, else jsonl].
@@ -96,6 +106,9 @@ pub fn source_format(format: ImportFormat) -> Option<SourceFormat> {
         ImportFormat::Cline => Some(SourceFormat::Cline),
         ImportFormat::CopilotCli => Some(SourceFormat::CopilotCli),
         ImportFormat::MiniSweAgent => Some(SourceFormat::MiniSweAgent),
+        ImportFormat::IflowCli => Some(SourceFormat::IflowCli),
+        ImportFormat::Pi => Some(SourceFormat::Pi),
+        ImportFormat::VscodeCopilotChat => Some(SourceFormat::VscodeCopilotChat),
         ImportFormat::Auto => None,
     }
 }

@@ -235,18 +235,18 @@ impl Events {
         while let Ok(p) = self.rx.try_recv() {
             paths.insert(p);
         }
-        let mut out: Vec<Candidate> = paths.iter().filter_map(|p| self.candidate(p)).collect();
+        let mut out: Vec<Candidate> = paths.iter().flat_map(|p| self.candidates(p)).collect();
         out.sort_by_key(|c| (is_agent_file(&c.path), c.path.clone()));
         out.dedup();
         Ok(out)
     }
 
-    /// The candidate an event's path stands for: a followed file itself, or
+    /// The candidates an event's path stands for: a followed file itself, or
     /// a file that a walk of a followed folder would list, named as the
     /// walk names it (so one file is one entry of the follower's state).
-    fn candidate(&self, path: &Path) -> Option<Candidate> {
+    fn candidates(&self, path: &Path) -> Vec<Candidate> {
         if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
-            return None; // removed since, or a folder: nothing to import
+            return Vec::new(); // removed since, or a folder: nothing to import
         }
         for root in &self.roots {
             let canonical = root.canonical.as_deref();
@@ -258,19 +258,47 @@ impl Events {
                 continue;
             };
             if !root.folder {
-                return rel.as_os_str().is_empty().then(|| Candidate {
+                if !rel.as_os_str().is_empty() {
+                    continue;
+                }
+                return vec![Candidate {
                     path: root.given.clone(),
                     explicit: true,
-                });
+                }];
             }
-            if walk_would_list(rel) {
-                return Some(Candidate {
-                    path: root.given.join(rel),
-                    explicit: false,
-                });
+            let file = root.given.join(rel);
+            // An OpenHands session's event files are one source: its
+            // `events` folder (assemble.rs), as the walk lists it.
+            let events = file
+                .ancestors()
+                .skip(1)
+                .take_while(|a| a.starts_with(&root.given))
+                .find(|a| crate::assemble::is_openhands_events(a));
+            if let Some(events) = events {
+                return vec![Candidate {
+                    path: events.to_path_buf(),
+                    explicit: events == root.given,
+                }];
             }
+            if !walk_would_list(rel) {
+                continue;
+            }
+            // Evaluation output: one source per line, as the walk lists it.
+            if let Some(lines) = crate::assemble::eval_sources(&file) {
+                return lines
+                    .into_iter()
+                    .map(|path| Candidate {
+                        path,
+                        explicit: false,
+                    })
+                    .collect();
+            }
+            return vec![Candidate {
+                path: file,
+                explicit: false,
+            }];
         }
-        None
+        Vec::new()
     }
 }
 
@@ -360,14 +388,38 @@ mod tests {
         };
         let canonical = std::fs::canonicalize(&file).unwrap();
         for named in [&file, &canonical] {
-            let c = events.candidate(named).expect("a candidate");
-            assert_eq!((c.path, c.explicit), (file.clone(), false));
+            let c = events.candidates(named);
+            assert_eq!(
+                c,
+                vec![Candidate {
+                    path: file.clone(),
+                    explicit: false
+                }]
+            );
         }
-        assert_eq!(events.candidate(&folder.join("p/notes.txt")), None);
-        assert_eq!(events.candidate(&folder.join("p/gone.jsonl")), None);
-        assert_eq!(events.candidate(&folder.join("p")), None);
+        assert!(events.candidates(&folder.join("p/notes.txt")).is_empty());
+        assert!(events.candidates(&folder.join("p/gone.jsonl")).is_empty());
+        assert!(events.candidates(&folder.join("p")).is_empty());
+        // An OpenHands session's event file stands for its events folder.
+        let session = folder.join("oh/s1/events");
+        std::fs::create_dir_all(&session).unwrap();
+        std::fs::write(session.join("0.json"), "{}").unwrap();
+        let c = events.candidates(&session.join("0.json"));
+        assert_eq!(
+            c,
+            vec![Candidate {
+                path: session,
+                explicit: false
+            }]
+        );
         // A followed file is a candidate whatever its name, as when named.
-        let c = events.candidate(&lone).expect("the followed file");
-        assert_eq!((c.path, c.explicit), (lone, true));
+        let c = events.candidates(&lone);
+        assert_eq!(
+            c,
+            vec![Candidate {
+                path: lone,
+                explicit: true
+            }]
+        );
     }
 }

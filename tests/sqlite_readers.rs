@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    append_raw, code, index, stderr, stdout, terminate, unprivileged_prefix, wait_for, Env,
+    append_raw, code, stderr, stdout, terminate, unprivileged_prefix, wait_for, Env,
 };
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -62,9 +62,17 @@ fn read_only_commands_work_for_a_user_who_cannot_write_the_folder() {
         &env.stream("t", "events"),
         b"{\"event\":\"message\",\"role\":\"user\",\"content\":\"hello world\"}\n",
     );
-    index(&env); // the sidecar's user; then it stops
-                 // Readable by everyone, writable by nobody but its owner (and not
-                 // even by the owner, so the test also means something as non-root).
+    // The sidecar's user; then it stops. Other users may read only what
+    // is created under `[files] mode = "umask"` (the default is private).
+    let out = env
+        .cmd()
+        .env("TASKLOG_FILE_MODE", "umask")
+        .arg("index")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Readable by everyone, writable by nobody but its owner (and not
+    // even by the owner, so the test also means something as non-root).
     for suffix in ["-wal", "-shm"] {
         assert!(
             beside(&env.db, suffix).exists(),
@@ -76,7 +84,15 @@ fn read_only_commands_work_for_a_user_who_cannot_write_the_folder() {
 
     // Beside a running watcher: the reader sees its commits.
     set_mode(env.dir.path(), 0o755);
-    let mut watch = env.spawn_watch();
+    let mut watch = env
+        .cmd()
+        .env("TASKLOG_FILE_MODE", "umask")
+        .env("TASKLOG_RECONCILE_MS", "60000")
+        .arg("watch")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     wait_for("watcher ready", DEADLINE, || {
         env.count("SELECT count(*) FROM indexer_state WHERE key = 'watch_mode'") == 1
     });

@@ -20,6 +20,9 @@ pub const BATCH: usize = 500;
 /// Records a slow stream may fall behind before it re-reads from the index.
 pub const CAPACITY: usize = 4096;
 
+/// Most bytes of records the poller reads per query (at least one record).
+const POLL_BYTES: usize = 8 << 20;
+
 /// One record as an event: its id, its task, and the event's JSON data.
 #[derive(Debug)]
 pub struct Row {
@@ -48,9 +51,8 @@ pub async fn run(state: Arc<AppState>) {
     };
     loop {
         let from = last;
-        match state.read(move |c| fetch(c, from, None)).await {
-            Ok(rows) => {
-                let full = rows.len() == BATCH;
+        match state.read(move |c| fetch(c, from, None, POLL_BYTES)).await {
+            Ok((rows, full)) => {
                 for row in rows {
                     last = row.id;
                     // No receiver is fine: nobody is listening right now.
@@ -80,8 +82,16 @@ pub fn newest(c: &Connection) -> Result<i64, ApiError> {
     )
 }
 
-/// Up to [`BATCH`] records after `last`, optionally of one task, by id.
-pub fn fetch(c: &Connection, last: i64, task: Option<&str>) -> Result<Vec<Row>, ApiError> {
+/// Up to [`BATCH`] records after `last`, optionally of one task, by id,
+/// and at most `bytes` of them (one record always); true when more may
+/// follow. The byte bound keeps what a reader holds at once small,
+/// however large the records are.
+pub fn fetch(
+    c: &Connection,
+    last: i64,
+    task: Option<&str>,
+    bytes: usize,
+) -> Result<(Vec<Row>, bool), ApiError> {
     let mut stmt = c.prepare_cached(
         r#"SELECT record_id, task_id, stream, "offset", line, ts, event, name, status, body
              FROM records WHERE record_id > ?1 AND (?2 IS NULL OR task_id = ?2)
@@ -89,7 +99,11 @@ pub fn fetch(c: &Connection, last: i64, task: Option<&str>) -> Result<Vec<Row>, 
     )?;
     let mut rows = stmt.query((last, task, BATCH as i64))?;
     let mut out = Vec::new();
+    let mut held = 0usize;
     while let Some(r) = rows.next()? {
+        if !out.is_empty() && held >= bytes {
+            return Ok((out, true));
+        }
         let id: i64 = r.get(0)?;
         let task_id: String = r.get(1)?;
         let text = |i: usize| -> rusqlite::Result<String> {
@@ -115,9 +129,11 @@ pub fn fetch(c: &Connection, last: i64, task: Option<&str>) -> Result<Vec<Row>, 
             text(7)?,
             text(8)?,
         );
+        held += data.len();
         out.push(Row { id, task_id, data });
     }
-    Ok(out)
+    let full = out.len() == BATCH;
+    Ok((out, full))
 }
 
 /// The feed's sending end, for [`AppState`].

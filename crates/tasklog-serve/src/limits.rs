@@ -10,6 +10,11 @@
 //! tree of values nor the serialization runs on the request thread or grows
 //! without end. A semaphore lets only a few such questions run at once, so
 //! the worst case is a known multiple of the budgets.
+//!
+//! The request body has a deadline of its own ([`body_deadline`]): the
+//! whole body must arrive within `body_timeout`, so a client that trickles
+//! a body (or never ends it) costs one connection for that long, never
+//! more.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -19,8 +24,19 @@ use rusqlite::limits::Limit;
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::vitals::Vitals;
+
+/// Largest request body read (axum's default body limit): the only bodies
+/// this server takes are small JSON questions.
+pub const MAX_BODY_BYTES: usize = 2 << 20;
 
 /// Virtual-machine steps between two looks at the clock.
 const PROGRESS_STEPS: i32 = 1000;
@@ -36,6 +52,63 @@ pub struct Bounds {
     pub bytes: usize,
     /// Largest single value (text or blob) SQLite may build.
     pub value_bytes: usize,
+}
+
+/// Reads the request body in full within the body time, before any
+/// handler runs: `408` (and the connection closed) when it is late, `413`
+/// when it is larger than [`MAX_BODY_BYTES`]. A request without a body
+/// passes at once.
+pub async fn body_deadline(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return closing(ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            message: format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+        });
+    }
+    let (parts, body) = request.into_parts();
+    let limit = state.options.body_timeout;
+    let read = axum::body::to_bytes(body, MAX_BODY_BYTES);
+    let bytes = match tokio::time::timeout(limit, read).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => {
+            // Past the limit (a chunked body; a declared length is
+            // checked before reading) or a broken connection.
+            return closing(ApiError::bad_request(format!(
+                "reading the request body: {e}"
+            )));
+        }
+        Err(_) => {
+            Vitals::count(&state.options.vitals.body_timeouts);
+            return closing(ApiError {
+                status: StatusCode::REQUEST_TIMEOUT,
+                message: format!(
+                    "the request body did not arrive within {} ms",
+                    limit.as_millis()
+                ),
+            });
+        }
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// An error answer after which the connection is closed: the rest of the
+/// body may still be on its way and must not be read as the next request.
+fn closing(e: ApiError) -> Response {
+    let mut response = e.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// A connection's clock: interrupts the running statement once `timeout`

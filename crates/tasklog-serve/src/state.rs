@@ -41,6 +41,19 @@ pub struct ServeOptions {
     pub max_connections: usize,
     /// How often the event feed looks for new records.
     pub event_poll: Duration,
+    /// Longest wait for a request head (request line and headers), from the
+    /// connection's start or the end of the previous answer: slow senders
+    /// and idle kept-alive connections are closed after it.
+    pub header_timeout: Duration,
+    /// Longest a request body may take to arrive in full (then 408).
+    pub body_timeout: Duration,
+    /// Longest a connection may go without a byte moving either way (a
+    /// client that stopped reading an answer or an event stream).
+    pub idle_timeout: Duration,
+    /// Most bytes of events one stream holds that its client has not taken
+    /// yet; past it the stream reads no more records until the client
+    /// takes some (`crate::events`).
+    pub event_buffer_bytes: usize,
     /// Who indexes: `in-process`, `external` or `none`, for `/api/status`.
     pub indexer: &'static str,
     /// `Host` names accepted besides IP literals and, on a loopback bind,
@@ -54,7 +67,9 @@ pub struct ServeOptions {
 }
 
 impl ServeOptions {
-    /// Defaults: no token, 2 s, 10,000 rows and 32 MiB per query, two at once, events polled every 50 ms.
+    /// Defaults: no token, 2 s, 10,000 rows and 32 MiB per query, two at
+    /// once, events polled every 50 ms, 10 s for a request head or body,
+    /// 60 s idle, 1 MiB of unsent events per stream.
     pub fn new(root: PathBuf, db: PathBuf) -> ServeOptions {
         ServeOptions {
             root,
@@ -67,6 +82,10 @@ impl ServeOptions {
             query_concurrency: 2,
             max_connections: 256,
             event_poll: Duration::from_millis(50),
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            event_buffer_bytes: 1 << 20,
             indexer: "none",
             allowed_hosts: Vec::new(),
             tls: false,

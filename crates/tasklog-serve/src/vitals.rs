@@ -28,6 +28,14 @@ pub struct Vitals {
     pub slow_streams: AtomicU64,
     /// Connections refused because the connection limit was reached.
     pub connections_refused: AtomicU64,
+    /// Accepts that failed (descriptors or memory ran out) and were retried.
+    pub accept_errors: AtomicU64,
+    /// Connections closed because no byte moved for the idle time.
+    pub idle_closed: AtomicU64,
+    /// Connections closed because a request head did not arrive in time.
+    pub header_timeouts: AtomicU64,
+    /// Requests answered 408 because their body did not arrive in time.
+    pub body_timeouts: AtomicU64,
 }
 
 impl Vitals {
@@ -119,6 +127,30 @@ impl Vitals {
             "counter",
             "Connections closed at once because the connection limit was reached.",
             self.connections_refused.load(Ordering::Relaxed),
+        );
+        line(
+            "tasklog_accept_errors_total",
+            "counter",
+            "Accepts that failed (descriptors or memory ran out) and were retried.",
+            self.accept_errors.load(Ordering::Relaxed),
+        );
+        line(
+            "tasklog_connections_idle_closed_total",
+            "counter",
+            "Connections closed because no byte moved in either direction for the idle time.",
+            self.idle_closed.load(Ordering::Relaxed),
+        );
+        line(
+            "tasklog_header_timeouts_total",
+            "counter",
+            "Connections closed because a request head did not arrive within the header time.",
+            self.header_timeouts.load(Ordering::Relaxed),
+        );
+        line(
+            "tasklog_body_timeouts_total",
+            "counter",
+            "Requests answered 408 because their body did not arrive within the body time.",
+            self.body_timeouts.load(Ordering::Relaxed),
         );
         out
     }

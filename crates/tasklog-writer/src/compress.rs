@@ -260,8 +260,10 @@ impl TaskDir {
         source
             .lock_exclusive()
             .map_err(|e| Error::io(&plain, "locking stream", e))?;
-        // The .gz gets the plain file's permission bits, whatever the
-        // umask: a group that could read the stream still can.
+        // The .gz is created with the plain file's permission bits, less the
+        // umask (the `[files] mode` policy of the CLI): a group that could
+        // read the stream still can, unless the policy now says otherwise,
+        // and nobody gains access by compression.
         let mode = fs::fstat(&source)
             .map(|s| s.st_mode & 0o666)
             .map_err(|e| Error::io(&plain, "reading stream mode", e.into()))?;
@@ -346,7 +348,7 @@ impl TaskDir {
         Ok(true)
     }
 
-    /// A new temp file in the folder, with `mode` exactly.
+    /// A new temp file in the folder, with `mode` less the umask.
     fn create_temp(&self, mode: u32) -> Result<(String, File)> {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -363,11 +365,7 @@ impl TaskDir {
                 OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::from_raw_mode(mode),
             ) {
-                Ok(fd) => {
-                    fs::fchmod(&fd, Mode::from_raw_mode(mode))
-                        .map_err(|e| Error::io(self.path.join(&name), "setting mode", e.into()))?;
-                    return Ok((name, File::from(fd)));
-                }
+                Ok(fd) => return Ok((name, File::from(fd))),
                 Err(rustix::io::Errno::EXIST) => continue,
                 Err(e) => {
                     return Err(Error::io(&self.path, "creating temp file", e.into()));

@@ -32,14 +32,106 @@ struct FileConfig {
     /// `[[alert]]`: rules checked by `tasklog_alert::parse_rules`.
     alert: Vec<toml::Value>,
     serve: ServeSection,
+    files: FilesSection,
 }
 
-/// `[serve]`: who may reach `tasklog serve` (docs/SECURITY.md).
+/// `[files]`: the modes of what tasklog creates (docs/SECURITY.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct FilesSection {
+    /// `private`, `group` or `umask`.
+    mode: Option<String>,
+}
+
+/// Who may read the files and folders tasklog creates: the log root, task
+/// folders and streams, the index and its WAL and shared-memory files,
+/// `.gz` streams, archives and journals. Applied as the process's umask
+/// when a command starts, so every file any part of the command creates
+/// (SQLite's included) gets it the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileMode {
+    /// Owner only: folders 0700, files 0600 (umask 077). The default:
+    /// the files hold prompts, tool output and costs.
+    Private,
+    /// Owner and group may read: folders 0750, files 0640 (umask 027).
+    Group,
+    /// The umask tasklog was started with, unchanged.
+    Umask,
+}
+
+impl FileMode {
+    fn parse(v: &str) -> Result<FileMode> {
+        match v.trim() {
+            "private" => Ok(FileMode::Private),
+            "group" => Ok(FileMode::Group),
+            "umask" => Ok(FileMode::Umask),
+            other => bail!(
+                "[files] mode (or TASKLOG_FILE_MODE) = {other:?}: expected \"private\" (0700/0600), \"group\" (0750/0640) or \"umask\""
+            ),
+        }
+    }
+
+    /// The umask this policy sets, if any.
+    pub fn umask(self) -> Option<u32> {
+        match self {
+            FileMode::Private => Some(0o077),
+            FileMode::Group => Some(0o027),
+            FileMode::Umask => None,
+        }
+    }
+
+    /// Sets the process's umask (before any thread or file is created).
+    pub fn apply(self) {
+        if let Some(mask) = self.umask() {
+            rustix::process::umask(rustix::fs::Mode::from_raw_mode(mask));
+        }
+    }
+}
+
+/// `[serve]`: who may reach `tasklog serve` and its connection limits
+/// (docs/SECURITY.md).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct ServeSection {
     /// `Host` names accepted besides IP literals and, on loopback, `localhost`.
     allowed_hosts: Vec<String>,
+    header_timeout_ms: Option<u64>,
+    body_timeout_ms: Option<u64>,
+    idle_timeout_ms: Option<u64>,
+    event_buffer_bytes: Option<usize>,
+}
+
+/// `tasklog serve`'s connection limits from `[serve]` < `TASKLOG_*`; a
+/// flag overrides each, and `None` leaves the server's default.
+#[derive(Debug, Clone, Default)]
+pub struct ServeLimits {
+    /// `header_timeout_ms`, `TASKLOG_HEADER_TIMEOUT_MS`.
+    pub header_timeout_ms: Option<u64>,
+    /// `body_timeout_ms`, `TASKLOG_BODY_TIMEOUT_MS`.
+    pub body_timeout_ms: Option<u64>,
+    /// `idle_timeout_ms`, `TASKLOG_IDLE_TIMEOUT_MS`.
+    pub idle_timeout_ms: Option<u64>,
+    /// `event_buffer_bytes`, `TASKLOG_EVENT_BUFFER_BYTES`.
+    pub event_buffer_bytes: Option<usize>,
+}
+
+fn serve_limits(section: &ServeSection) -> Result<ServeLimits> {
+    let limits = ServeLimits {
+        header_timeout_ms: env_parse("TASKLOG_HEADER_TIMEOUT_MS")?.or(section.header_timeout_ms),
+        body_timeout_ms: env_parse("TASKLOG_BODY_TIMEOUT_MS")?.or(section.body_timeout_ms),
+        idle_timeout_ms: env_parse("TASKLOG_IDLE_TIMEOUT_MS")?.or(section.idle_timeout_ms),
+        event_buffer_bytes: env_parse("TASKLOG_EVENT_BUFFER_BYTES")?.or(section.event_buffer_bytes),
+    };
+    for (key, v) in [
+        ("header_timeout_ms", limits.header_timeout_ms),
+        ("body_timeout_ms", limits.body_timeout_ms),
+        ("idle_timeout_ms", limits.idle_timeout_ms),
+    ] {
+        if v == Some(0) {
+            bail!("[serve] {key} must be more than 0");
+        }
+    }
+    Ok(limits)
 }
 
 /// `[retention]`: ages as `--older-than` takes them; absent = off.
@@ -172,6 +264,10 @@ pub struct Config {
     /// `[serve] allowed_hosts`: `Host` names `tasklog serve` answers to
     /// besides IP literals and, on a loopback address, `localhost`.
     pub allowed_hosts: Vec<String>,
+    /// `[serve]` connection limits (timeouts, bytes per event stream).
+    pub serve_limits: ServeLimits,
+    /// `[files] mode` or `TASKLOG_FILE_MODE`: the modes of created files.
+    pub file_mode: FileMode,
     /// `[[alert]]` rules (docs/ALERTS.md), checked at load.
     pub alerts: Vec<tasklog_alert::Rule>,
     /// Where the configuration came from, for `tasklog status` and -v.
@@ -404,6 +500,11 @@ impl Config {
         let mut imports = followed_sources(file.import)?;
         imports.extend(auto_sources(file.agents.as_ref(), &imports)?);
         let retention = retention(file.retention)?;
+        let serve_limits = serve_limits(&file.serve)?;
+        let file_mode = match env("TASKLOG_FILE_MODE").or(file.files.mode) {
+            Some(v) => FileMode::parse(&v)?,
+            None => FileMode::Private,
+        };
         let alerts = tasklog_alert::parse_rules(&file.alert).with_context(|| {
             format!(
                 "{}: invalid config",
@@ -420,6 +521,8 @@ impl Config {
             imports,
             retention,
             allowed_hosts: file.serve.allowed_hosts,
+            serve_limits,
+            file_mode,
             alerts,
             source,
         })

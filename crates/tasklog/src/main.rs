@@ -79,6 +79,9 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
     };
     let g = cli.global;
     let config = Config::load(g.config.as_deref(), g.root, g.db, g.host_id)?;
+    // Before any file or thread exists: every file this command creates
+    // gets the policy's mode (docs/SECURITY.md, "Files").
+    config.file_mode.apply();
     tracing::debug!(root = %config.root.display(), db = %config.db_shown(), config = ?config.source, "configuration");
     match command {
         Command::Append(args) => cmd::append::run(&config, args),

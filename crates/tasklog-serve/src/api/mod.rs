@@ -40,6 +40,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/", get(crate::assets::index))
         .route("/assets/{file}", get(crate::assets::file))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
+        // Innermost: a body is read (within its time) only for a request
+        // that passed the host, origin and token rules.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            crate::limits::body_deadline,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             crate::auth::require,

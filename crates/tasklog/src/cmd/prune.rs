@@ -65,8 +65,20 @@ pub fn prune(config: &Config, age: std::time::Duration, dry_run: bool) -> Result
         let action = if dry_run {
             "would remove"
         } else {
-            writer.remove_sealed(&task.task_id)?;
-            "removed"
+            match writer.remove_sealed(&task.task_id) {
+                Ok(()) => "removed",
+                // Changed since the listing (a folder swapped for a link, a
+                // seal that is not a plain file): left alone, and the
+                // other tasks are still pruned (docs/SECURITY.md).
+                Err(
+                    e @ (tasklog_writer::Error::Symlink { .. }
+                    | tasklog_writer::Error::NotSealed { .. }),
+                ) => {
+                    tracing::warn!(task = %task.task_id, error = %e, "prune: skipped");
+                    "skipped"
+                }
+                Err(e) => return Err(e.into()),
+            }
         };
         rows.rows.push(vec![
             task.task_id.clone().into(),

@@ -53,6 +53,24 @@ pub struct ServeArgs {
     /// indexer and the database).
     #[arg(long, default_value_t = 256, value_name = "N")]
     pub max_connections: usize,
+    /// Longest wait for a request's line and headers, in milliseconds, from the connection's
+    /// start or the end of the previous answer: slow senders and idle kept-alive connections are
+    /// closed after it [default: 10000; `[serve] header_timeout_ms`, TASKLOG_HEADER_TIMEOUT_MS].
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_ms: Option<u64>,
+    /// Longest a request body may take to arrive in full, in milliseconds (then 408)
+    /// [default: 10000; `[serve] body_timeout_ms`, TASKLOG_BODY_TIMEOUT_MS].
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_ms: Option<u64>,
+    /// Close a connection on which no byte moved either way for this long, in milliseconds (a
+    /// client that stopped reading an answer or an event stream) [default: 60000;
+    /// `[serve] idle_timeout_ms`, TASKLOG_IDLE_TIMEOUT_MS].
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout_ms: Option<u64>,
+    /// Most bytes of events one event stream holds for a client that has not taken them
+    /// [default: 1048576; `[serve] event_buffer_bytes`, TASKLOG_EVENT_BUFFER_BYTES].
+    #[arg(long, value_name = "BYTES")]
+    pub event_buffer_bytes: Option<usize>,
 }
 
 pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
@@ -109,6 +127,29 @@ pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
     options.query_rows = args.query_rows;
     options.query_bytes = args.query_bytes;
     options.max_connections = args.max_connections;
+    let limits = &config.serve_limits;
+    let ms = |flag: Option<u64>, config: Option<u64>, default: Duration| {
+        flag.or(config).map_or(default, Duration::from_millis)
+    };
+    options.header_timeout = ms(
+        args.header_timeout_ms,
+        limits.header_timeout_ms,
+        options.header_timeout,
+    );
+    options.body_timeout = ms(
+        args.body_timeout_ms,
+        limits.body_timeout_ms,
+        options.body_timeout,
+    );
+    options.idle_timeout = ms(
+        args.idle_timeout_ms,
+        limits.idle_timeout_ms,
+        options.idle_timeout,
+    );
+    options.event_buffer_bytes = args
+        .event_buffer_bytes
+        .or(limits.event_buffer_bytes)
+        .unwrap_or(options.event_buffer_bytes);
     options.indexer = indexer;
     options.vitals = vitals;
     options.allowed_hosts = config.allowed_hosts.clone();

@@ -35,12 +35,12 @@ END;
 """
 OURS = f"""
 CREATE TABLE cost_rollup (day TEXT, task_id TEXT NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL, {SUMS});
-CREATE UNIQUE INDEX cost_rollup_key ON cost_rollup(coalesce(day, ''), task_id, model, provider);
+CREATE UNIQUE INDEX cost_rollup_key ON cost_rollup(coalesce(day, 0), task_id, model, provider);
 CREATE INDEX cost_rollup_day ON cost_rollup(day);
 CREATE INDEX cost_rollup_task ON cost_rollup(task_id);
 {CALLS}
 CREATE TRIGGER t AFTER INSERT ON api_calls BEGIN
-  INSERT INTO cost_rollup VALUES {VALUES} ON CONFLICT (coalesce(day, ''), task_id, model, provider) DO UPDATE SET {UPDATE};
+  INSERT INTO cost_rollup VALUES {VALUES} ON CONFLICT (coalesce(day, 0), task_id, model, provider) DO UPDATE SET {UPDATE};
 END;
 """
 DAY_SUM = """SELECT task_id, sum(calls), sum(tokens_input + tokens_output), sum(cost_usd) FROM cost_rollup

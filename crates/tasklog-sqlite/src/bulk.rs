@@ -126,7 +126,7 @@ pub(crate) const ROLLUP_CALLS_ABOVE: &str = concat!(
     "INSERT INTO cost_rollup ",
     crate::rollups::cost_rollup_select!("call_id > ?1"),
     "
-    ON CONFLICT (coalesce(day, ''), task_id, model, provider) DO UPDATE SET
+    ON CONFLICT (coalesce(day, 0), task_id, model, provider) DO UPDATE SET
        calls = calls + excluded.calls,
        tokens_input = tokens_input + excluded.tokens_input,
        tokens_output = tokens_output + excluded.tokens_output,

@@ -304,6 +304,9 @@ mod tests {
         };
         call(&conn, 1, "old", "2024-03-01T10:00:00.000000Z", "fallback");
         call(&conn, 2, "old", "2026-12-07T03:00:00.000000Z", "indexed");
+        // A `ts` of "" is a text, not an unknown time: a day '' apart from
+        // the NULL day, as a fresh aggregation groups it.
+        call(&conn, 6, "old", "", "ts");
         conn.execute_batch(
             r#"INSERT INTO tasks (task_id, first_seen_at) VALUES ('old', 'x'), ('ses', 'x');
                INSERT INTO records (record_id, file_id, task_id, stream, "offset", line, ts, ts_source, event, body)
@@ -320,7 +323,11 @@ mod tests {
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
             rows.collect::<rusqlite::Result<_>>().unwrap()
         };
-        let want = vec![(None, 1), (Some("2024-03-01".to_owned()), 1)];
+        let want = vec![
+            (None, 1),
+            (Some(String::new()), 1),
+            (Some("2024-03-01".to_owned()), 1),
+        ];
         assert_eq!(days(&conn, "cost_rollup"), want);
         assert_eq!(days(&conn, "cost_daily"), want);
         let stamp: Option<String> = conn
@@ -360,7 +367,7 @@ mod tests {
         assert_eq!(cost_differences(&conn), Vec::<String>::new());
         conn.execute("DELETE FROM records WHERE record_id IN (2, 5)", [])
             .unwrap();
-        let want = vec![(Some("2024-03-01".to_owned()), 1)];
+        let want = vec![(Some(String::new()), 1), (Some("2024-03-01".to_owned()), 1)];
         assert_eq!(days(&conn, "cost_rollup"), want);
         assert_eq!(days(&conn, "cost_daily"), want);
         assert_eq!(cost_differences(&conn), Vec::<String>::new());

@@ -103,6 +103,14 @@ fn task_column(conn: &Connection, name: &str) -> rusqlite::Result<Option<&'stati
     Ok(has.then_some("task_id"))
 }
 
+/// The columns of table or view `name` in attached database `schema`, in
+/// order; none when it has no such relation.
+fn columns(conn: &Connection, schema: &str, name: &str) -> rusqlite::Result<Vec<String>> {
+    conn.prepare("SELECT name FROM pragma_table_info(?1, ?2) ORDER BY cid")?
+        .query_map([name, schema], |r| r.get(0))?
+        .collect()
+}
+
 fn union_views(conn: &Connection, months: &[&Month]) -> rusqlite::Result<()> {
     let names: Vec<String> = conn
         .prepare(
@@ -116,12 +124,31 @@ fn union_views(conn: &Connection, months: &[&Month]) -> rusqlite::Result<()> {
         let Some(task) = task_column(conn, name)? else {
             continue;
         };
+        let main_columns = columns(conn, "main", name)?;
         let mut sql = format!("CREATE TEMP VIEW \"{name}\" AS SELECT * FROM main.\"{name}\"");
         for (i, month) in months.iter().enumerate() {
+            // An archive made by an older build has the main database's
+            // columns up to its own schema version: a relation it lacks
+            // adds no rows, a column it lacks reads NULL.
+            let archived = columns(conn, &format!("a{i}"), name)?;
+            if archived.is_empty() {
+                continue;
+            }
+            let select: Vec<String> = main_columns
+                .iter()
+                .map(|c| {
+                    if archived.contains(c) {
+                        format!("\"{c}\"")
+                    } else {
+                        format!("NULL AS \"{c}\"")
+                    }
+                })
+                .collect();
             // `month` was parsed as YYYY-MM: safe to write into the SQL.
             sql.push_str(&format!(
-                " UNION ALL SELECT * FROM a{i}.\"{name}\" WHERE {task} IN
-                   (SELECT task_id FROM main.archived_tasks WHERE state = 'archived' AND month = '{month}')"
+                " UNION ALL SELECT {} FROM a{i}.\"{name}\" WHERE {task} IN
+                   (SELECT task_id FROM main.archived_tasks WHERE state = 'archived' AND month = '{month}')",
+                select.join(", ")
             ));
         }
         conn.execute_batch(&sql)?;

@@ -11,7 +11,10 @@
 -- `api_calls.timestamp` and both rollups' `day` were NOT NULL and the
 -- rollups were keyed WITHOUT ROWID on the day: each table is built again
 -- (SQLite cannot drop a NOT NULL), keyed by a unique index on
--- `coalesce(day, '')` so that a NULL day is one key, as the upserts need.
+-- `coalesce(day, 0)` so that a NULL day is one key, as the upserts need.
+-- The integer 0 equals no text, so the NULL day stays apart from every day
+-- a text gives, '' included (a `ts` of "" is a day of its own, as a fresh
+-- aggregation groups it).
 -- legacy_alter_table keeps the rename from checking the views and
 -- triggers that name the table while it is gone (the SQLite manual's
 -- "making other kinds of table schema changes").
@@ -121,7 +124,7 @@ CREATE TABLE cost_rollup (
     unpriced_calls      INTEGER NOT NULL,
     unpriced_tokens     INTEGER NOT NULL
 );
-CREATE UNIQUE INDEX cost_rollup_key ON cost_rollup(coalesce(day, ''), task_id, model, provider);
+CREATE UNIQUE INDEX cost_rollup_key ON cost_rollup(coalesce(day, 0), task_id, model, provider);
 -- SQL that bounds the day (`WHERE day = '2026-12-07'`, the alerts)
 -- finds its rows here. The built-in questions (`COST_BY_TASK_DAY`: `?1 IS
 -- NULL OR day >= ?1`) read the whole rollup, as they did before. An index
@@ -145,7 +148,7 @@ CREATE TABLE cost_daily (
     unpriced_calls      INTEGER NOT NULL,
     unpriced_tokens     INTEGER NOT NULL
 );
-CREATE UNIQUE INDEX cost_daily_key ON cost_daily(coalesce(day, ''), model, provider);
+CREATE UNIQUE INDEX cost_daily_key ON cost_daily(coalesce(day, 0), model, provider);
 CREATE INDEX cost_daily_day ON cost_daily(day);
 
 PRAGMA legacy_alter_table = OFF;
@@ -162,7 +165,7 @@ BEGIN
         round(coalesce(NEW.actual_cost_usd, 0) * 1073741824.0) / 1073741824.0,
         NEW.estimated_cost_usd IS NULL,
         CASE WHEN NEW.estimated_cost_usd IS NULL THEN coalesce(NEW.tokens_total, 0) ELSE 0 END)
-    ON CONFLICT (coalesce(day, ''), task_id, model, provider) DO UPDATE SET
+    ON CONFLICT (coalesce(day, 0), task_id, model, provider) DO UPDATE SET
         calls = calls + 1,
         tokens_input = tokens_input + excluded.tokens_input,
         tokens_output = tokens_output + excluded.tokens_output,
@@ -187,10 +190,10 @@ BEGIN
         unpriced_calls = unpriced_calls - (OLD.estimated_cost_usd IS NULL),
         unpriced_tokens = unpriced_tokens
             - CASE WHEN OLD.estimated_cost_usd IS NULL THEN coalesce(OLD.tokens_total, 0) ELSE 0 END
-    WHERE coalesce(day, '') = coalesce(date(OLD.timestamp), substr(OLD.timestamp, 1, 10), '')
+    WHERE coalesce(day, 0) = coalesce(date(OLD.timestamp), substr(OLD.timestamp, 1, 10), 0)
       AND task_id = OLD.task_id AND model = coalesce(OLD.model, '') AND provider = coalesce(OLD.provider, '');
     DELETE FROM cost_rollup
-    WHERE coalesce(day, '') = coalesce(date(OLD.timestamp), substr(OLD.timestamp, 1, 10), '')
+    WHERE coalesce(day, 0) = coalesce(date(OLD.timestamp), substr(OLD.timestamp, 1, 10), 0)
       AND task_id = OLD.task_id AND model = coalesce(OLD.model, '') AND provider = coalesce(OLD.provider, '')
       AND calls <= 0;
 END;
@@ -202,7 +205,7 @@ BEGIN
         NEW.day, NEW.model, NEW.provider, NEW.calls, NEW.tokens_input, NEW.tokens_output,
         NEW.tokens_cached_read, NEW.tokens_cached_write, NEW.cost_usd, NEW.actual_cost_usd,
         NEW.unpriced_calls, NEW.unpriced_tokens)
-    ON CONFLICT (coalesce(day, ''), model, provider) DO UPDATE SET
+    ON CONFLICT (coalesce(day, 0), model, provider) DO UPDATE SET
         calls = calls + excluded.calls,
         tokens_input = tokens_input + excluded.tokens_input,
         tokens_output = tokens_output + excluded.tokens_output,
@@ -226,7 +229,7 @@ BEGIN
         actual_cost_usd = actual_cost_usd - OLD.actual_cost_usd + NEW.actual_cost_usd,
         unpriced_calls = unpriced_calls - OLD.unpriced_calls + NEW.unpriced_calls,
         unpriced_tokens = unpriced_tokens - OLD.unpriced_tokens + NEW.unpriced_tokens
-    WHERE coalesce(day, '') = coalesce(NEW.day, '') AND model = NEW.model AND provider = NEW.provider;
+    WHERE coalesce(day, 0) = coalesce(NEW.day, 0) AND model = NEW.model AND provider = NEW.provider;
 END;
 
 CREATE TRIGGER cost_rollup_daily_delete AFTER DELETE ON cost_rollup
@@ -241,9 +244,9 @@ BEGIN
         actual_cost_usd = actual_cost_usd - OLD.actual_cost_usd,
         unpriced_calls = unpriced_calls - OLD.unpriced_calls,
         unpriced_tokens = unpriced_tokens - OLD.unpriced_tokens
-    WHERE coalesce(day, '') = coalesce(OLD.day, '') AND model = OLD.model AND provider = OLD.provider;
+    WHERE coalesce(day, 0) = coalesce(OLD.day, 0) AND model = OLD.model AND provider = OLD.provider;
     DELETE FROM cost_daily
-    WHERE coalesce(day, '') = coalesce(OLD.day, '') AND model = OLD.model AND provider = OLD.provider
+    WHERE coalesce(day, 0) = coalesce(OLD.day, 0) AND model = OLD.model AND provider = OLD.provider
       AND calls <= 0;
 END;
 

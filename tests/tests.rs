@@ -31,6 +31,7 @@ mod import_cache_1h;
 mod import_corpus;
 mod import_crash;
 mod import_discovery;
+mod import_disk;
 mod import_facts;
 mod import_fixtures;
 mod import_follow;

@@ -194,6 +194,7 @@ struct ImportSection {
     path: PathBuf,
     poll_ms: Option<u64>,
     seal_after_s: Option<u64>,
+    keep_source: Option<bool>,
 }
 
 /// An agent's transcripts that `tasklog watch` imports as they grow, as
@@ -208,6 +209,9 @@ pub struct FollowedSource {
     pub poll: Duration,
     /// How long a session stays unchanged before its task is sealed.
     pub seal_after: Duration,
+    /// Copy each new source verbatim into its task (`keep_source`, default
+    /// true; `tasklog import --no-source` is false).
+    pub keep_source: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -350,6 +354,7 @@ fn followed_sources(sections: Vec<ImportSection>) -> Result<Vec<FollowedSource>>
                 path: expand_home(s.path),
                 poll: Duration::from_millis(s.poll_ms.unwrap_or(500).max(10)),
                 seal_after: Duration::from_secs(s.seal_after_s.unwrap_or(600)),
+                keep_source: s.keep_source.unwrap_or(true),
             })
         })
         .collect()
@@ -395,6 +400,7 @@ fn auto_sources(
                 path: folder.path,
                 poll: Duration::from_millis(500),
                 seal_after: Duration::from_secs(600),
+                keep_source: true,
             });
         }
     }

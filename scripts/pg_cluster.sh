@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL cluster for the tests and benchmarks (issue 13).
 #
-#   pg_cluster.sh start [--durable]  prints "URL DATA_DIR" of a new cluster:
+#   pg_cluster.sh start [--durable] [--tls DIR [--hostssl-only]]
+#                                    prints "URL DATA_DIR" of a new cluster:
 #                                    initdb in a temporary folder, pg_ctl on a
 #                                    free loopback port, password auth for TCP
-#                                    (user tasklog, password tasklog)
+#                                    (user tasklog, password tasklog).
+#                                    --tls: ssl=on with DIR/server.crt and
+#                                    DIR/server.key (issue 21);
+#                                    --hostssl-only: TCP clients must use TLS
 #   pg_cluster.sh stop DATA_DIR      stops it and removes the folder
 #   pg_cluster.sh pg_ctl DATA_DIR ARGS...   stop/start/restart it in place
 #   pg_cluster.sh available          exit 0 when initdb and pg_ctl exist
@@ -50,7 +54,18 @@ start)
     initdb=$(find_bin initdb) || { echo "pg_cluster: initdb not found (install Debian's postgresql)" >&2; exit 3; }
     pg_ctl=$(find_bin pg_ctl)
     fsync=off
-    [ "${2:-}" = "--durable" ] && fsync=on
+    tls=
+    hostssl_only=
+    shift
+    while [ $# -gt 0 ]; do
+        case "$1" in
+        --durable) fsync=on ;;
+        --tls) tls=${2:?--tls needs a folder holding server.crt and server.key}; shift ;;
+        --hostssl-only) hostssl_only=1 ;;
+        *) echo "pg_cluster: unknown option $1" >&2; exit 2 ;;
+        esac
+        shift
+    done
     base=$(mktemp -d /tmp/tasklog-pg.XXXXXX)
     chmod 755 "$base"
     [ "$(id -u)" = 0 ] && chown nobody:nogroup "$base"
@@ -66,6 +81,20 @@ unix_socket_directories = '$base'
 fsync = $fsync
 max_connections = 200
 CONF
+    if [ -n "$tls" ]; then
+        # The server refuses a key others can read; it runs as `nobody`.
+        install -m 600 "$tls/server.crt" "$base/data/server.crt"
+        install -m 600 "$tls/server.key" "$base/data/server.key"
+        [ "$(id -u)" = 0 ] && chown nobody:nogroup "$base/data/server.crt" "$base/data/server.key"
+        cat >> "$base/data/postgresql.conf" <<CONF
+ssl = on
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'
+CONF
+        if [ -n "$hostssl_only" ]; then
+            sed -i 's/^host\([[:space:]]\)/hostssl\1/' "$base/data/pg_hba.conf"
+        fi
+    fi
     as_server_user "$pg_ctl" -D "$base/data" -l "$base/server.log" -w -t 60 start >/dev/null \
         || { cat "$base/server.log" >&2; exit 1; }
     echo "postgres://tasklog:tasklog@127.0.0.1:$port/postgres?sslmode=disable $base"

@@ -15,6 +15,11 @@ const SESSION: &str = "88888888-8888-4888-8888-888888888888";
 const TASK: &str = "claude-88888888-8888-4888-8888-888888888888";
 
 fn spawn_follower(env: &Env, dir: &Path, seal_after: &str) -> Child {
+    spawn_follower_polling(env, dir, seal_after, "50")
+}
+
+/// A follower that looks at `dir` in full only every `poll_ms`.
+fn spawn_follower_polling(env: &Env, dir: &Path, seal_after: &str, poll_ms: &str) -> Child {
     env.cmd()
         .args([
             "import",
@@ -22,7 +27,7 @@ fn spawn_follower(env: &Env, dir: &Path, seal_after: &str) -> Child {
             "claude-code",
             dir.to_str().unwrap(),
             "--poll-ms",
-            "50",
+            poll_ms,
             "--seal-after",
             seal_after,
         ])
@@ -113,6 +118,111 @@ fn with_watch_running_new_lines_reach_the_index_within_2_s() {
         slowest < Duration::from_secs(2),
         "slowest source line to index: {slowest:?}"
     );
+}
+
+/// With the full look only every 10 minutes, appended lines still reach the
+/// index: the follower imports on the file events of the followed folder
+/// (and `watch` indexes on those of the task folder). Each append is a real
+/// `O_APPEND` write of whole lines, as the agents write; the bound is
+/// generous (the figure is bench_import_freshness's), far below the poll and
+/// the watcher's reconcile (60 s here).
+#[test]
+fn appended_lines_reach_the_index_on_file_events_not_the_poll() {
+    use std::io::Write;
+    let env = Env::new();
+    let dir = env.dir.path().join("projects/p");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut watch = env.spawn_watch();
+    let mut follower = spawn_follower_polling(&env, &dir, "600", "600000");
+    let full = transcript(12);
+    let lines: Vec<&str> = full.lines().collect();
+    let live = dir.join(format!("{SESSION}.jsonl"));
+    let calls = || {
+        env.count(&format!(
+            "SELECT count(*) FROM records WHERE task_id = '{TASK}' AND event = 'llm.call'"
+        ))
+    };
+    // Let the follower's first (and, for 10 minutes, only) full look pass.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut slowest = Duration::ZERO;
+    for (turn, chunk) in lines.chunks(4).enumerate() {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&live)
+            .unwrap();
+        file.write_all((chunk.join("\n") + "\n").as_bytes())
+            .unwrap();
+        drop(file);
+        let written = Instant::now();
+        wait_for(
+            "the appended call in the index",
+            Duration::from_secs(20),
+            || calls() == turn as i64 + 1,
+        );
+        slowest = slowest.max(written.elapsed());
+    }
+    terminate(&mut follower);
+    terminate(&mut watch);
+    eprintln!("file events: slowest appended line to index {slowest:?}");
+    assert_eq!(calls(), 12, "every call once");
+}
+
+/// A followed session sealed after a quiet spell and then resumed: its new
+/// lines reach the index at once (the importer touches the sealed task's
+/// folder, an event of the root the watcher follows), not at the watcher's
+/// reconcile (60 s here).
+#[test]
+fn a_sealed_session_that_grows_again_reaches_the_index_before_the_reconcile() {
+    use std::io::Write;
+    let env = Env::new();
+    let dir = env.dir.path().join("projects/p");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut watch = env.spawn_watch();
+    let mut follower = spawn_follower_polling(&env, &dir, "1", "50");
+    let full = transcript(4);
+    let lines: Vec<&str> = full.lines().collect();
+    let live = dir.join(format!("{SESSION}.jsonl"));
+    write_first(&live, &lines, 8);
+    let calls = || {
+        env.count(&format!(
+            "SELECT count(*) FROM records WHERE task_id = '{TASK}' AND event = 'llm.call'"
+        ))
+    };
+    let sealed = || {
+        env.count(&format!(
+            "SELECT count(*) FROM tasks WHERE task_id = '{TASK}' AND sealed = 1"
+        ))
+    };
+    wait_for(
+        "the session sealed and indexed",
+        Duration::from_secs(20),
+        || sealed() == 1 && calls() == 2,
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&live)
+        .unwrap();
+    file.write_all((lines[8..].join("\n") + "\n").as_bytes())
+        .unwrap();
+    drop(file);
+    let written = Instant::now();
+    wait_for(
+        "the resumed turns in the index",
+        Duration::from_secs(20),
+        || calls() == 4,
+    );
+    eprintln!("sealed then resumed: to index in {:?}", written.elapsed());
+    terminate(&mut follower);
+    terminate(&mut watch);
+    // The same index as one import of the final transcript.
+    let expected = Env::new();
+    let copy = expected.dir.path().join(format!("{SESSION}.jsonl"));
+    std::fs::write(&copy, &full).unwrap();
+    import(&expected, &["claude-code", copy.to_str().unwrap()]);
+    expected.ok(&["index"]);
+    env.ok(&["index"]);
+    assert_eq!(index_view(&env, TASK), index_view(&expected, TASK));
 }
 
 #[test]
@@ -226,4 +336,47 @@ fn watch_runs_the_followers_of_its_config() {
     expected.ok(&["index"]);
     env.ok(&["index"]);
     assert_eq!(index_view(&env, TASK), index_view(&expected, TASK));
+}
+
+/// A task compressed after its import (`tasklog compress`, as retention's
+/// `compress_after` runs it) whose session is resumed: the next import makes
+/// its streams plain again and appends, and the index ends as one import of
+/// the whole transcript (the re-read stream is a new generation, each line
+/// once). Before, the import failed on the compressed stream, every time.
+#[test]
+fn a_compressed_task_whose_session_resumes_is_imported_exactly_once() {
+    use std::io::Write;
+    let env = Env::new();
+    let full = transcript(6);
+    let lines: Vec<&str> = full.lines().collect();
+    let live = env.dir.path().join(format!("{SESSION}.jsonl"));
+    // Cut inside a call: its first line makes an open call (source-open).
+    write_first(&live, &lines, 10);
+    let (code, _) = import(&env, &["claude-code", live.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    env.ok(&["index"]);
+    env.ok(&["compress", "--older-than", "0s"]);
+    let dir = env.task_dir(TASK);
+    assert!(dir.join("source.jsonl.gz").exists() && !dir.join("source.jsonl").exists());
+    assert!(dir.join("events.jsonl.gz").exists());
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&live)
+        .unwrap();
+    file.write_all((lines[10..].join("\n") + "\n").as_bytes())
+        .unwrap();
+    drop(file);
+    let (code, summary) = import(&env, &["claude-code", live.to_str().unwrap()]);
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(summary["files"]["appended"], 1, "{summary}");
+    assert!(!dir.join("source.jsonl.gz").exists() && dir.join("source.jsonl").exists());
+    env.ok(&["index"]);
+    env.ok(&["verify"]);
+    let expected = Env::new();
+    let copy = expected.dir.path().join(format!("{SESSION}.jsonl"));
+    std::fs::write(&copy, &full).unwrap();
+    import(&expected, &["claude-code", copy.to_str().unwrap()]);
+    expected.ok(&["index"]);
+    assert_eq!(index_view(&env, TASK), index_view(&expected, TASK));
+    assert_eq!(imported_calls(&env), 6);
 }

@@ -443,9 +443,14 @@ fn bad_configuration_fails_at_once_with_exit_2() {
             "postgres://tasklog@127.0.0.1:notaport/x".to_owned(),
             "invalid PostgreSQL URL",
         ),
+        // A server without TLS: `require` never falls back to plain.
         (
             url.replace("sslmode=disable", "sslmode=require"),
-            "sslmode=require needs TLS",
+            "server does not support TLS",
+        ),
+        (
+            url.replace("sslmode=disable", "sslmode=allow"),
+            "sslmode=\"allow\" is not one of",
         ),
     ];
     for (bad, expected) in &cases {

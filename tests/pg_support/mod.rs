@@ -58,6 +58,43 @@ impl Cluster {
         })
     }
 
+    /// A cluster of this test's own with `ssl = on`, serving
+    /// `tls_dir/server.crt` and `server.key`; with `hostssl_only`, TCP
+    /// clients without TLS are refused (pg_hba.conf `hostssl`).
+    pub fn with_tls(test: &str, tls_dir: &std::path::Path, hostssl_only: bool) -> Option<Cluster> {
+        if !available(test) {
+            return None;
+        }
+        let mut cmd = Command::new("bash");
+        cmd.args([SCRIPT, "start", "--tls"]).arg(tls_dir);
+        if hostssl_only {
+            cmd.arg("--hostssl-only");
+        }
+        let out = cmd.output().expect("run pg_cluster.sh");
+        assert!(
+            out.status.success(),
+            "pg_cluster.sh start --tls: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (url, base) = text.trim().split_once(' ').unwrap();
+        Some(Cluster {
+            url: url.to_owned(),
+            base: base.to_owned(),
+            owned: true,
+        })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        let after_host = self.url.rsplit_once(':').map_or("", |(_, rest)| rest);
+        after_host
+            .split('/')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port in the cluster URL")
+    }
+
     /// The cluster of `scripts/test.sh` when it runs one, else a private one.
     pub fn shared(test: &str) -> Option<Cluster> {
         match std::env::var("TASKLOG_TEST_PG") {

@@ -47,7 +47,11 @@ impl Server {
                     l.push_str(&line);
                     l.push('\n');
                 }
-                if let Some(rest) = line.split("serving http://").nth(1) {
+                let announced = line
+                    .split("serving http://")
+                    .nth(1)
+                    .or_else(|| line.split("serving https://").nth(1));
+                if let Some(rest) = announced {
                     let _ = tx.send(rest.split('/').next().unwrap_or("").to_owned());
                 }
             }

@@ -105,7 +105,7 @@ pub fn get(addr: &str, path: &str) -> Resp {
     request(addr, "GET", path, &[], b"")
 }
 
-fn parse(raw: &[u8]) -> Resp {
+pub fn parse(raw: &[u8]) -> Resp {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

@@ -51,6 +51,16 @@ pub enum Error {
         #[source]
         source: postgres::Error,
     },
+    /// A PostgreSQL URL that cannot be used (bad `sslmode`, unreadable
+    /// `sslrootcert`, ...); the URL is shown without its password.
+    #[cfg(feature = "postgres")]
+    #[error("{url}: {reason}")]
+    PgUrl {
+        /// The URL, redacted.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A `postgres://` index in a build without the `postgres` feature.
     #[error("this build has no PostgreSQL support (the `postgres` feature)")]
     NoPostgres,

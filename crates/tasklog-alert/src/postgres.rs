@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 use postgres::types::ToSql;
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 use crate::alert::{Alert, Delivery, Entry, Observation, State};
 use crate::error::{Error, Result};
@@ -65,9 +65,15 @@ fn err(what: &'static str) -> impl FnOnce(postgres::Error) -> Error {
     move |source| Error::Postgres { what, source }
 }
 
-/// Connects to `url` (a password missing from it comes from `PGPASSWORD`).
+/// Connects to `url` (a password missing from it comes from `PGPASSWORD`;
+/// `sslmode` and `sslrootcert` as for every PostgreSQL connection of
+/// tasklog, `tasklog_postgres::tls`).
 pub fn connect(url: &str) -> Result<Client> {
-    let mut config: postgres::Config = url.parse().map_err(err("parsing the URL"))?;
+    let (mut config, tls) =
+        tasklog_index::pg::tls::parse_url(url).map_err(|reason| Error::PgUrl {
+            url: tasklog_index::pg::redact_url(url),
+            reason,
+        })?;
     if config.get_password().is_none() {
         if let Ok(password) = std::env::var("PGPASSWORD") {
             config.password(password);
@@ -77,7 +83,7 @@ pub fn connect(url: &str) -> Result<Client> {
         config.connect_timeout(std::time::Duration::from_secs(5));
     }
     config.application_name("tasklog alerts");
-    config.connect(NoTls).map_err(err("connecting"))
+    config.connect(tls).map_err(err("connecting"))
 }
 
 impl PgStore {

@@ -46,6 +46,8 @@ pub struct Importer {
     claude_keys: Option<HashSet<String>>,
     /// Whether imports leave `result.json` to [`Importer::seal`].
     defer_seal: bool,
+    /// Whether a new source is copied verbatim into its task.
+    keep_source: bool,
     /// Testing hook: abort after this many appended records
     /// (`TASKLOG_IMPORT_ABORT_AFTER`), to prove crash recovery.
     abort_after: Option<u64>,
@@ -66,6 +68,21 @@ struct Loaded {
     format: Format,
     parsed: Parsed,
     report: FileReport,
+}
+
+/// Tells a running `tasklog watch` that a sealed task grew (a session
+/// imported, sealed, then resumed). The watcher drops the watch of a sealed
+/// task's folder, so the new lines would wait for its full reconcile (30 s);
+/// but it watches the root, and a change of a task folder's own times is an
+/// event of the root that makes it read that task again at once. Best
+/// effort: if the times cannot be set, the reconcile still finds the lines.
+fn nudge_watcher(dir: &Path) {
+    let now = std::time::SystemTime::now();
+    let touched = std::fs::File::open(dir)
+        .and_then(|f| f.set_times(std::fs::FileTimes::new().set_modified(now)));
+    if let Err(e) = touched {
+        tracing::debug!(dir = %dir.display(), error = %e, "touching a sealed task folder");
+    }
 }
 
 /// A file's length and modification time (ns since the epoch).
@@ -92,6 +109,7 @@ impl Importer {
             format,
             claude_keys: None,
             defer_seal: false,
+            keep_source: true,
             abort_after: journal::abort_after_from_env(),
             appended: 0,
             stat: None,
@@ -161,6 +179,13 @@ impl Importer {
     /// the session ended. For following sources that may still grow.
     pub fn defer_seal(&mut self, defer: bool) {
         self.defer_seal = defer;
+    }
+
+    /// Whether sources imported for the first time are copied verbatim
+    /// into their task (`source.jsonl` / `source.json`; the default). A
+    /// source keeps the choice of its first import.
+    pub fn keep_source(&mut self, keep: bool) {
+        self.keep_source = keep;
     }
 
     /// Reads, detects and parses one file, or says why not.
@@ -443,6 +468,17 @@ impl Importer {
             }),
         };
         let open_name = open_stream(&name);
+        // A task compressed since its last import (`tasklog compress`,
+        // `[retention] compress_after`) whose session was resumed: its
+        // streams become plain again before the intent records their
+        // lengths and anything is appended or an open stream replaced.
+        for stream in [name.as_str(), open_name.as_str(), EVENTS_STREAM] {
+            if !(parsed.document && stream == name) {
+                task.writer()
+                    .decompress_stream(task.id().as_str(), stream)
+                    .map_err(werr)?;
+            }
+        }
         let retracting = state.open.values().any(|c| c.source == name);
         if resume.is_none() {
             // The intent, before anything is appended (journal.rs).
@@ -465,7 +501,12 @@ impl Importer {
                 Error::io(task.dir(), "reading streams of an interrupted import", e)
             })?;
         }
-        if parsed.document {
+        let verbatim = index.map_or(self.keep_source, |i| {
+            state.sources[i].verbatim != Some(false)
+        });
+        if !verbatim {
+            // Not copied (`--no-source`): the events are all there is.
+        } else if parsed.document {
             task.put_json(&name, imported, Durability::Default)
                 .map_err(werr)?;
         } else {
@@ -535,6 +576,7 @@ impl Importer {
             models: parsed.models(),
             file_len: stat.map(|s| s.0),
             file_mtime_ns: stat.map(|s| s.1),
+            verbatim: (!verbatim).then_some(false),
         };
         match index {
             Some(i) => state.sources[i] = entry,
@@ -573,6 +615,9 @@ impl Importer {
         state.first_imported_at.get_or_insert_with(|| now.clone());
         state.last_imported_at = Some(now);
         task.put(IMPORT_DOC, &state).map_err(werr)?;
+        if sealed && written.source_records + written.events > 0 {
+            nudge_watcher(task.dir());
+        }
         report.action = if index.is_some() {
             Action::Appended
         } else {

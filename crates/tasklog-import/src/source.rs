@@ -7,6 +7,10 @@ use serde_json::Value;
 
 use crate::model::{Parsed, SourceLine};
 
+/// How a last line without its newline that does not parse is reported
+/// (the follower drops it: the rest of the line is still being written).
+pub(crate) const INCOMPLETE_TAIL: &str = "incomplete last line";
+
 /// A JSON Lines source split into lines.
 #[derive(Debug, Default)]
 pub(crate) struct Split {
@@ -53,7 +57,7 @@ pub(crate) fn split_lines(bytes: &[u8]) -> Split {
                 lines,
                 consumed,
                 units: number - 1,
-                tail_error: Some((number, format!("incomplete last line: {why}"))),
+                tail_error: Some((number, format!("{INCOMPLETE_TAIL}: {why}"))),
                 values,
             };
         }

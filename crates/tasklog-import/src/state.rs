@@ -103,6 +103,13 @@ pub struct SourceEntry {
     pub file_len: Option<u64>,
     /// See `file_len`.
     pub file_mtime_ns: Option<u64>,
+    /// `false` when the source is not copied into the task (`tasklog
+    /// import --no-source`): its normalized events are all there is. Absent
+    /// (the default, and every entry written before the option) means the
+    /// verbatim copy is kept. Decided at a source's first import and kept
+    /// for its later ones, so a copy is never partial.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verbatim: Option<bool>,
 }
 
 /// Run totals already turned into `llm.call` records.

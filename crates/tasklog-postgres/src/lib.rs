@@ -23,6 +23,7 @@ mod schema;
 mod secret;
 mod sink;
 mod status;
+pub mod tls;
 mod verify;
 
 /// The PostgreSQL client this store is built on (for callers that read
@@ -31,7 +32,7 @@ pub use postgres;
 
 use std::time::Duration;
 
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 use tasklog_tail::{Error, Result};
 
@@ -54,6 +55,8 @@ pub fn is_url(s: &str) -> bool {
 #[derive(Clone)]
 pub struct PgTarget {
     config: postgres::Config,
+    /// The TLS connector for the URL's `sslmode` and `sslrootcert`.
+    tls: tls::Connector,
     /// The URL without its password, for messages and logs.
     display: String,
     host_id: String,
@@ -74,7 +77,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl PgTarget {
     /// Parses a libpq URL (`postgres://user:password@host:port/db?sslmode=disable`).
-    /// A password missing from the URL is taken from `PGPASSWORD`, else the
+    /// `sslmode` and `sslrootcert` (or `PGSSLMODE`, `PGSSLROOTCERT`) have
+    /// libpq's meanings ([`tls`]). A password missing from the URL is taken from `PGPASSWORD`, else the
     /// password file (`PGPASSFILE`, else `~/.pgpass`, private only), as
     /// libpq does. `host_id` must be a valid task-id-like name.
     pub fn parse(url: &str, host_id: &str) -> Result<PgTarget> {
@@ -82,12 +86,7 @@ impl PgTarget {
             url: redact_url(url),
             reason,
         };
-        let mut config: postgres::Config = url.parse().map_err(|e| bad(format!("{e}")))?;
-        if config.get_ssl_mode() == postgres::config::SslMode::Require {
-            return Err(bad(
-                "sslmode=require needs TLS, which this build does not include; use sslmode=disable or prefer on a trusted network, or a TLS tunnel".into(),
-            ));
-        }
+        let (mut config, tls) = tls::parse_url(url).map_err(bad)?;
         if config.get_password().is_none() {
             if let Some(password) = std::env::var("PGPASSWORD")
                 .ok()
@@ -106,6 +105,7 @@ impl PgTarget {
         Ok(PgTarget {
             display: redact_url(url),
             config,
+            tls,
             host_id: host_id.to_owned(),
         })
     }
@@ -130,9 +130,25 @@ impl PgTarget {
             self.host_id,
             std::process::id()
         ));
-        let mut client = config
-            .connect(NoTls)
-            .map_err(|e| self.error("connecting", e))?;
+        let mut client = config.connect(self.tls.clone()).map_err(|e| {
+            // A hostssl-only server answers a plain connection with "no
+            // pg_hba.conf entry ... no encryption": say what to change.
+            match e.as_db_error() {
+                Some(db)
+                    if config.get_ssl_mode() == postgres::config::SslMode::Disable
+                        && db.message().contains("no encryption") =>
+                {
+                    Error::PgUnsupported {
+                        server: self.display.clone(),
+                        reason: format!(
+                            "the server accepts only TLS connections and sslmode is disable: use sslmode=require, or verify-full with sslrootcert=CA-FILE (server: {})",
+                            db.message()
+                        ),
+                    }
+                }
+                _ => self.error("connecting", e),
+            }
+        })?;
         let encoding: String = client
             .query_one("SHOW server_encoding", &[])
             .map_err(|e| self.error("reading the server encoding", e))?
@@ -199,8 +215,11 @@ fn is_transient(e: &postgres::Error) -> bool {
                 )
         }
         // No answer from the server at all (refused, reset, timed out) is
-        // an I/O error; a bad configuration or TLS request is not.
-        None => std::error::Error::source(e)
-            .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some()),
+        // an I/O error; a bad configuration or TLS request is not, and
+        // neither is a certificate the connector refused (an I/O error
+        // that carries a TLS verdict).
+        None => std::error::Error::source(e).is_some_and(|s| {
+            s.downcast_ref::<std::io::Error>().is_some() && !tls::is_tls_verdict(s)
+        }),
     }
 }

@@ -28,6 +28,15 @@ pub enum Error {
         /// The minimum.
         min: usize,
     },
+    /// The TLS certificate or key cannot be served (missing, not PEM,
+    /// encrypted, or not a pair); `path` is the file at fault.
+    #[error("{}: {reason}", path.display())]
+    Tls {
+        /// The certificate or key file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The address could not be bound.
     #[error("binding {addr}")]
     Bind {

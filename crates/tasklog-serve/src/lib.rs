@@ -41,6 +41,7 @@ mod server;
 mod sidecar;
 mod sql;
 mod state;
+mod tls;
 pub mod transcript;
 mod vitals;
 
@@ -48,4 +49,5 @@ pub use error::{ApiError, Error};
 pub use server::{check_addr, Server, MIN_TOKEN_CHARS};
 pub use sidecar::Sidecar;
 pub use state::ServeOptions;
+pub use tls::{Https, HANDSHAKE_TIMEOUT};
 pub use vitals::Vitals;

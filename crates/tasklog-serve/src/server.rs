@@ -67,8 +67,9 @@ pub struct Server {
 
 impl Server {
     /// Checks the address rule and binds.
-    pub async fn bind(addr: SocketAddr, options: ServeOptions) -> Result<Server, Error> {
+    pub async fn bind(addr: SocketAddr, mut options: ServeOptions) -> Result<Server, Error> {
         check_addr(addr, options.token.as_deref())?;
+        options.tls |= options.https.is_some();
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| Error::Bind { addr, source })?;
@@ -93,12 +94,14 @@ impl Server {
         let state = Arc::clone(&self.state);
         let app = crate::api::router(Arc::clone(&state));
         tokio::spawn(crate::feed::run(Arc::clone(&state)));
-        let mut listener = Limited::new(
+        let limited = Limited::new(
             self.listener,
             state.options.max_connections,
             state.options.idle_timeout,
             Arc::clone(&state.options.vitals),
         );
+        // HTTPS when configured (`tls.rs`), else the limited TCP listener as is.
+        let mut listener = crate::tls::Listener::new(limited, state.options.https.as_ref());
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
         loop {

@@ -59,8 +59,13 @@ pub struct ServeOptions {
     /// `Host` names accepted besides IP literals and, on a loopback bind,
     /// `localhost` (`--allow-host`, `[serve] allowed_hosts`); `*` accepts any.
     pub allowed_hosts: Vec<String>,
-    /// Whether the server is reached over TLS (then the cookie is `Secure`).
+    /// Whether the server is reached over TLS (then the cookie is `Secure`):
+    /// set by [`crate::Server::bind`] when `https` is, and by hand behind a
+    /// proxy that terminates TLS.
     pub tls: bool,
+    /// The certificate and key to serve HTTPS with (`--tls-cert`,
+    /// `--tls-key`); plain HTTP when `None`.
+    pub https: Option<crate::Https>,
     /// The indexer's state and the limits' counters, shared with the
     /// sidecar's supervisor ([`crate::Sidecar::start`]).
     pub vitals: Arc<Vitals>,
@@ -89,6 +94,7 @@ impl ServeOptions {
             indexer: "none",
             allowed_hosts: Vec::new(),
             tls: false,
+            https: None,
             vitals: Arc::default(),
         }
     }

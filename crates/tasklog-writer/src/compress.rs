@@ -85,7 +85,7 @@ impl Writer {
         dry_run: bool,
     ) -> Result<Vec<CompressedStream>> {
         let dir = self.sealed_task_dir(task_id)?;
-        let handle = TaskDir::open(self.root(), &dir)?;
+        let handle = TaskDir::open(self.root(), &dir, true)?;
         if !dry_run {
             handle.remove_stale_temp_files()?;
         }
@@ -119,6 +119,35 @@ impl Writer {
             });
         }
         Ok(done)
+    }
+
+    /// Makes stream `stream` of task `task_id` plain again (`X.jsonl.gz` →
+    /// `X.jsonl`) so that it can grow: an importer calls it before it
+    /// appends to a task whose session was resumed after `compress`. The
+    /// reverse of [`Writer::compress_sealed`], in the same crash-safe
+    /// order: the `.gz` is decompressed into a temp file, which is fsynced
+    /// and renamed to `X.jsonl` (never over an existing one), the folder
+    /// fsynced, and only then is the `.gz` removed. While both exist the
+    /// plain file is the stream (readers ignore the `.gz`), so a crash at
+    /// any instant leaves the stream readable exactly once, and calling
+    /// this again finishes the removal. This writer's handle of the stream
+    /// is dropped, so its next append opens the new file.
+    ///
+    /// Returns whether the stream was compressed. The index sees the plain
+    /// file as a replaced one and reads the stream again from its start, as
+    /// a new generation (the same lines, indexed once).
+    pub fn decompress_stream(&self, task_id: &str, stream: &str) -> Result<bool> {
+        let stream = tasklog_format::StreamName::new(stream)?;
+        let dir = self
+            .root()
+            .join(tasklog_format::TaskId::new(task_id)?.file_name());
+        let name = format!("{stream}.jsonl");
+        let handle = TaskDir::open(self.root(), &dir, false)?;
+        let restored = handle.decompress_stream(&name)?;
+        if restored {
+            self.forget_stream(&dir.join(&name));
+        }
+        Ok(restored)
     }
 }
 
@@ -169,8 +198,9 @@ struct TaskDir {
 
 impl TaskDir {
     /// Opens `dir` (a child of `root`) as a folder, refusing a symbolic
-    /// link, and checks through the handle that it is still sealed.
-    fn open(root: &Path, dir: &Path) -> Result<TaskDir> {
+    /// link, and, with `sealed`, checks through the handle that it is
+    /// still sealed.
+    fn open(root: &Path, dir: &Path, sealed: bool) -> Result<TaskDir> {
         let name = dir.file_name().ok_or_else(|| Error::Symlink {
             path: dir.to_owned(),
         })?;
@@ -197,7 +227,7 @@ impl TaskDir {
             path: dir.to_owned(),
         };
         let result = format!("{}.json", tasklog_format::RESULT_DOC);
-        if !handle.is_file(&result) {
+        if sealed && !handle.is_file(&result) {
             return Err(Error::NotSealed {
                 path: dir.to_owned(),
             });
@@ -368,6 +398,55 @@ impl TaskDir {
         Ok(Ok(written))
     }
 
+    /// Restores the plain stream `name` from its `.gz` (see
+    /// [`Writer::decompress_stream`]); false when there is no `.gz`.
+    fn decompress_stream(&self, name: &str) -> Result<bool> {
+        let gz_name = format!("{name}{COMPRESSED_SUFFIX}");
+        let gz = self.path.join(&gz_name);
+        if !self.is_file(&gz_name) {
+            return Ok(false);
+        }
+        if !self.is_file(name) {
+            let source = fs::openat(
+                &self.fd,
+                gz_name.as_str(),
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map(File::from)
+            .map_err(|e| Error::io(&gz, "opening compressed stream", e.into()))?;
+            let mode = fs::fstat(&source)
+                .map(|s| s.st_mode & 0o666)
+                .map_err(|e| Error::io(&gz, "reading stream mode", e.into()))?;
+            let (tmp_name, tmp) = self.create_temp(mode)?;
+            let restored = gunzip(&source, &tmp)
+                .and_then(|()| tmp.sync_all())
+                .and_then(|()| {
+                    fs::renameat_with(
+                        &self.fd,
+                        tmp_name.as_str(),
+                        &self.fd,
+                        name,
+                        fs::RenameFlags::NOREPLACE,
+                    )
+                    .map_err(io::Error::from)
+                });
+            if let Err(e) = restored {
+                let _ = fs::unlinkat(&self.fd, tmp_name.as_str(), AtFlags::empty());
+                // A plain file that appeared meanwhile is the stream: keep it.
+                if e.kind() != io::ErrorKind::AlreadyExists {
+                    return Err(Error::io(&gz, "decompressing", e));
+                }
+            }
+            self.sync()?;
+        }
+        // The plain file is durable: the .gz may go.
+        fs::unlinkat(&self.fd, gz_name.as_str(), AtFlags::empty())
+            .map_err(|e| Error::io(&gz, "removing compressed stream", e.into()))?;
+        self.sync()?;
+        Ok(true)
+    }
+
     /// A new temp file in the folder, with `mode` less the umask.
     fn create_temp(&self, mode: u32) -> Result<(String, File)> {
         let stamp = std::time::SystemTime::now()
@@ -431,6 +510,13 @@ fn gzip(source: &File, out: &File) -> io::Result<(u64, u64)> {
     out.metadata().map(|m| (read, m.len()))
 }
 
+fn gunzip(source: &File, out: &File) -> io::Result<()> {
+    let mut dec = flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 20, source));
+    let mut buf = BufWriter::with_capacity(1 << 20, out);
+    io::copy(&mut dec, &mut buf)?;
+    buf.flush()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -487,5 +573,48 @@ mod tests {
             writer.compress_sealed("open", Duration::ZERO, false),
             Err(Error::NotSealed { .. })
         ));
+    }
+
+    #[test]
+    fn a_decompressed_stream_grows_through_the_handle_kept_before() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let writer = Writer::open(dir.path(), WriterOptions::default()).expect("writer");
+        let task = writer.task("t").expect("task");
+        task.append_json("source", br#"{"n":1}"#, crate::Durability::Default)
+            .expect("append");
+        task.final_result("completed", serde_json::json!({}))
+            .expect("seal");
+        let plain = dir.path().join("t/source.jsonl");
+        let before = std::fs::read(&plain).expect("plain");
+        // Another writer compresses (a retention pass of another process).
+        let other = Writer::open(dir.path(), WriterOptions::default()).expect("writer");
+        other.compress_sealed("t", false).expect("compress");
+        assert!(!plain.exists());
+        assert!(writer.decompress_stream("t", "source").expect("decompress"));
+        assert_eq!(std::fs::read(&plain).expect("plain again"), before);
+        assert!(!gz_path(&plain).exists());
+        assert!(!writer
+            .decompress_stream("t", "source")
+            .expect("nothing to do"));
+        // The handle kept from before pointed at the removed file: dropped.
+        let task = writer.task("t").expect("task");
+        task.append_json("source", br#"{"n":2}"#, crate::Durability::Default)
+            .expect("append after");
+        let text = std::fs::read_to_string(&plain).expect("grown");
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(text.starts_with(std::str::from_utf8(&before).expect("utf-8")));
+        // A crash after the rename left both: the plain file wins, the .gz goes.
+        other.compress_sealed("t", false).expect("compress");
+        let gz = gz_path(&plain);
+        let copy = dir.path().join("t/.keep.gz");
+        std::fs::copy(&gz, &copy).expect("copy");
+        assert!(writer.decompress_stream("t", "source").expect("decompress"));
+        std::fs::rename(&copy, &gz).expect("both again");
+        std::fs::write(&plain, b"{\"n\":1}\n").expect("plain differs");
+        assert!(writer.decompress_stream("t", "source").expect("finish"));
+        assert!(!gz.exists());
+        assert_eq!(std::fs::read(&plain).expect("kept"), b"{\"n\":1}\n");
+        // Bad names are refused, not resolved.
+        assert!(writer.decompress_stream("t", "../x").is_err());
     }
 }

@@ -111,6 +111,14 @@ impl Writer {
         })
     }
 
+    /// Drops the open handle of the stream at `path`, if any: the file it
+    /// names was replaced (decompress.rs), and appending through the old
+    /// handle would write into a removed file.
+    pub(crate) fn forget_stream(&self, path: &Path) {
+        let mut streams = self.inner.streams.lock().unwrap_or_else(|p| p.into_inner());
+        streams.remove(path);
+    }
+
     fn stream_file(&self, path: PathBuf) -> Result<Arc<StreamFile>> {
         let mut streams = self.inner.streams.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(found) = streams.get(&path) {

@@ -99,6 +99,10 @@ struct ServeSection {
     body_timeout_ms: Option<u64>,
     idle_timeout_ms: Option<u64>,
     event_buffer_bytes: Option<usize>,
+    /// PEM certificate chain for HTTPS (`--tls-cert` outranks it).
+    tls_cert: Option<PathBuf>,
+    /// Its PEM private key (`--tls-key` outranks it).
+    tls_key: Option<PathBuf>,
 }
 
 /// `tasklog serve`'s connection limits from `[serve]` < `TASKLOG_*`; a
@@ -190,6 +194,7 @@ struct ImportSection {
     path: PathBuf,
     poll_ms: Option<u64>,
     seal_after_s: Option<u64>,
+    keep_source: Option<bool>,
 }
 
 /// An agent's transcripts that `tasklog watch` imports as they grow, as
@@ -204,6 +209,9 @@ pub struct FollowedSource {
     pub poll: Duration,
     /// How long a session stays unchanged before its task is sealed.
     pub seal_after: Duration,
+    /// Copy each new source verbatim into its task (`keep_source`, default
+    /// true; `tasklog import --no-source` is false).
+    pub keep_source: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -260,6 +268,10 @@ pub struct Config {
     /// `[serve] allowed_hosts`: `Host` names `tasklog serve` answers to
     /// besides IP literals and, on a loopback address, `localhost`.
     pub allowed_hosts: Vec<String>,
+    /// `[serve] tls_cert`: the certificate chain `tasklog serve` serves HTTPS with.
+    pub tls_cert: Option<PathBuf>,
+    /// `[serve] tls_key`: its private key.
+    pub tls_key: Option<PathBuf>,
     /// `[serve]` connection limits (timeouts, bytes per event stream).
     pub serve_limits: ServeLimits,
     /// `[files] mode` or `TASKLOG_FILE_MODE`: the modes of created files.
@@ -342,6 +354,7 @@ fn followed_sources(sections: Vec<ImportSection>) -> Result<Vec<FollowedSource>>
                 path: expand_home(s.path),
                 poll: Duration::from_millis(s.poll_ms.unwrap_or(500).max(10)),
                 seal_after: Duration::from_secs(s.seal_after_s.unwrap_or(600)),
+                keep_source: s.keep_source.unwrap_or(true),
             })
         })
         .collect()
@@ -387,6 +400,7 @@ fn auto_sources(
                 path: folder.path,
                 poll: Duration::from_millis(500),
                 seal_after: Duration::from_secs(600),
+                keep_source: true,
             });
         }
     }
@@ -515,6 +529,8 @@ impl Config {
             imports,
             retention,
             allowed_hosts: file.serve.allowed_hosts,
+            tls_cert: file.serve.tls_cert.map(expand_home),
+            tls_key: file.serve.tls_key.map(expand_home),
             serve_limits,
             file_mode,
             alerts,

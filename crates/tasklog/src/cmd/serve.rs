@@ -37,6 +37,14 @@ pub struct ServeArgs {
     /// rebinding. Adds to `[serve] allowed_hosts`.
     #[arg(long = "allow-host", value_name = "NAME")]
     pub allow_host: Vec<String>,
+    /// Serve HTTPS with this PEM certificate chain (the server's certificate first); needs
+    /// --tls-key. Overrides `[serve] tls_cert`.
+    #[arg(long, env = "TASKLOG_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS#8, RSA or EC; not encrypted; keep it 0600).
+    /// Overrides `[serve] tls_key`.
+    #[arg(long, env = "TASKLOG_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// Only read: do not run the indexer in this process.
     #[arg(long)]
     pub no_index: bool,
@@ -86,6 +94,9 @@ pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
     }
     .filter(|t| !t.is_empty());
     tasklog_serve::check_addr(args.addr, token.as_deref())?;
+    // Before the indexer starts: a bad certificate is a mistake to report
+    // at once, not after the first pass.
+    let https = https(config, &args)?;
     let vitals = Arc::new(Vitals::default());
     let sidecar = if args.no_index {
         None
@@ -152,6 +163,8 @@ pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
         .unwrap_or(options.event_buffer_bytes);
     options.indexer = indexer;
     options.vitals = vitals;
+    let scheme = if https.is_some() { "https" } else { "http" };
+    options.https = https;
     options.allowed_hosts = config.allowed_hosts.clone();
     options
         .allowed_hosts
@@ -164,7 +177,7 @@ pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
         let server = Server::bind(args.addr, options).await?;
         let addr = server.local_addr()?;
         // The one line a person (or a test) needs to find the server.
-        errln!("tasklog: serving http://{addr}/ (indexer: {indexer})");
+        errln!("tasklog: serving {scheme}://{addr}/ (indexer: {indexer})");
         server.run(shutdown_signal()).await
     });
     // Let in-flight blocking reads end with the runtime, then the indexer.
@@ -183,6 +196,25 @@ pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
     }
     served?;
     Ok(Outcome::Success)
+}
+
+/// The certificate and key of `--tls-cert`/`--tls-key` (or their
+/// variables), else `[serve] tls_cert`/`tls_key`; both or neither.
+fn https(config: &Config, args: &ServeArgs) -> Result<Option<tasklog_serve::Https>> {
+    let cert = args.tls_cert.as_ref().or(config.tls_cert.as_ref());
+    let key = args.tls_key.as_ref().or(config.tls_key.as_ref());
+    match (cert, key) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => Ok(Some(tasklog_serve::Https::load(cert, key)?)),
+        (Some(cert), None) => anyhow::bail!(
+            "{}: a TLS certificate without its private key: give --tls-key (or [serve] tls_key)",
+            cert.display()
+        ),
+        (None, Some(key)) => anyhow::bail!(
+            "{}: a TLS private key without its certificate: give --tls-cert (or [serve] tls_cert)",
+            key.display()
+        ),
+    }
 }
 
 /// The first line of a token file, without its line end. The error names

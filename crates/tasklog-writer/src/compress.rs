@@ -588,7 +588,9 @@ mod tests {
         let before = std::fs::read(&plain).expect("plain");
         // Another writer compresses (a retention pass of another process).
         let other = Writer::open(dir.path(), WriterOptions::default()).expect("writer");
-        other.compress_sealed("t", false).expect("compress");
+        other
+            .compress_sealed("t", Duration::ZERO, false)
+            .expect("compress");
         assert!(!plain.exists());
         assert!(writer.decompress_stream("t", "source").expect("decompress"));
         assert_eq!(std::fs::read(&plain).expect("plain again"), before);
@@ -604,7 +606,9 @@ mod tests {
         assert_eq!(text.lines().count(), 2, "{text}");
         assert!(text.starts_with(std::str::from_utf8(&before).expect("utf-8")));
         // A crash after the rename left both: the plain file wins, the .gz goes.
-        other.compress_sealed("t", false).expect("compress");
+        other
+            .compress_sealed("t", Duration::ZERO, false)
+            .expect("compress");
         let gz = gz_path(&plain);
         let copy = dir.path().join("t/.keep.gz");
         std::fs::copy(&gz, &copy).expect("copy");

@@ -192,7 +192,8 @@ impl PgSink {
         let target = self.target.clone();
         let now = tasklog_format::now_rfc3339();
         let mut pending = std::mem::take(&mut self.pending);
-        let result = pending.send(self.client()?, &target, &now);
+        let (host, in_tx) = (self.host(), self.in_tx);
+        let result = pending.send(self.client()?, &target, &now, &host, in_tx);
         self.pending = pending;
         result
     }

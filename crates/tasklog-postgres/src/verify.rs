@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::{schema, PgTarget};
-use tasklog_tail::verify::{document_report, stream_report, unindexed_files, VerifyReport};
+use tasklog_tail::verify::{
+    document_report, stream_report_refusing, unindexed_files, VerifyReport,
+};
 use tasklog_tail::Result;
 
 /// Compares `target`'s host's rows with the files under `root`, in one
@@ -24,15 +26,20 @@ pub fn verify_postgres(root: &Path, target: &PgTarget, line_limit: u64) -> Resul
     let host = target.host_id();
     let files = tx
         .query(
-            r#"SELECT file_id, path, kind, "offset" FROM files WHERE host_id = $1 ORDER BY path"#,
+            r#"SELECT file_id, path, kind, "offset", generation FROM files WHERE host_id = $1 ORDER BY path"#,
             &[&host],
         )
         .map_err(err("reading checkpoints"))?;
     let mut report = VerifyReport::default();
     let mut known = BTreeSet::new();
     for file in &files {
-        let (file_id, path, kind, offset): (i64, String, String, i64) =
-            (file.get(0), file.get(1), file.get(2), file.get(3));
+        let (file_id, path, kind, offset, generation): (i64, String, String, i64, i64) = (
+            file.get(0),
+            file.get(1),
+            file.get(2),
+            file.get(3),
+            file.get(4),
+        );
         let abs = root.join(&path);
         let file_report = if kind == "stream" {
             let rows = tx
@@ -44,7 +51,19 @@ pub fn verify_postgres(root: &Path, target: &PgTarget, line_limit: u64) -> Resul
                 .iter()
                 .map(|r| (r.get::<_, i64>(0) as u64, r.get::<_, String>(1)))
                 .collect();
-            stream_report(&abs, &path, offset as u64, line_limit, rows)?
+            // Lines the server refused were quarantined by the sink
+            // (pending.rs): quarantined, not missing.
+            let refused = tx
+                .query(
+                    r#"SELECT "offset" FROM ingest_errors WHERE host_id = $1 AND path = $2 AND generation = $3
+                          AND kind = 'line' AND reason LIKE 'PostgreSQL refused%'"#,
+                    &[&host, &path, &generation],
+                )
+                .map_err(err("reading quarantined lines"))?
+                .iter()
+                .map(|r| r.get::<_, i64>(0) as u64)
+                .collect();
+            stream_report_refusing(&abs, &path, offset as u64, line_limit, rows, &refused)?
         } else {
             let (task, name) = path.split_once('/').unwrap_or((path.as_str(), ""));
             let name = name.strip_suffix(".json").unwrap_or(name);

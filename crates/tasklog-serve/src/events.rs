@@ -116,6 +116,7 @@ async fn follow(
     tx: Queue,
 ) {
     let mut stopping = state.stopping();
+    let mut generation = state.db_generation();
     if catch_up(&state, &task, &mut last, &tx).await.is_err() {
         return;
     }
@@ -127,6 +128,11 @@ async fn follow(
         };
         match next {
             Ok(row) => {
+                if row.db_generation != generation {
+                    // The database file was replaced and its ids restarted.
+                    generation = row.db_generation;
+                    last = row.id - 1;
+                }
                 if row.id <= last || task.as_deref().is_some_and(|t| t != row.task_id) {
                     continue;
                 }
@@ -347,6 +353,7 @@ mod tests {
             id,
             task_id: "t".into(),
             data: "x".repeat(bytes),
+            db_generation: 0,
         }
     }
 

@@ -32,6 +32,9 @@ pub struct Row {
     pub task_id: String,
     /// The data line: the record's place and its bytes as written.
     pub data: String,
+    /// [`AppState::db_generation`] it was read in: ids restart when the
+    /// database file is replaced.
+    pub db_generation: u64,
 }
 
 /// Polls the index until the server stops, broadcasting every new record.
@@ -49,11 +52,32 @@ pub async fn run(state: Arc<AppState>) {
             }
         }
     };
+    let mut generation = state.db_generation();
     loop {
+        if state.db_generation() != generation {
+            // A rebuilt index numbers its records from 1 again: follow the
+            // new file from where it stood when first seen.
+            match state.db_switch() {
+                (g, Some(id)) => {
+                    generation = g;
+                    last = id;
+                }
+                (g, None) => match state.read(newest).await {
+                    Ok(id) => {
+                        generation = g;
+                        last = id;
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e.message, "event feed: the new index is not readable yet")
+                    }
+                },
+            }
+        }
         let from = last;
         match state.read(move |c| fetch(c, from, None, POLL_BYTES)).await {
-            Ok((rows, full)) => {
-                for row in rows {
+            Ok((rows, full)) if state.db_generation() == generation => {
+                for mut row in rows {
+                    row.db_generation = generation;
                     last = row.id;
                     // No receiver is fine: nobody is listening right now.
                     let _ = state.feed.send(Arc::new(row));
@@ -62,6 +86,8 @@ pub async fn run(state: Arc<AppState>) {
                     continue;
                 }
             }
+            // Read from a file replaced meanwhile: read again.
+            Ok(_) => continue,
             Err(e) => {
                 tracing::debug!(error = %e.message, "event feed: reading the index failed; retrying")
             }
@@ -130,7 +156,12 @@ pub fn fetch(
             text(8)?,
         );
         held += data.len();
-        out.push(Row { id, task_id, data });
+        out.push(Row {
+            id,
+            task_id,
+            data,
+            db_generation: 0,
+        });
     }
     let full = out.len() == BATCH;
     Ok((out, full))

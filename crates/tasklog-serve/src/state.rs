@@ -100,6 +100,22 @@ impl ServeOptions {
     }
 }
 
+/// A file's identity: (device, inode).
+type FileId = (u64, u64);
+
+fn file_id(path: &std::path::Path) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// The database file as last seen (see [`AppState::db_generation`]).
+#[derive(Default)]
+struct DbFile {
+    id: Option<FileId>,
+    generation: u64,
+    newest_at_switch: Option<i64>,
+}
+
 /// Shared by every request.
 pub(crate) struct AppState {
     /// The configuration.
@@ -108,9 +124,16 @@ pub(crate) struct AppState {
     pub host_rule: HostRule,
     /// Permits for user SQL and search, so their memory is a known multiple.
     pub questions: Arc<Semaphore>,
-    /// Idle read-only connections. A std mutex: it is held only to push or
-    /// pop, never across an await, and the work runs on blocking threads.
-    pool: Mutex<Vec<Connection>>,
+    /// Idle read-only connections, each with the identity of the database
+    /// file it was opened on. A std mutex: it is held only to push or pop,
+    /// never across an await, and the work runs on blocking threads.
+    pool: Mutex<Vec<(Connection, Option<FileId>)>>,
+    /// The database file's identity when last looked at, and how many
+    /// times it was found replaced (deleted and rebuilt: issue 22). A
+    /// connection stays on the file it opened, so one to a replaced file
+    /// is dropped, and the feed and event streams restart their record ids
+    /// (a rebuilt index numbers from 1 again) when the count moves.
+    db_file: Mutex<DbFile>,
     /// Becomes true when the server stops, so that event streams end and
     /// graceful shutdown can finish. A watch channel: every stream sees the
     /// latest value, even one that subscribes after the change.
@@ -139,6 +162,7 @@ impl AppState {
             host_rule,
             questions,
             pool: Mutex::new(Vec::new()),
+            db_file: Mutex::new(DbFile::default()),
             stop: watch::Sender::new(false),
             feed: crate::feed::channel(),
         })
@@ -152,29 +176,77 @@ impl AppState {
     {
         let state = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
-            let conn = state.take()?;
+            let (conn, id) = state.take()?;
             let out = f(&conn);
-            state.give_back(conn);
+            state.give_back(conn, id);
             out
         })
         .await
         .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
     }
 
-    fn take(&self) -> Result<Connection, ApiError> {
-        let idle = self.pool.lock().ok().and_then(|mut p| p.pop());
+    /// A connection to the database file there now: an idle one opened on
+    /// it, or a new one. One `stat` per request notices a replaced file.
+    fn take(&self) -> Result<(Connection, Option<FileId>), ApiError> {
+        let now = file_id(&self.options.db);
+        if self.note_db_file(now) {
+            // Where the new file's records stand when first seen: the feed
+            // follows from there, so a record committed after it is sent
+            // even when the feed looks later (ids restarted from 1).
+            let conn = tasklog_index::open_query_connection(&self.options.db)?;
+            let newest = crate::feed::newest(&conn).ok();
+            if let Ok(mut seen) = self.db_file.lock() {
+                seen.newest_at_switch = newest;
+            }
+            return Ok((conn, now));
+        }
+        let idle = self.pool.lock().ok().and_then(|mut p| {
+            // Connections to a replaced file read the old one: dropped.
+            p.retain(|(_, id)| *id == now);
+            p.pop()
+        });
         match idle {
-            Some(conn) => Ok(conn),
-            None => Ok(tasklog_index::open_query_connection(&self.options.db)?),
+            Some(found) => Ok(found),
+            None => Ok((tasklog_index::open_query_connection(&self.options.db)?, now)),
         }
     }
 
-    fn give_back(&self, conn: Connection) {
+    fn give_back(&self, conn: Connection, id: Option<FileId>) {
         if let Ok(mut pool) = self.pool.lock() {
             if pool.len() < POOL_SIZE {
-                pool.push(conn);
+                pool.push((conn, id));
             }
         }
+    }
+
+    /// Records the database file's identity; true when it was replaced.
+    fn note_db_file(&self, now: Option<FileId>) -> bool {
+        let Ok(mut seen) = self.db_file.lock() else {
+            return false;
+        };
+        let replaced = seen.id.is_some() && now.is_some() && seen.id != now;
+        if replaced {
+            seen.generation += 1;
+            seen.newest_at_switch = None;
+            tracing::info!(db = %self.options.db.display(), "the database file was replaced; reading the new one");
+        }
+        if now.is_some() {
+            seen.id = now;
+        }
+        replaced
+    }
+
+    /// How many times the database file was found replaced.
+    pub fn db_generation(&self) -> u64 {
+        self.db_file.lock().map_or(0, |seen| seen.generation)
+    }
+
+    /// The generation and, when known, the newest record id of the file
+    /// when it was first seen.
+    pub fn db_switch(&self) -> (u64, Option<i64>) {
+        self.db_file
+            .lock()
+            .map_or((0, None), |seen| (seen.generation, seen.newest_at_switch))
     }
 
     /// A permit to run user SQL or a search, waited for up to `within`.

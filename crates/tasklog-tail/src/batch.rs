@@ -279,6 +279,21 @@ fn promoted_ts(s: &str) -> String {
 }
 
 impl Row {
+    /// Byte offset of the record in its file.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Its 1-based line number.
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// The line exactly as written, without its ending.
+    pub fn body(&self) -> &str {
+        &self.body
+    }
+
     /// Promotes the envelope fields of a decoded line.
     pub fn new(env: &Envelope<'_>, body: &str, offset: u64, line: u64, indexed_at: &str) -> Row {
         let (ts, ts_source) = match env.ts.as_ref().and_then(Scalar::as_str) {

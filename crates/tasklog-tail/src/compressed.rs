@@ -12,8 +12,11 @@
 //! proves a plain file was not rewritten: it is at least as long as the
 //! checkpoint, and the 256 bytes before the checkpoint hash the same. A
 //! `.gz` that fails that is a rewritten file, and starts a new generation
-//! like one. A `.gz` that cannot be decompressed (corrupt, truncated) is
-//! reported as unusable: no row of it is removed.
+//! like one. The `.gz` is read as gzip reads it (`gzip.rs`: several
+//! members, zero padding, and of a truncated or corrupt file what it holds
+//! before the damage, with a warning). A `.gz` that yields nothing, or that
+//! ends early before the checkpoint, is reported as unusable: no row of it
+//! is removed.
 //!
 //! The checkpoint takes the `.gz`'s mtime only when it was read to its end,
 //! so `(dev, ino, mtime)` equal to the checkpoint means "nothing new" with
@@ -21,16 +24,16 @@
 //! batches of one file, the decoder is kept ([`Cursor`]) so a large stream
 //! is decompressed once, not once per batch.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{self, BufRead, BufReader};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use flate2::read::MultiGzDecoder;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::batch::{Rotation, StreamBatch};
 use crate::checkpoint::Checkpoint;
+use crate::gzip::GzipReader;
 use crate::tail::{classify, over_long, Outcome, ReadLimits, ANCHOR_LEN};
 
 /// The compressed twin of a stream path: `X.jsonl` → `X.jsonl.gz`.
@@ -43,7 +46,7 @@ pub(crate) fn gz_path(plain: &Path) -> PathBuf {
 /// Decoder buffer: large reads keep the inflater busy.
 const BUF: usize = 256 << 10;
 
-type Decoder = BufReader<MultiGzDecoder<File>>;
+type Decoder = BufReader<GzipReader>;
 
 /// A decoder positioned after the last batch read from one `.gz`.
 pub(crate) struct Cursor {
@@ -64,7 +67,7 @@ pub(crate) fn open_decoder(gz: &Path) -> io::Result<Decoder> {
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(gz)?;
-    Ok(BufReader::with_capacity(BUF, MultiGzDecoder::new(file)))
+    Ok(BufReader::with_capacity(BUF, GzipReader::new(gz, file)))
 }
 
 fn mtime_ns(m: &std::fs::Metadata) -> i64 {
@@ -182,6 +185,12 @@ fn position(
     let mut reader = open_decoder(gz)?;
     let mut window = Vec::with_capacity(ANCHOR_LEN as usize);
     let found = skip(&mut reader, cp.offset, &mut window)?;
+    if found < cp.offset {
+        if let Some(fault) = reader.get_ref().fault() {
+            // Damage, not a shorter file: the rows stay (see the module doc).
+            return Err(io::Error::new(io::ErrorKind::InvalidData, fault.to_owned()));
+        }
+    }
     let reason = if found < cp.offset {
         "truncated"
     } else if cp.offset > 0 && xxh3_64(&window) as i64 != cp.anchor {

@@ -41,6 +41,7 @@ mod committer;
 mod compressed;
 mod discovery;
 mod error;
+mod gzip;
 pub mod lag;
 mod options;
 pub mod prices;

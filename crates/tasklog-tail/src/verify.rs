@@ -69,14 +69,27 @@ impl VerifyReport {
 }
 
 /// Compares the stream at `abs` (indexed up to `offset`) with `rows`, its
-/// `(offset, body)` rows in the index in file order. Shared with the
-/// PostgreSQL index's verify.
+/// `(offset, body)` rows in the index in file order.
 pub fn stream_report(
     abs: &Path,
     path: &str,
     offset: u64,
     line_limit: u64,
     rows: Vec<(u64, String)>,
+) -> Result<FileReport> {
+    stream_report_refusing(abs, path, offset, line_limit, rows, &BTreeSet::new())
+}
+
+/// [`stream_report`] for a store that refuses some valid lines (the
+/// PostgreSQL index quarantines a value its server refuses): the lines at
+/// the `refused` offsets count as quarantined, not as missing rows.
+pub fn stream_report_refusing(
+    abs: &Path,
+    path: &str,
+    offset: u64,
+    line_limit: u64,
+    rows: Vec<(u64, String)>,
+    refused: &BTreeSet<u64>,
 ) -> Result<FileReport> {
     let mut report = FileReport {
         path: path.to_owned(),
@@ -111,7 +124,7 @@ pub fn stream_report(
             return Ok(report);
         }
     };
-    let side = match file_rows(source, shown, offset, line_limit) {
+    let mut side = match file_rows(source, shown, offset, line_limit) {
         Ok(side) => side,
         // A corrupt `.gz` is a difference to report, not a reason to stop.
         Err(e) => {
@@ -122,6 +135,11 @@ pub fn stream_report(
             return Ok(report);
         }
     };
+    if !refused.is_empty() {
+        let before = side.rows.len();
+        side.rows.retain(|r| !refused.contains(&r.offset));
+        side.quarantined += (before - side.rows.len()) as u64;
+    }
     report.file_bytes = side.bytes;
     if report.file_bytes < offset {
         report.differences.push(format!(

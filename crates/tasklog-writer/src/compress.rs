@@ -12,11 +12,21 @@
 //! compress again redoes the copy. A writer that held the plain file open
 //! finds it unlinked under the lock and is refused ([`Error::Compressed`])
 //! instead of appending into a removed file.
+//!
+//! Only a stream nobody is writing is compressed: its own last write (its
+//! mtime) must be older than the quiet time, no other process may hold it
+//! open for writing (`/proc`, see `open_writers.rs`), and its lock must be
+//! free. A tool that does not follow the append protocol (`>>` in a shell)
+//! would otherwise keep writing into the removed file and lose those lines.
+//! The checks run again after the copy, under the lock and before the
+//! rename: a stream that grew, or that a process opened for writing, while
+//! it was copied is left plain and its temp file removed.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -25,6 +35,7 @@ use rustix::fs::{self, AtFlags, Mode, OFlags};
 use tasklog_format::{classify_entry, EntryKind, COMPRESSED_SUFFIX};
 
 use crate::error::{Error, Result};
+use crate::open_writers::{open_for_writing, FileId};
 use crate::writer::Writer;
 
 /// One stream compressed (or that a dry run would compress).
@@ -34,9 +45,17 @@ pub struct CompressedStream {
     pub path: String,
     /// Size of the plain file.
     pub bytes: u64,
-    /// Size of the `.gz` (0 in a dry run).
+    /// Size of the `.gz` (0 in a dry run or when skipped).
     pub compressed_bytes: u64,
+    /// Why the stream was left plain (written within the quiet time, open
+    /// for writing by a process, locked, written during the copy); `None`
+    /// when it was compressed (or a dry run would compress it).
+    pub skipped: Option<String>,
 }
+
+/// How long `compress` waits for a stream's lock: an append holds it for
+/// microseconds, so a lock held this long is a writer that keeps it.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
 
 /// The compressed twin of a stream path: `X.jsonl` → `X.jsonl.gz`.
 pub(crate) fn gz_path(plain: &Path) -> PathBuf {
@@ -47,15 +66,24 @@ pub(crate) fn gz_path(plain: &Path) -> PathBuf {
 
 impl Writer {
     /// Compresses every plain stream of one sealed task (documents stay
-    /// plain). With `dry_run`, lists them and changes nothing. Refuses a
-    /// task that is not sealed.
+    /// plain) that nobody is writing: its own mtime is at least `quiet`
+    /// old, no other process holds it open for writing, and its lock is
+    /// free (see the module doc). Streams that fail a check stay plain and
+    /// come back with [`CompressedStream::skipped`] saying why. With
+    /// `dry_run`, lists them and changes nothing. Refuses a task that is
+    /// not sealed.
     ///
     /// Every step after the first goes through a handle of the task
     /// folder opened without following a symbolic link (`openat`,
     /// `renameat`, `unlinkat` relative to it), never through a path that
     /// is resolved again: a folder swapped for a link while this runs
     /// cannot steer a removal out of the root.
-    pub fn compress_sealed(&self, task_id: &str, dry_run: bool) -> Result<Vec<CompressedStream>> {
+    pub fn compress_sealed(
+        &self,
+        task_id: &str,
+        quiet: Duration,
+        dry_run: bool,
+    ) -> Result<Vec<CompressedStream>> {
         let dir = self.sealed_task_dir(task_id)?;
         let handle = TaskDir::open(self.root(), &dir, true)?;
         if !dry_run {
@@ -63,18 +91,31 @@ impl Writer {
         }
         let mut names = handle.stream_names()?;
         names.sort();
+        let stats: Vec<(String, fs::Stat)> = names
+            .into_iter()
+            .filter_map(|n| handle.stat(&n).map(|s| (n, s)))
+            .collect();
+        let ids: Vec<FileId> = stats.iter().map(|(_, s)| file_id(s)).collect();
+        let writers = open_for_writing(&ids);
         let mut done = Vec::new();
-        for name in names {
-            let bytes = handle.size(&name);
-            let compressed_bytes = if dry_run {
-                0
-            } else {
-                handle.compress_stream(&name)?
-            };
+        for (name, stat) in stats {
+            let bytes = u64::try_from(stat.st_size).unwrap_or(0);
+            let mut skipped = busy(&stat, quiet, &writers);
+            let mut compressed_bytes = 0;
+            if skipped.is_none() && !dry_run {
+                match handle.compress_stream(&name, quiet)? {
+                    Ok(n) => compressed_bytes = n,
+                    Err(reason) => skipped = Some(reason),
+                }
+            }
+            if let Some(reason) = &skipped {
+                tracing::info!(path = %dir.join(&name).display(), reason, "compress: left plain");
+            }
             done.push(CompressedStream {
                 path: format!("{task_id}/{name}"),
                 bytes,
                 compressed_bytes,
+                skipped,
             });
         }
         Ok(done)
@@ -108,6 +149,39 @@ impl Writer {
         }
         Ok(restored)
     }
+}
+
+fn file_id(s: &fs::Stat) -> FileId {
+    #[allow(clippy::useless_conversion)]
+    (u64::from(s.st_dev), u64::from(s.st_ino))
+}
+
+fn mtime(s: &fs::Stat) -> SystemTime {
+    let secs = u64::try_from(s.st_mtime).unwrap_or(0);
+    let nanos = u32::try_from(s.st_mtime_nsec).unwrap_or(0);
+    UNIX_EPOCH + Duration::new(secs, nanos.min(999_999_999))
+}
+
+/// Why a stream must stay plain now, before any copy: written within
+/// `quiet`, or open for writing by another process.
+fn busy(
+    stat: &fs::Stat,
+    quiet: Duration,
+    writers: &std::collections::HashMap<FileId, u32>,
+) -> Option<String> {
+    let age = SystemTime::now()
+        .duration_since(mtime(stat))
+        .unwrap_or(Duration::ZERO);
+    if age < quiet {
+        return Some(format!(
+            "written {}s ago, within the quiet time of {}s",
+            age.as_secs(),
+            quiet.as_secs()
+        ));
+    }
+    writers
+        .get(&file_id(stat))
+        .map(|pid| format!("open for writing by process {pid}"))
 }
 
 /// How old a temp file must be before `compress` counts it as left by a
@@ -170,11 +244,6 @@ impl TaskDir {
             .is_some_and(|s| fs::FileType::from_raw_mode(s.st_mode) == fs::FileType::RegularFile)
     }
 
-    fn size(&self, name: &str) -> u64 {
-        self.stat(name)
-            .map_or(0, |s| u64::try_from(s.st_size).unwrap_or(0))
-    }
-
     /// Names in the folder (UTF-8 only: other names are no streams).
     fn names(&self) -> Result<Vec<String>> {
         let dir = fs::Dir::read_from(&self.fd)
@@ -233,8 +302,9 @@ impl TaskDir {
         fs::fsync(&self.fd).map_err(|e| Error::io(&self.path, "syncing folder", e.into()))
     }
 
-    /// Compresses one stream (see the module doc); returns the `.gz`'s size.
-    fn compress_stream(&self, name: &str) -> Result<u64> {
+    /// Compresses one stream (see the module doc); returns the `.gz`'s
+    /// size, or why the stream was left plain.
+    fn compress_stream(&self, name: &str, quiet: Duration) -> Result<Result<u64, String>> {
         let plain = self.path.join(name);
         // Opened for appending too (see the end), read-only when that is not allowed.
         let open = |access: OFlags| {
@@ -257,26 +327,55 @@ impl TaskDir {
                 e => Error::io(&plain, "opening stream", e.into()),
             })
             .map(File::from)?;
-        source
-            .lock_exclusive()
-            .map_err(|e| Error::io(&plain, "locking stream", e))?;
+        if !lock_within(&source, LOCK_WAIT).map_err(|e| Error::io(&plain, "locking stream", e))? {
+            return Ok(Err(format!(
+                "locked by a writer for more than {}s",
+                LOCK_WAIT.as_secs()
+            )));
+        }
+        let before =
+            fs::fstat(&source).map_err(|e| Error::io(&plain, "reading stream", e.into()))?;
+        // Written between the listing and the lock: a writer is active.
+        if let Some(reason) = busy(&before, quiet, &Default::default()) {
+            let _ = fs2::FileExt::unlock(&source);
+            return Ok(Err(reason));
+        }
         // The .gz is created with the plain file's permission bits, less the
         // umask (the `[files] mode` policy of the CLI): a group that could
         // read the stream still can, unless the policy now says otherwise,
         // and nobody gains access by compression.
-        let mode = fs::fstat(&source)
-            .map(|s| s.st_mode & 0o666)
-            .map_err(|e| Error::io(&plain, "reading stream mode", e.into()))?;
+        let mode = before.st_mode & 0o666;
         let gz_name = format!("{name}{COMPRESSED_SUFFIX}");
         let gz = self.path.join(&gz_name);
         let (tmp_name, tmp) = self.create_temp(mode)?;
-        let written = gzip(&source, &tmp)
-            .and_then(|n| tmp.sync_all().map(|()| n))
-            .and_then(|n| {
-                fs::renameat(&self.fd, tmp_name.as_str(), &self.fd, gz_name.as_str())
-                    .map(|()| n)
-                    .map_err(io::Error::from)
-            });
+        let copied = gzip(&source, &tmp).and_then(|n| tmp.sync_all().map(|()| n));
+        // Checked again now that the copy is done, still under the lock and
+        // before the rename: a tool that ignores the lock may have written
+        // or opened the stream meanwhile, and its lines must stay readable.
+        let changed = copied.as_ref().ok().and_then(|&(read, _)| {
+            let after = fs::fstat(&source).ok()?;
+            let grew =
+                u64::try_from(after.st_size).ok() != Some(read) || mtime(&after) != mtime(&before);
+            if grew {
+                return Some("written while it was being compressed".to_owned());
+            }
+            open_for_writing(&[file_id(&after)])
+                .values()
+                .next()
+                .map(|pid| {
+                    format!("opened for writing by process {pid} while it was being compressed")
+                })
+        });
+        if let Some(reason) = changed {
+            let _ = fs::unlinkat(&self.fd, tmp_name.as_str(), AtFlags::empty());
+            let _ = fs2::FileExt::unlock(&source);
+            return Ok(Err(reason));
+        }
+        let written = copied.and_then(|(_, n)| {
+            fs::renameat(&self.fd, tmp_name.as_str(), &self.fd, gz_name.as_str())
+                .map(|()| n)
+                .map_err(io::Error::from)
+        });
         let written = match written {
             Ok(n) => n,
             Err(e) => {
@@ -296,7 +395,7 @@ impl TaskDir {
         // removed and refuses (stream.rs). Cheaper than a check per append.
         let _ = (&source).write_all(b" ");
         let _ = fs2::FileExt::unlock(&source);
-        Ok(written)
+        Ok(Ok(written))
     }
 
     /// Restores the plain stream `name` from its `.gz` (see
@@ -380,15 +479,35 @@ impl TaskDir {
     }
 }
 
-fn gzip(source: &File, out: &File) -> io::Result<u64> {
+/// Takes `file`'s exclusive lock, waiting at most `wait`; `false` when a
+/// writer still held it then.
+fn lock_within(file: &File, wait: Duration) -> io::Result<bool> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match file.try_lock_exclusive() {
+            Ok(()) => return Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if Instant::now() >= deadline {
+                    return Ok(false);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Gzips `source` into `out`: (bytes read, bytes of the `.gz`).
+fn gzip(source: &File, out: &File) -> io::Result<(u64, u64)> {
     let mut enc = GzEncoder::new(
         BufWriter::with_capacity(1 << 20, out),
         Compression::default(),
     );
-    io::copy(&mut io::BufReader::with_capacity(1 << 20, source), &mut enc)?;
+    let read = io::copy(&mut io::BufReader::with_capacity(1 << 20, source), &mut enc)?;
     let mut buf = enc.finish()?;
     buf.flush()?;
-    out.metadata().map(|m| m.len())
+    drop(buf);
+    out.metadata().map(|m| (read, m.len()))
 }
 
 fn gunzip(source: &File, out: &File) -> io::Result<()> {
@@ -412,7 +531,9 @@ mod tests {
             .expect("append");
         task.final_result("completed", serde_json::json!({}))
             .expect("seal");
-        let done = writer.compress_sealed("t", false).expect("compress");
+        let done = writer
+            .compress_sealed("t", Duration::ZERO, false)
+            .expect("compress");
         assert_eq!(done.len(), 1);
         let plain = dir.path().join("t/events.jsonl");
         assert!(!plain.exists() && gz_path(&plain).exists());
@@ -442,12 +563,14 @@ mod tests {
             .open(&stale)
             .and_then(|f| f.set_modified(long_ago))
             .expect("age");
-        writer.compress_sealed("t", false).expect("compress again");
+        writer
+            .compress_sealed("t", Duration::ZERO, false)
+            .expect("compress again");
         assert!(!stale.exists() && fresh_tmp.exists());
         // Not sealed: refused.
         writer.task("open").expect("task");
         assert!(matches!(
-            writer.compress_sealed("open", false),
+            writer.compress_sealed("open", Duration::ZERO, false),
             Err(Error::NotSealed { .. })
         ));
     }
@@ -465,7 +588,9 @@ mod tests {
         let before = std::fs::read(&plain).expect("plain");
         // Another writer compresses (a retention pass of another process).
         let other = Writer::open(dir.path(), WriterOptions::default()).expect("writer");
-        other.compress_sealed("t", false).expect("compress");
+        other
+            .compress_sealed("t", Duration::ZERO, false)
+            .expect("compress");
         assert!(!plain.exists());
         assert!(writer.decompress_stream("t", "source").expect("decompress"));
         assert_eq!(std::fs::read(&plain).expect("plain again"), before);
@@ -481,7 +606,9 @@ mod tests {
         assert_eq!(text.lines().count(), 2, "{text}");
         assert!(text.starts_with(std::str::from_utf8(&before).expect("utf-8")));
         // A crash after the rename left both: the plain file wins, the .gz goes.
-        other.compress_sealed("t", false).expect("compress");
+        other
+            .compress_sealed("t", Duration::ZERO, false)
+            .expect("compress");
         let gz = gz_path(&plain);
         let copy = dir.path().join("t/.keep.gz");
         std::fs::copy(&gz, &copy).expect("copy");

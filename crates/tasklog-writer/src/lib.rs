@@ -33,6 +33,7 @@ mod compress;
 mod document;
 mod error;
 mod event_kinds;
+mod open_writers;
 mod options;
 mod redact;
 mod retention;

@@ -22,6 +22,7 @@ macro_rules! errln {
 mod cli;
 mod cmd;
 mod config;
+mod fd_limit;
 mod output;
 mod progress;
 mod rows;
@@ -48,6 +49,14 @@ pub enum Outcome {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.global.verbose, cli.global.quiet);
+    let long_running = matches!(
+        cli.command,
+        Command::Watch(_) | Command::Serve(_) | Command::Index(_) | Command::Import(_)
+    );
+    let fds = fd_limit::raise().filter(|&n| long_running && n < fd_limit::NEEDED);
+    if let Some(n) = fds {
+        tracing::warn!("{}", fd_limit::advice(n));
+    }
     match run(cli) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::NothingFound | Outcome::Differences) => ExitCode::from(1),
@@ -56,6 +65,9 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             errln!("tasklog: {e:#}");
+            if let Some(n) = fds {
+                errln!("tasklog: {}", fd_limit::advice(n));
+            }
             ExitCode::from(2)
         }
     }

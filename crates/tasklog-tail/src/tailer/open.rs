@@ -70,7 +70,10 @@ impl Tailer {
             shutdown.flag(),
         )?;
         Ok(Tailer {
-            root: root.to_owned(),
+            // Absolute, because inotify reports absolute paths: with a root
+            // given relative (`--root logs`) no event matched it, and new
+            // folders and lines waited for the reconcile (issue 22).
+            root: std::path::absolute(root).unwrap_or_else(|_| root.to_owned()),
             options,
             checkpoints: loaded.checkpoints,
             diagnostics: loaded.diagnostics,

@@ -11,7 +11,8 @@ use crate::Outcome;
 
 #[derive(Debug, Args)]
 pub struct CompressArgs {
-    /// Compress sealed tasks whose result.json is older than this (30d, 12h, 2weeks; 0s: every sealed task).
+    /// Compress sealed tasks whose result.json is older than this (30d, 12h, 2weeks; 0s: every sealed task);
+    /// each stream's own last write must be older too, and no process may hold it open for writing.
     #[arg(long, value_name = "AGE")]
     pub older_than: String,
     /// List what would be compressed; change nothing.
@@ -22,7 +23,10 @@ pub struct CompressArgs {
     pub format: Option<Format>,
 }
 
-/// What one run did: (streams, plain bytes, compressed bytes).
+/// What one run did, a row per stream: compressed, or left plain and why.
+/// `age` is also each stream's own quiet time: a stream written within
+/// `age` stays plain even when its task was sealed long ago (the same rule
+/// for `[retention] compress_after`, which calls this).
 pub fn compress(config: &Config, age: std::time::Duration, dry_run: bool) -> Result<Rows> {
     let writer = Writer::open(&config.root, config.writer.clone())?;
     let expired = writer.expired_tasks(age)?;
@@ -35,14 +39,16 @@ pub fn compress(config: &Config, age: std::time::Duration, dry_run: bool) -> Res
     let bar = crate::progress::bar(expired.len() as u64, crate::progress::ITEMS);
     let (mut before, mut after) = (0u64, 0u64);
     for task in &expired {
-        for s in writer.compress_sealed(&task.task_id, dry_run)? {
-            before += s.bytes;
-            after += s.compressed_bytes;
-            let action = if dry_run {
-                "would compress"
-            } else {
-                "compressed"
+        for s in writer.compress_sealed(&task.task_id, age, dry_run)? {
+            let action = match &s.skipped {
+                Some(reason) => format!("skipped: {reason}"),
+                None if dry_run => "would compress".to_owned(),
+                None => "compressed".to_owned(),
             };
+            if s.skipped.is_none() {
+                before += s.bytes;
+                after += s.compressed_bytes;
+            }
             rows.rows.push(vec![
                 s.path.into(),
                 s.bytes.into(),

@@ -32,7 +32,7 @@ use std::path::Path;
 
 use serde_json::{json, Map, Value};
 
-use crate::model::{Body, LlmUse, Norm, Outcome, Parsed, Usage};
+use crate::model::{Body, LlmUse, Norm, Parsed, Usage};
 use crate::source::{between_ms, file_stem, norm_ts, parse_jsonl, str_at, u64_at};
 
 /// Line types that carry nothing to normalize but are known to Claude Code.
@@ -195,15 +195,9 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Parsed {
         // A sidechain's `agentId` names the sub-agent; the main file is not one.
         parsed.agent_id = None;
     }
-    if parsed.session_id.is_none() {
-        parsed.session_id = Some(stem);
-    }
-    if let Some((text, false)) = last_text {
-        parsed.outcome = Some(Outcome {
-            status: "completed".into(),
-            result: json!({ "summary": text }),
-        });
-    }
+    // A sub-agent's last text (the `true` flag) is no summary of the session.
+    let summary = last_text.and_then(|(text, sidechain)| (!sidechain).then_some(text));
+    parsed.finish_session(stem, summary);
     parsed
 }
 

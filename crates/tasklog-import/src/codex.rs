@@ -26,9 +26,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
-use crate::model::{Body, LlmUse, Norm, Outcome, Parsed, Usage};
+use crate::model::{Body, LlmUse, Norm, Parsed, Usage};
 use crate::source::{file_stem, norm_ts, parse_jsonl, str_at, u64_at};
 
 /// `event_msg` payload types that mirror response items or carry UI state.
@@ -108,15 +108,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Parsed {
             body,
         }));
     }
-    if parsed.session_id.is_none() {
-        parsed.session_id = Some(file_stem(path));
-    }
-    if let Some(text) = last_text {
-        parsed.outcome = Some(Outcome {
-            status: "completed".into(),
-            result: json!({ "summary": text }),
-        });
-    }
+    parsed.finish_session(file_stem(path), last_text);
     parsed
 }
 
@@ -390,6 +382,7 @@ fn token_count(p: &Value, last_total: &mut Option<Usage>, model: Option<&str>) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn tc(last_in: u64, total_in: u64) -> String {
         format!(

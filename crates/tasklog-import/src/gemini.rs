@@ -24,10 +24,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::error::Result;
-use crate::model::{Body, LlmUse, Norm, Outcome, Parsed, Usage};
+use crate::model::{Body, LlmUse, Norm, Parsed, Usage};
 use crate::source::{
     between_ms, file_stem, norm_ts, parse_document, parse_jsonl, str_at, text_of, u64_at,
 };
@@ -217,15 +217,7 @@ impl Reader {
                 norm.open = true;
             }
         }
-        if parsed.session_id.is_none() {
-            parsed.session_id = Some(file_stem(path));
-        }
-        if let Some(text) = self.last_text {
-            parsed.outcome = Some(Outcome {
-                status: "completed".into(),
-                result: json!({ "summary": text }),
-            });
-        }
+        parsed.finish_session(file_stem(path), self.last_text);
         parsed
     }
 }

@@ -27,7 +27,7 @@ use std::path::Path;
 
 use serde_json::{json, Map, Value};
 
-use crate::model::{Body, LlmUse, Norm, Outcome, Parsed, Usage};
+use crate::model::{Body, LlmUse, Norm, Parsed, Usage};
 use crate::source::{between_ms, file_stem, norm_ts, parse_jsonl, str_at, u64_at};
 
 /// Whether `v` is an iFlow CLI line: Claude Code's `user`/`assistant`
@@ -177,15 +177,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Parsed {
     if let Some(norm) = last_call.and_then(|slot| parsed.events.get_mut(slot)) {
         norm.open = true;
     }
-    if parsed.session_id.is_none() {
-        parsed.session_id = Some(file_stem(path));
-    }
-    if let Some(text) = last_text {
-        parsed.outcome = Some(Outcome {
-            status: "completed".into(),
-            result: json!({ "summary": text }),
-        });
-    }
+    parsed.finish_session(file_stem(path), last_text);
     parsed
 }
 

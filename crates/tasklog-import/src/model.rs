@@ -305,6 +305,21 @@ pub(crate) struct Parsed {
 }
 
 impl Parsed {
+    /// Ends a transcript's parse: a session the source did not name is
+    /// named after its file (`stem`), and the last assistant text, when
+    /// there is one, becomes the session's completed outcome.
+    pub(crate) fn finish_session(&mut self, stem: String, last_text: Option<String>) {
+        if self.session_id.is_none() {
+            self.session_id = Some(stem);
+        }
+        if let Some(text) = last_text {
+            self.outcome = Some(Outcome {
+                status: "completed".into(),
+                result: serde_json::json!({ "summary": text }),
+            });
+        }
+    }
+
     /// The earliest and latest source times of the source (events and
     /// verbatim lines), in tasklog's `ts` form (which sorts as text).
     pub(crate) fn time_span(&self) -> (Option<String>, Option<String>) {

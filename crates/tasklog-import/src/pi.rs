@@ -28,7 +28,7 @@ use std::path::Path;
 
 use serde_json::{json, Map, Value};
 
-use crate::model::{Body, LlmUse, Norm, Outcome, Parsed, Usage};
+use crate::model::{Body, LlmUse, Norm, Parsed, Usage};
 use crate::source::{between_ms, file_stem, norm_ts, parse_jsonl, str_at, u64_at};
 
 /// Entry types kept verbatim only.
@@ -160,15 +160,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Parsed {
             norm
         }));
     }
-    if parsed.session_id.is_none() {
-        parsed.session_id = Some(file_stem(path));
-    }
-    if let Some(text) = last_text {
-        parsed.outcome = Some(Outcome {
-            status: "completed".into(),
-            result: json!({ "summary": text }),
-        });
-    }
+    parsed.finish_session(file_stem(path), last_text);
     parsed
 }
 

@@ -92,6 +92,9 @@ pub fn run(config: &Config, args: IndexArgs) -> Result<Outcome> {
 /// How long `index` waits for a running sidecar to catch up.
 const CATCH_UP_WAIT: Duration = Duration::from_secs(60);
 
+/// How long `index` waits for a lock holder's index to become readable.
+const UNREADABLE_GRACE: Duration = Duration::from_secs(10);
+
 fn is_already_running(e: &anyhow::Error) -> bool {
     matches!(
         e.downcast_ref::<tasklog_index::Error>(),
@@ -104,12 +107,22 @@ fn is_already_running(e: &anyhow::Error) -> bool {
 /// until it has read everything on disk now, not failing (README's "Try
 /// it" runs `index` beside `watch`).
 fn wait_for_running_sidecar(config: &Config, held: anyhow::Error) -> Result<Outcome> {
-    let deadline = Instant::now() + CATCH_UP_WAIT;
+    let started = Instant::now();
+    let deadline = started + CATCH_UP_WAIT;
     loop {
-        // No readable index (the lock holder is creating it, or is no
-        // sidecar at all): report the lock as it is.
-        let Ok(status) = tasklog_index::status(&config.root, &config.db) else {
-            return Err(held);
+        let status = match tasklog_index::status(&config.root, &config.db) {
+            Ok(status) => status,
+            // A sidecar that has just started holds the lock while it
+            // creates or migrates the schema, so the index is briefly
+            // unreadable; past that grace the holder is no sidecar (or is
+            // stuck): report the lock as it is, with why it was unreadable.
+            Err(e) if started.elapsed() >= UNREADABLE_GRACE => {
+                return Err(held.context(format!("the index is not readable: {e:#}")));
+            }
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
         };
         if status.lag_bytes == 0 {
             tracing::info!(

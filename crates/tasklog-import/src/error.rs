@@ -66,6 +66,16 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// The keys of events already imported (`.import-keys`, beside
+    /// `import.json`) cannot be read in full: importing again could
+    /// duplicate.
+    #[error("{message}; not importing into this task")]
+    Keys {
+        /// The `.import-keys` file.
+        path: PathBuf,
+        /// What is wrong with it, naming the file.
+        message: String,
+    },
     /// Writing the task folder failed.
     #[error("{path}: writing the imported task")]
     Write {

@@ -29,7 +29,7 @@ use crate::source::{self, file_stem};
 use crate::state::{fingerprint, ImportState, Match, OpenCall, SourceEntry, Totals, IMPORT_DOC};
 use crate::writes::{
     append_verbatim, last_time, load_claude_keys, metrics, parse, read_state, record_intent,
-    update_task_doc, write_aggregate, write_result, CachedStat, EventStep, Intent,
+    save_state, update_task_doc, write_aggregate, write_result, CachedStat, EventStep, Intent,
 };
 
 mod apply;

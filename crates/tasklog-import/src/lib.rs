@@ -55,6 +55,7 @@ mod gemini;
 mod iflow;
 mod import;
 mod journal;
+mod keys;
 mod mini_swe;
 mod model;
 mod opencode;

@@ -5,7 +5,8 @@
 //! entry by its fingerprint: the xxh3 hash of the bytes imported so far.
 //! Same bytes → skip; the old bytes are a prefix of the new → append the
 //! new lines only; anything else → the source was rewritten, which is
-//! reported and not imported (the streams are append-only).
+//! reported and not imported (the streams are append-only). The keys of
+//! events already imported sit beside it in `.import-keys` (keys.rs).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,7 +37,16 @@ pub struct ImportState {
     pub totals: Totals,
     /// Keys of events already imported (model calls as
     /// `llm:<message id>:<request id>`, Claude Code lines as `uuid:<uuid>#<n>`).
+    /// Kept in the task's `.import-keys` file, not in `import.json`
+    /// (keys.rs); read here from records written before that file existed.
+    #[serde(skip_serializing)]
     pub seen: BTreeSet<String>,
+    /// Bytes of `.import-keys` that hold the keys in `seen` (keys.rs).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub seen_keys_bytes: u64,
+    /// Keys added to `seen` and not yet appended to `.import-keys`.
+    #[serde(skip)]
+    unsaved_keys: Vec<String>,
     /// Model calls that may still grow, by key: written to their source's
     /// `-open` stream, which the next import of that source replaces.
     pub open: BTreeMap<String, OpenCall>,
@@ -216,7 +226,41 @@ pub(crate) enum Match {
     Rewritten(usize),
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl ImportState {
+    /// Records `key` as imported; saved by [`ImportState::save_keys`].
+    pub(crate) fn mark_seen(&mut self, key: &str) {
+        if self.seen.insert(key.to_owned()) {
+            self.unsaved_keys.push(key.to_owned());
+        }
+    }
+
+    /// Reads the committed keys of the task folder `dir` into `seen`. A
+    /// record from before the keys file has its keys in `seen` already;
+    /// they are moved into the file at the next save.
+    pub(crate) fn load_keys(&mut self, dir: &std::path::Path) -> Result<(), String> {
+        if self.seen_keys_bytes == 0 {
+            self.unsaved_keys = self.seen.iter().cloned().collect();
+            return Ok(());
+        }
+        self.seen = crate::keys::load(dir, self.seen_keys_bytes)?;
+        Ok(())
+    }
+
+    /// Appends the keys added since the last save to the keys file of `dir`
+    /// and records its new length; call before writing `import.json`.
+    pub(crate) fn save_keys(&mut self, dir: &std::path::Path) -> std::io::Result<()> {
+        if self.unsaved_keys.is_empty() {
+            return Ok(());
+        }
+        self.seen_keys_bytes = crate::keys::append(dir, self.seen_keys_bytes, &self.unsaved_keys)?;
+        self.unsaved_keys.clear();
+        Ok(())
+    }
+
     /// Finds the entry for a source at `path` whose importable part is `bytes`.
     pub(crate) fn find(&self, path: &str, bytes: &[u8], document: bool) -> Match {
         let prefix_of = |e: &SourceEntry| {

@@ -41,17 +41,48 @@ pub(crate) fn parse(format: Format, path: &Path, bytes: &[u8]) -> Result<Parsed>
 
 pub(crate) fn read_state(task: &Task) -> Result<ImportState> {
     let path = task.dir().join(format!("{IMPORT_DOC}.json"));
-    match task.read_doc(IMPORT_DOC) {
-        Ok(None) => Ok(ImportState::default()),
+    let mut state: ImportState = match task.read_doc(IMPORT_DOC) {
+        Ok(None) => return Ok(ImportState::default()),
         Ok(Some(v)) => serde_json::from_value(v).map_err(|e| Error::State {
-            path,
+            path: path.clone(),
             message: e.to_string(),
-        }),
-        Err(e) => Err(Error::State {
-            path,
-            message: error_chain(&e),
-        }),
-    }
+        })?,
+        Err(e) => {
+            return Err(Error::State {
+                path,
+                message: error_chain(&e),
+            })
+        }
+    };
+    state.load_keys(task.dir()).map_err(|message| Error::Keys {
+        path: task.dir().join(crate::keys::KEYS_FILE),
+        message,
+    })?;
+    Ok(state)
+}
+
+/// Appends the keys `state` added since it was read to the task's keys file.
+fn save_keys(
+    task: &Task,
+    state: &mut ImportState,
+) -> std::result::Result<(), tasklog_writer::Error> {
+    state
+        .save_keys(task.dir())
+        .map_err(|source| tasklog_writer::Error::Io {
+            path: task.dir().join(crate::keys::KEYS_FILE),
+            op: "appending the keys of imported events",
+            source,
+        })
+}
+
+/// Writes `import.json` from `state`, its new keys first (keys.rs): a
+/// crash between the two leaves keys that the record does not count yet.
+pub(crate) fn save_state(
+    task: &Task,
+    state: &mut ImportState,
+) -> std::result::Result<(), tasklog_writer::Error> {
+    save_keys(task, state)?;
+    task.put(IMPORT_DOC, state)
 }
 
 /// One source line, verbatim: its bytes follow the envelope fields the
@@ -302,7 +333,10 @@ pub(crate) fn load_claude_keys(root: &Path) -> HashSet<String> {
         let Ok(bytes) = std::fs::read(&path) else {
             continue;
         };
-        match serde_json::from_slice::<ImportState>(&bytes) {
+        let state = serde_json::from_slice::<ImportState>(&bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|mut state| state.load_keys(&entry.path()).map(|()| state));
+        match state {
             Ok(state) => {
                 keys.extend(state.seen.into_iter().filter(|k| k.starts_with("llm:")));
                 keys.extend(state.open.into_keys());
@@ -330,9 +364,12 @@ pub(crate) struct Intent<'a> {
 /// appended: the source prefix and every stream's length (journal.rs).
 pub(crate) fn record_intent(
     task: &Task,
-    state: &ImportState,
+    state: &mut ImportState,
     i: &Intent<'_>,
 ) -> std::result::Result<(), tasklog_writer::Error> {
+    // Keys still only in memory (a record from before the keys file) go to
+    // the file first: the intent's state is what a replay starts from.
+    save_keys(task, state)?;
     let mut streams = std::collections::BTreeMap::new();
     if !i.document {
         streams.insert(i.name.to_owned(), journal::stream_len(task.dir(), i.name));

@@ -48,7 +48,7 @@ impl Importer {
                     // Remember the file as it is now, so the next run can
                     // tell it is unchanged without reading it.
                     (e.file_len, e.file_mtime_ns) = now_stat;
-                    task.put(IMPORT_DOC, &state).map_err(werr)?;
+                    save_state(task, &mut state).map_err(werr)?;
                     if let (Some(stat), Some(cache)) = (stat, self.stat_cache.as_mut()) {
                         let hit = CachedStat {
                             stat,
@@ -103,7 +103,7 @@ impl Importer {
                 open_name: &open_name,
                 retracting,
             };
-            record_intent(task, &state, &intent).map_err(werr)?;
+            record_intent(task, &mut state, &intent).map_err(werr)?;
         }
         let mut written = Totals::default();
         let retracted = self.retract_open(task, &name, &mut state, format)?;
@@ -226,7 +226,7 @@ impl Importer {
         state.importer = format!("tasklog-import {}", env!("CARGO_PKG_VERSION"));
         state.first_imported_at.get_or_insert_with(|| now.clone());
         state.last_imported_at = Some(now);
-        task.put(IMPORT_DOC, &state).map_err(werr)?;
+        save_state(task, &mut state).map_err(werr)?;
         if sealed && written.source_records + written.events > 0 {
             nudge_watcher(task.dir());
         }
@@ -285,7 +285,7 @@ impl Importer {
                 }
                 (_, key) => {
                     if let Some(key) = key {
-                        state.seen.insert(key.clone());
+                        state.mark_seen(key);
                     }
                     EVENTS_STREAM
                 }

@@ -24,6 +24,8 @@ fn spawn_follower_polling(env: &Env, dir: &Path, seal_after: &str, poll_ms: &str
         .args([
             "import",
             "--follow",
+            // Checked by the line counts of the verbatim copy below.
+            "--keep-source",
             "claude-code",
             dir.to_str().unwrap(),
             "--poll-ms",
@@ -219,7 +221,10 @@ fn a_sealed_session_that_grows_again_reaches_the_index_before_the_reconcile() {
     let expected = Env::new();
     let copy = expected.dir.path().join(format!("{SESSION}.jsonl"));
     std::fs::write(&copy, &full).unwrap();
-    import(&expected, &["claude-code", copy.to_str().unwrap()]);
+    import(
+        &expected,
+        &["claude-code", "--keep-source", copy.to_str().unwrap()],
+    );
     expected.ok(&["index"]);
     env.ok(&["index"]);
     assert_eq!(index_view(&env, TASK), index_view(&expected, TASK));
@@ -233,7 +238,10 @@ fn a_follower_killed_at_random_instants_loses_and_repeats_nothing() {
         let env = Env::new();
         let whole = env.dir.path().join(format!("{SESSION}.jsonl"));
         std::fs::write(&whole, &full).unwrap();
-        let (status, _) = import(&env, &["claude-code", whole.to_str().unwrap()]);
+        let (status, _) = import(
+            &env,
+            &["claude-code", "--keep-source", whole.to_str().unwrap()],
+        );
         assert_eq!(status, 0);
         env.ok(&["index"]);
         index_view(&env, TASK)
@@ -352,7 +360,10 @@ fn a_compressed_task_whose_session_resumes_is_imported_exactly_once() {
     let live = env.dir.path().join(format!("{SESSION}.jsonl"));
     // Cut inside a call: its first line makes an open call (source-open).
     write_first(&live, &lines, 10);
-    let (code, _) = import(&env, &["claude-code", live.to_str().unwrap()]);
+    let (code, _) = import(
+        &env,
+        &["claude-code", "--keep-source", live.to_str().unwrap()],
+    );
     assert_eq!(code, 0);
     env.ok(&["index"]);
     env.ok(&["compress", "--older-than", "0s"]);
@@ -368,7 +379,10 @@ fn a_compressed_task_whose_session_resumes_is_imported_exactly_once() {
     file.write_all((lines[10..].join("\n") + "\n").as_bytes())
         .unwrap();
     drop(file);
-    let (code, summary) = import(&env, &["claude-code", live.to_str().unwrap()]);
+    let (code, summary) = import(
+        &env,
+        &["claude-code", "--keep-source", live.to_str().unwrap()],
+    );
     assert_eq!(code, 0, "{summary}");
     assert_eq!(summary["files"]["appended"], 1, "{summary}");
     assert!(!dir.join("source.jsonl.gz").exists() && dir.join("source.jsonl").exists());
@@ -384,7 +398,10 @@ fn a_compressed_task_whose_session_resumes_is_imported_exactly_once() {
     let expected = Env::new();
     let copy = expected.dir.path().join(format!("{SESSION}.jsonl"));
     std::fs::write(&copy, &full).unwrap();
-    import(&expected, &["claude-code", copy.to_str().unwrap()]);
+    import(
+        &expected,
+        &["claude-code", "--keep-source", copy.to_str().unwrap()],
+    );
     expected.ok(&["index"]);
     assert_eq!(index_view(&env, TASK), index_view(&expected, TASK));
     assert_eq!(imported_calls(&env), 6);

@@ -2,7 +2,8 @@
 //! (`tests/fixtures/import/`): grown sources append only their new part,
 //! re-imports change nothing and succeed, and bad input (truncated, empty,
 //! wrong format, mixed folders) is reported without losing the rest.
-//! Corpus files are in tests/import_corpus.rs.
+//! Corpus files are in tests/import_corpus.rs. Every import here keeps
+//! the verbatim copy (`--keep-source`), whose line counts are checked too.
 
 use crate::import_support::{fixture, import, indexed_totals, report, snapshot, write_lines};
 use crate::support::{code, stderr, stdout, Env};
@@ -18,10 +19,17 @@ const CODEX: &str = "codex/rollout-2026-03-02T09-00-00-22222222-2222-4222-8222-2
 fn importing_again_is_a_success_that_changes_nothing() {
     let env = Env::new();
     let dir = fixture("");
-    let (status, first) = import(&env, &["auto", dir.to_str().unwrap()]);
+    let (status, first) = import(&env, &["--keep-source", "auto", dir.to_str().unwrap()]);
     assert_eq!(status, 0, "{first}");
     let before = snapshot(&env.root);
-    let out = env.run(&["import", "auto", dir.to_str().unwrap(), "--format", "json"]);
+    let out = env.run(&[
+        "import",
+        "--keep-source",
+        "auto",
+        dir.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
     // Exit 0: `tasklog import ... && tasklog index` must work from cron.
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let second: Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -29,13 +37,20 @@ fn importing_again_is_a_success_that_changes_nothing() {
     assert_eq!(second["files"]["imported"], 0);
     assert_eq!(snapshot(&env.root), before);
     // The table says so too.
-    let out = env.run(&["import", "auto", dir.to_str().unwrap(), "--format", "csv"]);
+    let out = env.run(&[
+        "import",
+        "--keep-source",
+        "auto",
+        dir.to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
     assert_eq!(code(&out), 0);
     assert!(stdout(&out).contains("unchanged,"), "{}", stdout(&out));
     // Keyed on content, not on the path: a moved copy is the same source.
     let moved = env.dir.path().join("moved.jsonl");
     std::fs::copy(fixture(CODEX), &moved).unwrap();
-    let (status, third) = import(&env, &["codex", moved.to_str().unwrap()]);
+    let (status, third) = import(&env, &["--keep-source", "codex", moved.to_str().unwrap()]);
     assert_eq!(status, 0, "{third}");
     assert_eq!(report(&third, "moved.jsonl")["action"], "unchanged");
     assert_eq!(snapshot(&env.root), before);
@@ -47,7 +62,10 @@ fn a_grown_trajectory_adds_only_the_growth_of_its_totals() {
     let original = std::fs::read(fixture(SWE)).unwrap();
     let live = env.dir.path().join("run-1.traj");
     std::fs::write(&live, &original).unwrap();
-    let (status, _) = import(&env, &["swe-agent", live.to_str().unwrap()]);
+    let (status, _) = import(
+        &env,
+        &["--keep-source", "swe-agent", live.to_str().unwrap()],
+    );
     assert_eq!(status, 0);
     // One more step and one more model call: 1,000 tokens sent, 100 received.
     let mut doc: Value = serde_json::from_slice(&original).unwrap();
@@ -58,7 +76,10 @@ fn a_grown_trajectory_adds_only_the_growth_of_its_totals() {
     stats["tokens_received"] = (410 + 100).into();
     stats["api_calls"] = 3.into();
     std::fs::write(&live, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
-    let (status, grown) = import(&env, &["swe-agent", live.to_str().unwrap()]);
+    let (status, grown) = import(
+        &env,
+        &["--keep-source", "swe-agent", live.to_str().unwrap()],
+    );
     assert_eq!(status, 0, "{grown}");
     let r = report(&grown, "run-1.traj");
     assert_eq!(r["action"], "appended");
@@ -95,7 +116,10 @@ fn a_grown_source_appends_only_its_new_part_and_finishes_a_split_call() {
     // cutting after line 4 splits it. The first import holds the call as
     // open (output 7, in `source-open`); the second replaces it (52).
     write_lines(&live, &full, 4);
-    let (status, first) = import(&env, &["claude-code", live.to_str().unwrap()]);
+    let (status, first) = import(
+        &env,
+        &["--keep-source", "claude-code", live.to_str().unwrap()],
+    );
     assert_eq!(status, 0, "{first}");
     let w = &report(&first, "live.jsonl")["written"];
     assert_eq!(
@@ -111,7 +135,10 @@ fn a_grown_source_appends_only_its_new_part_and_finishes_a_split_call() {
         1
     );
     std::fs::copy(&full, &live).unwrap();
-    let (status, second) = import(&env, &["claude-code", live.to_str().unwrap()]);
+    let (status, second) = import(
+        &env,
+        &["--keep-source", "claude-code", live.to_str().unwrap()],
+    );
     assert_eq!(status, 0, "{second}");
     let r = report(&second, "live.jsonl");
     assert_eq!(r["action"], "appended");
@@ -153,6 +180,7 @@ fn a_truncated_file_imports_its_complete_lines_and_names_the_bad_line() {
     std::fs::write(&cut, &bytes[..end_of_11 + 40]).unwrap();
     let out = env.run(&[
         "import",
+        "--keep-source",
         "claude-code",
         cut.to_str().unwrap(),
         "--format",
@@ -178,7 +206,10 @@ fn a_truncated_file_imports_its_complete_lines_and_names_the_bad_line() {
     );
     // The writer finishes the file later: the next import takes the rest.
     std::fs::write(&cut, &bytes).unwrap();
-    let (status, grown) = import(&env, &["claude-code", cut.to_str().unwrap()]);
+    let (status, grown) = import(
+        &env,
+        &["--keep-source", "claude-code", cut.to_str().unwrap()],
+    );
     assert_eq!(status, 0);
     let r = report(&grown, "cut.jsonl");
     assert_eq!(
@@ -203,7 +234,14 @@ fn a_bad_line_in_the_middle_is_reported_kept_and_skipped() {
     );
     let src = env.dir.path().join("bad.jsonl");
     std::fs::write(&src, lines.join("\n") + "\n").unwrap();
-    let out = env.run(&["import", "auto", src.to_str().unwrap(), "--format", "json"]);
+    let out = env.run(&[
+        "import",
+        "--keep-source",
+        "auto",
+        src.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(
         stderr(&out).contains("bad.jsonl:8: invalid JSON"),
@@ -239,7 +277,7 @@ fn a_truncated_document_fails_with_its_line_and_writes_nothing() {
         let bytes = std::fs::read(fixture(file)).unwrap();
         let cut = env.dir.path().join("run.json");
         std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-        let out = env.run(&["import", format, cut.to_str().unwrap()]);
+        let out = env.run(&["import", "--keep-source", format, cut.to_str().unwrap()]);
         assert_eq!(code(&out), 2, "{file}: {}", stderr(&out));
         assert!(stderr(&out).contains("run.json:"), "{}", stderr(&out));
         assert!(
@@ -253,7 +291,7 @@ fn a_truncated_document_fails_with_its_line_and_writes_nothing() {
 fn naming_the_wrong_format_is_an_error_that_says_what_the_file_is() {
     let env = Env::new();
     let claude = fixture(CLAUDE_MAIN);
-    let out = env.run(&["import", "codex", claude.to_str().unwrap()]);
+    let out = env.run(&["import", "--keep-source", "codex", claude.to_str().unwrap()]);
     assert_eq!(code(&out), 2);
     assert!(
         stderr(&out).contains("not a codex log (it looks like claude-code)"),
@@ -261,7 +299,12 @@ fn naming_the_wrong_format_is_an_error_that_says_what_the_file_is() {
         stderr(&out)
     );
     let openhands = fixture(OPENHANDS);
-    let out = env.run(&["import", "swe-agent", openhands.to_str().unwrap()]);
+    let out = env.run(&[
+        "import",
+        "--keep-source",
+        "swe-agent",
+        openhands.to_str().unwrap(),
+    ]);
     assert_eq!(code(&out), 2);
     assert!(
         stderr(&out).contains("it looks like openhands"),
@@ -269,7 +312,12 @@ fn naming_the_wrong_format_is_an_error_that_says_what_the_file_is() {
         stderr(&out)
     );
     let mini = fixture("mini-swe-agent/shop__shop-9.traj.json");
-    let out = env.run(&["import", "swe-agent", mini.to_str().unwrap()]);
+    let out = env.run(&[
+        "import",
+        "--keep-source",
+        "swe-agent",
+        mini.to_str().unwrap(),
+    ]);
     assert_eq!(code(&out), 2);
     assert!(
         stderr(&out).contains("it looks like mini-swe-agent"),
@@ -287,11 +335,11 @@ fn empty_files_are_skipped_and_a_missing_file_is_an_error() {
     let env = Env::new();
     let empty = env.dir.path().join("empty.jsonl");
     std::fs::write(&empty, "").unwrap();
-    let (status, summary) = import(&env, &["auto", empty.to_str().unwrap()]);
+    let (status, summary) = import(&env, &["--keep-source", "auto", empty.to_str().unwrap()]);
     assert_eq!(status, 0, "{summary}");
     assert_eq!(report(&summary, "empty.jsonl")["reason"], "empty file");
     let missing = env.dir.path().join("missing.jsonl");
-    let out = env.run(&["import", "auto", missing.to_str().unwrap()]);
+    let out = env.run(&["import", "--keep-source", "auto", missing.to_str().unwrap()]);
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("missing.jsonl"), "{}", stderr(&out));
 }
@@ -328,7 +376,7 @@ fn a_folder_with_mixed_files_imports_what_it_recognizes() {
     )
     .unwrap();
 
-    let (status, summary) = import(&env, &["auto", dir.to_str().unwrap()]);
+    let (status, summary) = import(&env, &["--keep-source", "auto", dir.to_str().unwrap()]);
     assert_eq!(status, 0, "{summary}");
     assert_eq!(summary["files"]["imported"], 5, "{summary}");
     assert_eq!(summary["files"]["skipped"], 2, "{summary}");
@@ -356,7 +404,7 @@ fn a_folder_with_mixed_files_imports_what_it_recognizes() {
 
     // Naming a format walks the same folder and skips the other formats.
     let env2 = Env::new();
-    let (status, summary) = import(&env2, &["codex", dir.to_str().unwrap()]);
+    let (status, summary) = import(&env2, &["--keep-source", "codex", dir.to_str().unwrap()]);
     assert_eq!(status, 0, "{summary}");
     assert_eq!(summary["files"]["imported"], 1, "{summary}");
     assert_eq!(report(&summary, "other.json")["action"], "skipped");

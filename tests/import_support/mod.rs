@@ -141,7 +141,8 @@ pub struct Expect {
 /// the index, tool pairs, provenance, and that `auto` finds it unchanged.
 pub fn check_import(e: &Expect, path: &Path) {
     let env = Env::new();
-    let (status, summary) = import(&env, &[e.format, path.to_str().unwrap()]);
+    // The verbatim copy is checked too (`source_lines`), so it is asked for.
+    let (status, summary) = import(&env, &[e.format, "--keep-source", path.to_str().unwrap()]);
     assert_eq!(status, 0, "{}: {summary}", e.file);
     let r = report(&summary, e.file);
     let w = &r["written"];

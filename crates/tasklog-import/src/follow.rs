@@ -64,6 +64,8 @@ struct Watched {
     /// When the file was last seen changing.
     changed_at: Instant,
     sealed: bool,
+    /// Its task was offered for compression (settle.rs) once it was due.
+    settled: bool,
 }
 
 /// Longest wait between two looks at the shutdown channel while file events
@@ -333,6 +335,10 @@ fn look(
                     tracing::warn!(path = %candidate.path.display(), error = %e, "sealing");
                 }
             }
+            if w.sealed && !w.settled && importer.compress_due(modified) {
+                w.settled = true;
+                importer.compress_if_quiet(&candidate.path);
+            }
             return Ok(0);
         }
     }
@@ -350,6 +356,7 @@ fn look(
             modified,
             changed_at: Instant::now(),
             sealed: false,
+            settled: false,
         },
     );
     Ok(1)

@@ -33,6 +33,9 @@ use crate::writes::{
 };
 
 mod apply;
+mod settle;
+
+pub use settle::DEFAULT_COMPRESS_AFTER;
 
 /// The stream (or document) that keeps a session's main source verbatim.
 pub const SOURCE_NAME: &str = "source";
@@ -61,6 +64,11 @@ pub struct Importer {
     /// Stat of every source file when it was last imported, by path
     /// (loaded on first use; see `load_stat_cache`).
     stat_cache: Option<std::collections::HashMap<String, CachedStat>>,
+    /// How long a sealed task's sources stay unchanged before its streams
+    /// are compressed (settle.rs); `None`: never.
+    compress_after: Option<std::time::Duration>,
+    /// Tasks this importer found or left compressed: not looked at again.
+    compressed: HashSet<String>,
 }
 
 /// A source read, detected and parsed, ready to import.
@@ -111,11 +119,13 @@ impl Importer {
             format,
             claude_keys: None,
             defer_seal: false,
-            keep_source: true,
+            keep_source: false,
             abort_after: journal::abort_after_from_env(),
             appended: 0,
             stat: None,
             stat_cache: None,
+            compress_after: None,
+            compressed: HashSet::new(),
         }
     }
 
@@ -184,8 +194,10 @@ impl Importer {
     }
 
     /// Whether sources imported for the first time are copied verbatim
-    /// into their task (`source.jsonl` / `source.json`; the default). A
-    /// source keeps the choice of its first import.
+    /// into their task (`source.jsonl` / `source.json`; not by default:
+    /// the normalized events hold what the index and the dashboard use,
+    /// and the copy doubled the disk, issue 25). A source keeps the choice
+    /// of its first import.
     pub fn keep_source(&mut self, keep: bool) {
         self.keep_source = keep;
     }

@@ -72,7 +72,7 @@ pub use detect::{detect, look_alike, tried};
 pub use discover::{discover, Candidate};
 pub use error::{Error, Result};
 pub use follow::{follow, FollowOptions, Wake};
-pub use import::{Importer, SOURCE_NAME};
+pub use import::{Importer, DEFAULT_COMPRESS_AFTER, SOURCE_NAME};
 pub use journal::Pending;
 pub use model::{Format, Usage};
 pub use report::{Action, FileReport, LineProblem};

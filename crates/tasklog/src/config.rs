@@ -195,6 +195,7 @@ struct ImportSection {
     poll_ms: Option<u64>,
     seal_after_s: Option<u64>,
     keep_source: Option<bool>,
+    compress_after: Option<String>,
 }
 
 /// An agent's transcripts that `tasklog watch` imports as they grow, as
@@ -210,8 +211,11 @@ pub struct FollowedSource {
     /// How long a session stays unchanged before its task is sealed.
     pub seal_after: Duration,
     /// Copy each new source verbatim into its task (`keep_source`, default
-    /// true; `tasklog import --no-source` is false).
+    /// false; `tasklog import --keep-source` is true).
     pub keep_source: bool,
+    /// Compress a sealed task once its sources were unchanged this long
+    /// (`compress_after`, default 1 day; `"never"`: `None`).
+    pub compress_after: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -337,6 +341,19 @@ fn fsync_policy(value: Option<String>, what: &str) -> Result<Option<FsyncPolicy>
         .transpose()
 }
 
+/// An `[[import]]` entry's `compress_after`: a duration, or `"never"`.
+fn import_compress_after(given: Option<&str>) -> Result<Option<Duration>> {
+    match given {
+        None => Ok(Some(tasklog_import::DEFAULT_COMPRESS_AFTER)),
+        Some("never") => Ok(None),
+        Some(age) => humantime::parse_duration(age).map(Some).map_err(|e| {
+            anyhow::anyhow!(
+                "[[import]] compress_after = {age:?}: {e}; expected a duration such as 12h or 1d, or \"never\""
+            )
+        }),
+    }
+}
+
 /// The `[[import]]` entries, checked: a known format, a path.
 fn followed_sources(sections: Vec<ImportSection>) -> Result<Vec<FollowedSource>> {
     use clap::ValueEnum;
@@ -354,7 +371,8 @@ fn followed_sources(sections: Vec<ImportSection>) -> Result<Vec<FollowedSource>>
                 path: expand_home(s.path),
                 poll: Duration::from_millis(s.poll_ms.unwrap_or(500).max(10)),
                 seal_after: Duration::from_secs(s.seal_after_s.unwrap_or(600)),
-                keep_source: s.keep_source.unwrap_or(true),
+                keep_source: s.keep_source.unwrap_or(false),
+                compress_after: import_compress_after(s.compress_after.as_deref())?,
             })
         })
         .collect()
@@ -400,7 +418,8 @@ fn auto_sources(
                 path: folder.path,
                 poll: Duration::from_millis(500),
                 seal_after: Duration::from_secs(600),
-                keep_source: true,
+                keep_source: false,
+                compress_after: Some(tasklog_import::DEFAULT_COMPRESS_AFTER),
             });
         }
     }

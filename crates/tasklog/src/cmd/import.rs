@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 use tasklog_import::{
@@ -87,11 +87,32 @@ pub struct ImportArgs {
     /// (file events import a changed file at once in between).
     #[arg(long, default_value_t = 500, value_name = "MS", requires = "follow")]
     pub poll_ms: u64,
-    /// Do not copy new sources verbatim into their tasks (source.jsonl):
-    /// about a third less disk; the normalized events are kept. A source
-    /// imported before keeps its first choice.
-    #[arg(long)]
+    /// Also copy new sources verbatim into their tasks (source.jsonl or
+    /// source.json): every line as the agent wrote it, kept after the agent
+    /// deletes its file, for about twice the disk. Not by default: the
+    /// normalized events hold what the index and the dashboard use. A
+    /// source imported before keeps its first choice.
+    #[arg(long, conflicts_with = "no_source")]
+    pub keep_source: bool,
+    /// The default since 2026-12-07 (no verbatim copy); kept so scripts that
+    /// pass it keep working.
+    #[arg(long, hide = true)]
     pub no_source: bool,
+    /// Gzip the streams of an imported task once it is sealed and every
+    /// source of it has been unchanged this long (30m, 12h, 1d, 2weeks),
+    /// as `tasklog compress` would; jq, grep and the index read them with
+    /// zcat, zgrep and as before. A resumed session is made plain again.
+    #[arg(
+        long,
+        value_name = "AGE",
+        default_value = "1d",
+        conflicts_with = "no_compress"
+    )]
+    pub compress_after: String,
+    /// Leave imported tasks plain (no compression by the importer;
+    /// `[retention] compress_after` still applies).
+    #[arg(long)]
+    pub no_compress: bool,
 }
 
 /// The importer's format for a command-line format (`None`: detect).
@@ -123,6 +144,7 @@ pub fn spawn_follower(
     let writer = Writer::open(&config.root, config.writer.clone())?;
     let mut importer = Importer::new(writer, source_format(source.format));
     importer.keep_source(source.keep_source);
+    importer.compress_after(source.compress_after);
     let (tx, rx) = std::sync::mpsc::channel();
     let paths = vec![source.path.clone()];
     let options = FollowOptions {
@@ -155,7 +177,18 @@ pub fn run(config: &Config, mut args: ImportArgs) -> Result<Outcome> {
     let candidates = discover(&args.paths)?;
     let writer = Writer::open(&config.root, config.writer.clone())?;
     let mut importer = Importer::new(writer, format);
-    importer.keep_source(!args.no_source);
+    importer.keep_source(args.keep_source);
+    importer.compress_after(match args.no_compress {
+        true => None,
+        false => Some(
+            humantime::parse_duration(&args.compress_after).with_context(|| {
+                format!(
+                    "--compress-after {:?}: expected a duration such as 30m, 12h, 1d or 2weeks",
+                    args.compress_after
+                )
+            })?,
+        ),
+    });
     if args.follow {
         return follow(&mut importer, &args);
     }
@@ -174,6 +207,23 @@ pub fn run(config: &Config, mut args: ImportArgs) -> Result<Outcome> {
     }
     if let Some(bar) = progress {
         bar.finish_and_clear();
+    }
+    // After the whole pass: a session's sub-agent files go to its task too,
+    // and compressing between them would only make it plain again.
+    let mut compressed = (0u64, 0u64, 0u64);
+    for candidate in &candidates {
+        let done = importer.compress_if_quiet(&candidate.path);
+        compressed.0 += u64::from(!done.is_empty());
+        compressed.1 += done.iter().map(|s| s.bytes).sum::<u64>();
+        compressed.2 += done.iter().map(|s| s.compressed_bytes).sum::<u64>();
+    }
+    if compressed.0 > 0 {
+        tracing::info!(
+            tasks = compressed.0,
+            bytes = compressed.1,
+            compressed_bytes = compressed.2,
+            "compressed the tasks of sessions quiet for --compress-after"
+        );
     }
     print(&reports, output::resolve(args.format))?;
     let failed = reports

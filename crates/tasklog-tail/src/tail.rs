@@ -246,42 +246,22 @@ fn read_open_stream(
 }
 
 /// Whether the file is a new generation of the one the checkpoint
-/// follows: shorter than the checkpoint, different bytes just before it,
-/// or another inode that does not hold the indexed bytes.
-///
-/// Another inode whose bytes before the checkpoint hash the same is the
-/// same stream moved to a new file, not a new generation: a `.gz` made
-/// plain again (`Writer::decompress_stream`, `gunzip`, an importer
-/// appending to a compressed task) is the mirror of the `.gz` that
-/// replaced the plain file (compressed.rs), and reading it from the start
-/// would index every line a second time (the old rows moved to
-/// `superseded_records`, which nothing prunes). The proof is the one a
-/// file rewritten in place gets: at least as long, the same 256 bytes
-/// before the checkpoint. A replaced file of any other content, and every
-/// replacement of a file read to offset 0, is a new generation.
+/// follows: another inode, shorter than the checkpoint, or different
+/// bytes just before it.
 fn rotation_of(
     file: &File,
     cp: &Checkpoint,
     (dev, ino, len): (u64, u64, u64),
 ) -> io::Result<Option<Rotation>> {
     let known = cp.dev != 0 || cp.ino != 0;
-    let moved = (cp.dev, cp.ino) != (dev, ino);
     let reason = if !known {
         return Ok(None);
-    } else if len < cp.offset {
-        if moved {
-            "replaced"
-        } else {
-            "truncated"
-        }
-    } else if cp.offset > 0 && anchor_of(file, cp.offset)? != cp.anchor {
-        if moved {
-            "replaced"
-        } else {
-            "rewritten"
-        }
-    } else if moved && cp.offset == 0 {
+    } else if (cp.dev, cp.ino) != (dev, ino) {
         "replaced"
+    } else if len < cp.offset {
+        "truncated"
+    } else if cp.offset > 0 && anchor_of(file, cp.offset)? != cp.anchor {
+        "rewritten"
     } else {
         return Ok(None);
     };

@@ -39,6 +39,7 @@ mod import_facts;
 mod import_fixtures;
 mod import_follow;
 mod import_keys;
+mod import_rewrite;
 mod import_round3;
 mod import_scenarios;
 mod index_scenarios;

@@ -26,13 +26,14 @@ use crate::journal::{self, Appender, Pending};
 use crate::model::{Body, Format, Parsed};
 use crate::report::{Action, FileReport, LineProblem};
 use crate::source::{self, file_stem};
-use crate::state::{fingerprint, ImportState, Match, OpenCall, SourceEntry, Totals, IMPORT_DOC};
+use crate::state::{fingerprint, ImportState, Match, OpenCall, SourceEntry, Totals};
 use crate::writes::{
     append_verbatim, last_time, load_claude_keys, metrics, parse, read_state, record_intent,
     save_state, update_task_doc, write_aggregate, write_result, CachedStat, EventStep, Intent,
 };
 
 mod apply;
+mod rewrite;
 mod settle;
 
 pub use settle::DEFAULT_COMPRESS_AFTER;
@@ -356,36 +357,67 @@ impl Importer {
                 parent_span_id: None,
             });
         let mut state = read_state(&task)?;
+        let mut others = Vec::new();
         if let Some(pending) = state.pending.take() {
-            self.recover(&task, state, &pending)?;
-            state = read_state(&task)?;
+            if !pending.reset && self.recover(&task, state.clone(), &pending)? {
+                state = read_state(&task)?;
+            } else {
+                // A rewritten source's re-import that a crash stopped, or an
+                // interrupted import whose source was rewritten before this
+                // run (import/rewrite.rs): finish the reset, import this
+                // file into the empty record, then the task's other sources.
+                let here = path.display().to_string();
+                let mut paths: Vec<&str> = state.sources.iter().map(|s| s.path.as_str()).collect();
+                paths.push(&pending.path);
+                paths.sort_unstable();
+                paths.dedup();
+                others = paths
+                    .into_iter()
+                    .filter(|p| *p != here)
+                    .map(PathBuf::from)
+                    .collect();
+                let begun: Vec<String> = pending.streams.keys().cloned().collect();
+                state = self.reset_task(&task, &state, &begun).map_err(werr)?;
+            }
         }
         let imported = &bytes[..parsed.consumed.min(bytes.len())];
         let stat = self.stat.take();
         self.apply(
             &task, state, path, imported, format, parsed, report, None, stat,
-        )
+        )?;
+        self.reimport_others(others);
+        Ok(())
     }
 
     /// Finishes an import that a crash interrupted (see journal.rs): the
     /// same source prefix, from the state recorded with the intent.
-    fn recover(&mut self, task: &Task, state: ImportState, pending: &Pending) -> Result<()> {
+    /// Returns `false` when that prefix is no longer the source's (it was
+    /// rewritten since, or is gone): the task is then imported again from
+    /// its sources (import/rewrite.rs).
+    fn recover(&mut self, task: &Task, state: ImportState, pending: &Pending) -> Result<bool> {
         let path = PathBuf::from(&pending.path);
-        let doc = task.dir().join(format!("{IMPORT_DOC}.json"));
-        let bytes = crate::assemble::read_source(&path)
-            .map_err(|e| Error::io(&path, "reading the source of an interrupted import", e))?;
+        let bytes = match crate::assemble::read_source(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => {
+                return Err(Error::io(
+                    &path,
+                    "reading the source of an interrupted import",
+                    e,
+                ))
+            }
+        };
         let n = pending.bytes as usize;
         let Some(format) = pending
             .format
             .filter(|_| n <= bytes.len() && fingerprint(&bytes[..n]) == pending.xxh3)
         else {
-            return Err(Error::State {
-                path: doc,
-                message: format!(
-                    "an import of {} was interrupted and that source changed since; remove the task folder to import it again",
-                    pending.path
-                ),
-            });
+            tracing::warn!(
+                task = task.id().as_str(),
+                path = %path.display(),
+                "an import was interrupted and its source changed since: importing the task again from its sources"
+            );
+            return Ok(false);
         };
         let prefix = &bytes[..n];
         let parsed = parse(format, &path, prefix)?;
@@ -405,6 +437,7 @@ impl Importer {
             &mut report,
             Some(pending),
             None,
-        )
+        )?;
+        Ok(true)
     }
 }

@@ -41,6 +41,12 @@ pub struct Pending {
     /// Byte length of each stream the import may append to, before it
     /// appended anything (0 for a stream it deletes first).
     pub streams: BTreeMap<String, u64>,
+    /// The source at `path` was found rewritten: the task's imported
+    /// streams are being removed so that it can be imported again from its
+    /// start (import/rewrite.rs). A run that finds this finishes the
+    /// removal first.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reset: bool,
 }
 
 /// Appends through [`Appender::append`] skip the records a crashed run

@@ -390,6 +390,7 @@ pub(crate) fn record_intent(
         bytes: i.imported.len() as u64,
         xxh3: fingerprint(i.imported),
         streams,
+        reset: false,
     });
     task.put(IMPORT_DOC, &intent)
 }

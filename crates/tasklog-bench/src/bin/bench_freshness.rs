@@ -5,6 +5,7 @@
 //! Also: time to ready and RSS of a restart over the indexed folders.
 //!
 //! `cargo run --release -p tasklog-bench --bin bench_freshness -- --seconds 10`
+//! (`--page-size 16384`: a database created with that SQLite page size)
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -21,6 +22,14 @@ fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let root = dir.path().join("tasks");
     let db = dir.path().join("index.db");
+    // `--page-size N`: the database is created with SQLite pages of N bytes
+    // before `watch` opens it (which keeps an existing database's size), to
+    // compare page sizes with one binary, alternating in one run.
+    let page_size = arg("page-size", 0);
+    if page_size > 0 {
+        let conn = Connection::open(&db)?;
+        conn.execute_batch(&format!("PRAGMA page_size = {page_size}; VACUUM;"))?;
+    }
     let tasklog = std::env::var("TASKLOG_BIN").unwrap_or_else(|_| "target/release/tasklog".into());
 
     let mut watch = spawn_watch(&tasklog, &root, &db)?;

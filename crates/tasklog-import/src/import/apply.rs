@@ -23,6 +23,7 @@ impl Importer {
         stat: Option<(u64, u64)>,
     ) -> Result<()> {
         let werr = |e| Error::write(path, e);
+        let task_ref = task;
         let task_id = task.id().as_str().to_owned();
         // A writer of its own for this run: the writer keeps every stream it
         // appended to open, and an `-open` stream this run deletes must not
@@ -64,9 +65,22 @@ impl Importer {
                 return Ok(());
             }
             Match::Rewritten(_) => {
-                *report = report.clone().skip(
-                    "changed since it was imported (not an append); remove the task folder to import it again",
+                tracing::warn!(
+                    path = %path.display(),
+                    task = %task_id,
+                    "rewritten since it was imported (not an append): importing its task again from the start"
                 );
+                let (fresh, others) = self
+                    .begin_reimport(task, &state, &path_text, imported, format)
+                    .map_err(werr)?;
+                drop(writer);
+                self.apply(
+                    task_ref, fresh, path, imported, format, parsed, report, None, stat,
+                )?;
+                report.reason = Some(
+                    "rewritten since it was imported (not an append): imported again from its start, with the other sources of its task; the earlier rows are superseded".into(),
+                );
+                self.reimport_others(others);
                 return Ok(());
             }
             Match::Grown(i) => (Some(i), state.sources[i].units as usize),
@@ -230,6 +244,7 @@ impl Importer {
         if sealed && written.source_records + written.events > 0 {
             nudge_watcher(task.dir());
         }
+        rewrite::purge_retired(task.dir());
         report.action = if index.is_some() {
             Action::Appended
         } else {
@@ -324,13 +339,11 @@ impl Importer {
         if mine.is_empty() {
             return Ok(retracted);
         }
-        let stream = task.dir().join(format!("{}.jsonl", open_stream(name)));
-        match std::fs::remove_file(&stream) {
-            Ok(()) => {}
-            // Already gone: a run that crashed after deleting it.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(stream, "replacing open model calls", e)),
-        }
+        let file = format!("{}.jsonl", open_stream(name));
+        // Set aside, not removed, until its replacement is written (see
+        // `rewrite::retire`); already gone after a crash that retired it.
+        rewrite::retire(task.dir(), &file)
+            .map_err(|e| Error::io(task.dir().join(&file), "replacing open model calls", e))?;
         for key in mine {
             if let Some(call) = state.open.remove(&key) {
                 retracted.events += 1;

@@ -6,8 +6,9 @@
 //! would (same crash-safe steps, the same stream for the index). This is
 //! what keeps the disk of imported sessions near 3x the source by default
 //! (docs/IMPORT.md §18). A session resumed later is made plain again before
-//! anything is appended (apply.rs), and the index reads the plain file on
-//! from its checkpoint (the same bytes at a new inode are the same stream).
+//! anything is appended (apply.rs); the index reads the plain file as a new
+//! generation (its old rows move to `superseded_records`), which is why the
+//! quiet time is a day and not minutes.
 
 use std::time::{Duration, SystemTime};
 

@@ -20,6 +20,7 @@
 //! ```
 
 mod store;
+mod time_arg;
 
 pub use store::{
     db_shown, local_host_id, open_questions, open_tailer, postgres_url, shipping_into,
@@ -27,6 +28,7 @@ pub use store::{
 };
 pub use tasklog_tail::lag::TaskLag;
 pub use tasklog_tail::questions::cost::whole_day;
+pub use tasklog_tail::questions::live::{TranscriptPage, FEED_COLUMNS, TRANSCRIPT_COLUMNS};
 pub use tasklog_tail::verify::{FileReport, VerifyReport};
 pub use tasklog_tail::{
     format_chain, match_task_id, search_terms, watch, Capability, CommitterStop, CostKey,
@@ -34,6 +36,7 @@ pub use tasklog_tail::{
     Result, RunMode, SearchQuery, Shutdown, Stats, StoreKind, Table, Tailer, TaskFilter,
     TaskIdMatch, TaskPart, TaskSort, DEFAULT_PRICES, ROOT_POLL,
 };
+pub use time_arg::{parse_time, BadTime, TIME_FORMS};
 
 pub use tasklog_sqlite::{
     archive_month, archive_path, archived_among, archives, as_sqlite, drop_archived, fts_query,

@@ -97,10 +97,14 @@ pub struct Reading {
     pub hosts: Hosts,
     /// A SQLite index together with its monthly archives (RETENTION.md).
     pub archives: bool,
+    /// Longest one statement may run on PostgreSQL (the server's bound on
+    /// every question; SQLite's is the caller's progress handler). `None`:
+    /// the server's own setting.
+    pub statement_timeout: Option<std::time::Duration>,
 }
 
 /// Opens the questions of the store `db` names, read-only.
-pub fn open_questions(db: &Path, reading: &Reading) -> Result<Box<dyn Questions>> {
+pub fn open_questions(db: &Path, reading: &Reading) -> Result<Box<dyn Questions + Send>> {
     match url(db) {
         Some(u) => {
             if reading.archives {
@@ -124,19 +128,22 @@ pub fn open_questions(db: &Path, reading: &Reading) -> Result<Box<dyn Questions>
 }
 
 #[cfg(feature = "postgres")]
-fn open_pg_questions(url: &str, reading: &Reading) -> Result<Box<dyn Questions>> {
+fn open_pg_questions(url: &str, reading: &Reading) -> Result<Box<dyn Questions + Send>> {
     let target =
         tasklog_postgres::PgTarget::parse(url, &local_host_id(reading.host_id.as_deref())?)?;
     let only = match reading.hosts {
         Hosts::GivenOrAll => reading.host_id.clone(),
         Hosts::GivenOrLocal => Some(target.host_id().to_owned()),
     };
-    let index = tasklog_postgres::PgIndex::open(&target, only.as_deref())?;
+    let mut index = tasklog_postgres::PgIndex::open(&target, only.as_deref())?;
+    if let Some(limit) = reading.statement_timeout {
+        index.limit_statements(limit)?;
+    }
     Ok(Box::new(tasklog_postgres::PgQuestions::new(index)))
 }
 
 #[cfg(not(feature = "postgres"))]
-fn open_pg_questions(url: &str, _reading: &Reading) -> Result<Box<dyn Questions>> {
+fn open_pg_questions(url: &str, _reading: &Reading) -> Result<Box<dyn Questions + Send>> {
     Err(without(url))
 }
 

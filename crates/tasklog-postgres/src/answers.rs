@@ -5,7 +5,9 @@
 //! where two hosts may share a task id. Parameters are `$n`, bound as
 //! literals by [`PgIndex::query_with`](super::PgIndex::query_with).
 
+use crate::live;
 use tasklog_tail::questions::cost::CostDialect;
+use tasklog_tail::questions::live::TranscriptPage;
 use tasklog_tail::{
     Capability, CostQuery, ExportSection, Questions, Result, SearchQuery, StoreKind, Table,
     TaskFilter, TaskPart,
@@ -119,6 +121,22 @@ pub fn part_sql(part: TaskPart) -> &'static str {
   ORDER BY timestamp COLLATE \"C\", conversation_id, block_index LIMIT $2::bigint",
         TaskPart::Quarantined => r#"SELECT path, line, "offset", reason, prefix, detected_at FROM ingest_errors
     WHERE task_id = $1::text ORDER BY path COLLATE "C", "offset" LIMIT $2::bigint"#,
+        TaskPart::Errors => r#"SELECT r.record_id, coalesce(s.record_id, r.record_id) AS at, r.ts, r.event,
+       coalesce(r.tool_name, r.name) AS name,
+       coalesce(r.error, r.doc ->> 'error',
+                CASE WHEN r.severity IN ('error', 'critical') THEN coalesce(r.doc ->> 'message', r.severity) END,
+                r.status) AS error
+  FROM records r
+  LEFT JOIN records s ON r.event = 'tool.fail' AND s.span_id = r.span_id AND s.task_id = r.task_id
+       AND s.host_id = r.host_id AND s.event = 'tool.start'
+ WHERE r.task_id = $1::text
+   AND (r.event = 'tool.fail' OR r.error IS NOT NULL OR r.severity IN ('error', 'critical')
+        OR (r.event = 'llm.call' AND r.status IN ('error', 'failed'))
+        OR (r.event <> 'tool.start' AND jsonb_typeof(r.doc -> 'error') IN ('object', 'string')))
+ ORDER BY r.ts COLLATE "C", r.record_id
+ LIMIT $2::bigint"#,
+        TaskPart::Counts => "SELECT count(*) AS records, count(*) FILTER (WHERE event = 'tool.start') AS tool_calls
+   FROM records WHERE task_id = $1::text AND coalesce($2::bigint, 1) <> 0",
     }
 }
 
@@ -320,5 +338,105 @@ impl Questions for PgQuestions {
     fn query(&mut self, sql: &str) -> Result<Table> {
         let PgRows { columns, rows } = self.index.query(sql)?;
         Ok(Table { columns, rows })
+    }
+
+    fn transcript_rows(&mut self, page: &TranscriptPage<'_>) -> Result<Table> {
+        let (cmp, dir) = if page.backwards {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
+        let sql = live::TRANSCRIPT_PAGE
+            .replace("{cmp}", cmp)
+            .replace("{dir}", dir);
+        let hidden = serde_json::to_string(page.hidden).unwrap_or_else(|_| "[]".into());
+        let (id, sources, limit) = (
+            page.after_id.to_string(),
+            page.with_sources.to_string(),
+            page.limit.to_string(),
+        );
+        self.collect(
+            &sql,
+            &[
+                Some(page.task),
+                Some(page.after_ts),
+                Some(&id),
+                Some(&sources),
+                Some(&hidden),
+                Some(&limit),
+            ],
+        )
+    }
+
+    fn source_streams(&mut self, task: &str) -> Result<Vec<String>> {
+        Ok(self.collect(live::SOURCE_STREAMS, &[Some(task)])?.texts(0))
+    }
+
+    fn transcript_anchor(&mut self, task: &str, record_id: i64) -> Result<Option<(String, i64)>> {
+        let id = record_id.to_string();
+        let found = self.collect(live::ANCHOR, &[Some(&id), Some(task)])?;
+        Ok(found
+            .rows
+            .first()
+            .and_then(|r| Some((r.first()?.as_str()?.to_owned(), r.get(1)?.as_i64()?))))
+    }
+
+    fn has_records_through(&mut self, task: &str, ts: &str, record_id: i64) -> Result<bool> {
+        let id = record_id.to_string();
+        let found = self.collect(
+            live::HAS_RECORDS_THROUGH,
+            &[Some(task), Some(ts), Some(&id)],
+        )?;
+        Ok(found.integer().unwrap_or(0) != 0)
+    }
+
+    fn documents_between(
+        &mut self,
+        task: &str,
+        lo: Option<&str>,
+        hi: Option<&str>,
+        backwards: bool,
+    ) -> Result<Table> {
+        let sql = if backwards {
+            live::DOCUMENTS_BACKWARDS
+        } else {
+            live::DOCUMENTS_FORWARDS
+        };
+        self.collect(sql, &[Some(task), lo, hi])
+    }
+
+    fn stream_records(
+        &mut self,
+        task: &str,
+        stream: &str,
+        after: i64,
+        limit: Option<u64>,
+    ) -> Result<Table> {
+        let (after, limit) = (after.to_string(), limit.map(|l| l.to_string()));
+        self.collect(
+            live::STREAM_RECORDS,
+            &[Some(task), Some(stream), Some(&after), limit.as_deref()],
+        )
+    }
+
+    fn newest_record_id(&mut self) -> Result<i64> {
+        Ok(self.collect(live::NEWEST, &[])?.integer().unwrap_or(0))
+    }
+
+    fn records_since(
+        &mut self,
+        after: i64,
+        also: &[i64],
+        task: Option<&str>,
+        limit: u64,
+        max_bytes: u64,
+    ) -> Result<Table> {
+        let bytes = max_bytes.min(i64::MAX as u64).to_string();
+        let (after, limit) = (after.to_string(), limit.to_string());
+        let also = serde_json::to_string(also).unwrap_or_else(|_| "[]".into());
+        self.collect(
+            live::FEED,
+            &[Some(&after), Some(&also), task, Some(&limit), Some(&bytes)],
+        )
     }
 }

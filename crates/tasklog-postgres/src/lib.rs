@@ -13,6 +13,7 @@
 
 mod answers;
 mod documents;
+mod live;
 mod lock;
 mod open;
 mod pending;

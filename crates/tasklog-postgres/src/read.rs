@@ -59,6 +59,15 @@ impl PgIndex {
         self.query(&text)
     }
 
+    /// Ends any one statement after `limit` (`statement_timeout`), so a
+    /// question asked of a server cannot hold its connection for long.
+    pub fn limit_statements(&mut self, limit: std::time::Duration) -> Result<()> {
+        let ms = limit.as_millis().max(1);
+        self.client
+            .batch_execute(&format!("SET statement_timeout = {ms}"))
+            .map_err(|e| self.target.error("setting the statement time limit", e))
+    }
+
     /// The database this reads.
     pub fn target(&self) -> &PgTarget {
         &self.target

@@ -70,7 +70,7 @@ pub async fn events(
     let feed = state.feed.subscribe();
     let start = match resume {
         Some(id) => id,
-        None => state.read(feed::newest).await?,
+        None => state.ask(feed::newest).await?,
     };
     let state_idle = state.options.idle_timeout;
     let (tx, rx) = queue(
@@ -162,7 +162,7 @@ async fn catch_up(
         let (from, filter) = (*last, task.clone());
         let bytes = state.options.event_buffer_bytes;
         let (rows, full) = match state
-            .read(move |c| feed::fetch(c, from, filter.as_deref(), bytes))
+            .ask(move |index| feed::fetch(index, from, filter.as_deref(), bytes))
             .await
         {
             Ok(read) => read,
@@ -322,7 +322,7 @@ mod tests {
         // A feed that overflowed: the stream must notice and re-read.
         let (feed_tx, feed_rx) = broadcast::channel::<Arc<Row>>(2);
         let rows = state
-            .read(|c| feed::fetch(c, 0, None, usize::MAX))
+            .ask(|index| feed::fetch(index, 0, None, usize::MAX))
             .await
             .expect("rows")
             .0;

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use rusqlite::Connection;
+use tasklog_index::Questions;
 use tokio::sync::broadcast;
 
 use crate::error::ApiError;
@@ -41,7 +41,7 @@ pub struct Row {
 pub async fn run(state: Arc<AppState>) {
     let mut stopping = state.stopping();
     let mut last = loop {
-        match state.read(newest).await {
+        match state.ask(newest).await {
             Ok(id) => break id,
             Err(e) => {
                 tracing::debug!(error = %e.message, "event feed: index not readable yet");
@@ -62,7 +62,7 @@ pub async fn run(state: Arc<AppState>) {
                     generation = g;
                     last = id;
                 }
-                (g, None) => match state.read(newest).await {
+                (g, None) => match state.ask(newest).await {
                     Ok(id) => {
                         generation = g;
                         last = id;
@@ -74,7 +74,10 @@ pub async fn run(state: Arc<AppState>) {
             }
         }
         let from = last;
-        match state.read(move |c| fetch(c, from, None, POLL_BYTES)).await {
+        match state
+            .ask(move |index| fetch(index, from, None, POLL_BYTES))
+            .await
+        {
             Ok((rows, full)) if state.db_generation() == generation => {
                 for mut row in rows {
                     row.db_generation = generation;
@@ -100,12 +103,8 @@ pub async fn run(state: Arc<AppState>) {
 }
 
 /// The newest record id (0 when there is none).
-pub fn newest(c: &Connection) -> Result<i64, ApiError> {
-    Ok(
-        c.query_row("SELECT coalesce(max(record_id), 0) FROM records", [], |r| {
-            r.get(0)
-        })?,
-    )
+pub fn newest(index: &mut dyn Questions) -> Result<i64, ApiError> {
+    Ok(index.newest_record_id()?)
 }
 
 /// Up to [`BATCH`] records after `last`, optionally of one task, by id,
@@ -113,58 +112,58 @@ pub fn newest(c: &Connection) -> Result<i64, ApiError> {
 /// follow. The byte bound keeps what a reader holds at once small,
 /// however large the records are.
 pub fn fetch(
-    c: &Connection,
+    index: &mut dyn Questions,
     last: i64,
     task: Option<&str>,
     bytes: usize,
 ) -> Result<(Vec<Row>, bool), ApiError> {
-    let mut stmt = c.prepare_cached(
-        r#"SELECT record_id, task_id, stream, "offset", line, ts, event, name, status, body
-             FROM records WHERE record_id > ?1 AND (?2 IS NULL OR task_id = ?2)
-            ORDER BY record_id LIMIT ?3"#,
-    )?;
-    let mut rows = stmt.query((last, task, BATCH as i64))?;
-    let mut out = Vec::new();
-    let mut held = 0usize;
-    while let Some(r) = rows.next()? {
-        if !out.is_empty() && held >= bytes {
-            return Ok((out, true));
-        }
-        let id: i64 = r.get(0)?;
-        let task_id: String = r.get(1)?;
-        let text = |i: usize| -> rusqlite::Result<String> {
-            let v: Option<String> = r.get(i)?;
-            Ok(serde_json::to_string(&v).unwrap_or_else(|_| "null".into()))
-        };
-        let body: String = r.get(9)?;
-        // The record's bytes are embedded as written; a stray CR between
-        // JSON tokens would end the SSE line, and is only whitespace.
-        let body = if body.contains('\r') {
-            body.replace('\r', " ")
-        } else {
-            body
-        };
-        let data = format!(
-            r#"{{"record_id":{id},"task_id":{},"stream":{},"offset":{},"line":{},"ts":{},"event":{},"name":{},"status":{},"record":{body}}}"#,
-            serde_json::to_string(&task_id).unwrap_or_else(|_| "null".into()),
-            text(2)?,
-            r.get::<_, i64>(3)?,
-            r.get::<_, i64>(4)?,
-            text(5)?,
-            text(6)?,
-            text(7)?,
-            text(8)?,
-        );
-        held += data.len();
-        out.push(Row {
-            id,
-            task_id,
-            data,
-            db_generation: 0,
-        });
-    }
-    let full = out.len() == BATCH;
-    Ok((out, full))
+    let found = index.records_since(last, &[], task, BATCH as u64, bytes as u64)?;
+    let n = found.rows.len();
+    let held: usize = found
+        .rows
+        .iter()
+        .filter_map(|r| r.get(9)?.as_str().map(str::len))
+        .sum();
+    let out: Vec<Row> = found.rows.into_iter().filter_map(row_of).collect();
+    // Cut by rows or by bytes: more may follow at once.
+    Ok((out, n == BATCH || held >= bytes))
+}
+
+/// One row of [`tasklog_index::FEED_COLUMNS`] as an event.
+fn row_of(r: Vec<serde_json::Value>) -> Option<Row> {
+    use serde_json::Value;
+    let id = r.first()?.as_i64()?;
+    let task_id = r.get(1)?.as_str()?.to_owned();
+    let text = |i: usize| match r.get(i) {
+        Some(Value::String(s)) => serde_json::to_string(s).unwrap_or_else(|_| "null".into()),
+        _ => "null".to_owned(),
+    };
+    let int = |i: usize| r.get(i).and_then(Value::as_i64).unwrap_or(0);
+    let body = r.get(9)?.as_str()?;
+    // The record's bytes are embedded as written; a stray CR between
+    // JSON tokens would end the SSE line, and is only whitespace.
+    let body = if body.contains('\r') {
+        body.replace('\r', " ")
+    } else {
+        body.to_owned()
+    };
+    let data = format!(
+        r#"{{"record_id":{id},"task_id":{},"stream":{},"offset":{},"line":{},"ts":{},"event":{},"name":{},"status":{},"record":{body}}}"#,
+        serde_json::to_string(&task_id).unwrap_or_else(|_| "null".into()),
+        text(2),
+        int(3),
+        int(4),
+        text(5),
+        text(6),
+        text(7),
+        text(8),
+    );
+    Some(Row {
+        id,
+        task_id,
+        data,
+        db_generation: 0,
+    })
 }
 
 /// The feed's sending end, for [`AppState`].

@@ -154,6 +154,54 @@ where
     .map_err(|e| ApiError::internal(format!("question task failed: {e}")))?
 }
 
+/// [`query_json`]'s answer from a store other than SQLite (PostgreSQL):
+/// the statement is read as a subquery with a row limit one past
+/// `bounds.rows`, so the server never holds more rows than it may send;
+/// the reader's `statement_timeout` bounds its time; the JSON is cut at
+/// `bounds.bytes` as SQLite's is.
+pub fn query_json_of(
+    index: &mut dyn tasklog_index::Questions,
+    sql: &str,
+    bounds: Bounds,
+) -> Result<String, ApiError> {
+    let started = Instant::now();
+    let statement = sql.trim().trim_end_matches(';');
+    let limited = format!(
+        "SELECT * FROM ({statement}\n) AS query LIMIT {}",
+        bounds.rows + 1
+    );
+    let table = index
+        .query(&limited)
+        .map_err(|e| ApiError::bad_request(format!("SQL: {e}")))?;
+    let mut out = String::from("{\"columns\":");
+    out.push_str(&serde_json::to_string(&table.columns).unwrap_or_else(|_| "[]".into()));
+    out.push_str(",\"rows\":[");
+    let mut truncated_by = None;
+    for (n, row) in table.rows.iter().enumerate() {
+        if n == bounds.rows {
+            truncated_by = Some("rows");
+            break;
+        }
+        let text = serde_json::to_string(row).unwrap_or_else(|_| "[]".into());
+        if out.len() + text.len() + 64 > bounds.bytes {
+            truncated_by = Some("bytes");
+            break;
+        }
+        if n > 0 {
+            out.push(',');
+        }
+        out.push_str(&text);
+    }
+    let _ = write!(
+        out,
+        "],\"truncated\":{},\"truncated_by\":{},\"elapsed_ms\":{}}}",
+        truncated_by.is_some(),
+        truncated_by.map_or("null".to_owned(), |b| format!("\"{b}\"")),
+        started.elapsed().as_millis()
+    );
+    Ok(out)
+}
+
 /// Runs `sql` under `bounds` and returns the answer of `POST /api/query`
 /// as JSON text: `{"columns": [...], "rows": [[...]], "truncated": bool,
 /// "truncated_by": "rows"|"bytes"|null, "elapsed_ms": n}`.

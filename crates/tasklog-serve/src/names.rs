@@ -6,8 +6,8 @@
 //! bad name. The lookup is in the index (`documents`, `files`), never in a
 //! path built from the name.
 
-use rusqlite::{Connection, OptionalExtension};
 use tasklog_format::{DocName, TaskId};
+use tasklog_index::Questions;
 
 use crate::error::ApiError;
 
@@ -23,8 +23,8 @@ pub fn task_id(raw: &str) -> Result<String, ApiError> {
 pub enum Entry {
     /// `<task>/<name>.json`
     Document(String),
-    /// `<task>/<name>.jsonl`, with its `files.file_id`.
-    Stream(String, i64),
+    /// `<task>/<name>.jsonl`
+    Stream(String),
 }
 
 /// Which kinds a name may resolve to: a `.json` suffix means a document,
@@ -39,7 +39,7 @@ enum Wanted {
 /// Resolves `raw` for `task`: the document or stream of that name, else
 /// the one of that name behind a numeric ordering prefix (`01-input`).
 /// Documents win over streams, exact names over prefixed ones.
-pub fn resolve(conn: &Connection, task: &str, raw: &str) -> Result<Entry, ApiError> {
+pub fn resolve(index: &mut dyn Questions, task: &str, raw: &str) -> Result<Entry, ApiError> {
     let (stem, wanted) = if let Some(s) = raw.strip_suffix(".jsonl") {
         (s, Wanted::Stream)
     } else if let Some(s) = raw.strip_suffix(".json") {
@@ -52,20 +52,12 @@ pub fn resolve(conn: &Connection, task: &str, raw: &str) -> Result<Entry, ApiErr
     let documents: Vec<String> = if wanted == Wanted::Stream {
         Vec::new()
     } else {
-        names(
-            conn,
-            "SELECT name FROM documents WHERE task_id = ?1 ORDER BY name",
-            task,
-        )?
+        index.documents(task)?.texts(0)
     };
     let streams: Vec<String> = if wanted == Wanted::Document {
         Vec::new()
     } else {
-        names(
-            conn,
-            "SELECT name FROM files WHERE task_id = ?1 AND kind = 'stream' ORDER BY name",
-            task,
-        )?
+        index.streams(task)?.texts(0)
     };
     let exact = |n: &String| n == name;
     let prefixed = |n: &String| strip_order_prefix(n) == Some(name);
@@ -78,26 +70,11 @@ pub fn resolve(conn: &Connection, task: &str, raw: &str) -> Result<Entry, ApiErr
         .or_else(|| streams.iter().find(|n| prefixed(n)).map(|n| (false, n)));
     match found {
         Some((true, n)) => Ok(Entry::Document(n.clone())),
-        Some((false, n)) => {
-            let id: Option<i64> = conn
-                .prepare_cached(
-                    "SELECT file_id FROM files WHERE task_id = ?1 AND name = ?2 AND kind = 'stream'",
-                )?
-                .query_row((task, n), |r| r.get(0))
-                .optional()?;
-            id.map(|id| Entry::Stream(n.clone(), id))
-                .ok_or_else(|| ApiError::not_found(format!("task {task:?} has no stream {n:?}")))
-        }
+        Some((false, n)) => Ok(Entry::Stream(n.clone())),
         None => Err(ApiError::not_found(format!(
             "task {task:?} has no document or stream named {raw:?}"
         ))),
     }
-}
-
-fn names(conn: &Connection, sql: &str, task: &str) -> Result<Vec<String>, ApiError> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map([task], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// `02-webhook-flow` -> `webhook-flow`: one or more ASCII digits and a dash.
@@ -113,12 +90,8 @@ fn strip_order_prefix(name: &str) -> Option<&str> {
 
 /// The task `task` names: its id, or a prefix of exactly one id (404 when
 /// none, 400 naming the candidates when several).
-pub fn require_task(conn: &Connection, task: &str) -> Result<String, ApiError> {
-    let ids = conn
-        .prepare_cached(tasklog_index::TASK_IDS_STARTING)?
-        .query_map([task], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    match tasklog_index::match_task_id(task, ids) {
+pub fn require_task(index: &mut dyn Questions, task: &str) -> Result<String, ApiError> {
+    match index.resolve_task(task)? {
         tasklog_index::TaskIdMatch::One(id) => Ok(id),
         tasklog_index::TaskIdMatch::None => Err(ApiError::not_found(format!(
             "no task {task:?} in the index"

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::Connection;
+use tasklog_index::{Questions, SqliteQuestions, StoreKind};
 use tokio::sync::{broadcast, watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
@@ -22,8 +23,12 @@ const POOL_SIZE: usize = 8;
 pub struct ServeOptions {
     /// The log root, read for the lag report only.
     pub root: PathBuf,
-    /// The SQLite index, opened read-only.
+    /// The index, opened read-only: a SQLite file, or a PostgreSQL URL
+    /// (every host's rows, or those of `host_id`).
     pub db: PathBuf,
+    /// On a PostgreSQL index, the one host whose rows the server shows
+    /// (`--host-id`); every host's when `None`.
+    pub host_id: Option<String>,
     /// The bearer token every request but `/healthz` must carry, when set.
     pub token: Option<String>,
     /// Longest a `POST /api/query` statement may run.
@@ -79,6 +84,7 @@ impl ServeOptions {
         ServeOptions {
             root,
             db,
+            host_id: None,
             token: None,
             query_timeout: Duration::from_secs(2),
             query_rows: 10_000,
@@ -128,6 +134,11 @@ pub(crate) struct AppState {
     /// file it was opened on. A std mutex: it is held only to push or pop,
     /// never across an await, and the work runs on blocking threads.
     pool: Mutex<Vec<(Connection, Option<FileId>)>>,
+    /// Which store `options.db` names.
+    pub kind: StoreKind,
+    /// Idle readers of a PostgreSQL index (each its own connection, with
+    /// the server's statement time limit).
+    pg_pool: Mutex<Vec<Box<dyn Questions + Send>>>,
     /// The database file's identity when last looked at, and how many
     /// times it was found replaced (deleted and rebuilt: issue 22). A
     /// connection stays on the file it opened, so one to a replaced file
@@ -158,6 +169,8 @@ impl AppState {
         };
         let questions = Arc::new(Semaphore::new(options.query_concurrency.max(1)));
         Arc::new(AppState {
+            kind: tasklog_index::store_kind(&options.db),
+            pg_pool: Mutex::new(Vec::new()),
             options,
             host_rule,
             questions,
@@ -185,6 +198,52 @@ impl AppState {
         .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
     }
 
+    /// Runs `f` with the index's questions, whichever store it is, on a
+    /// blocking thread: a pooled SQLite connection, or a pooled PostgreSQL
+    /// reader. A PostgreSQL reader that failed is not pooled again (its
+    /// connection may be the cause).
+    pub async fn ask<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Questions) -> Result<T, ApiError> + Send + 'static,
+    {
+        if self.kind == StoreKind::Sqlite {
+            let at = self.options.db.display().to_string();
+            return self
+                .read(move |c| f(&mut SqliteQuestions::new(c, at)))
+                .await;
+        }
+        let state = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let idle = state.pg_pool.lock().ok().and_then(|mut p| p.pop());
+            let mut reader = match idle {
+                Some(reader) => reader,
+                None => state.open_pg_reader()?,
+            };
+            let out = f(reader.as_mut());
+            if out.is_ok() {
+                if let Ok(mut pool) = state.pg_pool.lock() {
+                    if pool.len() < POOL_SIZE {
+                        pool.push(reader);
+                    }
+                }
+            }
+            out
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
+    }
+
+    fn open_pg_reader(&self) -> Result<Box<dyn Questions + Send>, ApiError> {
+        let reading = tasklog_index::Reading {
+            host_id: self.options.host_id.clone(),
+            hosts: tasklog_index::Hosts::GivenOrAll,
+            archives: false,
+            statement_timeout: Some(self.options.query_timeout),
+        };
+        Ok(tasklog_index::open_questions(&self.options.db, &reading)?)
+    }
+
     /// A connection to the database file there now: an idle one opened on
     /// it, or a new one. One `stat` per request notices a replaced file.
     fn take(&self) -> Result<(Connection, Option<FileId>), ApiError> {
@@ -194,7 +253,8 @@ impl AppState {
             // follows from there, so a record committed after it is sent
             // even when the feed looks later (ids restarted from 1).
             let conn = tasklog_index::open_query_connection(&self.options.db)?;
-            let newest = crate::feed::newest(&conn).ok();
+            let at = self.options.db.display().to_string();
+            let newest = crate::feed::newest(&mut SqliteQuestions::new(&conn, at)).ok();
             if let Ok(mut seen) = self.db_file.lock() {
                 seen.newest_at_switch = newest;
             }

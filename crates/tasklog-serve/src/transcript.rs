@@ -16,9 +16,9 @@
 //!   `records_task_ts` index, so page 20 of a big session costs what page 1
 //!   does, and records appended meanwhile never shift a page.
 
-use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
+use tasklog_index::{Questions, Result, TranscriptPage};
 
 /// Longest label of a tool call, in characters.
 const LABEL_CHARS: usize = 80;
@@ -172,90 +172,39 @@ pub struct Options {
     pub source: bool,
 }
 
-/// Records of one task after (or before) a cursor, tool ends folded into
-/// their starts. `?1` task, `?2`/`?3` cursor, `?4` show source lines, `?5`
-/// JSON array of hidden streams, `?6` limit.
-const PAGE: &str = r#"
-SELECT r.record_id, r.ts, r.stream, r.line, r.event, r.name, r.status, r.role, r.severity,
-       r.component, r.error, r.duration_ms, r.span_id, r.body,
-       a.model, a.tokens_input, a.tokens_output, a.estimated_cost_usd,
-       e.record_id, e.event, e.body, e.duration_ms, e.error
-  FROM records r
-  LEFT JOIN api_calls a ON r.event = 'llm.call' AND a.call_id = r.record_id
-  LEFT JOIN records e ON r.event = 'tool.start' AND e.span_id = r.span_id AND e.task_id = r.task_id
-       AND e.event IN ('tool.complete', 'tool.fail')
- WHERE r.task_id = ?1 AND (r.ts, r.record_id) {cmp} (?2, ?3)
-   AND (?4 OR r.stream NOT IN (SELECT value FROM json_each(?5)))
-   AND NOT (r.event IN ('tool.complete', 'tool.fail') AND r.span_id IS NOT NULL AND EXISTS (
-       SELECT 1 FROM records s WHERE s.span_id = r.span_id AND s.task_id = r.task_id AND s.event = 'tool.start'))
- ORDER BY r.ts {dir}, r.record_id {dir}
- LIMIT ?6
-"#;
-
-/// The streams holding verbatim source lines: named by some other record's
-/// `source_stream` (what the importers write on every normalized event: the
-/// stream's file name, `source.jsonl`).
-pub fn source_streams(conn: &Connection, task: &str) -> rusqlite::Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT f.name FROM files f WHERE f.task_id = ?1 AND f.kind = 'stream' AND EXISTS (
-             SELECT 1 FROM records r WHERE r.task_id = ?1 AND r.stream <> f.name
-                AND json_extract(r.body, '$.source_stream') IN (f.name, f.name || '.jsonl', f.name || '.jsonl.gz'))
-          ORDER BY f.name",
-    )?;
-    let rows = stmt.query_map([task], |r| r.get(0))?;
-    rows.collect()
-}
-
 /// Where record `id` of `task` sits, as the cursor just before it, so that
 /// a page read after it starts with that record. A `tool.complete` or
 /// `tool.fail` resolves to its start, which holds it.
-pub fn cursor_at(conn: &Connection, task: &str, id: i64) -> rusqlite::Result<Option<Cursor>> {
-    conn.query_row(
-        "SELECT coalesce(s.ts, r.ts), coalesce(s.record_id, r.record_id)
-           FROM records r LEFT JOIN records s ON r.event IN ('tool.complete', 'tool.fail')
-                AND s.span_id = r.span_id AND s.task_id = r.task_id AND s.event = 'tool.start'
-          WHERE r.record_id = ?1 AND r.task_id = ?2 LIMIT 1",
-        (id, task),
-        |r| {
-            Ok(Cursor {
-                ts: r.get(0)?,
-                id: r.get::<_, i64>(1)? - 1,
-            })
-        },
-    )
-    .optional()
+pub fn cursor_at(index: &mut dyn Questions, task: &str, id: i64) -> Result<Option<Cursor>> {
+    Ok(index
+        .transcript_anchor(task, id)?
+        .map(|(ts, id)| Cursor { ts, id: id - 1 }))
 }
 
 /// Up to `limit` items after `after` (or, with `backwards`, before it, still
 /// returned in time order), with the documents updated in that span.
 pub fn page(
-    conn: &Connection,
+    index: &mut dyn Questions,
     task: &str,
     after: &Cursor,
     backwards: bool,
     limit: usize,
     options: &Options,
-) -> rusqlite::Result<Page> {
-    let hidden = source_streams(conn, task)?;
-    let hidden_json = serde_json::to_string(&hidden).unwrap_or_else(|_| "[]".into());
-    let sql = if backwards {
-        PAGE.replace("{cmp}", "<").replace("{dir}", "DESC")
-    } else {
-        PAGE.replace("{cmp}", ">").replace("{dir}", "ASC")
-    };
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query((
+) -> Result<Page> {
+    let hidden = index.source_streams(task)?;
+    let rows = index.transcript_rows(&TranscriptPage {
         task,
-        &after.ts,
-        after.id,
-        options.source,
-        &hidden_json,
-        limit as i64 + 1,
-    ))?;
+        after_ts: &after.ts,
+        after_id: after.id,
+        backwards,
+        with_sources: options.source,
+        hidden: &hidden,
+        limit: limit as u64 + 1,
+    })?;
     let mut items: Vec<(Cursor, Item)> = Vec::new();
     let mut more = false;
-    while let Some(row) = rows.next()? {
-        let id: i64 = row.get(0)?;
+    for row in &rows.rows {
+        let Some(id) = int(row, 0) else { continue };
         if items.last().is_some_and(|(c, _)| c.id == id) {
             continue; // a span with two end records: the first one holds
         }
@@ -264,10 +213,10 @@ pub fn page(
             break;
         }
         let cursor = Cursor {
-            ts: row.get(1)?,
+            ts: text(row, 1).unwrap_or_default(),
             id,
         };
-        items.push((cursor, item_of(row, options.source)?));
+        items.push((cursor, item_of(row, options.source)));
     }
     if backwards {
         items.reverse();
@@ -279,7 +228,7 @@ pub fn page(
         (true, Some((c, _)), _) => (more.then(|| c.ts.clone()), Some(after.ts.clone())),
         (true, None, _) => (None, Some(after.ts.clone())),
     };
-    let documents = documents(conn, task, lo.as_deref(), hi.as_deref(), backwards)?;
+    let documents = documents(index, task, lo.as_deref(), hi.as_deref(), backwards)?;
     let last = items.last().map(|(c, _)| c.encode()).unwrap_or_else(|| {
         if backwards {
             Cursor::start().encode()
@@ -293,12 +242,7 @@ pub fn page(
     });
     let more_before = match (&first_cursor, backwards) {
         (Some(_), true) => more,
-        (Some(c), false) => conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM records WHERE task_id = ?1 AND (ts, record_id) <= (?2, ?3))",
-                (task, &c.ts, c.id),
-                |r| r.get(0),
-            )?,
+        (Some(c), false) => index.has_records_through(task, &c.ts, c.id)?,
         (None, _) => false,
     };
     let more_after = if backwards {
@@ -337,11 +281,11 @@ fn is_empty_message(item: &Item) -> bool {
 }
 
 /// Every item of a task, for the exports.
-pub fn all(conn: &Connection, task: &str, options: &Options) -> rusqlite::Result<Vec<Item>> {
+pub fn all(index: &mut dyn Questions, task: &str, options: &Options) -> Result<Vec<Item>> {
     let mut out = Vec::new();
     let mut after = Cursor::start();
     loop {
-        let page = page(conn, task, &after, false, 1000, options)?;
+        let page = page(index, task, &after, false, 1000, options)?;
         out.extend(page.items);
         match (page.more, Cursor::decode(&page.last)) {
             (true, Some(next)) => after = next,
@@ -353,62 +297,70 @@ pub fn all(conn: &Connection, task: &str, options: &Options) -> rusqlite::Result
 /// Documents of the task updated after `lo` and at or before `hi` (open
 /// ends when `None`; an empty `lo` is the start).
 fn documents(
-    conn: &Connection,
+    index: &mut dyn Questions,
     task: &str,
     lo: Option<&str>,
     hi: Option<&str>,
     backwards: bool,
-) -> rusqlite::Result<Vec<Item>> {
-    // Backwards, the page's own end is exclusive and its start inclusive.
-    let sql = if backwards {
-        "SELECT name, version, updated_at, body FROM documents WHERE task_id = ?1
-            AND (?2 IS NULL OR updated_at >= ?2) AND (?3 IS NULL OR updated_at < ?3)
-          ORDER BY updated_at, name"
-    } else {
-        "SELECT name, version, updated_at, body FROM documents WHERE task_id = ?1
-            AND (?2 IS NULL OR ?2 = '' OR updated_at > ?2) AND (?3 IS NULL OR updated_at <= ?3)
-          ORDER BY updated_at, name"
-    };
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map((task, lo, hi), |r| {
-        let name: String = r.get(0)?;
-        let version: Option<i64> = r.get(1)?;
-        let body: Option<String> = r.get(3)?;
-        Ok(Item {
-            key: format!("d:{name}"),
-            ts: r.get(2)?,
-            kind: "document",
-            source: Some(format!("{name}.json")),
-            status: version.map(|v| format!("version {v}")),
-            output: body.map(|b| serde_json::from_str(&b).unwrap_or(Value::String(b))),
-            name: Some(name),
-            ..Item::default()
+) -> Result<Vec<Item>> {
+    let rows = index.documents_between(task, lo, hi, backwards)?;
+    Ok(rows
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let name = text(r, 0)?;
+            let body = text(r, 3);
+            Some(Item {
+                key: format!("d:{name}"),
+                ts: text(r, 2),
+                kind: "document",
+                source: Some(format!("{name}.json")),
+                status: int(r, 1).map(|v| format!("version {v}")),
+                output: body.map(|b| serde_json::from_str(&b).unwrap_or(Value::String(b))),
+                name: Some(name),
+                ..Item::default()
+            })
         })
-    })?;
-    rows.collect()
+        .collect())
 }
 
-/// One row of [`PAGE`] as an item.
-fn item_of(row: &rusqlite::Row<'_>, with_body: bool) -> rusqlite::Result<Item> {
-    let id: i64 = row.get(0)?;
-    let event: Option<String> = row.get(4)?;
-    let stream: String = row.get(2)?;
-    let line: i64 = row.get(3)?;
-    let body_text: String = row.get(13)?;
-    let body: Value = serde_json::from_str(&body_text).unwrap_or(Value::Null);
+/// Column `i` of an answer's row as text, an integer or a number.
+fn text(row: &[Value], i: usize) -> Option<String> {
+    row.get(i)?.as_str().map(str::to_owned)
+}
+
+fn int(row: &[Value], i: usize) -> Option<i64> {
+    row.get(i)?.as_i64()
+}
+
+fn num(row: &[Value], i: usize) -> Option<f64> {
+    row.get(i)?.as_f64()
+}
+
+/// One row of a transcript page ([`TRANSCRIPT_COLUMNS`]) as an item.
+///
+/// [`TRANSCRIPT_COLUMNS`]: tasklog_index::TRANSCRIPT_COLUMNS
+fn item_of(row: &[Value], with_body: bool) -> Item {
+    let id = int(row, 0).unwrap_or_default();
+    let event = text(row, 4);
+    let stream = text(row, 2).unwrap_or_default();
+    let line = int(row, 3).unwrap_or_default();
+    let body: Value = text(row, 13)
+        .and_then(|b| serde_json::from_str(&b).ok())
+        .unwrap_or(Value::Null);
     let mut item = Item {
         key: format!("r{id}"),
         record_id: Some(id),
-        ts: row.get(1)?,
+        ts: text(row, 1),
         kind: "event",
         source: Some(format!("{stream}:{line}")),
         stream: Some(stream),
-        name: row.get(5)?,
-        status: row.get(6)?,
-        role: row.get(7)?,
-        error: row.get(10)?,
-        duration_ms: row.get(11)?,
-        span_id: row.get(12)?,
+        name: text(row, 5),
+        status: text(row, 6),
+        role: text(row, 7),
+        error: text(row, 10),
+        duration_ms: num(row, 11),
+        span_id: text(row, 12),
         ..Item::default()
     };
     if item.error.is_none() {
@@ -432,18 +384,16 @@ fn item_of(row: &rusqlite::Row<'_>, with_body: bool) -> rusqlite::Result<Item> {
             item.input = Some(input);
             item.status = Some("running".into());
             item.name = Some(name);
-            if let Some(end_id) = row.get::<_, Option<i64>>(18)? {
-                let end_event: Option<String> = row.get(19)?;
-                let end_body: Option<String> = row.get(20)?;
-                let end: Value = end_body
+            if let Some(end_id) = int(row, 18) {
+                let end_event = text(row, 19);
+                let end: Value = text(row, 20)
                     .and_then(|b| serde_json::from_str(&b).ok())
                     .unwrap_or(Value::Null);
                 item.end_record_id = Some(end_id);
-                item.duration_ms = row.get(21)?;
+                item.duration_ms = num(row, 21);
                 if end_event.as_deref() == Some("tool.fail") {
                     item.status = Some("error".into());
-                    let error: Option<String> = row.get(22)?;
-                    item.error = error
+                    item.error = text(row, 22)
                         .or_else(|| end.get("error").map(text_of))
                         .or_else(|| Some("failed".into()));
                 } else {
@@ -461,10 +411,10 @@ fn item_of(row: &rusqlite::Row<'_>, with_body: bool) -> rusqlite::Result<Item> {
         }
         Some("llm.call") => {
             item.kind = "llm";
-            item.model = row.get(14)?;
-            item.tokens_input = row.get(15)?;
-            item.tokens_output = row.get(16)?;
-            item.cost_usd = row.get(17)?;
+            item.model = text(row, 14);
+            item.tokens_input = int(row, 15);
+            item.tokens_output = int(row, 16);
+            item.cost_usd = num(row, 17);
         }
         Some("decision") => {
             item.kind = "decision";
@@ -476,8 +426,8 @@ fn item_of(row: &rusqlite::Row<'_>, with_body: bool) -> rusqlite::Result<Item> {
         }
         Some("system") => {
             item.kind = "system";
-            let severity: Option<String> = row.get(8)?;
-            let component: Option<String> = row.get(9)?;
+            let severity = text(row, 8);
+            let component = text(row, 9);
             item.name = component.or(item.name);
             if matches!(severity.as_deref(), Some("error" | "critical")) && item.error.is_none() {
                 item.error = body.get("message").map(text_of).or(severity.clone());
@@ -494,7 +444,7 @@ fn item_of(row: &rusqlite::Row<'_>, with_body: bool) -> rusqlite::Result<Item> {
     if with_body || item.kind == "event" {
         item.body = Some(body);
     }
-    Ok(item)
+    item
 }
 
 /// A message's `content`: a string, or an array of content blocks.

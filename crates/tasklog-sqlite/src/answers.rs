@@ -9,11 +9,12 @@ use std::borrow::Borrow;
 use rusqlite::{Connection, Params};
 use tasklog_tail::questions::cost::CostDialect;
 use tasklog_tail::{
-    CostQuery, ExportSection, Questions, Result, SearchQuery, StoreKind, Table, TaskFilter,
-    TaskPart,
+    questions::live::TranscriptPage, CostQuery, ExportSection, Questions, Result, SearchQuery,
+    StoreKind, Table, TaskFilter, TaskPart,
 };
 
 use crate::error::sqlite_error;
+use crate::live;
 use crate::questions::{
     json_value, COST_BY_CALL, COST_BY_DAY, COST_BY_TASK_DAY, TASKS, TASK_IDS_STARTING, TASK_SUMMARY,
 };
@@ -134,6 +135,21 @@ pub fn part_sql(part: TaskPart) -> &'static str {
   ORDER BY timestamp, conversation_id, block_index LIMIT ?2",
         TaskPart::Quarantined => r#"SELECT path, line, "offset", reason, prefix, detected_at FROM ingest_errors
     WHERE task_id = ?1 ORDER BY path, "offset" LIMIT ?2"#,
+        TaskPart::Errors => r#"SELECT r.record_id, coalesce(s.record_id, r.record_id) AS at, r.ts, r.event,
+       coalesce(r.tool_name, r.name) AS name,
+       coalesce(r.error, json_extract(r.body, '$.error'),
+                CASE WHEN r.severity IN ('error', 'critical') THEN coalesce(json_extract(r.body, '$.message'), r.severity) END,
+                r.status) AS error
+  FROM records r
+  LEFT JOIN records s ON r.event = 'tool.fail' AND s.span_id = r.span_id AND s.task_id = r.task_id AND s.event = 'tool.start'
+ WHERE r.task_id = ?1
+   AND (r.event = 'tool.fail' OR r.error IS NOT NULL OR r.severity IN ('error', 'critical')
+        OR (r.event = 'llm.call' AND r.status IN ('error', 'failed'))
+        OR (r.event <> 'tool.start' AND json_type(r.body, '$.error') IN ('object', 'text')))
+ ORDER BY r.ts, r.record_id
+ LIMIT ?2"#,
+        TaskPart::Counts => "SELECT count(*) AS records, count(*) FILTER (WHERE event = 'tool.start') AS tool_calls
+   FROM records WHERE task_id = ?1 AND ?2 <> 0",
     }
 }
 
@@ -190,6 +206,16 @@ impl<C: Borrow<Connection>> SqliteQuestions<C> {
     }
 
     fn collect(&self, sql: &str, params: impl Params) -> Result<Table> {
+        self.collect_while(sql, params, |_| true)
+    }
+
+    /// [`Self::collect`], stopping before the first row `keep` refuses.
+    fn collect_while(
+        &self,
+        sql: &str,
+        params: impl Params,
+        mut keep: impl FnMut(&[serde_json::Value]) -> bool,
+    ) -> Result<Table> {
         let err = |op| move |e| sqlite_error(&self.at, op, e);
         let conn = self.conn.borrow();
         let mut stmt = conn.prepare_cached(sql).map_err(err("invalid SQL"))?;
@@ -201,12 +227,14 @@ impl<C: Borrow<Connection>> SqliteQuestions<C> {
         };
         let mut rows = stmt.query(params).map_err(err("query failed"))?;
         while let Some(row) = rows.next().map_err(err("query failed"))? {
-            out.rows.push(
-                (0..n)
-                    .map(|i| row.get_ref(i).map(json_value))
-                    .collect::<rusqlite::Result<_>>()
-                    .map_err(err("query failed"))?,
-            );
+            let row: Vec<serde_json::Value> = (0..n)
+                .map(|i| row.get_ref(i).map(json_value))
+                .collect::<rusqlite::Result<_>>()
+                .map_err(err("query failed"))?;
+            if !keep(&row) {
+                break;
+            }
+            out.rows.push(row);
         }
         Ok(out)
     }
@@ -340,5 +368,101 @@ impl<C: Borrow<Connection>> Questions for SqliteQuestions<C> {
 
     fn query(&mut self, sql: &str) -> Result<Table> {
         self.collect(sql, [])
+    }
+
+    fn transcript_rows(&mut self, page: &TranscriptPage<'_>) -> Result<Table> {
+        let (cmp, dir) = if page.backwards {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
+        let sql = live::TRANSCRIPT_PAGE
+            .replace("{cmp}", cmp)
+            .replace("{dir}", dir);
+        let hidden = serde_json::to_string(page.hidden).unwrap_or_else(|_| "[]".into());
+        self.collect(
+            &sql,
+            (
+                page.task,
+                page.after_ts,
+                page.after_id,
+                page.with_sources,
+                hidden,
+                signed(Some(page.limit)),
+            ),
+        )
+    }
+
+    fn source_streams(&mut self, task: &str) -> Result<Vec<String>> {
+        let found = self.collect(live::SOURCE_STREAMS, [task])?;
+        Ok(found.texts(0))
+    }
+
+    fn transcript_anchor(&mut self, task: &str, record_id: i64) -> Result<Option<(String, i64)>> {
+        let found = self.collect(live::ANCHOR, (record_id, task))?;
+        Ok(found
+            .rows
+            .first()
+            .and_then(|r| Some((r.first()?.as_str()?.to_owned(), r.get(1)?.as_i64()?))))
+    }
+
+    fn has_records_through(&mut self, task: &str, ts: &str, record_id: i64) -> Result<bool> {
+        let found = self.collect(live::HAS_RECORDS_THROUGH, (task, ts, record_id))?;
+        Ok(found.integer().unwrap_or(0) != 0)
+    }
+
+    fn documents_between(
+        &mut self,
+        task: &str,
+        lo: Option<&str>,
+        hi: Option<&str>,
+        backwards: bool,
+    ) -> Result<Table> {
+        let sql = if backwards {
+            live::DOCUMENTS_BACKWARDS
+        } else {
+            live::DOCUMENTS_FORWARDS
+        };
+        self.collect(sql, (task, lo, hi))
+    }
+
+    fn stream_records(
+        &mut self,
+        task: &str,
+        stream: &str,
+        after: i64,
+        limit: Option<u64>,
+    ) -> Result<Table> {
+        self.collect(live::STREAM_RECORDS, (task, stream, after, signed(limit)))
+    }
+
+    fn newest_record_id(&mut self) -> Result<i64> {
+        Ok(self.collect(live::NEWEST, [])?.integer().unwrap_or(0))
+    }
+
+    fn records_since(
+        &mut self,
+        after: i64,
+        also: &[i64],
+        task: Option<&str>,
+        limit: u64,
+        max_bytes: u64,
+    ) -> Result<Table> {
+        let also = serde_json::to_string(also).unwrap_or_else(|_| "[]".into());
+        let body = live::FEED_COLUMNS_BODY;
+        let mut held = 0u64;
+        // Row by row, so the bodies past the budget are never read.
+        self.collect_while(
+            live::FEED,
+            (after, also, task, signed(Some(limit))),
+            |row| {
+                let go_on = held == 0 || held < max_bytes;
+                held += row
+                    .get(body)
+                    .and_then(|v| v.as_str())
+                    .map_or(0, |b| b.len() as u64);
+                go_on
+            },
+        )
     }
 }

@@ -26,6 +26,7 @@ mod db;
 mod error;
 mod facts;
 mod files;
+mod live;
 mod open;
 mod prices;
 mod questions;

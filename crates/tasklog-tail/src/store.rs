@@ -18,12 +18,8 @@ pub enum StoreKind {
 pub enum Capability {
     /// Full-text search over records (`tasklog search`).
     Search,
-    /// The HTTP API and dashboard (`tasklog serve`).
-    Serve,
     /// Monthly archive databases (`archive`, `unarchive`, `--archives`).
     Archives,
-    /// A task as Markdown or standalone HTML (`export --format markdown|html`).
-    ReadableExport,
 }
 
 impl Capability {
@@ -34,17 +30,9 @@ impl Capability {
                 "full-text search uses SQLite's FTS5",
                 "ask `tasklog query` with ILIKE or PostgreSQL text search",
             ),
-            Capability::Serve => (
-                "the server reads a SQLite index",
-                "run `tasklog watch --sink` on each host and ask with `tasklog query`; serve a host's SQLite index beside it",
-            ),
             Capability::Archives => (
                 "monthly archives are SQLite files beside a SQLite index (docs/RETENTION.md)",
                 "they do not apply",
-            ),
-            Capability::ReadableExport => (
-                "the Markdown and HTML renderings read the transcript of a SQLite index",
-                "use --format json, or the dashboard of a host's SQLite index",
             ),
         }
     }
@@ -64,10 +52,7 @@ impl StoreKind {
         match (self, capability) {
             (StoreKind::Sqlite, _) => true,
             (StoreKind::Postgres, Capability::Search) => true,
-            (
-                StoreKind::Postgres,
-                Capability::Serve | Capability::Archives | Capability::ReadableExport,
-            ) => false,
+            (StoreKind::Postgres, Capability::Archives) => false,
         }
     }
 

@@ -26,7 +26,6 @@ mod fd_limit;
 mod output;
 mod progress;
 mod rows;
-mod time_arg;
 
 use std::process::ExitCode;
 

@@ -29,6 +29,7 @@ pub fn open(config: &Config, archives: bool) -> Result<Box<dyn Questions>> {
             host_id: config.host_id.clone(),
             hosts: Hosts::GivenOrAll,
             archives,
+            statement_timeout: None,
         },
     )?)
 }
@@ -43,6 +44,7 @@ pub fn open_for_task(config: &Config) -> Result<Box<dyn Questions>> {
             host_id: config.host_id.clone(),
             hosts: Hosts::GivenOrLocal,
             archives: false,
+            statement_timeout: None,
         },
     )?)
 }

@@ -17,9 +17,16 @@ const MOST: usize = 500;
 /// `{"alerts": [...newest first], "destinations": {...} | null}`.
 pub async fn alerts(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     let root = state.options.root.clone();
-    let db = state.options.db.clone();
+    let store = match state.kind {
+        tasklog_index::StoreKind::Sqlite => {
+            tasklog_alert::StoreTarget::Sqlite(state.options.db.clone())
+        }
+        tasklog_index::StoreKind::Postgres => {
+            tasklog_alert::StoreTarget::Postgres(state.options.db.to_string_lossy().into_owned())
+        }
+    };
     let (entries, report) = tokio::task::spawn_blocking(move || {
-        let entries = tasklog_alert::list(&root, &tasklog_alert::StoreTarget::Sqlite(db));
+        let entries = tasklog_alert::list(&root, &store);
         (entries, tasklog_alert::read_status(&root))
     })
     .await

@@ -8,7 +8,7 @@ use axum::extract::{Query, State};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use tasklog_index::{CostKey, CostQuery, Questions, SearchQuery, SqliteQuestions};
+use tasklog_index::{CostKey, CostQuery, Questions, SearchQuery, SqliteQuestions, StoreKind};
 
 use crate::error::ApiError;
 use crate::names;
@@ -45,18 +45,16 @@ pub async fn cost(
             "by takes one or two of model, day, task, provider, project, agent",
         ));
     }
-    let at = super::at(&state);
+    let since = p.since.as_deref().map(parse_time).transpose()?;
+    let until = p.until.as_deref().map(parse_time).transpose()?;
     state
-        .read(move |c| {
-            let since = p.since.as_deref().map(|s| parse_time(c, s)).transpose()?;
-            let until = p.until.as_deref().map(|s| parse_time(c, s)).transpose()?;
+        .ask(move |index| {
             let query = CostQuery {
                 by: keys.clone(),
                 since: since.clone(),
                 until: until.clone(),
             };
             // The cost question of `tasklog cost` (one statement per store).
-            let mut index = SqliteQuestions::new(c, at);
             let rows = index.cost(&query)?.objects(&[]);
             let total = total(&rows);
             let unpriced = index
@@ -119,36 +117,49 @@ pub async fn search(
     }
     let task = p.task.as_deref().map(names::task_id).transpose()?;
     let limit = super::limit(p.limit, 50, 1000)?;
-    // Bounded in time like user SQL (`limits.rs`): FTS5 syntax with
-    // `raw=1` can ask for costly matches.
-    let timeout = state.options.query_timeout;
-    let at = super::at(&state);
-    crate::limits::bounded(&state, timeout, move |c, stopped| {
-        let question = SearchQuery {
-            text: q,
-            raw,
-            task,
-            limit: limit as u64,
-        };
-        let found = SqliteQuestions::new(c, at).search(&question).map_err(|e| {
-            let message = match super::sqlite_cause(e) {
-                Ok(e) => stopped(e).message,
-                Err(e) => e.to_string(),
-            };
-            ApiError::bad_request(format!("search {query:?}: {message}"))
-        })?;
-        let mut results = found.objects(&[]);
-        for row in &mut results {
-            // `text` is the dashboard's name of the snippet: the text around
-            // the first match, not the first 300 characters.
-            if let Some(Value::String(text)) = row.remove("snippet") {
-                row.insert(
-                    "text".into(),
-                    crate::search::window(&text, &terms, 300).into(),
-                );
-            }
+    let question = SearchQuery {
+        text: q,
+        raw,
+        task,
+        limit: limit as u64,
+    };
+    let found = if state.kind == StoreKind::Sqlite {
+        // Bounded in time like user SQL (`limits.rs`): FTS5 syntax with
+        // `raw=1` can ask for costly matches.
+        let at = super::at(&state);
+        let query = query.clone();
+        crate::limits::bounded(&state, state.options.query_timeout, move |c, stopped| {
+            SqliteQuestions::new(c, at).search(&question).map_err(|e| {
+                let message = match super::sqlite_cause(e) {
+                    Ok(e) => stopped(e).message,
+                    Err(e) => e.to_string(),
+                };
+                ApiError::bad_request(format!("search {query:?}: {message}"))
+            })
+        })
+        .await?
+    } else {
+        // PostgreSQL's readers carry the server's `statement_timeout`.
+        let _permit = state.question_permit(state.options.query_timeout).await?;
+        let query = query.clone();
+        state
+            .ask(move |index| {
+                index
+                    .search(&question)
+                    .map_err(|e| ApiError::bad_request(format!("search {query:?}: {e}")))
+            })
+            .await?
+    };
+    let mut results = found.objects(&[]);
+    for row in &mut results {
+        // `text` is the dashboard's name of the snippet: the text around
+        // the first match, not the first 300 characters.
+        if let Some(Value::String(text)) = row.remove("snippet") {
+            row.insert(
+                "text".into(),
+                crate::search::window(&text, &terms, 300).into(),
+            );
         }
-        Ok(Json(json!({ "query": query, "results": results })))
-    })
-    .await
+    }
+    Ok(Json(json!({ "query": query, "results": results })))
 }

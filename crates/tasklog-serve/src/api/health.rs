@@ -32,6 +32,9 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 
 /// The health report of `tasklog status`, who indexes, and the quarantined lines.
 pub async fn status(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    if state.kind != tasklog_index::StoreKind::Sqlite {
+        return shared_status(&state).await.map(Json);
+    }
     let root = state.options.root.clone();
     let db = state.options.db.clone();
     let indexer = state.options.indexer;
@@ -79,7 +82,63 @@ fn seconds_since_commit(c: &rusqlite::Connection) -> Result<Option<f64>, ApiErro
 }
 
 /// The gauges a scraper wants, in the Prometheus text format.
+/// The status of a shared (PostgreSQL) index: every host, this host's lag
+/// (`tasklog status --db postgres://...`), and the server's own fields.
+async fn shared_status(state: &Arc<AppState>) -> Result<Value, ApiError> {
+    let root = state.options.root.clone();
+    let db = state.options.db.clone();
+    let host = state.options.host_id.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        tasklog_index::store_status(&root, &db, host.as_deref())
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("status task failed: {e}")))??;
+    let mut value = serde_json::to_value(&report).map_err(|e| ApiError::internal(e.to_string()))?;
+    if let Some(map) = value.as_object_mut() {
+        map.insert("indexer".into(), state.options.indexer.into());
+        map.insert(
+            "alert_destinations".into(),
+            super::alerts::status_field(&state.options.root),
+        );
+    }
+    Ok(value)
+}
+
+/// `/metrics` of a shared index: the server's own (limits, alerts) and,
+/// per host, whether its sidecar is connected.
+async fn shared_metrics(state: &Arc<AppState>) -> Result<String, ApiError> {
+    let status = shared_status(state).await?;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP tasklog_store_reachable 1 when the PostgreSQL index answered.\n# TYPE tasklog_store_reachable gauge\ntasklog_store_reachable {}",
+        if status["reachable"] == Value::Bool(true) { 1 } else { 0 }
+    );
+    if let Some(lag) = status["lag_bytes"].as_u64() {
+        let _ = writeln!(
+            out,
+            "# HELP tasklog_lag_bytes Bytes of this host's streams not shipped yet.\n# TYPE tasklog_lag_bytes gauge\ntasklog_lag_bytes {lag}"
+        );
+    }
+    out.push_str(&state.options.vitals.prometheus());
+    super::alerts::metrics(&state.options.root, &mut out);
+    Ok(out)
+}
+
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let prometheus = |out: String| {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            out,
+        )
+            .into_response()
+    };
+    if state.kind != tasklog_index::StoreKind::Sqlite {
+        return shared_metrics(&state).await.map(prometheus);
+    }
     let root = state.options.root.clone();
     let db = state.options.db.clone();
     let report = tokio::task::spawn_blocking(move || tasklog_index::status(&root, &db))
@@ -138,12 +197,5 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, Api
     );
     out.push_str(&state.options.vitals.prometheus());
     super::alerts::metrics(&state.options.root, &mut out);
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        out,
-    )
-        .into_response())
+    Ok(prometheus(out))
 }

@@ -16,8 +16,8 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use rusqlite::Connection;
 use serde::Deserialize;
+use tasklog_index::Questions;
 
 use crate::error::ApiError;
 use crate::names::{self, Entry};
@@ -56,22 +56,18 @@ pub async fn log(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/x-ndjson") || v.contains("application/jsonl"));
     state
-        .read(move |c| {
-            let task = names::require_task(c, &task)?;
+        .ask(move |index| {
+            let task = names::require_task(index, &task)?;
             if raw_name == "full" {
-                return full(c, &task).map(|body| json_response(body, None));
+                return full(index, &task).map(|body| json_response(body, None));
             }
-            match names::resolve(c, &task, &raw_name)? {
+            match names::resolve(index, &task, &raw_name)? {
                 Entry::Document(name) => {
-                    let body: String = c
-                        .prepare_cached(
-                            "SELECT body FROM documents WHERE task_id = ?1 AND name = ?2",
-                        )?
-                        .query_row((&task, &name), |r| r.get(0))?;
+                    let body = document_body(index, &task, &name)?;
                     Ok(json_response(body, None))
                 }
-                Entry::Stream(_, file_id) => {
-                    let page = page(c, file_id, after, limit)?;
+                Entry::Stream(name) => {
+                    let page = page(index, &task, &name, after, limit)?;
                     let mut body = String::new();
                     if ndjson {
                         for r in &page.records {
@@ -119,21 +115,46 @@ struct Page {
     more: bool,
 }
 
-fn page(c: &Connection, file_id: i64, after: i64, limit: i64) -> Result<Page, ApiError> {
-    let mut stmt = c.prepare_cached(
-        r#"SELECT "offset", body FROM records WHERE file_id = ?1 AND "offset" >= ?2 ORDER BY "offset" LIMIT ?3"#,
-    )?;
-    let mut rows = stmt.query((file_id, after, limit + 1))?;
+/// The body of document `name` of `task`.
+fn document_body(index: &mut dyn Questions, task: &str, name: &str) -> Result<String, ApiError> {
+    let documents = index.documents(task)?;
+    let body = documents.column("body").unwrap_or(4);
+    documents
+        .rows
+        .iter()
+        .find(|r| r.first().and_then(|v| v.as_str()) == Some(name))
+        .and_then(|r| r.get(body)?.as_str().map(str::to_owned))
+        .ok_or_else(|| ApiError::not_found(format!("task {task:?} has no document {name:?}")))
+}
+
+/// `(offset, body)` of each row of a [`Questions::stream_records`] answer.
+fn lines(table: tasklog_index::Table) -> impl Iterator<Item = (i64, String)> {
+    table.rows.into_iter().filter_map(|r| {
+        let mut r = r.into_iter();
+        let offset = r.next()?.as_i64()?;
+        match r.next()? {
+            serde_json::Value::String(body) => Some((offset, body)),
+            _ => None,
+        }
+    })
+}
+
+fn page(
+    index: &mut dyn Questions,
+    task: &str,
+    stream: &str,
+    after: i64,
+    limit: i64,
+) -> Result<Page, ApiError> {
+    let found = index.stream_records(task, stream, after, Some(limit as u64 + 1))?;
     let mut records = Vec::new();
     let mut next = after;
     let mut more = false;
-    while let Some(r) = rows.next()? {
+    for (offset, body) in lines(found) {
         if records.len() as i64 == limit {
             more = true;
             break;
         }
-        let offset: i64 = r.get(0)?;
-        let body: String = r.get(1)?;
         next = offset + body.len() as i64 + 1;
         records.push(body);
     }
@@ -159,36 +180,34 @@ fn array(records: &[String]) -> String {
 }
 
 /// `{"task_id":..,"documents":{name: doc},"streams":{name: [records]}}`.
-fn full(c: &Connection, task: &str) -> Result<String, ApiError> {
+fn full(index: &mut dyn Questions, task: &str) -> Result<String, ApiError> {
     let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
     let mut out = format!("{{\"task_id\":{},\"documents\":{{", quote(task));
-    let mut stmt =
-        c.prepare_cached("SELECT name, body FROM documents WHERE task_id = ?1 ORDER BY name")?;
-    let mut rows = stmt.query([task])?;
+    let documents = index.documents(task)?;
+    let body = documents.column("body").unwrap_or(4);
     let mut first = true;
-    while let Some(r) = rows.next()? {
-        let (name, body): (String, String) = (r.get(0)?, r.get(1)?);
+    for row in &documents.rows {
+        let (Some(name), Some(doc)) = (
+            row.first().and_then(|v| v.as_str()),
+            row.get(body).and_then(|v| v.as_str()),
+        ) else {
+            continue;
+        };
         let _ = write!(
             out,
             "{}{}:{}",
             if first { "" } else { "," },
-            quote(&name),
-            body
+            quote(name),
+            doc
         );
         first = false;
     }
     out.push_str("},\"streams\":{");
-    let streams: Vec<(String, i64)> = c
-        .prepare_cached(
-            "SELECT name, file_id FROM files WHERE task_id = ?1 AND kind = 'stream' ORDER BY name",
-        )?
-        .query_map([task], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    for (i, (name, file_id)) in streams.iter().enumerate() {
-        let records: Vec<String> = c
-            .prepare_cached(r#"SELECT body FROM records WHERE file_id = ?1 ORDER BY "offset""#)?
-            .query_map([file_id], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+    let streams = index.streams(task)?.texts(0);
+    for (i, name) in streams.iter().enumerate() {
+        let records: Vec<String> = lines(index.stream_records(task, name, 0, None)?)
+            .map(|(_, body)| body)
+            .collect();
         let _ = write!(
             out,
             "{}{}:{}",

@@ -2,9 +2,10 @@
 //! rows and bytes (see `limits.rs`) so that one request cannot hold a core
 //! or the memory.
 //!
-//! Read-only is enforced by SQLite (read-only open, `query_only`, an
-//! authorizer denying ATTACH and state-changing PRAGMAs), never by looking
-//! at the text. The body is JSON, `{"sql": "..."}`: the server's guard
+//! Read-only is enforced by the store, never by looking at the text: by
+//! SQLite (read-only open, `query_only`, an authorizer denying ATTACH and
+//! state-changing PRAGMAs), or by PostgreSQL (a `READ ONLY` transaction,
+//! the readers' `statement_timeout`). The body is JSON, `{"sql": "..."}`: the server's guard
 //! refuses other content types, so a page of another origin cannot send
 //! one without a CORS preflight.
 
@@ -39,6 +40,13 @@ pub async fn query(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Re
         value_bytes: options.query_value_bytes,
     };
     let permit = state.question_permit(options.query_timeout).await?;
+    if state.kind != tasklog_index::StoreKind::Sqlite {
+        let _permit = permit;
+        let text = state
+            .ask(move |index| crate::limits::query_json_of(index, &sql, bounds))
+            .await?;
+        return Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response());
+    }
     let db = options.db.clone();
     let text = tokio::task::spawn_blocking(move || {
         let _permit = permit;

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::names;
-use tasklog_index::{Questions, SqliteQuestions, TaskFilter, TaskPart, TaskSort};
+use tasklog_index::{TaskFilter, TaskPart, TaskSort};
 
 use crate::sql::{parse_time, quote};
 use crate::state::AppState;
@@ -72,13 +72,14 @@ pub async fn list(
         Some(n) => return Err(ApiError::bad_request(format!("errors {n} is not 0 or 1"))),
     };
     let nonempty = |v: Option<String>| v.filter(|t| !t.is_empty());
-    let at = super::at(&state);
+    let since = p.since.as_deref().map(parse_time).transpose()?;
+    let until = p.until.as_deref().map(parse_time).transpose()?;
     state
-        .read(move |c| {
+        .ask(move |index| {
             let mut filter = TaskFilter {
                 status: nonempty(p.status),
-                since: p.since.as_deref().map(|s| parse_time(c, s)).transpose()?,
-                until: p.until.as_deref().map(|s| parse_time(c, s)).transpose()?,
+                since,
+                until,
                 text: nonempty(p.text),
                 agent: nonempty(p.agent),
                 project: nonempty(p.project),
@@ -90,7 +91,6 @@ pub async fn list(
                 limit: Some(limit as u64 + 1),
                 offset: offset as u64,
             };
-            let mut index = SqliteQuestions::new(c, at);
             let mut tasks = index.tasks(&filter)?.objects(&[]);
             filter.limit = None;
             let total = index.count_tasks(&filter)?;
@@ -120,13 +120,11 @@ pub async fn detail(
     let Query(p) = params.map_err(super::query_error)?;
     let task = names::task_id(&raw)?;
     let limit = super::limit(p.limit, 5000, 100_000)?;
-    let at = super::at(&state);
     state
-        .read(move |c| {
-            let task = names::require_task(c, &task)?;
-            let max = limit as usize;
+        .ask(move |index| {
             // The questions every reader shares (the CLI's `show`, `tasks`).
-            let mut index = SqliteQuestions::new(c, at);
+            let task = names::require_task(index, &task)?;
+            let max = limit as usize;
             let summary = index.task_summary(&task)?.objects(&[]).into_iter().next();
             let mut task_row = index.task_row(&task)?.objects(&["labels", "commits"]);
             for row in &mut task_row {

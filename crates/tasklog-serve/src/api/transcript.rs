@@ -13,15 +13,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use rusqlite::OptionalExtension;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
 use crate::names;
-use crate::sql::{json_rows, objects};
 use crate::state::AppState;
 use crate::transcript::{self, Cursor, Options};
+use tasklog_index::{Questions, TaskPart};
 
 /// Paging of the transcript.
 #[derive(Debug, Deserialize)]
@@ -79,25 +78,23 @@ pub async fn transcript(
         .map(|c| cursor("before", c))
         .transpose()?;
     state
-        .read(move |c| {
-            names::require_task(c, &task)?;
+        .ask(move |index| {
+            let task = names::require_task(index, &task)?;
             // A search hit in a verbatim source line shows the source lines.
             if let (Some(id), false) = (p.at, options.source) {
-                let stream: Option<String> = c
-                    .query_row(
-                        "SELECT stream FROM records WHERE record_id = ?1 AND task_id = ?2",
-                        (id, &task),
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                options.source = stream.is_some_and(|s| {
-                    transcript::source_streams(c, &task).is_ok_and(|h| h.contains(&s))
-                });
+                let stream = index
+                    .records_since(id - 1, &[], Some(&task), 1, 0)?
+                    .rows
+                    .first()
+                    .filter(|r| r.first().and_then(Value::as_i64) == Some(id))
+                    .and_then(|r| r.get(2)?.as_str().map(str::to_owned));
+                options.source = stream
+                    .is_some_and(|s| index.source_streams(&task).is_ok_and(|h| h.contains(&s)));
             }
             let (from, backwards) = match (after, before, p.at) {
                 (_, Some(b), _) => (b, true),
                 (_, _, Some(id)) => (
-                    transcript::cursor_at(c, &task, id)?.ok_or_else(|| {
+                    transcript::cursor_at(index, &task, id)?.ok_or_else(|| {
                         ApiError::not_found(format!("task {task} has no record {id}"))
                     })?,
                     false,
@@ -105,7 +102,7 @@ pub async fn transcript(
                 (Some(a), _, _) => (a, false),
                 _ => (Cursor::start(), false),
             };
-            let page = transcript::page(c, &task, &from, backwards, limit, &options)?;
+            let page = transcript::page(index, &task, &from, backwards, limit, &options)?;
             let mut v = serde_json::to_value(page)
                 .map_err(|e| ApiError::internal(format!("transcript as JSON: {e}")))?;
             if let Some(m) = v.as_object_mut() {
@@ -117,32 +114,8 @@ pub async fn transcript(
         .await
 }
 
-/// Errors of one task, each with the record its transcript item starts at:
-/// failed tool calls (at their `tool.start`), failed model calls,
-/// error-level system events, records carrying an `error`.
-const ERRORS: &str = r#"
-SELECT r.record_id, coalesce(s.record_id, r.record_id) AS at, r.ts, r.event,
-       coalesce(r.tool_name, r.name) AS name,
-       coalesce(r.error, json_extract(r.body, '$.error'),
-                CASE WHEN r.severity IN ('error', 'critical') THEN coalesce(json_extract(r.body, '$.message'), r.severity) END,
-                r.status) AS error
-  FROM records r
-  LEFT JOIN records s ON r.event = 'tool.fail' AND s.span_id = r.span_id AND s.task_id = r.task_id AND s.event = 'tool.start'
- WHERE r.task_id = ?1
-   AND (r.event = 'tool.fail' OR r.error IS NOT NULL OR r.severity IN ('error', 'critical')
-        OR (r.event = 'llm.call' AND r.status IN ('error', 'failed'))
-        OR (r.event <> 'tool.start' AND json_type(r.body, '$.error') IN ('object', 'text')))
- ORDER BY r.ts, r.record_id
- LIMIT 500
-"#;
-
-/// Tool spans for the waterfall; the input is reduced to a label here.
-const TOOLS: &str =
-    "SELECT id, tool_name, status, input, error, duration_ms, started_at, completed_at
-   FROM tool_calls WHERE task_id = ?1 ORDER BY started_at, id LIMIT ?2";
-
 /// Most tool spans drawn; the count says how many there are.
-const MAX_SPANS: i64 = 2000;
+const MAX_SPANS: u64 = 2000;
 
 pub async fn overview(
     State(state): State<Arc<AppState>>,
@@ -151,56 +124,43 @@ pub async fn overview(
     let Path(raw) = path.map_err(super::path_error)?;
     let task = names::task_id(&raw)?;
     state
-        .read(move |c| {
-            names::require_task(c, &task)?;
-            let summary = summary(c, &task)?;
-            let (streams, _) = json_rows(
-                c,
-                r#"SELECT name, "offset" AS bytes, line_count AS records FROM files
-                    WHERE task_id = ?1 AND kind = 'stream' ORDER BY name"#,
-                [&task],
-                &[],
-                usize::MAX,
-            )?;
-            let (errors, _) = json_rows(c, ERRORS, [&task], &[], usize::MAX)?;
-            let (quarantined, _) = json_rows(
-                c,
-                r#"SELECT path, line, "offset", reason, prefix, detected_at FROM ingest_errors
-                    WHERE task_id = ?1 ORDER BY path, "offset" LIMIT 500"#,
-                [&task],
-                &[],
-                usize::MAX,
-            )?;
+        .ask(move |index| {
+            let task = names::require_task(index, &task)?;
+            let summary = summary(index, &task)?;
+            let streams = Value::from(index.streams(&task)?.objects(&[]));
+            let errors = Value::from(index.task_part(&task, TaskPart::Errors, Some(500))?.objects(&[]));
+            let quarantined =
+                Value::from(index.task_part(&task, TaskPart::Quarantined, Some(500))?.objects(&[]));
             let mut tools = Vec::new();
-            let mut stmt = c.prepare_cached(TOOLS)?;
-            let mut rows = stmt.query((&task, MAX_SPANS))?;
-            while let Some(r) = rows.next()? {
-                let input: Option<String> = r.get(3)?;
-                let input = input
-                    .map(|s| serde_json::from_str(&s).unwrap_or(Value::String(s)))
-                    .unwrap_or(Value::Null);
+            let spans = index.task_part(&task, TaskPart::ToolCalls, Some(MAX_SPANS))?;
+            for r in spans.objects(&[]) {
+                let input = match r.get("input") {
+                    Some(Value::String(s)) => {
+                        serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone()))
+                    }
+                    _ => Value::Null,
+                };
+                let field = |k: &str| r.get(k).cloned().unwrap_or(Value::Null);
                 tools.push(json!({
-                    "id": r.get::<_, i64>(0)?,
-                    "tool_name": r.get::<_, Option<String>>(1)?,
+                    "id": field("id"),
+                    "tool_name": field("tool_name"),
                     "label": transcript::tool_label(&input),
-                    "status": r.get::<_, Option<String>>(2)?,
-                    "error": r.get::<_, Option<String>>(4)?,
-                    "duration_ms": r.get::<_, Option<f64>>(5)?,
-                    "started_at": r.get::<_, Option<String>>(6)?,
-                    "completed_at": r.get::<_, Option<String>>(7)?,
+                    "status": field("status"),
+                    "error": field("error"),
+                    "duration_ms": field("duration_ms"),
+                    "started_at": field("started_at"),
+                    "completed_at": field("completed_at"),
                 }));
             }
-            let tool_count: i64 = c.query_row(
-                "SELECT count(*) FROM records WHERE task_id = ?1 AND event = 'tool.start'",
-                [&task],
-                |r| r.get(0),
-            )?;
-            let records: i64 = c.query_row(
-                "SELECT count(*) FROM records WHERE task_id = ?1",
-                [&task],
-                |r| r.get(0),
-            )?;
-            let source_streams = transcript::source_streams(c, &task)?;
+            let counts = index.task_part(&task, TaskPart::Counts, None)?.objects(&[]);
+            let count = |k: &str| {
+                counts
+                    .first()
+                    .and_then(|c| c.get(k)?.as_i64())
+                    .unwrap_or(0)
+            };
+            let (records, tool_count) = (count("records"), count("tool_calls"));
+            let source_streams = index.source_streams(&task)?;
             let body = format!(
                 r#"{{"task_id":{},"summary":{},"streams":{streams},"source_streams":{},"records":{records},"errors":{errors},"quarantined":{quarantined},"tools":{},"tool_count":{tool_count}}}"#,
                 crate::sql::quote(&task),
@@ -215,8 +175,10 @@ pub async fn overview(
 
 /// The task-list row of one task (the contract's columns, whichever of
 /// them the index has).
-fn summary(c: &rusqlite::Connection, task: &str) -> Result<Map<String, Value>, ApiError> {
-    Ok(objects(c, tasklog_index::TASK_SUMMARY, [task], &[])?
+fn summary(index: &mut dyn Questions, task: &str) -> Result<Map<String, Value>, ApiError> {
+    Ok(index
+        .task_summary(task)?
+        .objects(&[])
         .into_iter()
         .next()
         .unwrap_or_default())
@@ -247,10 +209,10 @@ pub async fn export(
         }
     };
     state
-        .read(move |c| {
-            names::require_task(c, &task)?;
-            let summary = summary(c, &task)?;
-            let items = transcript::all(c, &task, &Options::default())?;
+        .ask(move |index| {
+            let task = names::require_task(index, &task)?;
+            let summary = summary(index, &task)?;
+            let items = transcript::all(index, &task, &Options::default())?;
             let (body, kind, ext) = if html {
                 (
                     crate::render::html(&task, &summary, &items),

@@ -16,6 +16,7 @@
 //! names them.
 
 pub mod cost;
+pub mod live;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -37,6 +38,20 @@ impl Table {
     /// The position of column `name`.
     pub fn column(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c == name)
+    }
+
+    /// The first row's first value as an integer (a count, an id).
+    pub fn integer(&self) -> Option<i64> {
+        let v = self.rows.first()?.first()?;
+        v.as_i64().or_else(|| v.as_bool().map(i64::from))
+    }
+
+    /// Column `i` of every row, as text (rows where it is not text left out).
+    pub fn texts(&self, i: usize) -> Vec<String> {
+        self.rows
+            .iter()
+            .filter_map(|r| r.get(i)?.as_str().map(str::to_owned))
+            .collect()
     }
 
     /// Whether there are no rows.
@@ -298,6 +313,13 @@ pub enum TaskPart {
     /// Its quarantined lines and file diagnostics, resolved ones too: path,
     /// line, offset, reason, prefix, detected_at.
     Quarantined,
+    /// Its errors, each with the record its transcript item starts at
+    /// (failed tool calls at their `tool.start`), in time order: record_id,
+    /// at, ts, event, name, error. Failed tool calls, failed model calls,
+    /// error-level system events, records carrying an `error`.
+    Errors,
+    /// Its sizes in one row: records, tool_calls (`tool.start` records).
+    Counts,
 }
 
 impl TaskPart {
@@ -472,6 +494,62 @@ pub trait Questions {
 
     /// One read-only SQL statement of the caller's (`tasklog query`).
     fn query(&mut self, sql: &str) -> Result<Table>;
+
+    /// One page of a task's transcript, before tool ends are folded:
+    /// [`live::TRANSCRIPT_COLUMNS`], in `(ts, record_id)` order (descending
+    /// when `backwards`).
+    fn transcript_rows(&mut self, page: &live::TranscriptPage<'_>) -> Result<Table>;
+
+    /// The task's streams of verbatim source lines (those some other record
+    /// names as its `source_stream`), by name.
+    fn source_streams(&mut self, task: &str) -> Result<Vec<String>>;
+
+    /// The `(ts, record_id)` of record `record_id` of `task`, or of the
+    /// `tool.start` a tool end belongs to.
+    fn transcript_anchor(&mut self, task: &str, record_id: i64) -> Result<Option<(String, i64)>>;
+
+    /// Whether `task` has a record at or before `(ts, record_id)`.
+    fn has_records_through(&mut self, task: &str, ts: &str, record_id: i64) -> Result<bool>;
+
+    /// The task's documents updated in a span of a transcript page: name,
+    /// version, updated_at, body, by `updated_at` then name. Forwards the
+    /// span is `(lo, hi]` (an empty `lo` is the start), backwards `[lo, hi)`;
+    /// `None` leaves that end open.
+    fn documents_between(
+        &mut self,
+        task: &str,
+        lo: Option<&str>,
+        hi: Option<&str>,
+        backwards: bool,
+    ) -> Result<Table>;
+
+    /// The records of stream `stream` of `task` from byte `after` on, by
+    /// offset, at most `limit`: offset, body (the line as written).
+    fn stream_records(
+        &mut self,
+        task: &str,
+        stream: &str,
+        after: i64,
+        limit: Option<u64>,
+    ) -> Result<Table>;
+
+    /// The newest `record_id` of the index (0 when empty).
+    fn newest_record_id(&mut self) -> Result<i64>;
+
+    /// The live feed: records with `record_id` after `after` or among
+    /// `also` (ids a poll found missing, which a transaction still open may
+    /// commit later), optionally of one task, by `record_id`, at most
+    /// `limit` rows and, past the first, no more than `max_bytes` of bodies
+    /// (the cut is made in the store, so a reader never holds a batch of
+    /// large records at once): [`live::FEED_COLUMNS`].
+    fn records_since(
+        &mut self,
+        after: i64,
+        also: &[i64],
+        task: Option<&str>,
+        limit: u64,
+        max_bytes: u64,
+    ) -> Result<Table>;
 }
 
 #[cfg(test)]

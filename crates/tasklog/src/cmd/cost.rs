@@ -10,7 +10,6 @@ use crate::cli::Format;
 use crate::config::Config;
 use crate::output::{self, Rows};
 use crate::rows;
-use crate::time_arg;
 use crate::Outcome;
 
 #[derive(Debug, Args)]
@@ -67,17 +66,17 @@ impl From<By> for CostKey {
 
 pub fn run(config: &Config, args: CostArgs) -> Result<Outcome> {
     let since = if args.today {
-        Some(time_arg::parse_time("today")?)
+        Some(tasklog_index::parse_time("today")?)
     } else {
         args.since
             .as_deref()
-            .map(time_arg::parse_time)
+            .map(tasklog_index::parse_time)
             .transpose()?
     };
     let until = args
         .until
         .as_deref()
-        .map(time_arg::parse_time)
+        .map(tasklog_index::parse_time)
         .transpose()?;
     let query = CostQuery {
         by: vec![args.by.into()],

@@ -9,7 +9,7 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::{Map, Value};
-use tasklog_index::{ExportSection, Questions};
+use tasklog_index::ExportSection;
 
 use crate::config::Config;
 use crate::rows::{self, Rows};
@@ -97,18 +97,11 @@ pub fn run(config: &Config, args: ExportArgs) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-/// The task as Markdown or HTML, from the SQLite index.
+/// The task as Markdown or HTML, from the transcript question of either
+/// store (the dashboard's export, `tasklog_serve::transcript`).
 fn readable(config: &Config, args: &ExportArgs) -> Result<Outcome> {
-    rows::require(
-        config,
-        tasklog_index::Capability::ReadableExport,
-        "export --format markdown|html",
-    )?;
-    // The transcript reads a SQLite connection (`tasklog_serve::transcript`);
-    // the capability above is the one refusal on other stores.
-    let conn = tasklog_index::open_query_connection(&config.db)?;
-    let mut index = tasklog_index::SqliteQuestions::new(&conn, config.db_shown());
-    let Some(task) = rows::resolve_task(&mut index, &args.task)? else {
+    let mut index = rows::open_for_task(config)?;
+    let Some(task) = rows::resolve_task(index.as_mut(), &args.task)? else {
         rows::unknown_task(&args.task);
         return Ok(Outcome::NothingFound);
     };
@@ -119,7 +112,7 @@ fn readable(config: &Config, args: &ExportArgs) -> Result<Outcome> {
         .next()
         .unwrap_or_default();
     let items = tasklog_serve::transcript::all(
-        &conn,
+        index.as_mut(),
         &task,
         &tasklog_serve::transcript::Options::default(),
     )

@@ -82,8 +82,10 @@ pub struct ServeArgs {
 }
 
 pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
-    crate::rows::require(config, tasklog_index::Capability::Serve, "serve")?;
-    if config.sink.is_some() && !args.no_index {
+    // Over a shared PostgreSQL index the server only reads: every host
+    // ships its own files with `tasklog watch --sink` (docs/POSTGRES.md).
+    let shared = config.store_kind() == tasklog_index::StoreKind::Postgres;
+    if config.sink.is_some() && !args.no_index && !shared {
         anyhow::bail!(
             "tasklog serve runs its sidecar into the SQLite index of --db, but the config sets a PostgreSQL sink; run `tasklog watch` to ship, and `tasklog serve --no-index` over a SQLite index (docs/POSTGRES.md)"
         );
@@ -98,7 +100,7 @@ pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
     // at once, not after the first pass.
     let https = https(config, &args)?;
     let vitals = Arc::new(Vitals::default());
-    let sidecar = if args.no_index {
+    let sidecar = if args.no_index || shared {
         None
     } else {
         Sidecar::start(
@@ -129,10 +131,13 @@ pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
         (None, false) => "external",
         (None, true) => "none",
     };
-    if indexer == "external" {
+    if shared {
+        tracing::info!(db = %config.db_shown(), host_id = config.host_id.as_deref().unwrap_or("every host"), "serving a shared PostgreSQL index; each host ships its files with `tasklog watch --sink`");
+    } else if indexer == "external" {
         tracing::info!(db = %config.db_shown(), "another indexer holds the database; serving read-only");
     }
     let mut options = ServeOptions::new(config.root.clone(), config.db.clone());
+    options.host_id = config.host_id.clone().filter(|_| shared);
     options.token = token;
     options.query_timeout = Duration::from_millis(args.query_timeout_ms);
     options.query_rows = args.query_rows;

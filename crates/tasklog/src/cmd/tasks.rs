@@ -11,7 +11,6 @@ use crate::cli::Format;
 use crate::config::Config;
 use crate::output;
 use crate::rows::{self, Rows};
-use crate::time_arg;
 use crate::Outcome;
 
 #[derive(Debug, Args)]
@@ -86,12 +85,12 @@ pub fn run(config: &Config, args: TasksArgs) -> Result<Outcome> {
     let since = args
         .since
         .as_deref()
-        .map(time_arg::parse_time)
+        .map(tasklog_index::parse_time)
         .transpose()?;
     let until = args
         .until
         .as_deref()
-        .map(time_arg::parse_time)
+        .map(tasklog_index::parse_time)
         .transpose()?;
     let filter = TaskFilter {
         status: args.status,

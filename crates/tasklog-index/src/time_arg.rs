@@ -2,11 +2,12 @@
 //! into the canonical record form (`YYYY-MM-DDTHH:MM:SS.ffffffZ`), which
 //! compares correctly as text with `records.ts`. Calendar arithmetic
 //! (month lengths, leap years, offsets) is jiff's; durations are
-//! humantime's.
+//! humantime's. The one parser of the CLI's time arguments and the
+//! server's `since` / `until` parameters, so both read a time alike
+//! whichever store answers.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Result};
 use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
@@ -15,12 +16,29 @@ use jiff::{Timestamp, ToSpan};
 pub const TIME_FORMS: &str = "RFC 3339 (2026-11-22T10:00:00Z, 2026-11-22T12:00:00+02:00), \
      a UTC date (2026-11-22), a duration before now (90m, 24h, 7d, 2w), or now / today / yesterday";
 
-/// Parses a time argument (see [`TIME_FORMS`]).
-pub fn parse_time(arg: &str) -> Result<String> {
+/// A time argument that is none of [`TIME_FORMS`]; its message names the
+/// argument and the accepted forms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadTime(String);
+
+impl std::fmt::Display for BadTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot read {:?} as a time; accepted forms: {TIME_FORMS}",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for BadTime {}
+
+/// Parses a time argument (see [`TIME_FORMS`]) into the canonical instant.
+pub fn parse_time(arg: &str) -> Result<String, BadTime> {
     parse_time_at(arg, SystemTime::now())
 }
 
-fn parse_time_at(arg: &str, now: SystemTime) -> Result<String> {
+fn parse_time_at(arg: &str, now: SystemTime) -> Result<String, BadTime> {
     let s = arg.trim();
     let now = Timestamp::try_from(now).ok();
     let at = match s {
@@ -31,7 +49,7 @@ fn parse_time_at(arg: &str, now: SystemTime) -> Result<String> {
     };
     match at {
         Some(ts) if ts >= Timestamp::UNIX_EPOCH => Ok(canonical(ts)),
-        _ => bail!("cannot read {arg:?} as a time; accepted forms: {TIME_FORMS}"),
+        _ => Err(BadTime(arg.to_owned())),
     }
 }
 
@@ -151,7 +169,7 @@ mod tests {
 
     #[test]
     fn whole_days_are_recognized() {
-        use tasklog_index::whole_day;
+        use crate::whole_day;
         assert_eq!(whole_day("2026-11-22T00:00:00.000000Z"), Some("2026-11-22"));
         assert_eq!(whole_day("2026-11-22T00:00:00.000001Z"), None);
     }

@@ -57,6 +57,7 @@ mod record_edges;
 mod retention_race;
 mod secret_logs;
 mod serve_limits;
+mod serve_postgres;
 mod serve_reopen;
 mod serve_scenarios;
 mod serve_security;

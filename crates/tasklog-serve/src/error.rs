@@ -122,7 +122,15 @@ impl From<tasklog_index::Error> for ApiError {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 message: format!("{e}: the index does not exist yet (run tasklog index)"),
             },
-            e => ApiError::internal(e.to_string()),
+            // A store that may answer again (a PostgreSQL server restarting
+            // or out of connections): ask again later.
+            tasklog_index::Error::Store {
+                transient: true, ..
+            } => ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: tasklog_index::format_chain(&e),
+            },
+            e => ApiError::internal(tasklog_index::format_chain(&e)),
         }
     }
 }

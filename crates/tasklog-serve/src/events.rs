@@ -133,10 +133,11 @@ async fn follow(
                     generation = row.db_generation;
                     last = row.id - 1;
                 }
-                if row.id <= last || task.as_deref().is_some_and(|t| t != row.task_id) {
+                let seen = row.id <= last && !row.late;
+                if seen || task.as_deref().is_some_and(|t| t != row.task_id) {
                     continue;
                 }
-                last = row.id;
+                last = last.max(row.id);
                 if tx.send(&row).await.is_err() {
                     return;
                 }
@@ -354,6 +355,7 @@ mod tests {
             task_id: "t".into(),
             data: "x".repeat(bytes),
             db_generation: 0,
+            late: false,
         }
     }
 

@@ -154,10 +154,12 @@ where
     .map_err(|e| ApiError::internal(format!("question task failed: {e}")))?
 }
 
-/// [`query_json`]'s answer from a store other than SQLite (PostgreSQL):
-/// the statement is read as a subquery with a row limit one past
-/// `bounds.rows`, so the server never holds more rows than it may send;
-/// the reader's `statement_timeout` bounds its time; the JSON is cut at
+/// [`query_json`]'s answer from a store other than SQLite (PostgreSQL): a
+/// query (`SELECT`, `WITH`, `VALUES`, `TABLE`) is read as a subquery with a
+/// row limit one past `bounds.rows`, so the server never holds more rows
+/// than it may send; any other statement runs as written, in the store's
+/// read-only transaction (which refuses what writes, with its own message).
+/// The reader's `statement_timeout` bounds its time; the JSON is cut at
 /// `bounds.bytes` as SQLite's is.
 pub fn query_json_of(
     index: &mut dyn tasklog_index::Questions,
@@ -166,13 +168,21 @@ pub fn query_json_of(
 ) -> Result<String, ApiError> {
     let started = Instant::now();
     let statement = sql.trim().trim_end_matches(';');
-    let limited = format!(
-        "SELECT * FROM ({statement}\n) AS query LIMIT {}",
-        bounds.rows + 1
-    );
+    let first_word = statement
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let limited = match first_word.as_str() {
+        "select" | "with" | "values" | "table" => format!(
+            "SELECT * FROM ({statement}\n) AS query LIMIT {}",
+            bounds.rows + 1
+        ),
+        _ => statement.to_owned(),
+    };
     let table = index
         .query(&limited)
-        .map_err(|e| ApiError::bad_request(format!("SQL: {e}")))?;
+        .map_err(|e| ApiError::bad_request(format!("SQL: {}", tasklog_index::format_chain(&e))))?;
     let mut out = String::from("{\"columns\":");
     out.push_str(&serde_json::to_string(&table.columns).unwrap_or_else(|_| "[]".into()));
     out.push_str(",\"rows\":[");

@@ -11,8 +11,9 @@ use serde_json::{Map, Value};
 use crate::pg_scenarios::comparable_value;
 use crate::pg_support::Cluster;
 use crate::query_fixture::{append_raw, fixture};
-use crate::serve_support::fixture::{Server, LONG};
+use crate::serve_support::fixture::{append, screenshot_dir, write_rich_task, Server, LONG};
 use crate::serve_support::http::{request, Sse};
+use crate::serve_support::webdriver;
 use crate::support::{code, stderr, Env};
 
 /// Keys whose values each database numbers for itself (record and row
@@ -270,5 +271,85 @@ fn events_of_every_host_and_the_host_filter() {
     assert!(
         sse.take(1, Duration::from_millis(500)).is_empty(),
         "nothing more"
+    );
+}
+
+/// The dashboard over a shared PostgreSQL index, in headless Chromium: the
+/// task list, a task's failed tool call, a record shipped while the page is
+/// open, the cost total and search, as over SQLite (serve_support/browser.rs).
+#[test]
+fn the_dashboard_over_postgres_in_headless_chromium() {
+    let name = "the_dashboard_over_postgres_in_headless_chromium";
+    let (browser, driver) = match webdriver::find() {
+        Ok(found) => found,
+        Err(why) => {
+            crate::support::skip(name, &why.to_string());
+            return;
+        }
+    };
+    let Some(cluster) = Cluster::shared(name) else {
+        return;
+    };
+    let url = cluster.database();
+    let env = Env::new();
+    write_rich_task(&env, "rich");
+    ship(&env, &url, "h1");
+    let server = Server::start(&env, &["--db", &url], &[]);
+    let b = webdriver::Browser::start(&browser, &driver);
+    let base = format!("http://{}", server.addr);
+    let ready = |hash: &str| format!("return document.body.dataset.ready === {hash:?};");
+
+    b.goto(&format!("{base}/#/"));
+    b.wait_for("tasks page", &ready("/"), LONG);
+    b.wait_for(
+        "task row",
+        "return !!document.querySelector('[data-task=\"rich\"]');",
+        LONG,
+    );
+    let row = b.eval("return document.querySelector('[data-task=\"rich\"]').textContent;");
+    assert!(
+        row.as_str()
+            .is_some_and(|t| t.contains("Fix the widget") && t.contains("$0.7500")),
+        "{row}"
+    );
+    b.screenshot(&screenshot_dir().join("postgres-tasks.png"));
+
+    b.goto(&format!("{base}/#/task/rich"));
+    b.wait_for("task page", &ready("/task/rich"), LONG);
+    let failed =
+        b.eval("return [...document.querySelectorAll('.wf-row.failure')].map(e => e.textContent);");
+    assert!(
+        failed[0]
+            .as_str()
+            .is_some_and(|t| t.contains("Bash") && t.contains("failed")),
+        "{failed}"
+    );
+    b.wait_for(
+        "live stream open",
+        "return document.getElementById('live').classList.contains('on');",
+        LONG,
+    );
+    append(&env, "rich", "shipped-while-open-4711");
+    ship(&env, &url, "h1");
+    b.wait_for(
+        "the shipped record",
+        "return document.getElementById('transcript').textContent.includes('shipped-while-open-4711');",
+        LONG,
+    );
+
+    b.goto(&format!("{base}/#/cost"));
+    b.wait_for("cost page", &ready("/cost"), LONG);
+    assert_eq!(
+        b.eval("return document.getElementById('cost-total').textContent;"),
+        "$0.7500"
+    );
+    b.goto(&format!("{base}/#/search?q=budget"));
+    b.wait_for("search", &ready("/search?q=budget"), LONG);
+    let found = b.eval("return document.getElementById('search-results').textContent;");
+    assert!(
+        found
+            .as_str()
+            .is_some_and(|t| t.contains("rich") && t.contains("budget")),
+        "{found}"
     );
 }

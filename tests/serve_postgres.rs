@@ -137,6 +137,23 @@ fn the_api_answers_alike_over_postgres_and_sqlite() {
             let (a, b) = (sqlite.get(&path), pg.get(&path));
             assert_eq!((a.status, b.status), (200, 200), "{path}");
             assert_eq!(b.text(), a.text(), "{path}");
+            // The CLI's export is the same file, from either store.
+            let cli = env.run(&[
+                "--db",
+                &url,
+                "--host-id",
+                "h1",
+                "export",
+                id,
+                "--format",
+                format,
+            ]);
+            assert_eq!(code(&cli), 0, "{}", stderr(&cli));
+            assert_eq!(
+                String::from_utf8_lossy(&cli.stdout),
+                a.text(),
+                "export {id} {format}"
+            );
         }
     }
     assert!(transcript_items >= 5, "the fixture has a transcript");

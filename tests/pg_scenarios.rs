@@ -488,7 +488,7 @@ fn bad_configuration_fails_at_once_with_exit_2() {
         );
     }
     // A command that needs SQLite says so.
-    let out = env.run(&["--db", url.as_str(), "export", "t1", "--format", "markdown"]);
+    let out = env.run(&["--db", url.as_str(), "verify", "--archives"]);
     assert_eq!(code(&out), 2);
     assert!(
         stderr(&out).contains("needs a SQLite index"),

@@ -16,8 +16,6 @@ pub enum StoreKind {
 /// What a command may need that not every store has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Capability {
-    /// Full-text search over records (`tasklog search`).
-    Search,
     /// Monthly archive databases (`archive`, `unarchive`, `--archives`).
     Archives,
 }
@@ -26,10 +24,6 @@ impl Capability {
     /// What it is, and what to do on a store without it.
     fn explain(self) -> (&'static str, &'static str) {
         match self {
-            Capability::Search => (
-                "full-text search uses SQLite's FTS5",
-                "ask `tasklog query` with ILIKE or PostgreSQL text search",
-            ),
             Capability::Archives => (
                 "monthly archives are SQLite files beside a SQLite index (docs/RETENTION.md)",
                 "they do not apply",
@@ -51,7 +45,6 @@ impl StoreKind {
     pub fn supports(self, capability: Capability) -> bool {
         match (self, capability) {
             (StoreKind::Sqlite, _) => true,
-            (StoreKind::Postgres, Capability::Search) => true,
             (StoreKind::Postgres, Capability::Archives) => false,
         }
     }

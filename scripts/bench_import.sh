@@ -183,7 +183,7 @@ t1=$(now)
 "$TASKLOG" -q index > /dev/null
 t2=$(now)
 echo "tasklog import, 10 grown  $(secs "$t0" "$t1") s (then index $(secs "$t1" "$t2") s)"
-disk "$WORK/tasks" "$WORK" "default, after 10 compressed sessions resumed (made plain, their earlier rows kept as superseded)"
+disk "$WORK/tasks" "$WORK" "default, after 10 sessions grown (a compressed task is made plain again; the index keeps its earlier rows as superseded_records)"
 
 # ccusage: reads and sums, stores nothing.
 if [ "$PEERS" != 1 ]; then

@@ -8,6 +8,13 @@ Claude Code 2.1 writes them: a user turn, then one assistant line per
 content block of the response, each repeating the call's usage with the
 output count growing (only the last is the billed value), a tool_use, and
 the user line carrying its tool_result. Deterministic (seeded), team-written.
+
+The files get the current time as their modification time, so `tasklog
+import`'s default `--compress-after 1d` leaves their tasks plain; to measure
+a history older than a day, age them first, as scripts/bench_import.sh does
+(its AGE, default "3 days ago"):
+
+    find OUT_DIR -name '*.jsonl' -exec touch -d '3 days ago' {} +
 """
 
 import json

@@ -38,6 +38,7 @@ mod import_disk;
 mod import_facts;
 mod import_fixtures;
 mod import_follow;
+mod import_follow_late;
 mod import_keys;
 mod import_rewrite;
 mod import_round3;

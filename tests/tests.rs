@@ -28,6 +28,7 @@ mod diagnostics;
 mod dir_events;
 mod fd_limit;
 mod file_modes;
+mod follow_supervised;
 mod gzip_edges;
 mod import_bad_formats;
 mod import_cache_1h;

@@ -118,7 +118,8 @@ pub fn follow(
                 if wake.try_recv() == Ok(Wake::Shutdown) {
                     return Ok(imports);
                 }
-                imports += look(importer, candidate, &mut watched, options, &mut on_report)?;
+                imports +=
+                    look_guarded(importer, candidate, &mut watched, options, &mut on_report)?;
             }
             next_look = Instant::now() + options.poll;
         }
@@ -141,7 +142,7 @@ pub fn follow(
             if wake.try_recv() == Ok(Wake::Shutdown) {
                 return Ok(imports);
             }
-            imports += look(importer, &candidate, &mut watched, options, &mut on_report)?;
+            imports += look_guarded(importer, &candidate, &mut watched, options, &mut on_report)?;
         }
     }
 }
@@ -393,6 +394,63 @@ fn walk_would_list(rel: &Path) -> bool {
         .any(|c| c.as_os_str().to_string_lossy().starts_with('.'));
     let name = rel.file_name().map(|n| n.to_string_lossy().into_owned());
     !hidden && name.is_some_and(|n| [".jsonl", ".json", ".traj"].iter().any(|e| n.ends_with(e)))
+}
+
+/// [`look`], outliving a panic while importing, sealing or compressing
+/// one file: that file is reported failed and left alone until it changes
+/// (the same bytes would panic the same way, every look), the importer's
+/// caches are dropped, and the follower goes on with the other files.
+/// Whatever the panic left half-written is finished or undone by the next
+/// import of that task (journal.rs), as after a crash. Before, the panic
+/// ended the follower's thread, and `tasklog watch` went on indexing
+/// without importing anything more.
+fn look_guarded(
+    importer: &mut Importer,
+    candidate: &Candidate,
+    watched: &mut HashMap<PathBuf, Watched>,
+    options: FollowOptions,
+    on_report: &mut impl FnMut(&FileReport),
+) -> Result<u64> {
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        look(importer, candidate, watched, options, on_report)
+    }));
+    let panic = match caught {
+        Ok(result) => return result,
+        Err(panic) => panic,
+    };
+    let message = panic_message(panic.as_ref());
+    tracing::error!(path = %candidate.path.display(), panic = %message,
+        "importing a file panicked; it is left alone until it changes");
+    importer.forget_caches();
+    let mut report = FileReport::new(&candidate.path);
+    report.action = crate::report::Action::Failed;
+    report.reason = Some(format!(
+        "the importer panicked ({message}); not imported again until the file changes"
+    ));
+    on_report(&report);
+    if let Ok(meta) = std::fs::metadata(&candidate.path) {
+        let entry = Watched {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            changed_at: Instant::now(),
+            sealed: true,
+            settled: true,
+        };
+        watched.insert(candidate.path.clone(), entry);
+    }
+    Ok(0)
+}
+
+/// The text of a panic's payload (`panic!` with a literal or a format).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    match (
+        payload.downcast_ref::<&str>(),
+        payload.downcast_ref::<String>(),
+    ) {
+        (Some(s), _) => (*s).to_owned(),
+        (_, Some(s)) => s.clone(),
+        _ => "a panic without a message".to_owned(),
+    }
 }
 
 /// Imports `candidate` if it changed, seals it if it has been quiet long

@@ -125,7 +125,7 @@ impl Alerter {
         let thread = std::thread::Builder::new()
             .name("tasklog-alerts".into())
             .spawn(move || {
-                run(options, &s, &w);
+                supervise(&s, &w, RESTART_FIRST, || run(options.clone(), &s, &w));
                 let _ = done_tx.send(());
             })
             .map_err(|e| Error::Delivery {
@@ -161,6 +161,53 @@ impl Alerter {
             tracing::warn!(
                 "alerts: a delivery is still in flight; left pending for the next start"
             );
+        }
+    }
+}
+
+/// The first wait before a stopped alerter is started again; it doubles
+/// up to [`RESTART_MAX`].
+const RESTART_FIRST: Duration = Duration::from_secs(1);
+const RESTART_MAX: Duration = Duration::from_secs(60);
+
+/// Runs `run` until `stop` is set, starting it again (logged) whenever it
+/// ends before that: a panic (caught) or a return. The wait before each
+/// start is `first`, doubling up to [`RESTART_MAX`], and a stop or a wake
+/// ends the wait. `run` is the alerter's loop, which retries its own
+/// errors; before this, a panic in it ended the alerts of a sidecar that
+/// went on indexing (issue 22). Returns the number of restarts.
+fn supervise(
+    stop: &AtomicBool,
+    wake: &(Mutex<bool>, Condvar),
+    first: Duration,
+    mut run: impl FnMut(),
+) -> u32 {
+    let mut restarts = 0u32;
+    loop {
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut run));
+        if stop.load(Ordering::SeqCst) {
+            return restarts;
+        }
+        let why = match caught {
+            Ok(()) => "it returned".to_owned(),
+            Err(panic) => match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+                (Some(s), _) => (*s).to_owned(),
+                (_, Some(s)) => s.clone(),
+                _ => "a panic without a message".to_owned(),
+            },
+        };
+        restarts += 1;
+        let wait = first
+            .saturating_mul(1 << (restarts - 1).min(16))
+            .min(RESTART_MAX.max(first));
+        tracing::error!(error = %why, restarts, retry_in = ?wait, "alerts: the alerter stopped; starting it again");
+        let (lock, cvar) = wake;
+        // A panic cannot poison this lock: nothing panics while holding it.
+        if let Ok(woken) = lock.lock() {
+            let _ = cvar.wait_timeout_while(woken, wait, |w| !*w && !stop.load(Ordering::SeqCst));
+        }
+        if stop.load(Ordering::SeqCst) {
+            return restarts;
         }
     }
 }
@@ -425,5 +472,47 @@ pub fn send_test(rule: &Rule, host_id: &str) -> Result<Alert> {
             destination: rule.destination.display(),
             message: "circuit breaker open".into(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn a_panicking_alerter_is_started_again_until_stopped() {
+        let stop = AtomicBool::new(false);
+        let wake = (Mutex::new(false), Condvar::new());
+        let mut runs = 0;
+        let restarts = supervise(&stop, &wake, Duration::from_millis(5), || {
+            runs += 1;
+            if runs < 3 {
+                panic!("pass {runs} failed");
+            }
+            stop.store(true, Ordering::SeqCst); // as a sidecar stopping
+        });
+        assert_eq!((runs, restarts), (3, 2));
+    }
+
+    #[test]
+    fn a_stop_ends_the_wait_before_a_restart() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let wake = Arc::new((Mutex::new(false), Condvar::new()));
+        let (s, w) = (Arc::clone(&stop), Arc::clone(&wake));
+        let stopper = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            s.store(true, Ordering::SeqCst);
+            let (lock, cvar) = &*w;
+            *lock.lock().unwrap() = true;
+            cvar.notify_one();
+        });
+        let started = Instant::now();
+        // A return without a stop is restarted as a panic is (a panic here
+        // would print its backtrace, which may outlast the 50 ms).
+        let restarts = supervise(&stop, &wake, Duration::from_secs(30), || {});
+        stopper.join().unwrap();
+        assert_eq!(restarts, 1);
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 }

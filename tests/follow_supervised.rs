@@ -1,7 +1,8 @@
 //! The followers of `tasklog watch` outlive a panic (issue 22: a sidecar
 //! left running for months). A panic while importing one file used to end
 //! the follower's thread for good: the sidecar went on indexing, and no
-//! transcript was imported again until it was restarted.
+//! transcript was imported again until it was restarted. `tasklog status`
+//! shows each follower's state, restarts and last error.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -70,6 +71,29 @@ fn a_panic_importing_one_file_fails_that_file_and_the_follower_goes_on() {
     assert_eq!(logged("panicked at"), 1);
     assert_eq!(logged("importing a file panicked"), 1);
     assert!(!env.task_dir(&format!("claude-{FIRST}")).exists());
+    // `tasklog status` says so, while the follower goes on ...
+    let status = || {
+        let out = env.ok(&["status", "--format", "json"]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["followers"].clone()
+    };
+    let followers = status();
+    assert_eq!(followers["running"], true, "{followers}");
+    let follower = &followers["followers"][0];
+    assert_eq!(follower["path"], projects.display().to_string().as_str());
+    assert_eq!(follower["state"], "following", "{followers}");
+    assert_eq!(follower["failed_files"], 1, "{followers}");
+    assert_eq!(follower["restarts"], 0, "{followers}");
+    let error = follower["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("poison.jsonl") && error.contains("panicked"),
+        "{error}"
+    );
+    let text = String::from_utf8(env.ok(&["status"]).stdout).unwrap();
+    assert!(text.contains("followers:       1 (pid"), "{text}");
     assert!(terminate(&mut watch).success());
+    // ... and once the sidecar stopped.
+    let followers = status();
+    assert_eq!(followers["running"], false, "{followers}");
+    assert_eq!(followers["followers"][0]["state"], "stopped");
     env.ok(&["verify"]);
 }

@@ -22,6 +22,7 @@ use tasklog_import::{
 use tasklog_writer::Writer;
 
 use crate::cli::Format;
+use crate::cmd::followers;
 use crate::config::Config;
 use crate::output::{self, Rows};
 use crate::Outcome;
@@ -172,13 +173,22 @@ pub fn spawn_follower(
         seal_after: source.seal_after,
     };
     let what = source.path.display().to_string();
+    let root = config.root.clone();
     let thread = std::thread::Builder::new()
         .name("tasklog-import".into())
         .spawn(move || {
             tracing::info!(path = %what, "following agent transcripts");
+            followers::update(&root, &what, |s| s.state = "following".into());
             let mut on_report = |report: &FileReport| {
                 diagnose(report);
-                if report.action != Action::Unchanged {
+                if report.action == Action::Failed {
+                    let error = format!(
+                        "{}: {}",
+                        report.path.display(),
+                        report.reason.as_deref().unwrap_or("failed")
+                    );
+                    followers::failed(&root, &what, error, |s| s.failed_files += 1);
+                } else if report.action != Action::Unchanged {
                     tracing::info!(path = %report.path.display(), action = ?report.action, "imported");
                 }
             };
@@ -189,7 +199,10 @@ pub fn spawn_follower(
                     tasklog_import::follow(&mut importer, &paths, options, &rx, &mut on_report)
                 }));
                 let why = match run {
-                    Ok(Ok(_)) => return, // asked to stop
+                    Ok(Ok(_)) => {
+                        followers::update(&root, &what, |s| s.state = "stopped".into());
+                        return; // asked to stop
+                    }
                     Ok(Err(e)) => e.to_string(),
                     Err(panic) => tasklog_import::panic_message(panic.as_ref()),
                 };
@@ -201,9 +214,16 @@ pub fn spawn_follower(
                 let wait = follower_backoff(restarts);
                 tracing::error!(path = %what, error = %why, restarts, retry_in = ?wait,
                     "following stopped; starting it again");
+                followers::failed(&root, &what, why, |s| {
+                    s.state = "restarting".into();
+                    s.restarts += 1;
+                });
                 loop {
                     match rx.recv_timeout(wait) {
-                        Ok(Wake::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
+                        Ok(Wake::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
+                            followers::update(&root, &what, |s| s.state = "stopped".into());
+                            return;
+                        }
                         Err(RecvTimeoutError::Timeout) => {}
                     }
                     match make() {
@@ -212,6 +232,7 @@ pub fn spawn_follower(
                             "following: cannot open the log root; trying again"),
                     }
                 }
+                followers::update(&root, &what, |s| s.state = "following".into());
             }
         })?;
     Ok((tx, thread))

@@ -10,8 +10,6 @@
 //! works from cron.
 
 use std::path::PathBuf;
-use std::sync::mpsc::RecvTimeoutError;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
@@ -144,7 +142,7 @@ pub fn source_format(format: ImportFormat) -> Option<SourceFormat> {
 /// The follower is supervised: a panic importing one file only fails that
 /// file (follow.rs), and anything else that ends it (an error, a panic
 /// between files) is logged and the follower is started again with a fresh
-/// importer after 1 s, doubling up to [`FOLLOWER_BACKOFF_MAX`]. Before, the
+/// importer after 1 s, doubling up to a minute (followers.rs). Before, the
 /// thread ended for good and the sidecar went on indexing without it.
 pub fn spawn_follower(
     config: &Config,
@@ -165,7 +163,7 @@ pub fn spawn_follower(
         }
     };
     // Opened here first, so a root it cannot write fails the start.
-    let mut importer = make()?;
+    let importer = make()?;
     let (tx, rx) = std::sync::mpsc::channel();
     let paths = vec![source.path.clone()];
     let options = FollowOptions {
@@ -178,7 +176,6 @@ pub fn spawn_follower(
         .name("tasklog-import".into())
         .spawn(move || {
             tracing::info!(path = %what, "following agent transcripts");
-            followers::update(&root, &what, |s| s.state = "following".into());
             let mut on_report = |report: &FileReport| {
                 diagnose(report);
                 if report.action == Action::Failed {
@@ -192,59 +189,19 @@ pub fn spawn_follower(
                     tracing::info!(path = %report.path.display(), action = ?report.action, "imported");
                 }
             };
-            let mut restarts = 0u32;
-            loop {
-                let started = std::time::Instant::now();
-                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    tasklog_import::follow(&mut importer, &paths, options, &rx, &mut on_report)
-                }));
-                let why = match run {
-                    Ok(Ok(_)) => {
-                        followers::update(&root, &what, |s| s.state = "stopped".into());
-                        return; // asked to stop
-                    }
-                    Ok(Err(e)) => e.to_string(),
-                    Err(panic) => tasklog_import::panic_message(panic.as_ref()),
-                };
-                // A follower that ran well for a while starts again soon.
-                if started.elapsed() > 2 * FOLLOWER_BACKOFF_MAX {
-                    restarts = 0;
-                }
-                restarts += 1;
-                let wait = follower_backoff(restarts);
-                tracing::error!(path = %what, error = %why, restarts, retry_in = ?wait,
-                    "following stopped; starting it again");
-                followers::failed(&root, &what, why, |s| {
-                    s.state = "restarting".into();
-                    s.restarts += 1;
-                });
-                loop {
-                    match rx.recv_timeout(wait) {
-                        Ok(Wake::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
-                            followers::update(&root, &what, |s| s.state = "stopped".into());
-                            return;
-                        }
-                        Err(RecvTimeoutError::Timeout) => {}
-                    }
-                    match make() {
-                        Ok(fresh) => break importer = fresh,
-                        Err(e) => tracing::error!(path = %what, error = %format!("{e:#}"),
-                            "following: cannot open the log root; trying again"),
-                    }
-                }
-                followers::update(&root, &what, |s| s.state = "following".into());
-            }
+            let supervisor = followers::Supervisor {
+                root: &root,
+                path: &what,
+                first_wait: followers::FIRST_WAIT,
+                wake: &rx,
+            };
+            supervisor.run(importer, &make, |importer| {
+                tasklog_import::follow(importer, &paths, options, &rx, &mut on_report)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            });
         })?;
     Ok((tx, thread))
-}
-
-/// The longest wait before a stopped follower is started again.
-pub const FOLLOWER_BACKOFF_MAX: Duration = Duration::from_secs(60);
-
-/// The wait before the `restarts`-th start of a follower: 1 s, doubling.
-fn follower_backoff(restarts: u32) -> Duration {
-    let doubled = Duration::from_secs(1).saturating_mul(1 << restarts.saturating_sub(1).min(16));
-    doubled.min(FOLLOWER_BACKOFF_MAX)
 }
 
 pub fn run(config: &Config, mut args: ImportArgs) -> Result<Outcome> {
@@ -468,16 +425,4 @@ fn print(reports: &[FileReport], format: Format) -> std::io::Result<()> {
         },
         format,
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_stopped_follower_waits_1_s_doubling_up_to_a_minute() {
-        let waits: Vec<u64> = (1..=9).map(|n| follower_backoff(n).as_secs()).collect();
-        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
-        assert_eq!(follower_backoff(u32::MAX), FOLLOWER_BACKOFF_MAX);
-    }
 }

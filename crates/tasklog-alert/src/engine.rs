@@ -62,6 +62,10 @@ pub struct DestinationsReport {
     pub updated_at: String,
     /// Every destination of the rules.
     pub destinations: Vec<DestinationStatus>,
+    /// Times the alerter was started again after a panic since its
+    /// sidecar started ([`supervise`]); absent in older files.
+    #[serde(default)]
+    pub alerter_restarts: u32,
 }
 
 /// The last status the alerter wrote under `root`, if any.
@@ -125,7 +129,14 @@ impl Alerter {
         let thread = std::thread::Builder::new()
             .name("tasklog-alerts".into())
             .spawn(move || {
-                supervise(&s, &w, RESTART_FIRST, || run(options.clone(), &s, &w));
+                // Each start after the first is a restart (counted before
+                // the run: a panic skips whatever follows it).
+                let mut starts = 0u32;
+                supervise(&s, &w, RESTART_FIRST, || {
+                    let restarts = starts;
+                    starts += 1;
+                    run(options.clone(), &s, &w, restarts);
+                });
                 let _ = done_tx.send(());
             })
             .map_err(|e| Error::Delivery {
@@ -212,7 +223,7 @@ fn supervise(
     }
 }
 
-fn run(options: AlerterOptions, stop: &AtomicBool, wake: &(Mutex<bool>, Condvar)) {
+fn run(options: AlerterOptions, stop: &AtomicBool, wake: &(Mutex<bool>, Condvar), restarts: u32) {
     let mut engine = Engine {
         sender: Sender::default(),
         known: HashSet::new(),
@@ -253,6 +264,7 @@ fn run(options: AlerterOptions, stop: &AtomicBool, wake: &(Mutex<bool>, Condvar)
                 host_id: engine.options.host_id.clone(),
                 updated_at: now_text(Timestamp::now()),
                 destinations: engine.sender.statuses(),
+                alerter_restarts: restarts,
             },
         );
         let (lock, cvar) = wake;

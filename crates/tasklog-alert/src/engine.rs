@@ -62,6 +62,10 @@ pub struct DestinationsReport {
     pub updated_at: String,
     /// Every destination of the rules.
     pub destinations: Vec<DestinationStatus>,
+    /// Times the alerter was started again after a panic since its
+    /// sidecar started ([`supervise`]); absent in older files.
+    #[serde(default)]
+    pub alerter_restarts: u32,
 }
 
 /// The last status the alerter wrote under `root`, if any.
@@ -125,7 +129,14 @@ impl Alerter {
         let thread = std::thread::Builder::new()
             .name("tasklog-alerts".into())
             .spawn(move || {
-                run(options, &s, &w);
+                // Each start after the first is a restart (counted before
+                // the run: a panic skips whatever follows it).
+                let mut starts = 0u32;
+                supervise(&s, &w, RESTART_FIRST, || {
+                    let restarts = starts;
+                    starts += 1;
+                    run(options.clone(), &s, &w, restarts);
+                });
                 let _ = done_tx.send(());
             })
             .map_err(|e| Error::Delivery {
@@ -165,7 +176,54 @@ impl Alerter {
     }
 }
 
-fn run(options: AlerterOptions, stop: &AtomicBool, wake: &(Mutex<bool>, Condvar)) {
+/// The first wait before a stopped alerter is started again; it doubles
+/// up to [`RESTART_MAX`].
+const RESTART_FIRST: Duration = Duration::from_secs(1);
+const RESTART_MAX: Duration = Duration::from_secs(60);
+
+/// Runs `run` until `stop` is set, starting it again (logged) whenever it
+/// ends before that: a panic (caught) or a return. The wait before each
+/// start is `first`, doubling up to [`RESTART_MAX`], and a stop or a wake
+/// ends the wait. `run` is the alerter's loop, which retries its own
+/// errors; before this, a panic in it ended the alerts of a sidecar that
+/// went on indexing (issue 22). Returns the number of restarts.
+fn supervise(
+    stop: &AtomicBool,
+    wake: &(Mutex<bool>, Condvar),
+    first: Duration,
+    mut run: impl FnMut(),
+) -> u32 {
+    let mut restarts = 0u32;
+    loop {
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut run));
+        if stop.load(Ordering::SeqCst) {
+            return restarts;
+        }
+        let why = match caught {
+            Ok(()) => "it returned".to_owned(),
+            Err(panic) => match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+                (Some(s), _) => (*s).to_owned(),
+                (_, Some(s)) => s.clone(),
+                _ => "a panic without a message".to_owned(),
+            },
+        };
+        restarts += 1;
+        let wait = first
+            .saturating_mul(1 << (restarts - 1).min(16))
+            .min(RESTART_MAX.max(first));
+        tracing::error!(error = %why, restarts, retry_in = ?wait, "alerts: the alerter stopped; starting it again");
+        let (lock, cvar) = wake;
+        // A panic cannot poison this lock: nothing panics while holding it.
+        if let Ok(woken) = lock.lock() {
+            let _ = cvar.wait_timeout_while(woken, wait, |w| !*w && !stop.load(Ordering::SeqCst));
+        }
+        if stop.load(Ordering::SeqCst) {
+            return restarts;
+        }
+    }
+}
+
+fn run(options: AlerterOptions, stop: &AtomicBool, wake: &(Mutex<bool>, Condvar), restarts: u32) {
     let mut engine = Engine {
         sender: Sender::default(),
         known: HashSet::new(),
@@ -206,6 +264,7 @@ fn run(options: AlerterOptions, stop: &AtomicBool, wake: &(Mutex<bool>, Condvar)
                 host_id: engine.options.host_id.clone(),
                 updated_at: now_text(Timestamp::now()),
                 destinations: engine.sender.statuses(),
+                alerter_restarts: restarts,
             },
         );
         let (lock, cvar) = wake;
@@ -425,5 +484,47 @@ pub fn send_test(rule: &Rule, host_id: &str) -> Result<Alert> {
             destination: rule.destination.display(),
             message: "circuit breaker open".into(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn a_panicking_alerter_is_started_again_until_stopped() {
+        let stop = AtomicBool::new(false);
+        let wake = (Mutex::new(false), Condvar::new());
+        let mut runs = 0;
+        let restarts = supervise(&stop, &wake, Duration::from_millis(5), || {
+            runs += 1;
+            if runs < 3 {
+                panic!("pass {runs} failed");
+            }
+            stop.store(true, Ordering::SeqCst); // as a sidecar stopping
+        });
+        assert_eq!((runs, restarts), (3, 2));
+    }
+
+    #[test]
+    fn a_stop_ends_the_wait_before_a_restart() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let wake = Arc::new((Mutex::new(false), Condvar::new()));
+        let (s, w) = (Arc::clone(&stop), Arc::clone(&wake));
+        let stopper = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            s.store(true, Ordering::SeqCst);
+            let (lock, cvar) = &*w;
+            *lock.lock().unwrap() = true;
+            cvar.notify_one();
+        });
+        let started = Instant::now();
+        // A return without a stop is restarted as a panic is (a panic here
+        // would print its backtrace, which may outlast the 50 ms).
+        let restarts = supervise(&stop, &wake, Duration::from_secs(30), || {});
+        stopper.join().unwrap();
+        assert_eq!(restarts, 1);
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 }

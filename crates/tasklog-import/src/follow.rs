@@ -5,7 +5,9 @@
 //! - file events (notify: inotify on Linux) of the followed folders and
 //!   files: a changed file is imported as soon as its event arrives, so an
 //!   appended line reaches the task folder within milliseconds instead of
-//!   at the next look (docs/IMPORT.md section 15);
+//!   at the next look (docs/IMPORT.md section 15); a folder created or
+//!   moved in is listed (twice, see [`Events::wait`]), since no event names
+//!   the files it already holds (a session's new `subagents` folder);
 //! - a full look every `poll`: the paths are listed again (new session
 //!   files are found the same way as by a plain import) and every file
 //!   whose length or modification time changed is imported. This is the
@@ -24,8 +26,10 @@
 //! followed session is sealed only when its source says it ended (an end
 //! marker: Copilot CLI's `session.shutdown`, a trajectory's exit status,
 //! OpenHands' `finish`, an OpenCode export) or once it has been unchanged
-//! for `seal_after`. A session that grows again after that is still
-//! imported; `tasklog index` (or the watcher's reconcile) picks it up.
+//! for `seal_after`. A session that grows again after that (its main
+//! transcript, or a new sub-agent file) is still imported, and reaches the
+//! index at once: the watcher no longer watches a sealed task's folder, so
+//! the import touches it (import.rs `nudge_watcher`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -114,7 +118,8 @@ pub fn follow(
                 if wake.try_recv() == Ok(Wake::Shutdown) {
                     return Ok(imports);
                 }
-                imports += look(importer, candidate, &mut watched, options, &mut on_report)?;
+                imports +=
+                    look_guarded(importer, candidate, &mut watched, options, &mut on_report)?;
             }
             next_look = Instant::now() + options.poll;
         }
@@ -137,7 +142,7 @@ pub fn follow(
             if wake.try_recv() == Ok(Wake::Shutdown) {
                 return Ok(imports);
             }
-            imports += look(importer, &candidate, &mut watched, options, &mut on_report)?;
+            imports += look_guarded(importer, &candidate, &mut watched, options, &mut on_report)?;
         }
     }
 }
@@ -146,10 +151,32 @@ pub fn follow(
 struct Events {
     /// Kept alive: dropping it ends the events.
     watcher: notify::RecommendedWatcher,
-    rx: Receiver<PathBuf>,
+    rx: Receiver<Named>,
     /// Each followed path: as given, its canonical form (events may name a
     /// file through either), whether it is a folder, whether it is watched.
     roots: Vec<Root>,
+    /// Folders that arrived, to list once more when due: a file written
+    /// into one after the first listing but before notify added the
+    /// folder's watch has no event either.
+    again: Vec<(Instant, PathBuf)>,
+}
+
+/// A path a file event names, and whether the event says it arrived
+/// (created, or moved in).
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Named {
+    path: PathBuf,
+    arrived: bool,
+}
+
+/// Whether an event of `kind` says its path arrived: created, or moved in
+/// (a rename names both ends; the end that is gone is dropped later).
+fn arrived(kind: &notify::EventKind) -> bool {
+    use notify::event::ModifyKind;
+    matches!(
+        kind,
+        notify::EventKind::Create(_) | notify::EventKind::Modify(ModifyKind::Name(_))
+    )
 }
 
 struct Root {
@@ -171,8 +198,9 @@ impl Events {
             // Reads change nothing (and the importer's own reads cause them).
             Ok(event) if matches!(event.kind, notify::EventKind::Access(_)) => {}
             Ok(event) => {
+                let arrived = arrived(&event.kind);
                 for path in event.paths {
-                    let _ = tx.send(path);
+                    let _ = tx.send(Named { path, arrived });
                 }
             }
             // A lost queue: the next full look finds what it lost.
@@ -194,7 +222,12 @@ impl Events {
                 watching: false,
             })
             .collect();
-        let mut events = Events { watcher, rx, roots };
+        let mut events = Events {
+            watcher,
+            rx,
+            roots,
+            again: Vec::new(),
+        };
         events.watch_missing();
         Some(events)
     }
@@ -226,18 +259,32 @@ impl Events {
     /// name (each once, a session's main transcript before its sub-agent
     /// files, as `discover` orders them), or `Err` when the events ended.
     fn wait(&mut self, timeout: Duration) -> std::result::Result<Vec<Candidate>, ()> {
+        let timeout = match self.again.first() {
+            Some((due, _)) => timeout.min(due.saturating_duration_since(Instant::now())),
+            None => timeout,
+        };
         let mut paths = BTreeSet::new();
         match self.rx.recv_timeout(timeout) {
             Ok(p) => {
                 paths.insert(p);
             }
-            Err(RecvTimeoutError::Timeout) => return Ok(Vec::new()),
+            Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return Err(()),
         }
         while let Ok(p) = self.rx.try_recv() {
             paths.insert(p);
         }
-        let mut out: Vec<Candidate> = paths.iter().flat_map(|p| self.candidates(p)).collect();
+        let now = Instant::now();
+        let due = self.again.iter().take_while(|(at, _)| *at <= now).count();
+        let again: Vec<PathBuf> = self.again.drain(..due).map(|(_, p)| p).collect();
+        for named in paths.iter().filter(|n| n.arrived && n.path.is_dir()) {
+            self.again.push((now + SLICE, named.path.clone()));
+        }
+        let mut out: Vec<Candidate> = paths
+            .iter()
+            .flat_map(|n| self.candidates(&n.path, n.arrived))
+            .chain(again.iter().flat_map(|p| self.candidates(p, true)))
+            .collect();
         out.sort_by_key(|c| (is_agent_file(&c.path), c.path.clone()));
         out.dedup();
         Ok(out)
@@ -246,9 +293,18 @@ impl Events {
     /// The candidates an event's path stands for: a followed file itself, or
     /// a file that a walk of a followed folder would list, named as the
     /// walk names it (so one file is one entry of the follower's state).
-    fn candidates(&self, path: &Path) -> Vec<Candidate> {
-        if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
-            return Vec::new(); // removed since, or a folder: nothing to import
+    /// A folder that `arrived` (created, or moved in) stands for the files
+    /// in it: no event names a file written into a new folder before the
+    /// folder's own watch was added (a session's new `subagents` folder), nor
+    /// those of a folder moved in whole; without this they waited for the
+    /// next full look.
+    fn candidates(&self, path: &Path, arrived: bool) -> Vec<Candidate> {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return Vec::new(); // removed since: nothing to import
+        };
+        let folder = meta.is_dir();
+        if folder && !arrived {
+            return Vec::new(); // its files have events of their own
         }
         for root in &self.roots {
             let canonical = root.canonical.as_deref();
@@ -260,7 +316,7 @@ impl Events {
                 continue;
             };
             if !root.folder {
-                if !rel.as_os_str().is_empty() {
+                if !rel.as_os_str().is_empty() || folder {
                     continue;
                 }
                 return vec![Candidate {
@@ -273,7 +329,7 @@ impl Events {
             // `events` folder (assemble.rs), as the walk lists it.
             let events = file
                 .ancestors()
-                .skip(1)
+                .skip(usize::from(!folder))
                 .take_while(|a| a.starts_with(&root.given))
                 .find(|a| crate::assemble::is_openhands_events(a));
             if let Some(events) = events {
@@ -281,6 +337,9 @@ impl Events {
                     path: events.to_path_buf(),
                     explicit: events == root.given,
                 }];
+            }
+            if folder {
+                return new_folder(&file, rel);
             }
             if !walk_would_list(rel) {
                 continue;
@@ -304,6 +363,29 @@ impl Events {
     }
 }
 
+/// The files a walk of the followed folder lists below `folder` (at `rel`
+/// in it), as that walk names them. A hidden folder, or the followed
+/// folder itself, holds none worth a walk here (the full look sees them).
+fn new_folder(folder: &Path, rel: &Path) -> Vec<Candidate> {
+    let hidden = rel
+        .components()
+        .any(|c| c.as_os_str().to_string_lossy().starts_with('.'));
+    if hidden || rel.as_os_str().is_empty() {
+        return Vec::new();
+    }
+    match discover(&[folder.to_path_buf()]) {
+        Ok(found) => found
+            .into_iter()
+            .map(|c| Candidate {
+                path: c.path,
+                explicit: false,
+            })
+            .collect(),
+        // Gone again, or unreadable: the full look will say.
+        Err(_) => Vec::new(),
+    }
+}
+
 /// Whether a folder walk (discover.rs) lists the file at `rel` below the
 /// folder: no hidden component, a `.jsonl`, `.json` or `.traj` name.
 fn walk_would_list(rel: &Path) -> bool {
@@ -312,6 +394,63 @@ fn walk_would_list(rel: &Path) -> bool {
         .any(|c| c.as_os_str().to_string_lossy().starts_with('.'));
     let name = rel.file_name().map(|n| n.to_string_lossy().into_owned());
     !hidden && name.is_some_and(|n| [".jsonl", ".json", ".traj"].iter().any(|e| n.ends_with(e)))
+}
+
+/// [`look`], outliving a panic while importing, sealing or compressing
+/// one file: that file is reported failed and left alone until it changes
+/// (the same bytes would panic the same way, every look), the importer's
+/// caches are dropped, and the follower goes on with the other files.
+/// Whatever the panic left half-written is finished or undone by the next
+/// import of that task (journal.rs), as after a crash. Before, the panic
+/// ended the follower's thread, and `tasklog watch` went on indexing
+/// without importing anything more.
+fn look_guarded(
+    importer: &mut Importer,
+    candidate: &Candidate,
+    watched: &mut HashMap<PathBuf, Watched>,
+    options: FollowOptions,
+    on_report: &mut impl FnMut(&FileReport),
+) -> Result<u64> {
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        look(importer, candidate, watched, options, on_report)
+    }));
+    let panic = match caught {
+        Ok(result) => return result,
+        Err(panic) => panic,
+    };
+    let message = panic_message(panic.as_ref());
+    tracing::error!(path = %candidate.path.display(), panic = %message,
+        "importing a file panicked; it is left alone until it changes");
+    importer.forget_caches();
+    let mut report = FileReport::new(&candidate.path);
+    report.action = crate::report::Action::Failed;
+    report.reason = Some(format!(
+        "the importer panicked ({message}); not imported again until the file changes"
+    ));
+    on_report(&report);
+    if let Ok(meta) = std::fs::metadata(&candidate.path) {
+        let entry = Watched {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            changed_at: Instant::now(),
+            sealed: true,
+            settled: true,
+        };
+        watched.insert(candidate.path.clone(), entry);
+    }
+    Ok(0)
+}
+
+/// The text of a panic's payload (`panic!` with a literal or a format).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    match (
+        payload.downcast_ref::<&str>(),
+        payload.downcast_ref::<String>(),
+    ) {
+        (Some(s), _) => (*s).to_owned(),
+        (_, Some(s)) => s.clone(),
+        _ => "a panic without a message".to_owned(),
+    }
 }
 
 /// Imports `candidate` if it changed, seals it if it has been quiet long
@@ -395,7 +534,7 @@ mod tests {
         };
         let canonical = std::fs::canonicalize(&file).unwrap();
         for named in [&file, &canonical] {
-            let c = events.candidates(named);
+            let c = events.candidates(named, false);
             assert_eq!(
                 c,
                 vec![Candidate {
@@ -404,14 +543,34 @@ mod tests {
                 }]
             );
         }
-        assert!(events.candidates(&folder.join("p/notes.txt")).is_empty());
-        assert!(events.candidates(&folder.join("p/gone.jsonl")).is_empty());
-        assert!(events.candidates(&folder.join("p")).is_empty());
+        assert!(events
+            .candidates(&folder.join("p/notes.txt"), true)
+            .is_empty());
+        assert!(events
+            .candidates(&folder.join("p/gone.jsonl"), true)
+            .is_empty());
+        // A folder whose files have events of their own stands for nothing;
+        // one that arrived, for the files in it that a walk lists.
+        assert!(events.candidates(&folder.join("p"), false).is_empty());
+        let c = events.candidates(&folder.join("p"), true);
+        assert_eq!(
+            c,
+            vec![Candidate {
+                path: file.clone(),
+                explicit: false
+            }]
+        );
+        std::fs::create_dir_all(folder.join(".cache/q")).unwrap();
+        std::fs::write(folder.join(".cache/q/s.jsonl"), "{}\n").unwrap();
+        assert!(events.candidates(&folder.join(".cache/q"), true).is_empty());
+        assert!(events.candidates(&folder, true).is_empty());
         // An OpenHands session's event file stands for its events folder.
         let session = folder.join("oh/s1/events");
         std::fs::create_dir_all(&session).unwrap();
         std::fs::write(session.join("0.json"), "{}").unwrap();
-        let c = events.candidates(&session.join("0.json"));
+        let c = events.candidates(&session.join("0.json"), false);
+        assert_eq!(c, events.candidates(&session, true));
+        assert_eq!(c, events.candidates(&folder.join("oh"), true));
         assert_eq!(
             c,
             vec![Candidate {
@@ -420,7 +579,7 @@ mod tests {
             }]
         );
         // A followed file is a candidate whatever its name, as when named.
-        let c = events.candidates(&lone);
+        let c = events.candidates(&lone, false);
         assert_eq!(
             c,
             vec![Candidate {

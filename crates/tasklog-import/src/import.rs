@@ -59,6 +59,9 @@ pub struct Importer {
     abort_after: Option<u64>,
     /// Records appended by this importer so far (for the hook).
     appended: u64,
+    /// Testing hook: panic when importing a file whose path contains this
+    /// (`TASKLOG_IMPORT_PANIC_ON`), to prove a follower outlives a panic.
+    panic_on: Option<String>,
     /// Length and modification time of the file being imported, read
     /// before its bytes (recorded in its source entry; see [`Importer::import_file`]).
     stat: Option<(u64, u64)>,
@@ -123,6 +126,9 @@ impl Importer {
             keep_source: false,
             abort_after: journal::abort_after_from_env(),
             appended: 0,
+            panic_on: std::env::var("TASKLOG_IMPORT_PANIC_ON")
+                .ok()
+                .filter(|v| !v.is_empty()),
             stat: None,
             stat_cache: None,
             compress_after: None,
@@ -133,6 +139,11 @@ impl Importer {
     /// Imports one file. Never panics and never returns early: every
     /// outcome, errors included, is in the report.
     pub fn import_file(&mut self, candidate: &Candidate) -> FileReport {
+        if let Some(marker) = &self.panic_on {
+            if candidate.path.to_string_lossy().contains(marker.as_str()) {
+                panic!("TASKLOG_IMPORT_PANIC_ON={marker}: a testing hook");
+            }
+        }
         let mut loaded = match self.load(candidate, true) {
             Ok(l) => l,
             Err(report) => return *report,
@@ -201,6 +212,19 @@ impl Importer {
     /// of its first import.
     pub fn keep_source(&mut self, keep: bool) {
         self.keep_source = keep;
+    }
+
+    /// Drops what this importer keeps in memory between files (the Claude
+    /// Code keys, the stat cache, the tasks known compressed); each is read
+    /// again from the task folders when next needed. After a panic in the
+    /// middle of an import they may hold what was never written (a key
+    /// taken for a call whose record is not there would skip that call for
+    /// good); the folders, with the import's recorded intent, are the truth.
+    pub fn forget_caches(&mut self) {
+        self.claude_keys = None;
+        self.stat_cache = None;
+        self.stat = None;
+        self.compressed.clear();
     }
 
     /// Reads, detects and parses one file, or says why not.

@@ -71,7 +71,7 @@ pub use agents::{agent_folders, candidate_folders, AgentFolder};
 pub use detect::{detect, look_alike, tried};
 pub use discover::{discover, Candidate};
 pub use error::{Error, Result};
-pub use follow::{follow, FollowOptions, Wake};
+pub use follow::{follow, panic_message, FollowOptions, Wake};
 pub use import::{Importer, DEFAULT_COMPRESS_AFTER, SOURCE_NAME};
 pub use journal::Pending;
 pub use model::{Format, Usage};

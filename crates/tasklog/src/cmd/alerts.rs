@@ -167,10 +167,14 @@ pub fn print_destinations(config: &Config) -> Result<()> {
         return Ok(());
     };
     outln!(
-        "alerts:          {} rule(s), status of {} by host {}",
+        "alerts:          {} rule(s), status of {} by host {}{}",
         config.alerts.len(),
         report.updated_at,
-        report.host_id
+        report.host_id,
+        match report.alerter_restarts {
+            0 => String::new(),
+            n => format!(", alerter restarted {n} time(s) after a panic"),
+        }
     );
     for d in &report.destinations {
         outln!(

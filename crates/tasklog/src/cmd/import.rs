@@ -20,6 +20,7 @@ use tasklog_import::{
 use tasklog_writer::Writer;
 
 use crate::cli::Format;
+use crate::cmd::followers;
 use crate::config::Config;
 use crate::output::{self, Rows};
 use crate::Outcome;
@@ -137,14 +138,32 @@ pub fn source_format(format: ImportFormat) -> Option<SourceFormat> {
 /// Starts following `source` on a thread of its own, as `tasklog import
 /// --follow` would (`[[import]]` entries of `tasklog watch`). Send
 /// [`Wake::Shutdown`] to stop it after the file in hand, then join.
+///
+/// The follower is supervised: a panic importing one file only fails that
+/// file (follow.rs), and anything else that ends it (an error, a panic
+/// between files) is logged and the follower is started again with a fresh
+/// importer after 1 s, doubling up to a minute (followers.rs). Before, the
+/// thread ended for good and the sidecar went on indexing without it.
 pub fn spawn_follower(
     config: &Config,
     source: &crate::config::FollowedSource,
 ) -> Result<(std::sync::mpsc::Sender<Wake>, std::thread::JoinHandle<()>)> {
-    let writer = Writer::open(&config.root, config.writer.clone())?;
-    let mut importer = Importer::new(writer, source_format(source.format));
-    importer.keep_source(source.keep_source);
-    importer.compress_after(source.compress_after);
+    let make = {
+        let (root, options) = (config.root.clone(), config.writer.clone());
+        let (format, keep, compress) = (
+            source_format(source.format),
+            source.keep_source,
+            source.compress_after,
+        );
+        move || -> Result<Importer> {
+            let mut importer = Importer::new(Writer::open(&root, options.clone())?, format);
+            importer.keep_source(keep);
+            importer.compress_after(compress);
+            Ok(importer)
+        }
+    };
+    // Opened here first, so a root it cannot write fails the start.
+    let importer = make()?;
     let (tx, rx) = std::sync::mpsc::channel();
     let paths = vec![source.path.clone()];
     let options = FollowOptions {
@@ -152,19 +171,35 @@ pub fn spawn_follower(
         seal_after: source.seal_after,
     };
     let what = source.path.display().to_string();
+    let root = config.root.clone();
     let thread = std::thread::Builder::new()
         .name("tasklog-import".into())
         .spawn(move || {
             tracing::info!(path = %what, "following agent transcripts");
-            let result = tasklog_import::follow(&mut importer, &paths, options, &rx, |report| {
+            let mut on_report = |report: &FileReport| {
                 diagnose(report);
-                if report.action != Action::Unchanged {
+                if report.action == Action::Failed {
+                    let error = format!(
+                        "{}: {}",
+                        report.path.display(),
+                        report.reason.as_deref().unwrap_or("failed")
+                    );
+                    followers::failed(&root, &what, error, |s| s.failed_files += 1);
+                } else if report.action != Action::Unchanged {
                     tracing::info!(path = %report.path.display(), action = ?report.action, "imported");
                 }
+            };
+            let supervisor = followers::Supervisor {
+                root: &root,
+                path: &what,
+                first_wait: followers::FIRST_WAIT,
+                wake: &rx,
+            };
+            supervisor.run(importer, &make, |importer| {
+                tasklog_import::follow(importer, &paths, options, &rx, &mut on_report)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
             });
-            if let Err(e) = result {
-                tracing::error!(path = %what, error = %e, "following stopped");
-            }
         })?;
     Ok((tx, thread))
 }

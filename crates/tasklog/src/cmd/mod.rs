@@ -7,6 +7,7 @@ pub mod completions;
 pub mod compress;
 pub mod cost;
 pub mod export;
+pub mod followers;
 pub mod import;
 pub mod index;
 pub mod prune;

@@ -6,6 +6,7 @@ use clap::Args;
 use tasklog_index::StatusReport;
 
 use crate::cli::ReportFormat;
+use crate::cmd::followers;
 use crate::config::Config;
 use crate::Outcome;
 
@@ -30,7 +31,8 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<Outcome> {
         StatusReport::Postgres(s) => return postgres(config, s, args.format),
     };
     if args.format == Some(ReportFormat::Json) {
-        crate::output::print_json(&crate::cmd::alerts::with_destinations(config, &s)?)?;
+        let value = crate::cmd::alerts::with_destinations(config, &s)?;
+        crate::output::print_json(&followers::with_followers(&config.root, value))?;
         return Ok(Outcome::Success);
     }
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
@@ -77,6 +79,7 @@ pub fn run(config: &Config, args: StatusArgs) -> Result<Outcome> {
         outln!("  {:>12} bytes  {}", t.lag_bytes, t.task_id);
     }
     crate::cmd::alerts::print_destinations(config)?;
+    followers::print(&config.root)?;
     Ok(Outcome::Success)
 }
 
@@ -89,7 +92,8 @@ fn postgres(
     format: Option<ReportFormat>,
 ) -> Result<Outcome> {
     if format == Some(ReportFormat::Json) {
-        crate::output::print_json(&crate::cmd::alerts::with_destinations(config, &s)?)?;
+        let value = crate::cmd::alerts::with_destinations(config, &s)?;
+        crate::output::print_json(&followers::with_followers(&config.root, value))?;
     } else {
         outln!("root:            {}", config.root.display());
         match (&s.error, s.reachable) {
@@ -128,6 +132,7 @@ fn postgres(
             outln!("  {:>12} bytes  {}", t.lag_bytes, t.task_id);
         }
         crate::cmd::alerts::print_destinations(config)?;
+        followers::print(&config.root)?;
     }
     match s.error {
         Some(e) => anyhow::bail!("{}: {e}", s.server),

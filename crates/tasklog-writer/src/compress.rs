@@ -7,7 +7,7 @@
 //! temp file in the same folder, fsynced, renamed to `X.jsonl.gz`, the
 //! folder fsynced; only then is the plain file removed and the folder
 //! fsynced again (and a byte added to the removed file, for the writers
-//! that still hold it: see the end of `compress_stream`). While both exist
+//! that still hold it: see the end of `finish_compress`). While both exist
 //! the plain file is the stream (readers ignore the `.gz`), and running
 //! compress again redoes the copy. A writer that held the plain file open
 //! finds it unlinked under the lock and is refused ([`Error::Compressed`])
@@ -21,6 +21,10 @@
 //! The checks run again after the copy, under the lock and before the
 //! rename: a stream that grew, or that a process opened for writing, while
 //! it was copied is left plain and its temp file removed.
+//!
+//! Reading `/proc` visits every descriptor of every process, so it is done
+//! twice per batch of tasks, not per stream (`batch.rs`): once before the
+//! copies, once after all of them and before any rename.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -37,6 +41,8 @@ use tasklog_format::{classify_entry, EntryKind, COMPRESSED_SUFFIX};
 use crate::error::{Error, Result};
 use crate::open_writers::{open_for_writing, FileId};
 use crate::writer::Writer;
+
+mod batch;
 
 /// One stream compressed (or that a dry run would compress).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -84,41 +90,14 @@ impl Writer {
         quiet: Duration,
         dry_run: bool,
     ) -> Result<Vec<CompressedStream>> {
-        let dir = self.sealed_task_dir(task_id)?;
-        let handle = TaskDir::open(self.root(), &dir, true)?;
-        if !dry_run {
-            handle.remove_stale_temp_files()?;
+        if dry_run {
+            let listed = batch::Listed::open(self, task_id)?;
+            let writers = open_for_writing(&listed.ids());
+            return Ok(listed.dry_run(quiet, &writers));
         }
-        let mut names = handle.stream_names()?;
-        names.sort();
-        let stats: Vec<(String, fs::Stat)> = names
-            .into_iter()
-            .filter_map(|n| handle.stat(&n).map(|s| (n, s)))
-            .collect();
-        let ids: Vec<FileId> = stats.iter().map(|(_, s)| file_id(s)).collect();
-        let writers = open_for_writing(&ids);
-        let mut done = Vec::new();
-        for (name, stat) in stats {
-            let bytes = u64::try_from(stat.st_size).unwrap_or(0);
-            let mut skipped = busy(&stat, quiet, &writers);
-            let mut compressed_bytes = 0;
-            if skipped.is_none() && !dry_run {
-                match handle.compress_stream(&name, quiet)? {
-                    Ok(n) => compressed_bytes = n,
-                    Err(reason) => skipped = Some(reason),
-                }
-            }
-            if let Some(reason) = &skipped {
-                tracing::info!(path = %dir.join(&name).display(), reason, "compress: left plain");
-            }
-            done.push(CompressedStream {
-                path: format!("{task_id}/{name}"),
-                bytes,
-                compressed_bytes,
-                skipped,
-            });
-        }
-        Ok(done)
+        let mut done = self.compress_sealed_many(&[task_id], quiet);
+        done.pop()
+            .map_or_else(|| Ok(Vec::new()), |(_, result)| result)
     }
 
     /// Makes stream `stream` of task `task_id` plain again (`X.jsonl.gz` →
@@ -188,6 +167,23 @@ fn busy(
 /// crash: writes of a document or a `.gz` take far less, so a file this
 /// old is no write in progress.
 const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// A stream gzipped into a temp file and still locked, between
+/// [`TaskDir::begin_compress`] and [`TaskDir::finish_compress`].
+struct Prepared {
+    /// The stream's file name.
+    name: String,
+    /// The stream, open and locked.
+    source: File,
+    /// The temp file holding the `.gz`, fsynced.
+    tmp_name: String,
+    /// The stream as it was when locked.
+    before: fs::Stat,
+    /// Bytes of the stream copied.
+    read: u64,
+    /// Bytes of the `.gz`.
+    written: u64,
+}
 
 /// A sealed task's folder, held open: every name below is resolved in it.
 struct TaskDir {
@@ -302,9 +298,12 @@ impl TaskDir {
         fs::fsync(&self.fd).map_err(|e| Error::io(&self.path, "syncing folder", e.into()))
     }
 
-    /// Compresses one stream (see the module doc); returns the `.gz`'s
-    /// size, or why the stream was left plain.
-    fn compress_stream(&self, name: &str, quiet: Duration) -> Result<Result<u64, String>> {
+    /// The first half of compressing one stream (see the module doc):
+    /// locks it, checks it is still quiet, and gzips it into a temp file,
+    /// fsynced. The stream stays locked in the returned [`Prepared`] until
+    /// [`TaskDir::finish_compress`], which checks again and renames, or
+    /// [`TaskDir::abandon`]. `Ok(Err(..))` says why it stays plain.
+    fn begin_compress(&self, name: &str, quiet: Duration) -> Result<Result<Prepared, String>> {
         let plain = self.path.join(name);
         // Opened for appending too (see the end), read-only when that is not allowed.
         let open = |access: OFlags| {
@@ -345,47 +344,69 @@ impl TaskDir {
         // read the stream still can, unless the policy now says otherwise,
         // and nobody gains access by compression.
         let mode = before.st_mode & 0o666;
-        let gz_name = format!("{name}{COMPRESSED_SUFFIX}");
-        let gz = self.path.join(&gz_name);
         let (tmp_name, tmp) = self.create_temp(mode)?;
-        let copied = gzip(&source, &tmp).and_then(|n| tmp.sync_all().map(|()| n));
-        // Checked again now that the copy is done, still under the lock and
-        // before the rename: a tool that ignores the lock may have written
-        // or opened the stream meanwhile, and its lines must stay readable.
-        let changed = copied.as_ref().ok().and_then(|&(read, _)| {
-            let after = fs::fstat(&source).ok()?;
-            let grew =
-                u64::try_from(after.st_size).ok() != Some(read) || mtime(&after) != mtime(&before);
-            if grew {
-                return Some("written while it was being compressed".to_owned());
-            }
-            open_for_writing(&[file_id(&after)])
-                .values()
-                .next()
-                .map(|pid| {
-                    format!("opened for writing by process {pid} while it was being compressed")
-                })
-        });
-        if let Some(reason) = changed {
-            let _ = fs::unlinkat(&self.fd, tmp_name.as_str(), AtFlags::empty());
-            let _ = fs2::FileExt::unlock(&source);
-            return Ok(Err(reason));
-        }
-        let written = copied.and_then(|(_, n)| {
-            fs::renameat(&self.fd, tmp_name.as_str(), &self.fd, gz_name.as_str())
-                .map(|()| n)
-                .map_err(io::Error::from)
-        });
-        let written = match written {
-            Ok(n) => n,
+        match gzip(&source, &tmp).and_then(|n| tmp.sync_all().map(|()| n)) {
+            Ok((read, written)) => Ok(Ok(Prepared {
+                name: name.to_owned(),
+                source,
+                tmp_name,
+                before,
+                read,
+                written,
+            })),
             Err(e) => {
                 let _ = fs::unlinkat(&self.fd, tmp_name.as_str(), AtFlags::empty());
-                return Err(Error::io(&gz, "compressing", e));
+                let _ = fs2::FileExt::unlock(&source);
+                Err(Error::io(self.path.join(&tmp_name), "compressing", e))
+            }
+        }
+    }
+
+    /// Gives up a prepared stream: its temp file removed, its lock released.
+    fn abandon(&self, p: Prepared) {
+        let _ = fs::unlinkat(&self.fd, p.tmp_name.as_str(), AtFlags::empty());
+        let _ = fs2::FileExt::unlock(&p.source);
+    }
+
+    /// The second half: checked again now that the copy is done, still
+    /// under the lock and before the rename (a tool that ignores the lock
+    /// may have written the stream, or opened it for writing, meanwhile:
+    /// `writers` is a `/proc` scan made after the copy), then the `.gz`
+    /// takes the stream's place. Returns the `.gz`'s size, or why the
+    /// stream was left plain.
+    fn finish_compress(
+        &self,
+        p: Prepared,
+        writers: &std::collections::HashMap<FileId, u32>,
+    ) -> Result<Result<u64, String>> {
+        let plain = self.path.join(&p.name);
+        let changed = match fs::fstat(&p.source) {
+            Err(e) => Some(format!("could not be read again after the copy: {e}")),
+            Ok(after) => {
+                let grew = u64::try_from(after.st_size).ok() != Some(p.read)
+                    || mtime(&after) != mtime(&p.before);
+                if grew {
+                    Some("written while it was being compressed".to_owned())
+                } else {
+                    writers.get(&file_id(&after)).map(|pid| {
+                        format!("opened for writing by process {pid} while it was being compressed")
+                    })
+                }
             }
         };
+        if let Some(reason) = changed {
+            self.abandon(p);
+            return Ok(Err(reason));
+        }
+        let gz_name = format!("{}{COMPRESSED_SUFFIX}", p.name);
+        let gz = self.path.join(&gz_name);
+        if let Err(e) = fs::renameat(&self.fd, p.tmp_name.as_str(), &self.fd, gz_name.as_str()) {
+            self.abandon(p);
+            return Err(Error::io(&gz, "compressing", e.into()));
+        }
         self.sync()?;
         // The .gz is durable: the plain file may go.
-        fs::unlinkat(&self.fd, name, AtFlags::empty())
+        fs::unlinkat(&self.fd, p.name.as_str(), AtFlags::empty())
             .map_err(|e| Error::io(&plain, "removing plain stream", e.into()))?;
         self.sync()?;
         // A writer that opened the stream before keeps the removed file. One
@@ -393,9 +414,9 @@ impl TaskDir {
         // partial line and ignores it) changes its length, which sends every
         // such writer's next append down its slow path, where it finds the file
         // removed and refuses (stream.rs). Cheaper than a check per append.
-        let _ = (&source).write_all(b" ");
-        let _ = fs2::FileExt::unlock(&source);
-        Ok(Ok(written))
+        let _ = (&p.source).write_all(b" ");
+        let _ = fs2::FileExt::unlock(&p.source);
+        Ok(Ok(p.written))
     }
 
     /// Restores the plain stream `name` from its `.gz` (see

@@ -51,13 +51,7 @@ impl Importer {
         let Some(quiet) = self.compress_after else {
             return Vec::new();
         };
-        let path = std::path::absolute(source).unwrap_or_else(|_| source.to_owned());
-        let task_id = self
-            .stat_cache
-            .as_ref()
-            .and_then(|cache| cache.get(&path.display().to_string()))
-            .and_then(|hit| hit.task.clone());
-        let Some(task_id) = task_id else {
+        let Some(task_id) = self.task_of(source) else {
             return Vec::new();
         };
         if self.compressed.contains(&task_id) {
@@ -78,6 +72,88 @@ impl Importer {
         }
     }
 
+    /// The task a source was imported into, as this importer saw it.
+    fn task_of(&self, source: &Path) -> Option<String> {
+        let path = std::path::absolute(source).unwrap_or_else(|_| source.to_owned());
+        self.stat_cache
+            .as_ref()
+            .and_then(|cache| cache.get(&path.display().to_string()))
+            .and_then(|hit| hit.task.clone())
+    }
+
+    /// [`Importer::compress_if_quiet`] for every source of a pass, in one
+    /// batch (`Writer::compress_sealed_many`: two scans of `/proc` for all
+    /// of them, not two per task). Returns how many tasks had streams
+    /// compressed, their bytes and the bytes of their `.gz` files.
+    pub fn compress_quiet(&mut self, sources: &[&Path]) -> (u64, u64, u64) {
+        let Some(quiet) = self.compress_after else {
+            return (0, 0, 0);
+        };
+        let mut due: Vec<String> = Vec::new();
+        for source in sources {
+            let Some(task_id) = self.task_of(source) else {
+                continue;
+            };
+            if self.compressed.contains(&task_id) || due.contains(&task_id) {
+                continue;
+            }
+            match self.is_due(&task_id, quiet) {
+                Ok(true) => due.push(task_id),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(task = %task_id, error = %error_chain(&e), "compressing a quiet imported task");
+                }
+            }
+        }
+        let ids: Vec<&str> = due.iter().map(String::as_str).collect();
+        // The streams were written by this importer: the sources' quiet
+        // time is what decides, not the streams' own.
+        let outcomes = self.writer.compress_sealed_many(&ids, Duration::ZERO);
+        let mut totals = (0, 0, 0);
+        for (task_id, outcome) in outcomes {
+            match outcome {
+                Ok(done) => {
+                    totals.0 += u64::from(done.iter().any(|s| s.compressed_bytes > 0));
+                    totals.1 += done.iter().map(|s| s.bytes).sum::<u64>();
+                    totals.2 += done.iter().map(|s| s.compressed_bytes).sum::<u64>();
+                    if done.iter().all(|s| s.skipped.is_none()) {
+                        self.compressed.insert(task_id.to_owned());
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(task = %task_id, error = %error_chain(&e), "compressing a quiet imported task");
+                }
+            }
+        }
+        totals
+    }
+
+    /// Whether `task_id` is due: sealed, no import pending, and every
+    /// source unchanged for `quiet`.
+    fn is_due(
+        &self,
+        task_id: &str,
+        quiet: Duration,
+    ) -> std::result::Result<bool, tasklog_writer::Error> {
+        let task = self.writer.task(task_id)?;
+        if !task.dir().join("result.json").exists() {
+            return Ok(false);
+        }
+        let Ok(state) = read_state(&task) else {
+            return Ok(false); // reported when its source is imported
+        };
+        if state.pending.is_some() {
+            return Ok(false);
+        }
+        let now = SystemTime::now();
+        Ok(state.sources.iter().all(|s| {
+            // A source that is gone (cleaned up by its agent) is quiet.
+            std::fs::metadata(&s.path)
+                .and_then(|m| m.modified())
+                .map_or(true, |t| now.duration_since(t).unwrap_or_default() >= quiet)
+        }))
+    }
+
     /// `None` when the task is not due (not sealed, an import pending, or
     /// a source changed within `quiet`).
     fn compress_task(
@@ -85,24 +161,7 @@ impl Importer {
         task_id: &str,
         quiet: Duration,
     ) -> std::result::Result<Option<Vec<CompressedStream>>, tasklog_writer::Error> {
-        let task = self.writer.task(task_id)?;
-        if !task.dir().join("result.json").exists() {
-            return Ok(None);
-        }
-        let Ok(state) = read_state(&task) else {
-            return Ok(None); // reported when its source is imported
-        };
-        if state.pending.is_some() {
-            return Ok(None);
-        }
-        let now = SystemTime::now();
-        let all_quiet = state.sources.iter().all(|s| {
-            // A source that is gone (cleaned up by its agent) is quiet.
-            std::fs::metadata(&s.path)
-                .and_then(|m| m.modified())
-                .map_or(true, |t| now.duration_since(t).unwrap_or_default() >= quiet)
-        });
-        if !all_quiet {
+        if !self.is_due(task_id, quiet)? {
             return Ok(None);
         }
         // The streams were written by this importer moments ago: the

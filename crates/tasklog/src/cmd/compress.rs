@@ -38,26 +38,38 @@ pub fn compress(config: &Config, age: std::time::Duration, dry_run: bool) -> Res
     };
     let bar = crate::progress::bar(expired.len() as u64, crate::progress::ITEMS);
     let (mut before, mut after) = (0u64, 0u64);
-    for task in &expired {
-        for s in writer.compress_sealed(&task.task_id, age, dry_run)? {
-            let action = match &s.skipped {
-                Some(reason) => format!("skipped: {reason}"),
-                None if dry_run => "would compress".to_owned(),
-                None => "compressed".to_owned(),
-            };
-            if s.skipped.is_none() {
-                before += s.bytes;
-                after += s.compressed_bytes;
+    // In chunks, so the progress bar moves: each chunk scans `/proc` twice
+    // for all of its tasks (`Writer::compress_sealed_many`).
+    for chunk in expired.chunks(64) {
+        let ids: Vec<&str> = chunk.iter().map(|t| t.task_id.as_str()).collect();
+        let outcomes = if dry_run {
+            ids.iter()
+                .map(|id| (*id, writer.compress_sealed(id, age, true)))
+                .collect()
+        } else {
+            writer.compress_sealed_many(&ids, age)
+        };
+        for (_, outcome) in outcomes {
+            for s in outcome? {
+                let action = match &s.skipped {
+                    Some(reason) => format!("skipped: {reason}"),
+                    None if dry_run => "would compress".to_owned(),
+                    None => "compressed".to_owned(),
+                };
+                if s.skipped.is_none() {
+                    before += s.bytes;
+                    after += s.compressed_bytes;
+                }
+                rows.rows.push(vec![
+                    s.path.into(),
+                    s.bytes.into(),
+                    s.compressed_bytes.into(),
+                    action.into(),
+                ]);
             }
-            rows.rows.push(vec![
-                s.path.into(),
-                s.bytes.into(),
-                s.compressed_bytes.into(),
-                action.into(),
-            ]);
         }
         if let Some(b) = &bar {
-            b.inc(1);
+            b.inc(chunk.len() as u64);
         }
     }
     if let Some(b) = bar {

@@ -245,13 +245,8 @@ pub fn run(config: &Config, mut args: ImportArgs) -> Result<Outcome> {
     }
     // After the whole pass: a session's sub-agent files go to its task too,
     // and compressing between them would only make it plain again.
-    let mut compressed = (0u64, 0u64, 0u64);
-    for candidate in &candidates {
-        let done = importer.compress_if_quiet(&candidate.path);
-        compressed.0 += u64::from(!done.is_empty());
-        compressed.1 += done.iter().map(|s| s.bytes).sum::<u64>();
-        compressed.2 += done.iter().map(|s| s.compressed_bytes).sum::<u64>();
-    }
+    let sources: Vec<&std::path::Path> = candidates.iter().map(|c| c.path.as_path()).collect();
+    let compressed = importer.compress_quiet(&sources);
     if compressed.0 > 0 {
         tracing::info!(
             tasks = compressed.0,

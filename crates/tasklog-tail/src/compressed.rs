@@ -43,6 +43,26 @@ pub(crate) fn gz_path(plain: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// The decompressed size of `.gz` file `gz` from its trailer (gzip's
+/// ISIZE: the size modulo 2^32 of its last member, exact for what
+/// `compress` writes, one member under 4 GiB); at least the compressed
+/// size. An estimate for progress and the bulk-load decision only.
+pub(crate) fn decompressed_len(gz: &Path) -> io::Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(gz)?;
+    let len = file.metadata()?.len();
+    if len < 18 {
+        return Ok(0); // no complete gzip member
+    }
+    file.seek(SeekFrom::End(-4))?;
+    let mut isize = [0u8; 4];
+    file.read_exact(&mut isize)?;
+    Ok(u64::from(u32::from_le_bytes(isize)).max(len))
+}
+
 /// Decoder buffer: large reads keep the inflater busy.
 const BUF: usize = 256 << 10;
 

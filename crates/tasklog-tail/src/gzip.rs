@@ -190,6 +190,20 @@ mod tests {
     }
 
     #[test]
+    fn the_trailer_gives_the_decompressed_size() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data: Vec<u8> = (0..5000)
+            .flat_map(|n| format!("{{\"n\":{n}}}\n").into_bytes())
+            .collect();
+        let path = dir.path().join("x.jsonl.gz");
+        std::fs::write(&path, gz(&data)).expect("write");
+        let len = crate::compressed::decompressed_len(&path).expect("len");
+        assert_eq!(len, data.len() as u64);
+        std::fs::write(&path, b"short").expect("write");
+        assert_eq!(crate::compressed::decompressed_len(&path).expect("len"), 0);
+    }
+
+    #[test]
     fn members_padding_garbage_and_cuts() {
         let a: Vec<u8> = (0..2000)
             .flat_map(|n| format!("{{\"n\":{n}}}\n").into_bytes())

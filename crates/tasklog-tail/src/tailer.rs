@@ -148,13 +148,24 @@ impl Tailer {
             for entry in entries.flatten() {
                 let name = entry.file_name();
                 let Some(name) = name.to_str() else { continue };
-                if !matches!(classify_entry(name), EntryKind::Stream(_)) {
+                // A compressed stream (`X.jsonl.gz`, the stream unless `X.jsonl`
+                // is there too) counts its decompressed bytes, which its
+                // checkpoint counts: a root of compressed imported sessions is a
+                // large backfill too, and gets the bulk load.
+                let (stream, len) = match name.strip_suffix(tasklog_format::COMPRESSED_SUFFIX) {
+                    Some(plain) if !self.root.join(&task).join(plain).exists() => (
+                        plain,
+                        crate::compressed::decompressed_len(&entry.path()).unwrap_or(0),
+                    ),
+                    Some(_) => continue,
+                    None => (name, entry.metadata().map(|m| m.len()).unwrap_or(0)),
+                };
+                if !matches!(classify_entry(stream), EntryKind::Stream(_)) {
                     continue;
                 }
-                let len = entry.metadata().map(|m| m.len()).unwrap_or(0);
                 let done = self
                     .checkpoints
-                    .get(&format!("{task}/{name}"))
+                    .get(&format!("{task}/{stream}"))
                     .map_or(0, |cp| cp.offset);
                 total += len.saturating_sub(done);
             }

@@ -63,7 +63,7 @@ pub struct DestinationsReport {
     /// Every destination of the rules.
     pub destinations: Vec<DestinationStatus>,
     /// Times the alerter was started again after a panic since its
-    /// sidecar started ([`supervise`]); absent in older files.
+    /// sidecar started (the supervisor in `engine.rs`); absent in older files.
     #[serde(default)]
     pub alerter_restarts: u32,
 }

@@ -61,13 +61,19 @@ pub const NEWEST: &str = "SELECT coalesce(max(record_id), 0) FROM records";
 /// The feed: `$1` after, `$2` JSON array of more ids, `$3` task or NULL,
 /// `$4` limit, `$5` byte budget: a row is sent while the bodies before it
 /// hold fewer bytes (the first always), summed in the server so that only
-/// those rows cross the network.
+/// those rows cross the network. Two arms, each an index seek on
+/// `record_id` (one condition with `OR` scanned the table).
 pub const FEED: &str = r#"SELECT record_id, task_id, stream, "offset", line, ts, event, name, status, body
   FROM (SELECT r.*, sum(octet_length(r.body)) OVER (ORDER BY r.record_id) - octet_length(r.body) AS before
-          FROM (SELECT record_id, task_id, stream, "offset", line, ts, event, name, status, body
-                  FROM records WHERE (record_id > $1::bigint
-                                      OR record_id IN (SELECT jsonb_array_elements_text($2::jsonb)::bigint))
-                   AND ($3::text IS NULL OR task_id = $3::text)
+          FROM (SELECT * FROM (SELECT record_id, task_id, stream, "offset", line, ts, event, name, status, body
+                                 FROM records WHERE record_id > $1::bigint
+                                  AND ($3::text IS NULL OR task_id = $3::text)
+                                ORDER BY record_id LIMIT $4::bigint) newer
+                UNION ALL
+                SELECT record_id, task_id, stream, "offset", line, ts, event, name, status, body
+                  FROM records
+                 WHERE record_id = ANY (ARRAY(SELECT jsonb_array_elements_text($2::jsonb)::bigint))
+                   AND record_id <= $1::bigint AND ($3::text IS NULL OR task_id = $3::text)
                  ORDER BY record_id LIMIT $4::bigint) r) q
  WHERE before < $5::bigint OR before = 0
  ORDER BY record_id"#;

@@ -251,14 +251,19 @@ impl AppState {
         if self.note_db_file(now) {
             // Where the new file's records stand when first seen: the feed
             // follows from there, so a record committed after it is sent
-            // even when the feed looks later (ids restarted from 1).
-            let conn = tasklog_index::open_query_connection(&self.options.db)?;
-            let at = self.options.db.display().to_string();
-            let newest = crate::feed::newest(&mut SqliteQuestions::new(&conn, at)).ok();
+            // even when the feed looks later (ids restarted from 1). A file
+            // seen before its schema or first commit holds no record yet:
+            // every record it gets is after the switch (0), not the newest
+            // at whatever later moment the feed would ask.
+            let opened = tasklog_index::open_query_connection(&self.options.db);
+            let newest = opened.as_ref().ok().and_then(|conn| {
+                let at = self.options.db.display().to_string();
+                crate::feed::newest(&mut SqliteQuestions::new(conn, at)).ok()
+            });
             if let Ok(mut seen) = self.db_file.lock() {
-                seen.newest_at_switch = newest;
+                seen.newest_at_switch = Some(newest.unwrap_or(0));
             }
-            return Ok((conn, now));
+            return Ok((opened?, now));
         }
         let idle = self.pool.lock().ok().and_then(|mut p| {
             // Connections to a replaced file read the old one: dropped.

@@ -59,10 +59,17 @@ pub const NEWEST: &str = "SELECT coalesce(max(record_id), 0) FROM records";
 pub const FEED_COLUMNS_BODY: usize = 9;
 
 /// The feed: `?1` after, `?2` JSON array of more ids, `?3` task or NULL,
-/// `?4` limit.
-pub const FEED: &str = r#"SELECT record_id, task_id, stream, "offset", line, ts, event, name, status, body
-  FROM records WHERE (record_id > ?1 OR record_id IN (SELECT value FROM json_each(?2)))
-   AND (?3 IS NULL OR task_id = ?3)
+/// `?4` limit. Two arms, so each is a seek on the rowid: `record_id > ?1
+/// OR record_id IN (...)` in one condition made SQLite scan `records`
+/// from its start on every poll.
+pub const FEED: &str = r#"SELECT * FROM (
+  SELECT * FROM (SELECT record_id, task_id, stream, "offset", line, ts, event, name, status, body
+                   FROM records WHERE record_id > ?1 AND (?3 IS NULL OR task_id = ?3)
+                  ORDER BY record_id LIMIT ?4)
+  UNION ALL
+  SELECT record_id, task_id, stream, "offset", line, ts, event, name, status, body
+    FROM records WHERE record_id IN (SELECT value FROM json_each(?2)) AND record_id <= ?1
+     AND (?3 IS NULL OR task_id = ?3))
  ORDER BY record_id LIMIT ?4"#;
 
 /// `?1` task, `?2` stream, `?3` first offset, `?4` limit (-1: all).

@@ -41,6 +41,17 @@ impl StoreKind {
         }
     }
 
+    /// Whether many hosts ship into one such store, each with its own
+    /// sidecar (PostgreSQL): a server over it only reads, and questions
+    /// about one task name a host. A SQLite index is one host's, written by
+    /// the sidecar beside it.
+    pub fn shared(self) -> bool {
+        match self {
+            StoreKind::Sqlite => false,
+            StoreKind::Postgres => true,
+        }
+    }
+
     /// Whether this kind of store has `capability`.
     pub fn supports(self, capability: Capability) -> bool {
         match (self, capability) {

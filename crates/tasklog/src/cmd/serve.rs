@@ -84,7 +84,7 @@ pub struct ServeArgs {
 pub fn run(config: &Config, args: ServeArgs) -> Result<Outcome> {
     // Over a shared PostgreSQL index the server only reads: every host
     // ships its own files with `tasklog watch --sink` (docs/POSTGRES.md).
-    let shared = config.store_kind() == tasklog_index::StoreKind::Postgres;
+    let shared = config.store_kind().shared();
     if config.sink.is_some() && !args.no_index && !shared {
         anyhow::bail!(
             "tasklog serve runs its sidecar into the SQLite index of --db, but the config sets a PostgreSQL sink; run `tasklog watch` to ship, and `tasklog serve --no-index` over a SQLite index (docs/POSTGRES.md)"

@@ -140,8 +140,10 @@ pub enum Command {
     /// Serve the REST API, live events and the dashboard over the index (runs the indexer too).
     ///
     /// Binds 127.0.0.1:7070 by default; a non-loopback address needs --token. The
-    /// indexer runs in the same process unless another one holds the database.
-    /// Stops on SIGINT/SIGTERM. See docs/SERVE.md.
+    /// indexer runs in the same process unless another one holds the database. With
+    /// `--db postgres://...` it serves every host's tasks (or `--host-id`'s) and only
+    /// reads: each host ships with `tasklog watch --sink`. Stops on SIGINT/SIGTERM.
+    /// See docs/SERVE.md.
     Serve(crate::cmd::serve::ServeArgs),
     /// List fired and pending alerts (exit 1 when none), or `alerts test NAME`.
     ///

@@ -155,3 +155,89 @@ fn compression_follows_the_flags() {
     );
     assert!(dir.join("events.jsonl.gz").exists() && !dir.join("events.jsonl").exists());
 }
+
+/// Size and modification time decide whether a source is read again
+/// (issue 25: "nothing changed" in well under a second): a file whose bytes
+/// changed but whose size and time did not is taken as unchanged; once its
+/// time moves, the rewrite is found and the session imported again.
+#[test]
+fn size_and_time_decide_what_is_read_again() {
+    let env = Env::new();
+    let source = env.dir.path().join(format!("{SESSION}.jsonl"));
+    let text = transcript(4);
+    std::fs::write(&source, &text).unwrap();
+    let (code, summary) = import(&env, &["claude-code", source.to_str().unwrap()]);
+    assert_eq!(code, 0, "{summary}");
+    let modified = std::fs::metadata(&source).unwrap().modified().unwrap();
+    // The same length, other bytes (the first user prompt), the old time put back.
+    let swapped = text.replacen("\"step 0\"", "\"STEP 0\"", 1);
+    assert_eq!(swapped.len(), text.len());
+    assert_ne!(swapped, text);
+    std::fs::write(&source, &swapped).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&source)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    let (code, summary) = import(&env, &["claude-code", source.to_str().unwrap()]);
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(summary["files"]["unchanged"], 1, "{summary}");
+    // A new time: read again, found rewritten, imported again from its start.
+    std::fs::File::options()
+        .write(true)
+        .open(&source)
+        .unwrap()
+        .set_modified(modified + std::time::Duration::from_secs(5))
+        .unwrap();
+    let (code, summary) = import(&env, &["claude-code", source.to_str().unwrap()]);
+    assert_eq!(code, 0, "{summary}");
+    let r = crate::import_support::report(&summary, &format!("{SESSION}.jsonl"));
+    assert_eq!(r["action"], "imported", "{summary}");
+    assert!(
+        r["reason"]
+            .as_str()
+            .is_some_and(|s| s.contains("rewritten")),
+        "{summary}"
+    );
+    env.ok(&["index"]);
+    assert_eq!(
+        env.count("SELECT count(*) FROM records WHERE body LIKE '%STEP 0%'"),
+        1
+    );
+}
+
+/// `[[import]] compress_after` takes a duration or "never"; anything else
+/// stops the command before it starts, naming the key.
+#[test]
+fn a_bad_import_compress_after_is_refused_naming_the_key() {
+    let env = Env::new();
+    let config = env.dir.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[import]]\nformat = \"claude-code\"\npath = {:?}\ncompress_after = \"soon\"\n",
+            env.dir.path().display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = env
+        .cmd()
+        .arg("--config")
+        .arg(&config)
+        .args(["watch"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        crate::support::code(&out),
+        2,
+        "{}",
+        crate::support::stderr(&out)
+    );
+    let err = crate::support::stderr(&out);
+    assert!(
+        err.contains("[[import]] compress_after = \"soon\""),
+        "{err}"
+    );
+    assert!(err.contains("\"never\""), "{err}");
+}

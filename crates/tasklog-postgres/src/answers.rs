@@ -374,10 +374,7 @@ impl Questions for PgQuestions {
     fn transcript_anchor(&mut self, task: &str, record_id: i64) -> Result<Option<(String, i64)>> {
         let id = record_id.to_string();
         let found = self.collect(live::ANCHOR, &[Some(&id), Some(task)])?;
-        Ok(found
-            .rows
-            .first()
-            .and_then(|r| Some((r.first()?.as_str()?.to_owned(), r.get(1)?.as_i64()?))))
+        Ok(found.text_and_integer())
     }
 
     fn has_records_through(&mut self, task: &str, ts: &str, record_id: i64) -> Result<bool> {

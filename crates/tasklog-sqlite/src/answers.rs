@@ -400,10 +400,7 @@ impl<C: Borrow<Connection>> Questions for SqliteQuestions<C> {
 
     fn transcript_anchor(&mut self, task: &str, record_id: i64) -> Result<Option<(String, i64)>> {
         let found = self.collect(live::ANCHOR, (record_id, task))?;
-        Ok(found
-            .rows
-            .first()
-            .and_then(|r| Some((r.first()?.as_str()?.to_owned(), r.get(1)?.as_i64()?))))
+        Ok(found.text_and_integer())
     }
 
     fn has_records_through(&mut self, task: &str, ts: &str, record_id: i64) -> Result<bool> {

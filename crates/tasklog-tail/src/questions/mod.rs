@@ -46,6 +46,13 @@ impl Table {
         v.as_i64().or_else(|| v.as_bool().map(i64::from))
     }
 
+    /// The first row's first two values as (text, integer): a place
+    /// `(ts, record_id)`; `None` when there is no row or they are not.
+    pub fn text_and_integer(&self) -> Option<(String, i64)> {
+        let row = self.rows.first()?;
+        Some((row.first()?.as_str()?.to_owned(), row.get(1)?.as_i64()?))
+    }
+
     /// Column `i` of every row, as text (rows where it is not text left out).
     pub fn texts(&self, i: usize) -> Vec<String> {
         self.rows

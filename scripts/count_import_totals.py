@@ -8,7 +8,9 @@ Prints one JSON line per file: model calls, input / output tokens
 and failed tool calls, read straight from the source with the rules of
 docs/IMPORT.md written again here in Python (standard library only), so
 that `tasklog import --format json` totals can be checked against them.
-Formats: Claude Code, Codex, OpenHands event arrays (by file content).
+Formats (told apart by file content): Claude Code, Codex, Gemini CLI
+(JSONL recording and JSON document), GitHub Copilot CLI, OpenCode export,
+Cline / Roo Code, SWE-agent, mini-SWE-agent, OpenHands event arrays.
 """
 
 import json
@@ -130,17 +132,179 @@ def openhands(path):
     return len(responses), inp, out, len(tools), fails
 
 
+def gemini(messages):
+    # One call per message id, the largest counts over its versions (sections 3, 6).
+    calls, tools = {}, {}
+    for m in messages:
+        t = m.get("tokens")
+        if isinstance(t, dict):
+            c = calls.setdefault(m.get("id"), {})
+            for k in ("input", "tool", "output", "thoughts"):
+                c[k] = max(c.get(k, 0), t.get(k) or 0)
+        for tc in m.get("toolCalls") or []:
+            tools.setdefault(tc.get("id"), tc.get("status"))  # first version that has the call
+    inp = sum(c["input"] + c["tool"] for c in calls.values())
+    out = sum(c["output"] + c["thoughts"] for c in calls.values())
+    return len(calls), inp, out, len(tools), sum(1 for s in tools.values() if s != "success")
+
+
+def gemini_lines(path):
+    return gemini(v for v in lines(path) if "type" in v and "id" in v)
+
+
+def copilot(path):
+    # Usage only in session.shutdown: one aggregate call per model (section 7).
+    n = inp = out = 0
+    starts, fails = set(), set()
+    for v in lines(path):
+        d, t = v.get("data") or {}, v.get("type")
+        if t == "session.shutdown":
+            for m in (d.get("modelMetrics") or {}).values():
+                u = m.get("usage") or {}
+                n += 1
+                inp += u.get("inputTokens", 0)
+                out += u.get("outputTokens", 0)
+        elif t == "tool.execution_start":
+            starts.add(d.get("toolCallId"))
+        elif t == "tool.execution_complete" and d.get("success") is False:
+            fails.add(d.get("toolCallId"))
+    return n, inp, out, len(starts), len(fails)
+
+
+def opencode(doc):
+    # One call per step-finish part; a message without steps: one from info.tokens (section 8).
+    usages, tools, fails = [], set(), 0
+    for m in doc.get("messages") or []:
+        parts = m.get("parts") or []
+        steps = [p.get("tokens") or {} for p in parts if p.get("type") == "step-finish"]
+        info = m.get("info") or {}
+        if not steps and info.get("role") == "assistant" and isinstance(info.get("tokens"), dict):
+            steps = [info["tokens"]]
+        usages += steps
+        for p in parts:
+            if p.get("type") == "tool" and p.get("id") not in tools:
+                tools.add(p.get("id"))
+                fails += (p.get("state") or {}).get("status") == "error"
+    inp = sum(u.get("input", 0) + (u.get("cache") or {}).get("read", 0) + (u.get("cache") or {}).get("write", 0)
+              for u in usages)
+    out = sum(u.get("output", 0) + u.get("reasoning", 0) for u in usages)
+    return len(usages), inp, out, len(tools), fails
+
+
+CLINE_RESULT = re.compile(r"\[[\w.:-]+(?: for .*)?\] Result:")
+
+
+def cline(doc):
+    # One call per assistant message with metrics.tokens; tool_use blocks, ended by tool_result
+    # blocks or by Cline's text results "[tool for '...'] Result:" in order (section 9).
+    n = inp = out = starts = fails = 0
+    pending = []
+    for m in doc:
+        tokens = (m.get("metrics") or {}).get("tokens")
+        if m.get("role") == "assistant" and isinstance(tokens, dict):
+            anthropic = (m.get("modelInfo") or {}).get("providerId") == "anthropic"
+            n += 1
+            inp += (tokens.get("prompt") or 0) + (tokens.get("cached") or 0 if anthropic else 0)
+            out += tokens.get("completion") or 0
+        content = m.get("content")
+        for b in content if isinstance(content, list) else []:
+            if b.get("type") == "tool_use":
+                starts += 1
+                pending.append(b.get("id"))
+            elif b.get("type") == "tool_result":
+                if b.get("tool_use_id") in pending:
+                    pending.remove(b.get("tool_use_id"))
+                fails += b.get("is_error") is True
+            elif b.get("type") == "text" and m.get("role") == "user" and CLINE_RESULT.match(b.get("text") or ""):
+                if pending:
+                    pending.pop(0)
+                else:
+                    starts += 1  # a call of the text protocol, with no tool_use block
+                text = b["text"]
+                fails += "The tool execution failed" in text or "[ERROR]" in text
+    return n, inp, out, starts, fails
+
+
+def swe_agent(doc):
+    # Run totals only: one aggregate call from info.model_stats; a tool call per step (section 10).
+    st = (doc.get("info") or {}).get("model_stats") or {}
+    has = any(st.get(k) for k in ("tokens_sent", "tokens_received", "api_calls"))
+    return int(has), st.get("tokens_sent", 0), st.get("tokens_received", 0), len(doc.get("trajectory") or []), 0
+
+
+BASH_BLOCK = re.compile(r"```bash\s*\n(.*?)\n```", re.S)
+
+
+def mini_swe_agent(doc):
+    # One call per assistant message with extra.response.usage; one tool call per assistant
+    # message with exactly one ```bash block, failed when the next user message's
+    # <returncode> is not 0 (section 11).
+    n = inp = out = starts = fails = 0
+    waiting = False
+    for m in doc.get("messages") or []:
+        content = m.get("content")
+        if isinstance(content, list):
+            content = "".join(c.get("text", "") for c in content if isinstance(c, dict))
+        content = content or ""
+        if m.get("role") == "assistant":
+            u = (((m.get("extra") or {}).get("response")) or {}).get("usage")
+            if isinstance(u, dict):
+                n += 1
+                inp += u.get("prompt_tokens") or 0
+                out += u.get("completion_tokens") or 0
+            waiting = len(BASH_BLOCK.findall(content)) == 1
+            starts += waiting
+        elif m.get("role") == "user" and waiting:
+            code = re.search(r"<returncode>\s*(-?\d+)\s*</returncode>", content)
+            fails += bool(code) and int(code.group(1)) != 0
+            waiting = False
+    if n == 0:  # no per-message usage: one aggregate call, like SWE-agent
+        st = (doc.get("info") or {}).get("model_stats") or {}
+        if st.get("tokens_sent") or st.get("tokens_received") or st.get("api_calls"):
+            n, inp, out = 1, st.get("tokens_sent", 0), st.get("tokens_received", 0)
+    return n, inp, out, starts, fails
+
+
+def document(path):
+    """The whole file as one JSON document, or None (JSONL)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def detect(path):
+    doc = document(path)
+    if isinstance(doc, list) and doc and isinstance(doc[0], dict):
+        if "role" in doc[0] and "content" in doc[0]:
+            return "cline", lambda: cline(doc)
+        return "openhands", lambda: openhands(path)
+    if isinstance(doc, dict):
+        if "trajectory" in doc and "history" in doc:
+            return "swe-agent", lambda: swe_agent(doc)
+        if "messages" in doc and ("trajectory_format" in doc or "info" in doc and "model_stats" in doc["info"]):
+            return "mini-swe-agent", lambda: mini_swe_agent(doc)
+        if "messages" in doc and "info" in doc:
+            return "opencode", lambda: opencode(doc)
+        if "messages" in doc and "sessionId" in doc:
+            return "gemini-cli", lambda: gemini(doc["messages"])
+    with open(path, encoding="utf-8") as f:
+        head = f.read(4096)
+    first = next(lines(path), {})
+    if '"payload"' in head:
+        return "codex", lambda: codex(path)
+    if isinstance(first.get("data"), dict) and "." in str(first.get("type")):
+        return "copilot-cli", lambda: copilot(path)
+    if "sessionId" in first and "projectHash" in first:
+        return "gemini-cli", lambda: gemini_lines(path)
+    return "claude-code", lambda: claude(path)
+
+
 def main():
     for path in sys.argv[1:]:
-        with open(path, encoding="utf-8") as f:
-            head = f.read(4096)
-        if head.lstrip().startswith("["):
-            kind, counts = "openhands", openhands(path)
-        elif '"payload"' in head:
-            kind, counts = "codex", codex(path)
-        else:
-            kind, counts = "claude-code", claude(path)
-        calls, inp, out, tools, failed = counts
+        kind, count = detect(path)
+        calls, inp, out, tools, failed = count()
         print(json.dumps({"file": path, "format": kind, "calls": calls, "input_tokens": inp,
                           "output_tokens": out, "tool_calls": tools, "failed_tool_calls": failed}))
 

@@ -90,16 +90,19 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
     )
     .map_err(|e| crate::error::sqlite_error(path, "configuring database", e))?;
     // The query planner stability guarantee: a statement's plan never
-    // depends on the values bound to it. Without it, SQLite re-prepares a
-    // statement whenever a new value is bound to a parameter that the
-    // planner compared with a partial index's condition (the `records`
-    // indexes `WHERE event = '...'`): the sink's `task_activity` upkeep
-    // (facts::ADD_BATCH) was parsed and planned again in every batch,
-    // 18% of `watch`'s CPU and p50 freshness 5 -> 15 ms (PERFORMANCE.md).
-    // The writer's statements all bind their values; none needs a plan
-    // chosen for one value.
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
-        .map_err(|e| crate::error::sqlite_error(path, "fixing query plans", e))?;
+    // depends on the values bound to it. Without it, SQLite marks an
+    // `= ?` parameter whose value its row estimate looked at (is it 0 or
+    // 1?) as plan-changing, and rusqlite's statement cache clears the
+    // bindings of every statement it takes back, which expires a statement
+    // so marked: the sink's `task_activity` upkeep (facts::ADD_BATCH) was
+    // parsed and planned again in every batch, 18% of `watch`'s CPU and
+    // p50 freshness 6 -> 13 ms (PERFORMANCE.md). The writer's statements
+    // all bind their values; none needs a plan chosen for one value.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .map_err(|e| crate::error::sqlite_error(path, "fixing query plans", e))?;
     keep_wal_files(conn, path)
 }
 
@@ -444,6 +447,24 @@ mod tests {
             std::fs::metadata(beside(&db, "-wal")).map(|m| m.len()).ok(),
             Some(0)
         );
+    }
+
+    /// The sink's cached statements keep their plan from batch to batch
+    /// (see `configure`): binding other values and handing the statement
+    /// back to rusqlite's cache re-prepares nothing.
+    #[test]
+    fn the_task_facts_upkeep_is_prepared_once_for_every_batch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = open_for_writing(&dir.path().join("index.db")).expect("open");
+        for (file_id, offset) in [(1, 0), (7, 4096), (1, 100), (0, 0), (2, 9)] {
+            conn.prepare_cached(crate::facts::ADD_BATCH)
+                .and_then(|mut s| s.execute(rusqlite::params![file_id, offset]))
+                .expect("add a batch");
+        }
+        let stmt = conn
+            .prepare_cached(crate::facts::ADD_BATCH)
+            .expect("cached");
+        assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
     }
 
     #[test]

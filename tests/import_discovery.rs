@@ -289,8 +289,67 @@ fn watch_with_agents_auto_follows_the_standard_folders_exactly_once() {
             "SELECT count(*) FROM records WHERE task_id = '{task}' AND event = 'llm.call'"
         ))
     };
-    for task in [CLAUDE_TASK, CODEX_TASK, GEMINI_TASK, COPILOT_TASK] {
+    for task in [
+        CLAUDE_TASK,
+        CODEX_TASK,
+        GEMINI_TASK,
+        COPILOT_TASK,
+        CLINE_TASK,
+    ] {
         wait_for(task, Duration::from_secs(30), || calls(&env, task) > 0);
+    }
+    for task in [IFLOW_TASK, PI_TASK, COPILOT_CHAT_TASK] {
+        wait_for(task, Duration::from_secs(30), || calls(&env, task) > 0);
+    }
+    // The folder-per-session formats are followed too: their sessions
+    // arrive whole, with the totals of the documents laid out.
+    let totals = |task: &str| {
+        if !env.db.exists() {
+            return (-1, -1);
+        }
+        let (n, i, ..) = crate::import_support::indexed_totals(&env, task);
+        (n, i)
+    };
+    for (task, want) in [(OPENCODE_TASK, (3, 18_730)), (OPENHANDS_TASK, (2, 4_400))] {
+        wait_for(task, Duration::from_secs(30), || totals(task) == want);
+    }
+    // Each grows by one model response while followed: OpenHands writes
+    // one more event file, OpenCode one more message and its parts.
+    let response = serde_json::json!({"id": 5, "timestamp": "2026-03-03T08:00:09.000000",
+        "source": "agent", "message": "Done.", "action": "message",
+        "tool_call_metadata": {"function_name": "reply", "tool_call_id": "toolu_h3",
+            "model_response": {"id": "resp-3", "model": "claude-sonnet-4-5",
+                "usage": {"completion_tokens": 5, "prompt_tokens": 100, "total_tokens": 105}}}});
+    put(
+        &home
+            .home
+            .join("oh-store/sessions/oh-session-1/events/5.json"),
+        &response,
+    );
+    let storage = home.home.join("xdg-data/opencode/storage");
+    let tokens = serde_json::json!({"input": 40, "output": 2, "reasoning": 0,
+        "cache": {"read": 0, "write": 0}});
+    put(
+        &storage.join("message/ses_5555aaaa/msg_a3.json"),
+        &serde_json::json!({
+        "id": "msg_a3", "sessionID": "ses_5555aaaa", "role": "assistant",
+        "modelID": "gpt-5.2-codex", "providerID": "openai",
+        "time": {"created": 1772600020000_i64, "completed": 1772600021000_i64},
+        "cost": 0, "tokens": tokens}),
+    );
+    put(
+        &storage.join("part/msg_a3/prt_20.json"),
+        &serde_json::json!({"id": "prt_20", "type": "step-start"}),
+    );
+    put(
+        &storage.join("part/msg_a3/prt_21.json"),
+        &serde_json::json!({
+        "id": "prt_21", "type": "step-finish", "reason": "stop", "cost": 0, "tokens": tokens}),
+    );
+    for (task, want) in [(OPENCODE_TASK, (4, 18_770)), (OPENHANDS_TASK, (3, 4_500))] {
+        wait_for(&format!("{task} grown"), Duration::from_secs(30), || {
+            totals(task) == want
+        });
     }
     // A new call appended to the followed Claude Code session.
     let before = calls(&env, CLAUDE_TASK);

@@ -3,21 +3,24 @@
 //! written into a sealed session's folder (`<session>/subagents/`) reaches
 //! the index within about 2 s, each call once, not at the watcher's
 //! reconcile (60 s here) (issue 22: a sidecar left running for months).
+//! `tasklog serve`, which runs the same followers when it indexes, is
+//! tried the same way.
 
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::import_support::{fixture, import, index_view};
+use crate::serve_support::fixture::Server;
 use crate::support::{terminate, wait_for, Env};
 
 const SESSION: &str = "11111111-1111-4111-8111-111111111111";
 const TASK: &str = "claude-11111111-1111-4111-8111-111111111111";
 
-/// `tasklog watch` following `projects` (Claude Code's layout) with the
-/// default poll, sealing a session quiet for 1 s, reconciling every 60 s;
-/// `extra` is added to the `[[import]]` entry.
-fn spawn_watch_following(env: &Env, projects: &Path, extra: &str) -> Child {
+/// The config of a sidecar following `projects` (Claude Code's layout)
+/// with the default poll, sealing a session quiet for 1 s; `extra` is
+/// added to the `[[import]]` entry.
+fn follow_config(env: &Env, projects: &Path, extra: &str) -> std::path::PathBuf {
     let config = env.dir.path().join("tasklog.toml");
     std::fs::write(
         &config,
@@ -27,14 +30,48 @@ fn spawn_watch_following(env: &Env, projects: &Path, extra: &str) -> Child {
         ),
     )
     .unwrap();
-    env.cmd()
-        .arg("watch")
-        .env("TASKLOG_CONFIG", &config)
-        .env("TASKLOG_RECONCILE_MS", "60000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    config
+}
+
+/// The process that indexes and follows: `tasklog watch`, or `tasklog
+/// serve` with its in-process indexer. Both reconcile every 60 s.
+enum Sidecar {
+    Watch(Child),
+    Serve(Server),
+}
+
+impl Sidecar {
+    fn start(env: &Env, config: &Path, serve: bool) -> Sidecar {
+        if serve {
+            let config = config.to_str().unwrap();
+            return Sidecar::Serve(Server::start(env, &[], &[("TASKLOG_CONFIG", config)]));
+        }
+        let child = env
+            .cmd()
+            .arg("watch")
+            .env("TASKLOG_CONFIG", config)
+            .env("TASKLOG_RECONCILE_MS", "60000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Sidecar::Watch(child)
+    }
+
+    /// SIGTERM, and a clean exit.
+    fn stop(self) {
+        match self {
+            Sidecar::Watch(mut child) => assert!(terminate(&mut child).success()),
+            Sidecar::Serve(mut server) => {
+                let stopped = server.terminate();
+                assert!(
+                    matches!(stopped, Some((_, 0))),
+                    "serve stopped with {stopped:?}: {}",
+                    server.log()
+                );
+            }
+        }
+    }
 }
 
 /// A count from the index, 0 while the database is not created yet.
@@ -97,6 +134,8 @@ struct Case {
     /// The `subagents` folder is there from the start (else it is created
     /// with the sub-agent's file in it, as Claude Code does).
     folder_first: bool,
+    /// `tasklog serve` follows and indexes, instead of `tasklog watch`.
+    serve: bool,
     /// The `subagents` folder, file and all, is moved into the session's
     /// folder (`mv`, a sync tool) rather than created there.
     moved_in: bool,
@@ -125,7 +164,8 @@ fn sub_agent_after_the_seal(case: Case) {
         assert_eq!(code, 0, "{summary}");
         assert!(env.task_dir(TASK).join("result.json").exists());
     }
-    let mut watch = spawn_watch_following(&env, &projects, case.extra);
+    let config = follow_config(&env, &projects, case.extra);
+    let sidecar = Sidecar::start(&env, &config, case.serve);
     let sealed = || {
         count(
             &env,
@@ -168,7 +208,17 @@ fn sub_agent_after_the_seal(case: Case) {
         took < Duration::from_secs(3),
         "the sub-agent's calls took {took:?} to reach the index"
     );
-    assert!(terminate(&mut watch).success());
+    if let Sidecar::Serve(server) = &sidecar {
+        let task = server.get(&format!("/api/tasks/{TASK}"));
+        assert_eq!(task.status, 200, "{}", task.text());
+        assert_eq!(
+            task.json()["summary"]["llm_calls"],
+            with_agent.1 .0,
+            "{}",
+            task.text()
+        );
+    }
+    sidecar.stop();
     assert_eq!(index_view(&env, TASK), with_agent, "each record once");
     env.ok(&["index"]);
     assert_eq!(index_view(&env, TASK), with_agent, "each record once");
@@ -185,6 +235,7 @@ fn a_sub_agent_file_of_a_sealed_session_reaches_the_index_within_2_s() {
         sealed_before: false,
         folder_first: false,
         moved_in: false,
+        serve: false,
     });
 }
 
@@ -197,6 +248,7 @@ fn a_sub_agent_file_of_a_compressed_session_reaches_the_index_within_2_s() {
         sealed_before: false,
         folder_first: true,
         moved_in: false,
+        serve: false,
     });
 }
 
@@ -214,6 +266,7 @@ fn a_sub_agent_folder_moved_in_is_imported_on_file_events_not_the_poll() {
         sealed_before: true,
         folder_first: false,
         moved_in: true,
+        serve: false,
     });
 }
 
@@ -226,5 +279,21 @@ fn a_sub_agent_folder_created_is_imported_on_file_events_not_the_poll() {
         sealed_before: true,
         folder_first: false,
         moved_in: false,
+        serve: false,
+    });
+}
+
+/// `tasklog serve` runs the config's followers beside its in-process
+/// indexer, as `watch` does: the session is imported, sealed and indexed,
+/// a sub-agent that appears later reaches the index within 2 s, and the
+/// API answers for the task.
+#[test]
+fn serve_follows_the_sessions_of_its_config() {
+    sub_agent_after_the_seal(Case {
+        extra: "",
+        sealed_before: false,
+        folder_first: false,
+        moved_in: false,
+        serve: true,
     });
 }

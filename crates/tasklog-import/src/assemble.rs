@@ -24,6 +24,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use serde_json::{json, Value};
 
@@ -151,6 +152,114 @@ pub(crate) fn opencode_storage(path: &Path) -> Option<PathBuf> {
         && storage.file_name()? == "storage"
         && storage.join("message").is_dir())
     .then(|| storage.to_owned())
+}
+
+/// A source's length and modification time, which decide whether it
+/// changed since it was last read (`import`'s stat cache, the follower's
+/// looks, the quiet time before compressing). A file's are its own. An
+/// OpenCode session file's messages and parts are files of their own that
+/// grow and are rewritten while the session file may stay as it was, so
+/// its length is the sum of the session file's, its message files' and
+/// their part files' (and their folders'), and its time the latest of all
+/// of them: a message or part added, rewritten or removed changes one or
+/// the other.
+pub(crate) fn source_stat(path: &Path) -> io::Result<(u64, SystemTime)> {
+    let meta = std::fs::metadata(path)?;
+    let mut stat = (meta.len(), meta.modified()?);
+    let add = |stat: &mut (u64, SystemTime), meta: &std::fs::Metadata| {
+        stat.0 = stat.0.wrapping_add(meta.len());
+        if let Ok(t) = meta.modified() {
+            stat.1 = stat.1.max(t);
+        }
+    };
+    let Some(storage) = opencode_storage(path) else {
+        return Ok(stat);
+    };
+    let Some(session) = path.file_stem() else {
+        return Ok(stat);
+    };
+    let messages = storage.join("message").join(session);
+    for (message, meta) in folder_entries(&messages, &mut stat, add)? {
+        add(&mut stat, &meta);
+        if let Some(id) = Path::new(&message).file_stem() {
+            let parts = storage.join("part").join(id);
+            for (_, meta) in folder_entries(&parts, &mut stat, add)? {
+                add(&mut stat, &meta);
+            }
+        }
+    }
+    Ok(stat)
+}
+
+/// The `.json` entries of `dir` with their metadata, after adding the
+/// folder's own to `stat`; none when the folder does not exist.
+fn folder_entries(
+    dir: &Path,
+    stat: &mut (u64, SystemTime),
+    add: impl Fn(&mut (u64, SystemTime), &std::fs::Metadata),
+) -> io::Result<Vec<(String, std::fs::Metadata)>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    add(stat, &std::fs::metadata(dir)?);
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || !name.ends_with(".json") {
+            continue;
+        }
+        if let Ok(meta) = entry.metadata() {
+            out.push((name, meta));
+        }
+    }
+    Ok(out)
+}
+
+/// The OpenCode session file a message or part file belongs to
+/// (`storage/message/<ses>/<msg>.json`, `storage/part/<msg>/<part>.json`),
+/// so that a follower's event for one of them reads its session again. A
+/// part names its session (`sessionID`); one that does not is found through
+/// its message's folder.
+pub(crate) fn opencode_session_of(path: &Path) -> Option<PathBuf> {
+    if path.extension()? != "json" {
+        return None;
+    }
+    let owner = path.parent()?;
+    let kind = owner.parent()?;
+    let storage = kind.parent()?;
+    if storage.file_name()? != "storage" {
+        return None;
+    }
+    let session = match kind.file_name()?.to_str()? {
+        "message" => owner.file_name()?.to_owned(),
+        "part" => {
+            let named = std::fs::read(path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                .and_then(|v| v.get("sessionID")?.as_str().map(std::ffi::OsString::from));
+            match named {
+                Some(s) => s,
+                None => {
+                    let message = format!("{}.json", owner.file_name()?.to_str()?);
+                    std::fs::read_dir(storage.join("message"))
+                        .ok()?
+                        .flatten()
+                        .find(|e| e.path().join(&message).is_file())?
+                        .file_name()
+                }
+            }
+        }
+        _ => return None,
+    };
+    let file = format!("{}.json", session.to_str()?);
+    std::fs::read_dir(storage.join("session"))
+        .ok()?
+        .flatten()
+        .map(|project| project.path().join(&file))
+        .find(|f| f.is_file())
 }
 
 /// The JSON files of `dir` that parse, with their names.

@@ -341,6 +341,13 @@ impl Events {
             if folder {
                 return new_folder(&file, rel);
             }
+            // An OpenCode message or part: its session is the source.
+            if let Some(session) = crate::assemble::opencode_session_of(&file) {
+                return vec![Candidate {
+                    path: session,
+                    explicit: false,
+                }];
+            }
             if !walk_would_list(rel) {
                 continue;
             }
@@ -428,10 +435,10 @@ fn look_guarded(
         "the importer panicked ({message}); not imported again until the file changes"
     ));
     on_report(&report);
-    if let Ok(meta) = std::fs::metadata(&candidate.path) {
+    if let Ok((len, modified)) = crate::assemble::source_stat(&candidate.path) {
         let entry = Watched {
-            len: meta.len(),
-            modified: meta.modified().ok(),
+            len,
+            modified: Some(modified),
             changed_at: Instant::now(),
             sealed: true,
             settled: true,
@@ -462,10 +469,10 @@ fn look(
     options: FollowOptions,
     on_report: &mut impl FnMut(&FileReport),
 ) -> Result<u64> {
-    let Ok(meta) = std::fs::metadata(&candidate.path) else {
+    let Ok((len, modified)) = crate::assemble::source_stat(&candidate.path) else {
         return Ok(0); // removed since the listing
     };
-    let (len, modified) = (meta.len(), meta.modified().ok());
+    let modified = Some(modified);
     if let Some(w) = watched.get_mut(&candidate.path) {
         if w.len == len && w.modified == modified {
             if !w.sealed && w.changed_at.elapsed() >= options.seal_after {

@@ -99,15 +99,12 @@ fn nudge_watcher(dir: &Path) {
     }
 }
 
-/// A file's length and modification time (ns since the epoch).
+/// A source's length and modification time (ns since the epoch), as
+/// `assemble::source_stat` reads them.
 pub(crate) fn file_stat(path: &Path) -> Option<(u64, u64)> {
-    let meta = std::fs::metadata(path).ok()?;
-    let mtime = meta
-        .modified()
-        .ok()?
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?;
-    Some((meta.len(), u64::try_from(mtime.as_nanos()).ok()?))
+    let (len, modified) = crate::assemble::source_stat(path).ok()?;
+    let mtime = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some((len, u64::try_from(mtime.as_nanos()).ok()?))
 }
 
 /// The stream holding a source's open model calls.

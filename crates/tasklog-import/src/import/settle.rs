@@ -148,8 +148,8 @@ impl Importer {
         let now = SystemTime::now();
         Ok(state.sources.iter().all(|s| {
             // A source that is gone (cleaned up by its agent) is quiet.
-            std::fs::metadata(&s.path)
-                .and_then(|m| m.modified())
+            crate::assemble::source_stat(std::path::Path::new(&s.path))
+                .map(|(_, modified)| modified)
                 .map_or(true, |t| now.duration_since(t).unwrap_or_default() >= quiet)
         }))
     }

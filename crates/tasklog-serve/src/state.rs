@@ -106,18 +106,28 @@ impl ServeOptions {
     }
 }
 
-/// A file's identity: (device, inode).
-type FileId = (u64, u64);
+/// A file's identity: device, inode and, where the file system records
+/// it, birth time. The inode alone is not enough: once the last connection
+/// to a deleted database closes, the file created next may get the same
+/// inode number (ext4 hands it out again at once), and it was then taken
+/// for the old file (its new records, numbered from 1, never streamed).
+type FileId = (u64, u64, Option<std::time::SystemTime>);
 
 fn file_id(path: &std::path::Path) -> Option<FileId> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino(), m.created().ok()))
 }
 
 /// The database file as last seen (see [`AppState::db_generation`]).
 #[derive(Default)]
 struct DbFile {
     id: Option<FileId>,
+    /// Found missing since `id` was seen: the next file is another one,
+    /// whatever its identity (where there is no birth time, a reused inode
+    /// looks the same).
+    gone: bool,
     generation: u64,
     newest_at_switch: Option<i64>,
 }
@@ -289,7 +299,10 @@ impl AppState {
         let Ok(mut seen) = self.db_file.lock() else {
             return false;
         };
-        let replaced = seen.id.is_some() && now.is_some() && seen.id != now;
+        let replaced = seen.id.is_some() && now.is_some() && (seen.id != now || seen.gone);
+        if now.is_none() && seen.id.is_some() {
+            seen.gone = true;
+        }
         if replaced {
             seen.generation += 1;
             seen.newest_at_switch = None;
@@ -297,6 +310,7 @@ impl AppState {
         }
         if now.is_some() {
             seen.id = now;
+            seen.gone = false;
         }
         replaced
     }

@@ -83,7 +83,13 @@ impl Env {
     /// Runs and asserts exit code 0.
     pub fn ok(&self, args: &[&str]) -> Output {
         let out = self.run(args);
-        assert_eq!(code(&out), 0, "tasklog {args:?} failed: {}", stderr(&out));
+        assert_eq!(
+            code(&out),
+            0,
+            "tasklog {args:?} failed: {}\nstdout: {}",
+            stderr(&out),
+            stdout(&out)
+        );
         out
     }
 

@@ -156,55 +156,50 @@ pub(crate) fn opencode_storage(path: &Path) -> Option<PathBuf> {
 
 /// A source's length and modification time, which decide whether it
 /// changed since it was last read (`import`'s stat cache, the follower's
-/// looks, the quiet time before compressing). A file's are its own. An
-/// OpenCode session file's messages and parts are files of their own that
-/// grow and are rewritten while the session file may stay as it was, so
-/// its length is the sum of the session file's, its message files' and
-/// their part files' (and their folders'), and its time the latest of all
-/// of them: a message or part added, rewritten or removed changes one or
-/// the other.
+/// looks, the quiet time before compressing). A file's are its own. The
+/// sessions kept as many files are judged by all of them: the length is
+/// the sum of their lengths (and their folders'), the time the latest of
+/// their times, so a file added, written, rewritten or removed changes one
+/// or the other. A folder's own time moves only when an entry is added or
+/// removed, not when a file in it is written: an OpenHands event file
+/// created empty and written a moment later (read while empty, and left
+/// out) would otherwise never be read. An OpenCode session file's messages
+/// and parts grow and are rewritten while the session file may stay as it
+/// was.
 pub(crate) fn source_stat(path: &Path) -> io::Result<(u64, SystemTime)> {
     let meta = std::fs::metadata(path)?;
-    let mut stat = (meta.len(), meta.modified()?);
-    let add = |stat: &mut (u64, SystemTime), meta: &std::fs::Metadata| {
+    let mut files = vec![meta];
+    if is_openhands_events(path) {
+        files = folder_entries(path)?;
+    } else if let Some(storage) = opencode_storage(path) {
+        let session = path.file_stem().unwrap_or_default();
+        let messages = storage.join("message").join(session);
+        for entry in std::fs::read_dir(&messages).into_iter().flatten() {
+            let name = entry?.file_name();
+            let Some(message) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                continue;
+            };
+            files.extend(folder_entries(&storage.join("part").join(message))?);
+        }
+        files.extend(folder_entries(&messages)?);
+    }
+    let mut stat = (0u64, SystemTime::UNIX_EPOCH);
+    for meta in &files {
         stat.0 = stat.0.wrapping_add(meta.len());
-        if let Ok(t) = meta.modified() {
-            stat.1 = stat.1.max(t);
-        }
-    };
-    let Some(storage) = opencode_storage(path) else {
-        return Ok(stat);
-    };
-    let Some(session) = path.file_stem() else {
-        return Ok(stat);
-    };
-    let messages = storage.join("message").join(session);
-    for (message, meta) in folder_entries(&messages, &mut stat, add)? {
-        add(&mut stat, &meta);
-        if let Some(id) = Path::new(&message).file_stem() {
-            let parts = storage.join("part").join(id);
-            for (_, meta) in folder_entries(&parts, &mut stat, add)? {
-                add(&mut stat, &meta);
-            }
-        }
+        stat.1 = stat.1.max(meta.modified()?);
     }
     Ok(stat)
 }
 
-/// The `.json` entries of `dir` with their metadata, after adding the
-/// folder's own to `stat`; none when the folder does not exist.
-fn folder_entries(
-    dir: &Path,
-    stat: &mut (u64, SystemTime),
-    add: impl Fn(&mut (u64, SystemTime), &std::fs::Metadata),
-) -> io::Result<Vec<(String, std::fs::Metadata)>> {
+/// The metadata of folder `dir` and of its `.json` entries; none when the
+/// folder does not exist.
+fn folder_entries(dir: &Path) -> io::Result<Vec<std::fs::Metadata>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
-    add(stat, &std::fs::metadata(dir)?);
-    let mut out = Vec::new();
+    let mut out = vec![std::fs::metadata(dir)?];
     for entry in entries {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -212,7 +207,7 @@ fn folder_entries(
             continue;
         }
         if let Ok(meta) = entry.metadata() {
-            out.push((name, meta));
+            out.push(meta);
         }
     }
     Ok(out)

@@ -378,7 +378,7 @@ impl Importer {
                 parent_span_id: None,
             });
         let mut state = read_state(&task)?;
-        let mut others = Vec::new();
+        let mut reset = None;
         if let Some(pending) = state.pending.take() {
             if !pending.reset && self.recover(&task, state.clone(), &pending)? {
                 state = read_state(&task)?;
@@ -392,13 +392,14 @@ impl Importer {
                 paths.push(&pending.path);
                 paths.sort_unstable();
                 paths.dedup();
-                others = paths
+                let others = paths
                     .into_iter()
                     .filter(|p| *p != here)
                     .map(PathBuf::from)
                     .collect();
                 let begun: Vec<String> = pending.streams.keys().cloned().collect();
                 state = self.reset_task(&task, &state, &begun).map_err(werr)?;
+                reset = Some(others);
             }
         }
         let imported = &bytes[..parsed.consumed.min(bytes.len())];
@@ -406,7 +407,9 @@ impl Importer {
         self.apply(
             &task, state, path, imported, format, parsed, report, None, stat,
         )?;
-        self.reimport_others(others);
+        if let Some(others) = reset {
+            self.finish_reimport(task.dir(), others);
+        }
         Ok(())
     }
 

@@ -80,7 +80,7 @@ impl Importer {
                 report.reason = Some(
                     "rewritten since it was imported (not an append): imported again from its start, with the other sources of its task; the earlier rows are superseded".into(),
                 );
-                self.reimport_others(others);
+                self.finish_reimport(task.dir(), others);
                 return Ok(());
             }
             Match::Grown(i) => (Some(i), state.sources[i].units as usize),
@@ -244,7 +244,6 @@ impl Importer {
         if sealed && written.source_records + written.events > 0 {
             nudge_watcher(task.dir());
         }
-        rewrite::purge_retired(task.dir());
         report.action = if index.is_some() {
             Action::Appended
         } else {

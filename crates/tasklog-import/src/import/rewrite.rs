@@ -101,9 +101,13 @@ impl Importer {
 
     /// Imports the other sources of a task that was just imported again,
     /// as the run that first imported them did (they are new to its empty
-    /// record). Their reports go to the log; the rewritten source's report
-    /// is the one returned.
-    pub(super) fn reimport_others(&mut self, others: Vec<PathBuf>) {
+    /// record), then removes the streams retired by the reset. Their
+    /// reports go to the log; the rewritten source's report is the one
+    /// returned. The retired files go last: until every stream of the task
+    /// is written anew, each keeps its old inode from being handed to the
+    /// new file of the same name (see [`retire`]); a sub-agent's streams
+    /// are written only here.
+    pub(super) fn finish_reimport(&mut self, task_dir: &Path, others: Vec<PathBuf>) {
         for path in others.into_iter().filter(|p| p.exists()) {
             if let Some(cache) = self.stat_cache.as_mut() {
                 cache.remove(&path.display().to_string());
@@ -119,6 +123,7 @@ impl Importer {
                 "imported again with its rewritten session"
             );
         }
+        purge_retired(task_dir);
     }
 }
 
@@ -127,8 +132,8 @@ impl Importer {
 const RETIRED: &str = ".retired-";
 
 /// Takes stream file `file` out of the task folder `dir` by renaming it to
-/// a dot-file, removed by [`purge_retired`] once its replacement is
-/// written. Removing it at once would let the file system give the new
+/// a dot-file, removed by [`purge_retired`] once every stream of the task
+/// is written again ([`Importer::finish_reimport`]). Removing it at once would let the file system give the new
 /// stream file the old one's inode number; a new file with the old inode,
 /// at least as long, whose last 256 bytes before the index's checkpoint
 /// happen to match (an open call written again, whose line ends the same)
@@ -145,7 +150,7 @@ pub(super) fn retire(dir: &Path, file: &str) -> std::io::Result<()> {
 /// Removes the stream files [`retire`] set aside in `dir` (best effort:
 /// one left behind is an ignored dot-file, removed by the next import that
 /// retires a stream of the task).
-pub(super) fn purge_retired(dir: &Path) {
+fn purge_retired(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };

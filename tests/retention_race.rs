@@ -26,8 +26,15 @@ fn names(dir: &Path) -> Vec<String> {
 
 #[test]
 fn compress_cannot_be_steered_out_of_the_root_by_a_swapped_folder() {
+    // The swap must land while compress runs, at least a few times: its
+    // delay is drawn within the time the last compress took (what a loaded
+    // machine makes of it), and rounds go on, up to 300, until 5 have landed.
     let mut swapped_during = 0;
-    for round in 0..30u64 {
+    let mut window = Duration::from_millis(2);
+    for round in 0..300u64 {
+        if round >= 30 && swapped_during >= 5 {
+            break;
+        }
         let tmp = tempfile::tempdir().expect("tempdir");
         let root = tmp.path().join("root");
         let outside = tmp.path().join("outside");
@@ -54,7 +61,7 @@ fn compress_cannot_be_steered_out_of_the_root_by_a_swapped_folder() {
         let real = root.join("t.real");
         // Swap at a different instant each round: from before the first
         // stream to after the last.
-        let delay = Duration::from_micros(fastrand::u64(0..=20_000) + round * 100);
+        let delay = Duration::from_micros(fastrand::u64(0..=window.as_micros() as u64));
         let (d, r, o) = (dir.clone(), real.clone(), outside.clone());
         let started = Instant::now();
         let swapper = std::thread::spawn(move || {
@@ -65,6 +72,7 @@ fn compress_cannot_be_steered_out_of_the_root_by_a_swapped_folder() {
         });
         let result = writer.compress_sealed("t", Duration::ZERO, false);
         let finished = Instant::now();
+        window = (finished - started).max(Duration::from_micros(50));
         let swapped_at = swapper.join().expect("swapper");
         if swapped_at < finished && swapped_at > started {
             swapped_during += 1;
@@ -119,8 +127,15 @@ fn sealed_task_and_lookalike(root: &Path, outside: &Path) -> Writer {
 
 #[test]
 fn prune_cannot_be_steered_out_of_the_root_by_a_swapped_folder() {
+    // The swap must land while prune runs, at least a few times: its delay
+    // is drawn within the time the last prune took (what a loaded machine
+    // makes of it), and rounds go on, up to 300, until 5 have landed.
     let mut swapped_during = 0;
-    for round in 0..30u64 {
+    let mut window = Duration::from_millis(2);
+    for round in 0..300u64 {
+        if round >= 30 && swapped_during >= 5 {
+            break;
+        }
         let tmp = tempfile::tempdir().expect("tempdir");
         let root = tmp.path().join("root");
         let outside = tmp.path().join("outside");
@@ -128,7 +143,7 @@ fn prune_cannot_be_steered_out_of_the_root_by_a_swapped_folder() {
         let before = names(&outside);
         let dir = root.join("t");
         let real = root.join("t.real");
-        let delay = Duration::from_micros(fastrand::u64(0..=2_000) + round * 20);
+        let delay = Duration::from_micros(fastrand::u64(0..=window.as_micros() as u64));
         let (d, r, o) = (dir.clone(), real.clone(), outside.clone());
         let started = Instant::now();
         let swapper = std::thread::spawn(move || {
@@ -140,6 +155,7 @@ fn prune_cannot_be_steered_out_of_the_root_by_a_swapped_folder() {
         });
         let result = writer.remove_sealed("t");
         let finished = Instant::now();
+        window = (finished - started).max(Duration::from_micros(50));
         let swapped_at = swapper.join().expect("swapper");
         if swapped_at.is_some_and(|at| at < finished && at > started) {
             swapped_during += 1;

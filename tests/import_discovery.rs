@@ -295,10 +295,10 @@ fn watch_with_agents_auto_follows_the_standard_folders_exactly_once() {
         GEMINI_TASK,
         COPILOT_TASK,
         CLINE_TASK,
+        IFLOW_TASK,
+        PI_TASK,
+        COPILOT_CHAT_TASK,
     ] {
-        wait_for(task, Duration::from_secs(30), || calls(&env, task) > 0);
-    }
-    for task in [IFLOW_TASK, PI_TASK, COPILOT_CHAT_TASK] {
         wait_for(task, Duration::from_secs(30), || calls(&env, task) > 0);
     }
     // The folder-per-session formats are followed too: their sessions

@@ -25,6 +25,19 @@ const OPENCODE_TASK: &str = "opencode-ses_5555aaaa";
 const OPENHANDS_TASK: &str = "openhands-oh-session-1";
 const COPILOT_CHAT_TASK: &str = "copilot-chat-aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee";
 
+/// The tasks whose sessions arrive as one file each (the others,
+/// OpenCode's and OpenHands', are folders of files).
+const FILE_TASKS: [&str; 8] = [
+    CLAUDE_TASK,
+    CODEX_TASK,
+    GEMINI_TASK,
+    COPILOT_TASK,
+    CLINE_TASK,
+    IFLOW_TASK,
+    PI_TASK,
+    COPILOT_CHAT_TASK,
+];
+
 /// Writes `v` as JSON to `path`, making its folder.
 fn put(path: &Path, v: &Value) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -201,18 +214,8 @@ fn import_with_no_path_finds_every_agents_standard_folders() {
         .unwrap();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let mut want = vec![
-        CLAUDE_TASK,
-        CODEX_TASK,
-        GEMINI_TASK,
-        COPILOT_TASK,
-        CLINE_TASK,
-        IFLOW_TASK,
-        PI_TASK,
-        OPENCODE_TASK,
-        OPENHANDS_TASK,
-        COPILOT_CHAT_TASK,
-    ];
+    let mut want = FILE_TASKS.to_vec();
+    want.extend([OPENCODE_TASK, OPENHANDS_TASK]);
     want.sort();
     assert_eq!(imported_tasks(&summary), want, "{summary}");
     // OpenCode's storage and the OpenHands session folder give the totals
@@ -289,16 +292,7 @@ fn watch_with_agents_auto_follows_the_standard_folders_exactly_once() {
             "SELECT count(*) FROM records WHERE task_id = '{task}' AND event = 'llm.call'"
         ))
     };
-    for task in [
-        CLAUDE_TASK,
-        CODEX_TASK,
-        GEMINI_TASK,
-        COPILOT_TASK,
-        CLINE_TASK,
-        IFLOW_TASK,
-        PI_TASK,
-        COPILOT_CHAT_TASK,
-    ] {
+    for task in FILE_TASKS {
         wait_for(task, Duration::from_secs(30), || calls(&env, task) > 0);
     }
     // The folder-per-session formats are followed too: their sessions

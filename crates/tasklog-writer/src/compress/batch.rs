@@ -87,7 +87,7 @@ impl Listed {
         }
         CompressedStream {
             path: format!("{}/{name}", self.task_id),
-            bytes: u64::try_from(stat.st_size).unwrap_or(0),
+            bytes: stat_len(stat),
             compressed_bytes,
             skipped,
         }
